@@ -1,0 +1,5 @@
+import sys
+
+from victron_ble_bms.cli import main
+
+sys.exit(main())

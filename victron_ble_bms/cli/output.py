@@ -1,0 +1,112 @@
+"""Shared terminal output: a rich console when rich is installed, plain text otherwise."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Any
+
+from victron_ble_bms.protocol import Code, Record, Severity
+from victron_ble_bms.protocol.enums import CellBound
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.ALARM: "red", Severity.WARNING: "yellow"}
+
+
+def format_value(value: Any, unit: str = "") -> str:
+    """A field value for people: units, names for enums and flags, n/a for None."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, tuple):
+        return "  ".join(format_value(v) for v in value if v is not None) or "n/a"
+    if isinstance(value, CellBound):
+        return f"{value.value} V"
+    if isinstance(value, enum.IntFlag):
+        names = [m.name for m in type(value) if m in value and m.name]
+        unknown = int(value) & ~sum(int(m) for m in type(value))
+        text = ", ".join(n.lower().replace("_", " ") for n in names) or "none"
+        if unknown:
+            text += f", unnamed bits 0x{unknown:x}"
+        return f"0x{int(value):0x} ({text})"
+    if isinstance(value, enum.IntEnum):
+        name = value.name or str(int(value))
+        return f"{name.lower().replace('_', ' ')} ({int(value)})"
+    if isinstance(value, bytes):
+        return value.hex(" ")
+    if isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return f"{text} {unit}".rstrip()
+
+
+def record_rows(record: Record) -> list[tuple[str, str]]:
+    rows = []
+    for f in record.LAYOUT.fields:
+        value = getattr(record, f.name)
+        unit = f.unit if f.kind.value in ("number", "cell") else ""
+        if f.count > 1:
+            shown = "  ".join(format_value(v) for v in value if v is not None) or "n/a"
+            rows.append((f.name, f"{shown} {unit}".rstrip() if shown != "n/a" else shown))
+        else:
+            rows.append((f.name, format_value(value, unit)))
+    return rows
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def print_record(record: Record) -> None:
+    """A record as a table with units, then its codes with meaning and remedy."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # the core install has no rich: plain text
+        _print_plain(record)
+        return
+    console = Console()
+    frame = record.frame
+    title = record.LAYOUT.title
+    if record.provisional:
+        title += " [bold magenta](PROVISIONAL decoding, protocol.md §8.2)[/]"
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("field")
+    table.add_column("value")
+    if frame is not None:
+        table.add_row("product", f"{record.product or 'unknown'} (0x{frame.model_id:04X})")
+        table.add_row("nonce", str(frame.nonce))
+    for name, value in record_rows(record):
+        table.add_row(name, value)
+    console.print(table)
+    for code in record.codes:
+        console.print(_code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False)
+        if code.explanation:
+            console.print(f"    {code.explanation}", highlight=False)
+        if code.remedy:
+            console.print(f"    What to do: {code.remedy}", highlight=False)
+    if not record.codes:
+        console.print("no active warnings, alarms or errors", style="green")
+
+
+def _code_text(code: Code) -> str:
+    suffix = "" if code.in_manual else "  (not in manual)"
+    return f"{code.id}  {code.severity.name.lower()}: {code.title}{suffix}"
+
+
+def _print_plain(record: Record) -> None:
+    out = sys.stdout
+    out.write(record.LAYOUT.title + (" (PROVISIONAL decoding)" if record.provisional else "") + "\n")
+    if record.frame is not None:
+        out.write(f"  product: {record.product} (0x{record.frame.model_id:04X})\n")
+    for name, value in record_rows(record):
+        out.write(f"  {name}: {value}\n")
+    for code in record.codes:
+        out.write(_code_text(code) + "\n")
+        if code.remedy:
+            out.write(f"    What to do: {code.remedy}\n")
+
+
+def error(message: str) -> None:
+    """One clear line on stderr."""
+    sys.stderr.write(f"victron-bms: {message}\n")

@@ -1,0 +1,149 @@
+"""decode / encode: bytes ↔ typed records, driven by the layout tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .crypto import KeyCipher, cipher_for, normalize_key
+from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, make_frame, parse_frame
+from .errors import DecodeError, KeyMismatch, UnsupportedRecord
+from .fields import EncodeError, compile_decoder
+from .records import RECORD_CLASSES, Record
+
+# Compiled once per record type: payload int → record, for frames with every bit present.
+_FAST: dict[int, tuple[int, Callable[[int, Any], Record]]] = {
+    rt: (cls.LAYOUT.used_bits, compile_decoder(cls.LAYOUT, cls))
+    for rt, cls in RECORD_CLASSES.items()
+}
+
+
+def record_class(record_type: int) -> type[Record]:
+    try:
+        return RECORD_CLASSES[record_type]
+    except KeyError:
+        if record_type > 0xFF:
+            raise UnsupportedRecord(
+                record_type, f"unencrypted record 0x{record_type:04X}, not supported"
+            ) from None
+        raise UnsupportedRecord(record_type, "no layout is known for it") from None
+
+
+def decrypt(frame: Frame, key: bytes | str | None) -> bytes:
+    """The record's plaintext: at most 16 bytes (one AES block, protocol.md §8.1)."""
+    data = frame.data[:MAX_DATA_BYTES]
+    if frame.key_check is None:
+        return data
+    if key is None:
+        raise DecodeError("this frame is encrypted and no key was given")
+    cipher = cipher_for(normalize_key(key))
+    if frame.key_check != cipher.key_check:
+        raise KeyMismatch(frame.key_check, cipher.key_check)
+    return cipher.apply(frame.nonce, data)
+
+
+def decode_frame(frame: Frame, key: bytes | str | None) -> Record:
+    """Decode an already parsed frame."""
+    cls = record_class(frame.record_type)
+    plaintext = decrypt(frame, key)
+    payload = int.from_bytes(plaintext, "little")
+    bits, fast = _FAST[frame.record_type]
+    if len(plaintext) * 8 >= bits:
+        return fast(payload, frame)
+    # Short record: fields that reach past the received bytes are "not available" (§8.1).
+    available = len(plaintext) * 8
+    values = [f.extract(payload, available) for f in cls.LAYOUT.fields]
+    return cls(*values, frame=frame)
+
+
+# The key exactly as callers pass it (bytes or text) → its cipher. Bounded: cleared when full.
+_CIPHER_BY_KEY: dict[bytes | str, KeyCipher] = {}
+_CIPHER_BY_KEY_LIMIT = 4096
+_ZERO_TAIL = bytes(14)
+
+
+def decode(data: bytes, key: bytes | str | None) -> Record:
+    """Manufacturer data (with or without the company id) → typed record.
+
+    Raises only `DecodeError` subclasses: `NotInstantReadout`, `TruncatedFrame`, `KeyMismatch`,
+    `UnsupportedRecord`, `InvalidKey`.
+    """
+    try:
+        # Hot path: a complete encrypted frame of a known type, with a key seen before. It does
+        # what parse_frame + decode_frame do, minus their checks that cannot fail here.
+        if type(data) is bytes and len(data) > 8 and data[0] == PRODUCT_ADVERTISEMENT:
+            entry = _FAST.get(data[4])
+            cipher = _CIPHER_BY_KEY.get(key) if key is not None else None
+            if entry is not None and cipher is not None and len(data) <= 24:
+                if data[7] != cipher.key_check:
+                    raise KeyMismatch(data[7], cipher.key_check)
+                ciphertext = data[8:]
+                n = len(ciphertext)
+                bits, fast = entry
+                if n * 8 >= bits:
+                    stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
+                    payload = int.from_bytes(ciphertext, "little") ^ int.from_bytes(
+                        stream[:n], "little"
+                    )
+                    frame = make_frame(
+                        data[1],
+                        data[2] | data[3] << 8,
+                        data[4],
+                        data[5] | data[6] << 8,
+                        data[7],
+                        ciphertext,
+                    )
+                    return fast(payload, frame)
+            elif cipher is None and key is not None and type(key) in (bytes, str):
+                if len(_CIPHER_BY_KEY) >= _CIPHER_BY_KEY_LIMIT:
+                    _CIPHER_BY_KEY.clear()
+                _CIPHER_BY_KEY[key] = cipher_for(normalize_key(key))
+        return decode_frame(parse_frame(data), key)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bug of ours must still not escape as a foreign exception
+        raise DecodeError(f"internal decoding error ({type(exc).__name__})") from exc
+
+
+def decode_plaintext(record_type: int, plaintext: bytes) -> Record:
+    """Decode decrypted record bytes (as peers publish them); extra bytes are ignored."""
+    cls = record_class(record_type)
+    data = plaintext[: cls.LAYOUT.data_bytes]
+    payload, available = int.from_bytes(data, "little"), len(data) * 8
+    return cls(*(f.extract(payload, available) for f in cls.LAYOUT.fields))
+
+
+def encode_plaintext(record: Record) -> bytes:
+    """The record's bytes before encryption; unused bits are set, as SPEC asks."""
+    layout = record.LAYOUT
+    size = layout.data_bytes
+    payload = (1 << (size * 8)) - 1
+    for f in layout.fields:
+        payload = f.insert(payload, getattr(record, f.name))
+    return payload.to_bytes(size, "little")
+
+
+def encode(
+    record: Record, *, key: bytes | str | None, nonce: int, model_id: int, byte1: int = 0
+) -> bytes:
+    """Record → manufacturer data (without company id). `decode(encode(r, …), key) == r`."""
+    if not 0 <= nonce <= 0xFFFF:
+        raise EncodeError(f"nonce {nonce} is not a 16-bit value")
+    if not 0 <= model_id <= 0xFFFF:
+        raise EncodeError(f"model id {model_id} is not a 16-bit value")
+    plaintext = encode_plaintext(record)
+    record_type = record.LAYOUT.record_type
+    if record_type > 0xFF:  # unencrypted: 0xFF in byte 4, second type byte in byte 7
+        return Frame(byte1, model_id, record_type, nonce, None, plaintext).to_bytes()
+    if key is None:
+        raise EncodeError("a key is needed to encode an encrypted record")
+    cipher = cipher_for(normalize_key(key))
+    data = cipher.apply(nonce, plaintext)
+    return (
+        bytes((PRODUCT_ADVERTISEMENT, byte1))
+        + model_id.to_bytes(2, "little")
+        + bytes((record_type,))
+        + nonce.to_bytes(2, "little")
+        + bytes((cipher.key_check,))
+        + data
+    )

@@ -1,0 +1,437 @@
+"""Typed, immutable records: one frozen dataclass per record type, fields in layout order.
+
+Each class names its `LAYOUT`; a test checks that the dataclass fields and the layout agree,
+so the table stays the one description of the wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from . import codes as _codes
+from .enums import (
+    AcInput,
+    AlarmLevel,
+    AlarmNotification,
+    AlarmReason,
+    AuxInput,
+    BalancerStatus,
+    BmsError,
+    BmsFlags,
+    CellBound,
+    ChargerError,
+    DeviceState,
+    OffReason,
+    OutputState,
+    SmartLithiumErrorFlags,
+    TriState,
+)
+from .envelope import Frame
+from .fields import Layout
+from .layouts import LAYOUTS
+from .products import product_name
+
+CellVoltage = float | CellBound | None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base of every record. `frame` is the header it arrived in (not part of equality)."""
+
+    LAYOUT: ClassVar[Layout]
+    frame: Frame | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    @property
+    def record_type(self) -> int:
+        return self.LAYOUT.record_type
+
+    @property
+    def record_name(self) -> str:
+        return self.LAYOUT.name
+
+    @property
+    def provisional(self) -> bool:
+        """True when the layout is the project's guess (0x0E, protocol.md §8.2)."""
+        return self.LAYOUT.provisional
+
+    @property
+    def codes(self) -> tuple[_codes.Code, ...]:
+        """Active warning/alarm/error codes, worst first."""
+        return ()
+
+    @property
+    def product(self) -> str | None:
+        return None if self.frame is None else product_name(self.frame.model_id)
+
+    def values(self) -> dict[str, Any]:
+        """The layout's fields by name, typed."""
+        return {f.name: getattr(self, f.name) for f in self.LAYOUT.fields}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of `victron-bms decode --json`."""
+        frame = self.frame
+        out: dict[str, Any] = {
+            "record_type": self.LAYOUT.name,
+            "record_type_id": self.LAYOUT.record_type,
+            "model_id": None if frame is None else frame.model_id,
+            "product": self.product,
+            "nonce": None if frame is None else frame.nonce,
+            "provisional": self.LAYOUT.provisional,
+            "codes": [c.to_dict() for c in self.codes],
+        }
+        for f in self.LAYOUT.fields:
+            out[f.key] = f.json_value(getattr(self, f.name))
+        out.update(self._json_extra())
+        return out
+
+    def _json_extra(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord(Record):
+    __test__: ClassVar[bool] = False  # not a pytest class
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x00]
+    uptime_s: int | None
+    temperature_c: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnencryptedTestRecord(Record):
+    __test__: ClassVar[bool] = False  # not a pytest class
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0xFF00]
+    uptime_s: int | None
+    temperature_c: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SolarChargerRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x01]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    battery_voltage_v: float | None
+    battery_current_a: float | None
+    yield_today_kwh: float | None
+    pv_power_w: int | None
+    load_current_a: float | None
+
+
+def _aux_values(aux_mode: AuxInput, raw: int) -> dict[str, float | None]:
+    """The battery monitor's aux value, read according to its mode (protocol.md §2.4)."""
+    starter = mid = temperature = None
+    if aux_mode is AuxInput.STARTER_VOLTAGE and raw != 0x7FFF:
+        starter = (raw - 0x10000 if raw & 0x8000 else raw) / 100
+    elif aux_mode is AuxInput.MIDPOINT_VOLTAGE and raw != 0xFFFF:
+        mid = raw / 100
+    elif aux_mode is AuxInput.TEMPERATURE and raw != 0xFFFF:
+        temperature = round(raw / 100 - 273.15, 2)
+    return {"starter_voltage_v": starter, "midpoint_voltage_v": mid, "temperature_c": temperature}
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryMonitorRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x02]
+    ttg_min: int | None
+    battery_voltage_v: float | None
+    alarm_reason: AlarmReason
+    aux_raw: int
+    aux_mode: AuxInput
+    battery_current_a: float | None
+    consumed_ah: float | None
+    soc_pct: float | None
+
+    @property
+    def aux(self) -> dict[str, float | None]:
+        return _aux_values(self.aux_mode, self.aux_raw)
+
+    def _json_extra(self) -> dict[str, Any]:
+        return self.aux
+
+
+@dataclass(frozen=True, slots=True)
+class InverterRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x03]
+    device_state: DeviceState | None
+    alarm_reason: AlarmReason
+    battery_voltage_v: float | None
+    ac_apparent_power_va: int | None
+    ac_voltage_v: float | None
+    ac_current_a: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DcDcConverterRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x04]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    input_voltage_v: float | None
+    output_voltage_v: float | None
+    off_reason: OffReason
+
+
+@dataclass(frozen=True, slots=True)
+class SmartLithiumRecord(Record):
+    """Lithium Battery Smart (record 0x05, protocol.md §2.1)."""
+
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x05]
+    bms_flags: BmsFlags
+    error_flags: SmartLithiumErrorFlags
+    cell_voltages_v: tuple[CellVoltage, ...]
+    battery_voltage_v: float | None
+    balancer_status: BalancerStatus | None
+    battery_temperature_c: int | None
+
+    @property
+    def codes(self) -> tuple[_codes.Code, ...]:
+        return _codes.smart_lithium_codes(int(self.bms_flags), int(self.error_flags))
+
+    @property
+    def cells(self) -> tuple[float | CellBound, ...]:
+        """The cells that report a value (4 on 12.8 V batteries, 8 on 25.6 V)."""
+        return tuple(v for v in self.cell_voltages_v if v is not None)
+
+    @property
+    def cell_count(self) -> int:
+        return len(self.cells)
+
+    @property
+    def min_cell_v(self) -> float | None:
+        numeric = [_as_volts(v) for v in self.cells]
+        return min(numeric) if numeric else None
+
+    @property
+    def max_cell_v(self) -> float | None:
+        numeric = [_as_volts(v) for v in self.cells]
+        return max(numeric) if numeric else None
+
+    @property
+    def cell_spread_mv(self) -> int | None:
+        low, high = self.min_cell_v, self.max_cell_v
+        return None if low is None or high is None else round((high - low) * 1000)
+
+    @property
+    def allowed_to_charge(self) -> bool:
+        return BmsFlags.ALLOWED_TO_CHARGE in self.bms_flags
+
+    @property
+    def allowed_to_discharge(self) -> bool:
+        return BmsFlags.ALLOWED_TO_DISCHARGE in self.bms_flags
+
+    @property
+    def pre_alarm(self) -> bool:
+        return BmsFlags.PRE_ALARM in self.bms_flags
+
+
+def _as_volts(value: float | CellBound) -> float:
+    return value.bound_v if isinstance(value, CellBound) else value
+
+
+@dataclass(frozen=True, slots=True)
+class InverterRsRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x06]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    battery_voltage_v: float | None
+    battery_current_a: float | None
+    pv_power_w: int | None
+    yield_today_kwh: float | None
+    ac_out_power_w: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GxDeviceRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x07]
+    battery_voltage_v: float | None
+    pv_power_w: int | None
+    soc_pct: int | None
+    battery_power_w: int | None
+    dc_power_w: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AcChargerRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x08]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    battery_voltage_1_v: float | None
+    battery_current_1_a: float | None
+    battery_voltage_2_v: float | None
+    battery_current_2_a: float | None
+    battery_voltage_3_v: float | None
+    battery_current_3_a: float | None
+    temperature_c: int | None
+    ac_current_a: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmartBatteryProtectRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x09]
+    device_state: DeviceState | None
+    output_state: OutputState | None
+    error_code: ChargerError | None
+    alarm_reason: AlarmReason
+    warning_reason: AlarmReason
+    input_voltage_v: float | None
+    output_voltage_v: float | None
+    off_reason: OffReason
+
+
+# VE_REG_BMS_IO fields, 2 bits each (protocol.md §4.4).
+LYNX_IO_FIELDS = (
+    "contactor_closed",
+    "allowed_to_charge",
+    "allowed_to_discharge",
+    "user_relay_active",
+    "aux_output_enabled",
+    "remote_enabled",
+    "alternator_allowed_to_charge",
+    "field_7",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LynxSmartBmsRecord(Record):
+    """(Lynx Smart) BMS, also Lithium SuperPack NG (record 0x0A, protocol.md §2.2)."""
+
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0A]
+    bms_error: BmsError
+    ttg_min: int | None
+    battery_voltage_v: float | None
+    battery_current_a: float | None
+    io_status: int
+    warnings_alarms: int
+    soc_pct: float | None
+    consumed_ah: float | None
+    temperature_c: int | None
+
+    @property
+    def codes(self) -> tuple[_codes.Code, ...]:
+        return _codes.lynx_codes(int(self.bms_error), self.warnings_alarms)
+
+    @property
+    def io(self) -> dict[str, TriState]:
+        """Each IO item: yes / no / not available."""
+        return {
+            name: TriState(self.io_status >> (2 * i) & 3) for i, name in enumerate(LYNX_IO_FIELDS)
+        }
+
+    @property
+    def alarms(self) -> dict[str, AlarmLevel]:
+        """Each warnings/alarms item: ok / warning / alarm / unsupported."""
+        return {
+            key: AlarmLevel(self.warnings_alarms >> (2 * i) & 3)
+            for i, (key, _) in enumerate(_codes.LYNX_ALARM_FIELDS)
+        }
+
+    @property
+    def power_w(self) -> float | None:
+        v, i = self.battery_voltage_v, self.battery_current_a
+        return None if v is None or i is None else round(v * i, 1)
+
+    def _json_extra(self) -> dict[str, Any]:
+        return {
+            "io": {k: v.name.lower() for k, v in self.io.items()},
+            "alarms": {k: v.name.lower() for k, v in self.alarms.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MultiRsRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0B]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    battery_current_a: float | None
+    battery_voltage_v: float | None
+    active_ac_in: AcInput
+    active_ac_in_power_w: int | None
+    ac_out_power_w: int | None
+    pv_power_w: int | None
+    yield_today_kwh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class VeBusRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0C]
+    device_state: DeviceState | None
+    vebus_error: int | None
+    battery_current_a: float | None
+    battery_voltage_v: float | None
+    active_ac_in: AcInput
+    active_ac_in_power_w: int | None
+    ac_out_power_w: int | None
+    alarm: AlarmNotification | None
+    battery_temperature_c: int | None
+    soc_pct: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DcEnergyMeterRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0D]
+    monitor_mode: int
+    battery_voltage_v: float | None
+    alarm_reason: AlarmReason
+    aux_raw: int
+    aux_mode: AuxInput
+    battery_current_a: float | None
+
+    @property
+    def aux(self) -> dict[str, float | None]:
+        return _aux_values(self.aux_mode, self.aux_raw)
+
+    def _json_extra(self) -> dict[str, Any]:
+        return self.aux
+
+
+@dataclass(frozen=True, slots=True)
+class SmartBmsRecord(Record):
+    """Smart BMS CL 12/100 and 12/200 (record 0x0E). PROVISIONAL layout (protocol.md §8.2)."""
+
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0E]
+    bms_error: BmsError
+    alarm_reason: AlarmReason
+    battery_voltage_v: float | None
+    system_voltage_v: float | None
+    alternator_voltage_v: float | None
+    alternator_current_pct: int | None
+    unidentified: bytes
+
+    @property
+    def codes(self) -> tuple[_codes.Code, ...]:
+        return _codes.smart_bms_codes(int(self.bms_error), int(self.alarm_reason))
+
+
+@dataclass(frozen=True, slots=True)
+class OrionXsRecord(Record):
+    LAYOUT: ClassVar[Layout] = LAYOUTS[0x0F]
+    device_state: DeviceState | None
+    charger_error: ChargerError | None
+    output_voltage_v: float | None
+    output_current_a: float | None
+    input_voltage_v: float | None
+    input_current_a: float | None
+    off_reason: OffReason
+
+
+RECORD_CLASSES: dict[int, type[Record]] = {
+    cls.LAYOUT.record_type: cls
+    for cls in (
+        TestRecord,
+        SolarChargerRecord,
+        BatteryMonitorRecord,
+        InverterRecord,
+        DcDcConverterRecord,
+        SmartLithiumRecord,
+        InverterRsRecord,
+        GxDeviceRecord,
+        AcChargerRecord,
+        SmartBatteryProtectRecord,
+        LynxSmartBmsRecord,
+        MultiRsRecord,
+        VeBusRecord,
+        DcEnergyMeterRecord,
+        SmartBmsRecord,
+        OrionXsRecord,
+        UnencryptedTestRecord,
+    )
+}
