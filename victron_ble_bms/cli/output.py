@@ -96,7 +96,9 @@ def _code_text(code: Code) -> str:
 
 def _print_plain(record: Record) -> None:
     out = sys.stdout
-    out.write(record.LAYOUT.title + (" (PROVISIONAL decoding)" if record.provisional else "") + "\n")
+    out.write(
+        record.LAYOUT.title + (" (PROVISIONAL decoding)" if record.provisional else "") + "\n"
+    )
     if record.frame is not None:
         out.write(f"  product: {record.product} (0x{record.frame.model_id:04X})\n")
     for name, value in record_rows(record):

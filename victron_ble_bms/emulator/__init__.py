@@ -1,0 +1,1 @@
+"""Reference emulator: device models that behave as their manuals describe, and advertisers."""

@@ -1,0 +1,60 @@
+"""An advertisement plus what decoding it gave: a record, or the reason there is none."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from victron_ble_bms.protocol import (
+    DecodeError,
+    Frame,
+    KeyMismatch,
+    NotInstantReadout,
+    Record,
+    UnsupportedRecord,
+    decode_frame,
+    parse_frame,
+)
+
+from .advertisement import Advertisement
+
+
+class KeyStatus(enum.Enum):
+    NO_KEY = "no key"
+    OK = "ok"
+    MISMATCH = "key mismatch"
+    UNDECODABLE = "undecodable"  # unsupported record, truncated frame …
+    NOT_VICTRON = "not instant readout"  # no Victron data, or not record type 0x10
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    advertisement: Advertisement
+    status: KeyStatus
+    frame: Frame | None = None
+    record: Record | None = None
+    error: str | None = None  # the specific message when there is no record
+
+
+def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) -> Reading:
+    """Decode with the key stored for the advertisement's address (keys by normalised address)."""
+    data = adv.victron_data
+    if data is None:
+        return Reading(adv, KeyStatus.NOT_VICTRON, error="no Victron manufacturer data")
+    try:
+        frame = parse_frame(data)
+    except NotInstantReadout as exc:
+        return Reading(adv, KeyStatus.NOT_VICTRON, error=str(exc))
+    except DecodeError as exc:
+        return Reading(adv, KeyStatus.UNDECODABLE, error=str(exc))
+    key = keys.get(adv.address)
+    if key is None and frame.encrypted:
+        return Reading(adv, KeyStatus.NO_KEY, frame, error=f"no key for {adv.address}")
+    try:
+        record = decode_frame(frame, key)
+    except KeyMismatch as exc:
+        return Reading(adv, KeyStatus.MISMATCH, frame, error=str(exc))
+    except (UnsupportedRecord, DecodeError) as exc:
+        return Reading(adv, KeyStatus.UNDECODABLE, frame, error=str(exc))
+    return Reading(adv, KeyStatus.OK, frame, record)
