@@ -1,0 +1,1 @@
+"""Capture files: our JSON-lines format, btsnoop, pcap and pcapng."""
