@@ -13,19 +13,30 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from ..advertisement import Advertisement
+from .errors import CaptureError, CorruptRecord, UnknownFormat
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "CaptureError",
+    "JsonlWriter",
+    "advertisement_from_json",
+    "advertisement_to_json",
+    "follow_jsonl",
+    "is_jsonl_capture",
+    "read_jsonl",
+    "read_jsonl_file",
+]
 
 FORMAT = "victron-ble-bms-capture"
 VERSION = 1
-
-
-class CaptureError(Exception):
-    """A capture file that cannot be read; the message names the file and byte offset."""
 
 
 def advertisement_to_json(adv: Advertisement) -> dict[str, Any]:
@@ -99,37 +110,97 @@ def read_jsonl(
 ) -> Iterator[Advertisement]:
     """Stream advertisements. A bad line is skipped (reported in `errors` when given, else
     raised); a truncated last line is expected after a crash and skipped quietly."""
-    p = Path(path)
-    with p.open("rb") as f:
-        offset = 0
-        first = True
-        for raw in f:
-            line_offset, offset = offset, offset + len(raw)
-            complete = raw.endswith(b"\n")
-            text = raw.strip()
-            if not text:
-                continue
+    with Path(path).open("rb") as f:
+        yield from read_jsonl_file(f, path=str(path), errors=errors)
+
+
+class _Lines:
+    """Parses lines one at a time, remembering whether the header has been seen."""
+
+    def __init__(self, path: str, errors: list[CaptureError] | None) -> None:
+        self.path = path
+        self.errors = errors
+        self.header_seen = False
+
+    def parse(self, raw: bytes, offset: int) -> Advertisement | None:
+        text = raw.strip()
+        if not text:
+            return None
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            if not self.header_seen:
+                self.header_seen = True
+                if obj.get("format") != FORMAT:
+                    raise UnknownFormat(
+                        f"not a {FORMAT} file (no header line)", path=self.path, offset=0
+                    )
+                if int(obj.get("version", 0)) > VERSION:
+                    raise UnknownFormat(
+                        f"capture version {obj.get('version')} is newer than this program "
+                        f"reads ({VERSION})",
+                        path=self.path,
+                        offset=0,
+                    )
+                return None
+            return advertisement_from_json(obj)
+        except CaptureError:
+            raise
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            err = CorruptRecord(f"bad line skipped: {exc}", path=self.path, offset=offset)
+            if self.errors is None:
+                raise err from exc
+            self.errors.append(err)
+            return None
+
+
+def read_jsonl_file(
+    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+) -> Iterator[Advertisement]:
+    """`read_jsonl` on a file opened in binary mode (used by `open_capture`)."""
+    lines = _Lines(path, errors)
+    offset = 0
+    for raw in f:
+        line_offset, offset = offset, offset + len(raw)
+        if not raw.endswith(b"\n"):
+            # The last line, cut short by a crash or power loss: nothing to report, unless it
+            # is complete JSON that merely lacks its newline.
             try:
-                obj = json.loads(text)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-                if first:
-                    first = False
-                    if obj.get("format") != FORMAT:
-                        raise CaptureError(f"{p}: not a {FORMAT} file (no header line at byte 0)")
-                    if int(obj.get("version", 0)) > VERSION:
-                        raise CaptureError(
-                            f"{p}: capture version {obj.get('version')} is newer "
-                            f"than this program reads ({VERSION})"
-                        )
+                json.loads(raw)
+            except ValueError:
+                return
+        adv = lines.parse(raw, line_offset)
+        if adv is not None:
+            yield adv
+
+
+def follow_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    errors: list[CaptureError] | None = None,
+    poll_s: float = 0.2,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Advertisement]:
+    """Like `tail -f`: stream the file, then wait for lines appended to it, until `stop()`
+    is true (or the caller stops iterating / presses Ctrl-C). Partial lines wait for their
+    newline."""
+    lines = _Lines(str(path), errors)
+    with Path(path).open("rb") as f:
+        offset = 0
+        pending = b""
+        while True:
+            raw = f.readline()
+            if raw:
+                pending += raw
+                if not pending.endswith(b"\n"):
                     continue
-                yield advertisement_from_json(obj)
-            except CaptureError:
-                raise
-            except (ValueError, KeyError, TypeError) as exc:
-                if not complete:  # last line cut short by a crash: nothing to report
-                    return
-                err = CaptureError(f"{p}: bad line at byte {line_offset}: {exc}")
-                if errors is None:
-                    raise err from exc
-                errors.append(err)
+                line, pending = pending, b""
+                adv = lines.parse(line, offset)
+                offset += len(line)
+                if adv is not None:
+                    yield adv
+                continue
+            if stop():
+                return
+            time.sleep(poll_s)

@@ -1,0 +1,100 @@
+"""btsnoop v1 reader (Android "Bluetooth HCI snoop log", `btmon -w`), streaming.
+
+File header: "btsnoop\\0", version u32 BE (1), datalink u32 BE. Record: original length,
+included length, flags, cumulative drops (u32 BE each), timestamp i64 BE in microseconds since
+0000-01-01 (BlueZ src/shared/btsnoop.c, Wireshark wiretap/btsnoop.c; ecosystem-notes §5.1).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ..advertisement import Advertisement
+from .errors import (
+    CaptureError,
+    CorruptCapture,
+    CorruptRecord,
+    TruncatedCapture,
+    UnknownFormat,
+    UnsupportedLinkType,
+)
+from .links import BTSNOOP_LINKS
+
+MAGIC = b"btsnoop\0"
+HEADER = struct.Struct(">8sII")
+RECORD = struct.Struct(">IIIIq")
+# Microseconds from 0000-01-01 to 1970-01-01 (Wireshark wiretap/btsnoop.c KUnixTimeBase).
+EPOCH_OFFSET_US = 0x00DCDDB30F2F8000
+# No HCI packet is longer than 4 + 65535 bytes; anything much larger means a broken length.
+MAX_RECORD = 1 << 17
+
+
+def handle(errors: list[CaptureError] | None, err: CaptureError) -> None:
+    """A recoverable error: collect it when the caller asked to, else raise it."""
+    if errors is None:
+        raise err
+    errors.append(err)
+
+
+def read_btsnoop(
+    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+) -> Iterator[Advertisement]:
+    """Stream the advertisements in a btsnoop file opened in binary mode at offset 0."""
+    head = f.read(HEADER.size)
+    if len(head) < HEADER.size or not head.startswith(MAGIC):
+        raise UnknownFormat("not a btsnoop file (no 'btsnoop' header)", path=path, offset=0)
+    _, version, datalink = HEADER.unpack(head)
+    if version != 1:
+        raise UnknownFormat(
+            f"btsnoop version {version}; only version 1 exists", path=path, offset=8
+        )
+    decoder = BTSNOOP_LINKS.get(datalink)
+    if decoder is None:
+        raise UnsupportedLinkType(
+            f"btsnoop datalink {datalink} is not read (1001 HCI, 1002 H4, 2001 Linux monitor are)",
+            path=path,
+            offset=12,
+        )
+    offset = HEADER.size
+    unpack = RECORD.unpack
+    read = f.read
+    while True:
+        rec = read(24)
+        if len(rec) < 24:
+            if rec:
+                handle(
+                    errors,
+                    TruncatedCapture("file ends inside a record header", path=path, offset=offset),
+                )
+            return
+        _orig, incl, flags, _drops, ts_us = unpack(rec)
+        if incl > MAX_RECORD:
+            handle(
+                errors,
+                CorruptCapture(
+                    f"record claims {incl} bytes; the rest of the file cannot be read",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        data = read(incl)
+        if len(data) < incl:
+            handle(
+                errors,
+                TruncatedCapture(
+                    f"file ends inside a record ({len(data)} of {incl} bytes)",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        try:
+            advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
+        except ValueError as exc:
+            handle(errors, CorruptRecord(f"record skipped: {exc}", path=path, offset=offset))
+            advs = []
+        offset += 24 + incl
+        yield from advs

@@ -1,0 +1,276 @@
+"""pcap and pcapng readers, streaming, for the Bluetooth link types in `links.PCAP_LINKS`.
+
+pcap: https://www.tcpdump.org/manpages/pcap-savefile.5.html (magic a1b2c3d4 µs / a1b23c4d ns,
+either byte order; 24-byte file header; 16-byte record header).
+pcapng: draft-ietf-opsawg-pcapng (Section Header 0x0A0D0D0A with byte-order magic 0x1A2B3C4D,
+Interface Description 1 with if_tsresol option 9 and if_tsoffset 14, Enhanced Packet 6,
+Simple Packet 3, obsolete Packet 2; other blocks skipped).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..advertisement import Advertisement
+from .btsnoop import handle
+from .errors import (
+    CaptureError,
+    CorruptCapture,
+    CorruptRecord,
+    TruncatedCapture,
+    UnknownFormat,
+    UnsupportedLinkType,
+)
+from .links import PCAP_LINKS, LinkDecoder
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+MAX_PACKET = 1 << 18  # libpcap's own maximum snapshot length
+MAX_BLOCK = 1 << 24
+
+_SUPPORTED = ", ".join(str(t) for t in PCAP_LINKS)
+
+
+def _decoder(linktype: int, path: str, offset: int) -> LinkDecoder:
+    decoder = PCAP_LINKS.get(linktype & 0xFFFF)  # upper bits carry FCS info (pcap-savefile)
+    if decoder is None:
+        raise UnsupportedLinkType(
+            f"link type {linktype} is not Bluetooth (we read {_SUPPORTED})",
+            path=path,
+            offset=offset,
+        )
+    return decoder
+
+
+def read_pcap(
+    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+) -> Iterator[Advertisement]:
+    """Stream the advertisements in a classic pcap file."""
+    head = f.read(24)
+    if len(head) < 24 or head[:4] not in PCAP_MAGICS:
+        raise UnknownFormat("not a pcap file", path=path, offset=0)
+    endian, resolution = PCAP_MAGICS[head[:4]]
+    linktype = struct.unpack(endian + "I", head[20:24])[0]
+    decoder = _decoder(linktype, path, 20)
+    rec = struct.Struct(endian + "IIII")
+    offset = 24
+    read = f.read
+    while True:
+        hdr = read(16)
+        if len(hdr) < 16:
+            if hdr:
+                handle(
+                    errors,
+                    TruncatedCapture("file ends inside a record header", path=path, offset=offset),
+                )
+            return
+        sec, frac, incl, _orig = rec.unpack(hdr)
+        if incl > MAX_PACKET:
+            handle(
+                errors,
+                CorruptCapture(
+                    f"record claims {incl} bytes; the rest of the file cannot be read",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        data = read(incl)
+        if len(data) < incl:
+            handle(
+                errors,
+                TruncatedCapture(
+                    f"file ends inside a record ({len(data)} of {incl} bytes)",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        try:
+            advs = decoder(data, sec + frac * resolution, 0)
+        except ValueError as exc:
+            handle(errors, CorruptRecord(f"record skipped: {exc}", path=path, offset=offset))
+            advs = []
+        offset += 16 + incl
+        yield from advs
+
+
+@dataclass(slots=True)
+class _Interface:
+    decoder: LinkDecoder | None  # None: not a Bluetooth interface, its packets are skipped
+    linktype: int
+    resolution: float = 1e-6
+    ts_offset: int = 0
+
+
+def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
+    if len(body) < 8:
+        raise CorruptCapture("interface description block too short", path=path, offset=offset)
+    linktype = struct.unpack_from(endian + "H", body, 0)[0]
+    iface = _Interface(PCAP_LINKS.get(linktype), linktype)
+    i = 8
+    while i + 4 <= len(body):
+        code, length = struct.unpack_from(endian + "HH", body, i)
+        value = body[i + 4 : i + 4 + length]
+        if code == 0:  # opt_endofopt
+            break
+        if code == 9 and length >= 1:  # if_tsresol: 10^-n, or 2^-n when the top bit is set
+            v = value[0]
+            iface.resolution = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0**-v
+        elif code == 14 and length >= 8:  # if_tsoffset: seconds added to every timestamp
+            iface.ts_offset = struct.unpack_from(endian + "q", value, 0)[0]
+        i += 4 + length + (-length % 4)
+    return iface
+
+
+def read_pcapng(
+    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+) -> Iterator[Advertisement]:
+    """Stream the advertisements in a pcapng file (all sections, all Bluetooth interfaces)."""
+    offset = 0
+    endian = "<"
+    interfaces: list[_Interface] = []
+    read = f.read
+    first = True
+    seen_bluetooth = False
+    other_links: set[int] = set()
+    while True:
+        hdr = read(8)
+        if len(hdr) < 8:
+            if hdr:
+                handle(
+                    errors,
+                    TruncatedCapture("file ends inside a block header", path=path, offset=offset),
+                )
+            elif other_links and not seen_bluetooth:
+                links = ", ".join(str(t) for t in sorted(other_links))
+                raise UnsupportedLinkType(
+                    f"no Bluetooth interface (link types {links}; we read {_SUPPORTED})", path=path
+                )
+            return
+        btype_raw = hdr[:4]
+        if btype_raw == PCAPNG_SHB:
+            if len(hdr) < 8:
+                return
+            magic = read(4)
+            if magic == b"\x4d\x3c\x2b\x1a":
+                endian = "<"
+            elif magic == b"\x1a\x2b\x3c\x4d":
+                endian = ">"
+            else:
+                err = CorruptCapture(
+                    "section header with a bad byte-order magic", path=path, offset=offset
+                )
+                if first:
+                    raise UnknownFormat(
+                        "not a pcapng file (bad byte-order magic)", path=path, offset=offset
+                    )
+                handle(errors, err)
+                return
+            total = struct.unpack(endian + "I", hdr[4:8])[0]
+            rest_len = total - 12
+            interfaces = []  # a new section starts a new interface list
+        else:
+            if first:
+                raise UnknownFormat("not a pcapng file (no section header)", path=path, offset=0)
+            total = struct.unpack(endian + "I", hdr[4:8])[0]
+            rest_len = total - 8
+        first = False
+        btype = struct.unpack(endian + "I", btype_raw)[0]
+        if total < 12 or total % 4 or total > MAX_BLOCK:
+            handle(
+                errors,
+                CorruptCapture(
+                    f"block length {total} is impossible; the rest of the file cannot be read",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        rest = read(rest_len)
+        if len(rest) < rest_len:
+            handle(
+                errors,
+                TruncatedCapture(
+                    f"file ends inside a block ({8 + len(rest)} of {total} bytes)",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        if struct.unpack_from(endian + "I", rest, rest_len - 4)[0] != total:
+            handle(
+                errors,
+                CorruptCapture(
+                    "block's trailing length does not match its header; "
+                    "the rest of the file cannot be read",
+                    path=path,
+                    offset=offset,
+                ),
+            )
+            return
+        body = rest[:-4]
+        block_offset, offset = offset, offset + total
+        try:
+            advs = _block(btype, body, endian, interfaces, path, block_offset)
+        except CorruptRecord as err:
+            handle(errors, err)
+            continue
+        if btype == 1 and interfaces:
+            if interfaces[-1].decoder is None:
+                other_links.add(interfaces[-1].linktype)
+            else:
+                seen_bluetooth = True
+        yield from advs
+
+
+def _block(
+    btype: int, body: bytes, endian: str, interfaces: list[_Interface], path: str, offset: int
+) -> list[Advertisement]:
+    if btype == 1:  # Interface Description Block
+        try:
+            interfaces.append(_interface(body, endian, path, offset))
+        except CorruptCapture as exc:
+            raise CorruptRecord(exc.reason, path=path, offset=offset) from exc
+        return []
+    if btype == 6:  # Enhanced Packet Block
+        if len(body) < 20:
+            raise CorruptRecord("enhanced packet block too short", path=path, offset=offset)
+        if_id, ts_hi, ts_lo, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+        data = body[20 : 20 + caplen]
+    elif btype == 3:  # Simple Packet Block: interface 0, no timestamp
+        if len(body) < 4:
+            raise CorruptRecord("simple packet block too short", path=path, offset=offset)
+        if_id, ts_hi, ts_lo = 0, 0, 0
+        caplen = len(body) - 4
+        data = body[4:]
+    elif btype == 2:  # obsolete Packet Block
+        if len(body) < 20:
+            raise CorruptRecord("packet block too short", path=path, offset=offset)
+        if_id, _drops, ts_hi, ts_lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", body, 0)
+        data = body[20 : 20 + caplen]
+    else:
+        return []
+    if len(data) < caplen:
+        raise CorruptRecord(
+            f"packet says {caplen} bytes, block holds {len(data)}", path=path, offset=offset
+        )
+    if if_id >= len(interfaces):
+        raise CorruptRecord(f"packet for undeclared interface {if_id}", path=path, offset=offset)
+    iface = interfaces[if_id]
+    if iface.decoder is None:
+        return []
+    ts: float = ((ts_hi << 32) | ts_lo) * iface.resolution + iface.ts_offset
+    try:
+        advs: list[Advertisement] = iface.decoder(data, ts, 0)
+        return advs
+    except ValueError as exc:
+        raise CorruptRecord(f"packet skipped: {exc}", path=path, offset=offset) from exc
