@@ -6,16 +6,22 @@ from collections.abc import Callable
 from typing import Any
 
 from .crypto import KeyCipher, cipher_for, normalize_key
-from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, make_frame, parse_frame
+from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
 from .fields import EncodeError, compile_decoder
 from .records import RECORD_CLASSES, Record
 
-# Compiled once per record type: payload int → record, for frames with every bit present.
-_FAST: dict[int, tuple[int, Callable[[int, Any], Record]]] = {
-    rt: (cls.LAYOUT.used_bits, compile_decoder(cls.LAYOUT, cls))
-    for rt, cls in RECORD_CLASSES.items()
-}
+# Compiled on first use per record type (tables cost ~10 ms each): payload int → record, for
+# frames with every bit present.
+_FAST: dict[int, tuple[int, Callable[[int, Any], Record]]] = {}
+
+
+def _fast_decoder(record_type: int) -> tuple[int, Callable[[int, Any], Record]]:
+    entry = _FAST.get(record_type)
+    if entry is None:
+        cls = RECORD_CLASSES[record_type]
+        entry = _FAST[record_type] = (cls.LAYOUT.used_bits, compile_decoder(cls.LAYOUT, cls))
+    return entry
 
 
 def record_class(record_type: int) -> type[Record]:
@@ -47,13 +53,14 @@ def decode_frame(frame: Frame, key: bytes | str | None) -> Record:
     cls = record_class(frame.record_type)
     plaintext = decrypt(frame, key)
     payload = int.from_bytes(plaintext, "little")
-    bits, fast = _FAST[frame.record_type]
+    bits, fast = _fast_decoder(frame.record_type)
+    wire = frame.to_bytes()
     if len(plaintext) * 8 >= bits:
-        return fast(payload, frame)
+        return fast(payload, wire)
     # Short record: fields that reach past the received bytes are "not available" (§8.1).
     available = len(plaintext) * 8
     values = [f.extract(payload, available) for f in cls.LAYOUT.fields]
-    return cls(*values, frame=frame)
+    return cls(*values, wire=wire)
 
 
 # The key exactly as callers pass it (bytes or text) → its cipher. Bounded: cleared when full.
@@ -71,29 +78,19 @@ def decode(data: bytes, key: bytes | str | None) -> Record:
     try:
         # Hot path: a complete encrypted frame of a known type, with a key seen before. It does
         # what parse_frame + decode_frame do, minus their checks that cannot fail here.
-        if type(data) is bytes and len(data) > 8 and data[0] == PRODUCT_ADVERTISEMENT:
+        if type(data) is bytes and 8 < len(data) <= 24 and data[0] == PRODUCT_ADVERTISEMENT:
             entry = _FAST.get(data[4])
             cipher = _CIPHER_BY_KEY.get(key) if key is not None else None
-            if entry is not None and cipher is not None and len(data) <= 24:
+            if entry is not None and cipher is not None:
                 if data[7] != cipher.key_check:
                     raise KeyMismatch(data[7], cipher.key_check)
-                ciphertext = data[8:]
-                n = len(ciphertext)
-                bits, fast = entry
-                if n * 8 >= bits:
+                n = len(data) - 8
+                if n * 8 >= entry[0]:
                     stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
-                    payload = int.from_bytes(ciphertext, "little") ^ int.from_bytes(
-                        stream[:n], "little"
+                    payload = (int.from_bytes(data, "little") >> 64) ^ (
+                        int.from_bytes(stream, "little") & ((1 << (n * 8)) - 1)
                     )
-                    frame = make_frame(
-                        data[1],
-                        data[2] | data[3] << 8,
-                        data[4],
-                        data[5] | data[6] << 8,
-                        data[7],
-                        ciphertext,
-                    )
-                    return fast(payload, frame)
+                    return entry[1](payload, data)
             elif cipher is None and key is not None and type(key) in (bytes, str):
                 if len(_CIPHER_BY_KEY) >= _CIPHER_BY_KEY_LIMIT:
                     _CIPHER_BY_KEY.clear()

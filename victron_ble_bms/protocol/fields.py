@@ -212,11 +212,12 @@ class Layout:
 # Fast decoding: the table is compiled once per record class into straight-line Python, so a
 # frame costs a few shifts and list look-ups. Small fields (≤ 12 bits) become a precomputed
 # tuple indexed by the raw bits; larger ones an inline expression.
-_TABLE_MAX_WIDTH = 12
+_TABLE_MAX_WIDTH = 12  # scalar fields up to 4096 entries
+_GROUP_MAX_WIDTH = 14  # repeated fields: several elements per 16384-entry table
 
 
 def compile_decoder(layout: Layout, cls: type[Any]) -> Callable[[int, Any], Any]:
-    """Build ``decode(payload_int, frame) -> record`` for a frame with every bit present.
+    """Build ``decode(payload_int, wire) -> record`` for a frame with every bit present.
 
     The record is filled through its slot descriptors, which costs half of the frozen
     dataclass ``__init__`` (no per-field ``object.__setattr__`` look-ups); the values are the
@@ -225,36 +226,49 @@ def compile_decoder(layout: Layout, cls: type[Any]) -> Callable[[int, Any], Any]
     namespace: dict[str, Any] = {
         "_new": object.__new__,
         "_cls": cls,
-        "_set_frame": cls.frame.__set__,
+        "_set_wire": cls.wire.__set__,
     }
-    lines = ["def _decode(v, frame):"]
+    lines = ["def _decode(v, wire):"]
     stores: list[str] = []
     for index, f in enumerate(layout.fields):
-        names = []
-        for i in range(f.count):
-            start = f.start + i * f.width
-            var = f"f{index}_{i}"
-            names.append(var)
-            raw = f"(v >> {start}) & {f.mask:#x}" if start else f"v & {f.mask:#x}"
-            if f.width <= _TABLE_MAX_WIDTH:
-                table = f"_t{index}"
-                namespace.setdefault(table, tuple(f.from_raw(r) for r in range(1 << f.width)))
-                lines.append(f"    {var} = {table}[{raw}]")
-            else:
-                lines.append(f"    r = {raw}")
-                lines.extend(f"    {line}" for line in _inline(f, namespace, index, var))
         namespace[f"_set{index}"] = getattr(cls, f.name).__set__
-        value = names[0] if f.count == 1 else "(" + ", ".join(names) + ",)"
-        stores.append(f"    _set{index}(o, {value})")
+        if f.count > 1:
+            stores.append(f"    _set{index}(o, {_repeated(f, namespace, index)})")
+            continue
+        raw = f"(v >> {f.start}) & {f.mask:#x}" if f.start else f"v & {f.mask:#x}"
+        var = f"f{index}"
+        if f.width <= _TABLE_MAX_WIDTH:
+            namespace[f"_t{index}"] = tuple(f.from_raw(r) for r in range(1 << f.width))
+            lines.append(f"    {var} = _t{index}[{raw}]")
+        else:
+            lines.append(f"    r = {raw}")
+            lines.extend(f"    {line}" for line in _inline(f, namespace, index, var))
+        stores.append(f"    _set{index}(o, {var})")
     lines.append("    o = _new(_cls)")
     lines.extend(stores)
-    lines.append("    _set_frame(o, frame)")
+    lines.append("    _set_wire(o, wire)")
     lines.append("    return o")
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.
     exec(compile(source, f"<decoder {layout.name}>", "exec"), namespace)  # noqa: S102
     decoder: Callable[[int, Any], Any] = namespace["_decode"]
     return decoder
+
+
+def _repeated(f: Field, namespace: dict[str, Any], index: int) -> str:
+    """A tuple expression for a repeated field: groups of elements share one table look-up."""
+    per_group = max(1, _GROUP_MAX_WIDTH // f.width)
+    parts = []
+    for first in range(0, f.count, per_group):
+        size = min(per_group, f.count - first)
+        bits = f.width * size
+        table = f"_t{index}_{first}"
+        namespace[table] = tuple(
+            tuple(f.from_raw(raw >> (f.width * i) & f.mask) for i in range(size))
+            for raw in range(1 << bits)
+        )
+        parts.append(f"{table}[(v >> {f.start + f.width * first}) & {(1 << bits) - 1:#x}]")
+    return " + ".join(parts)
 
 
 class _Memo(dict[int, Any]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .product_names import PRODUCT_NAMES
+from .product_names import PRODUCT_NAMES as PRODUCT_NAMES
 
 # Ids only seen in mock data or missing from the public list (protocol.md §3, §7.4).
 _EXTRA_NAMES = {0xA3E7: "Lynx Smart BMS NG"}

@@ -27,7 +27,7 @@ from .enums import (
     SmartLithiumErrorFlags,
     TriState,
 )
-from .envelope import Frame
+from .envelope import Frame, parse_frame
 from .fields import Layout
 from .layouts import LAYOUTS
 from .products import product_name
@@ -37,10 +37,20 @@ CellVoltage = float | CellBound | None
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Base of every record. `frame` is the header it arrived in (not part of equality)."""
+    """Base of every record.
+
+    `wire` is the manufacturer data the record was decoded from (None for records built in
+    code); it is not part of equality, so `decode(encode(r, …)) == r`. The header is parsed
+    from it on demand (`frame`), which keeps decoding a stream cheap.
+    """
 
     LAYOUT: ClassVar[Layout]
-    frame: Frame | None = field(default=None, compare=False, repr=False, kw_only=True)
+    wire: bytes | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    @property
+    def frame(self) -> Frame | None:
+        """The clear header this record arrived in."""
+        return None if self.wire is None else parse_frame(self.wire)
 
     @property
     def record_type(self) -> int:
