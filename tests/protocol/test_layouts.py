@@ -63,3 +63,14 @@ def test_na_derives_from_width() -> None:
                 continue
             expected = (1 << (f.width - 1)) - 1 if f.signed else (1 << f.width) - 1
             assert f.na_raw == expected, (layout.name, f.name)
+
+
+def test_generated_docs_are_current() -> None:
+    from pathlib import Path
+
+    from victron_ble_bms.protocol.docs import layouts_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "records.md"
+    assert doc.read_text() == layouts_markdown() + "\n", (
+        "run: python -m victron_ble_bms.protocol.docs > docs/records.md"
+    )

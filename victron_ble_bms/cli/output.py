@@ -13,7 +13,7 @@ from victron_ble_bms.protocol.enums import CellBound
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.ALARM: "red", Severity.WARNING: "yellow"}
 
 
-def format_value(value: Any, unit: str = "") -> str:
+def format_value(value: Any, unit: str = "", decimals: int | None = None) -> str:
     """A field value for people: units, names for enums and flags, n/a for None."""
     if value is None:
         return "n/a"
@@ -34,7 +34,7 @@ def format_value(value: Any, unit: str = "") -> str:
     if isinstance(value, bytes):
         return value.hex(" ")
     if isinstance(value, float):
-        text = f"{value:g}"
+        text = f"{value:.{decimals}f}" if decimals is not None else f"{value:g}"
     else:
         text = str(value)
     return f"{text} {unit}".rstrip()
@@ -46,10 +46,11 @@ def record_rows(record: Record) -> list[tuple[str, str]]:
         value = getattr(record, f.name)
         unit = f.unit if f.kind.value in ("number", "cell") else ""
         if f.count > 1:
-            shown = "  ".join(format_value(v) for v in value if v is not None) or "n/a"
+            shown = "  ".join(format_value(v, decimals=2) for v in value if v is not None)
+            shown = shown or "n/a"
             rows.append((f.name, f"{shown} {unit}".rstrip() if shown != "n/a" else shown))
         else:
-            rows.append((f.name, format_value(value, unit)))
+            rows.append((f.name, format_value(value, unit, f.decimals)))
     return rows
 
 
