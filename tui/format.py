@@ -1,0 +1,122 @@
+"""Text for the screens: values with units, the main values of each device kind, and the
+manual's explanation of each balancer state. No textual here; Rich markup only."""
+
+from __future__ import annotations
+
+from victron_ble_bms.protocol import (
+    LynxSmartBmsRecord,
+    Record,
+    SmartBmsRecord,
+    SmartLithiumRecord,
+)
+from victron_ble_bms.protocol.codes import Severity
+from victron_ble_bms.protocol.enums import BalancerStatus, CellBound
+from victron_ble_bms.sources.readings import KeyStatus
+
+# Lithium Battery Smart manual §5.2.2 "How to monitor cell balancing status" (the four states the
+# VictronConnect app shows), in our words; /work/shared/manuals/lithium-battery-smart.txt l.855-866.
+BALANCER_EXPLANATIONS: dict[BalancerStatus, str] = {
+    BalancerStatus.UNKNOWN: (
+        "The battery is new or has not been charged for 30 days. Charge it: the balance is "
+        "determined once the battery is above 13.8 V (27.2 V for 25.6 V batteries)."
+    ),
+    BalancerStatus.BALANCING: (
+        "The battery is balancing its cells now (this happens in absorption, at about 3.50 V per "
+        "cell). It will show 'balanced' when done."
+    ),
+    BalancerStatus.BALANCED: (
+        "All cells are balanced: the optimal state; the cells charge and discharge evenly."
+    ),
+    BalancerStatus.IMBALANCE: (
+        "Balancing did not finish at the last charge, or cells differ by more than 0.1 V. "
+        "Charge fully; with a severe imbalance restart the charger several times, because "
+        "balancing only happens in absorption and stops at float."
+    ),
+}
+BALANCER_SOURCE = "Lithium Battery Smart manual §5.2.2"
+
+SEVERITY_STYLE: dict[Severity, str] = {
+    Severity.WARNING: "yellow",
+    Severity.ALARM: "red",
+    Severity.ERROR: "magenta",
+}
+
+STATUS_TEXT: dict[KeyStatus, str] = {
+    KeyStatus.OK: "[green]key ok[/]",
+    KeyStatus.NO_KEY: "[yellow]no key — add key ⏎[/]",
+    KeyStatus.MISMATCH: "[red]key mismatch — new key? ⏎[/]",
+    KeyStatus.UNDECODABLE: "[magenta]undecodable[/]",
+    KeyStatus.NOT_VICTRON: "[dim]not Instant Readout[/]",
+}
+
+
+def volts(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"{v:.{digits}f} V"
+
+
+def cell(v: float | CellBound | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, CellBound):
+        return f"{v} V"
+    return f"{v:.2f} V"
+
+
+def amps(a: float | None) -> str:
+    return "—" if a is None else f"{a:+.1f} A"
+
+
+def celsius(t: float | None) -> str:
+    return "—" if t is None else f"{t:.0f} °C"
+
+
+def percent(p: float | None) -> str:
+    return "—" if p is None else f"{p:.1f} %"
+
+
+def yes_no(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+def balance(status: BalancerStatus | None) -> str:
+    if status is None:
+        return "—"
+    style = {
+        BalancerStatus.BALANCED: "green",
+        BalancerStatus.BALANCING: "cyan",
+        BalancerStatus.IMBALANCE: "yellow",
+    }.get(status, "dim")
+    return f"[{style}]{status.label}[/]"
+
+
+def time_to_go(minutes: int | None) -> str:
+    if minutes is None:
+        return "—"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def main_values(record: Record | None) -> list[tuple[str, str]]:
+    """The values a device card shows, by device kind (the app's device list)."""
+    if isinstance(record, SmartLithiumRecord):
+        spread = record.cell_spread_mv
+        return [
+            ("Voltage", volts(record.battery_voltage_v)),
+            ("Temperature", celsius(record.battery_temperature_c)),
+            ("Balance", balance(record.balancer_status)),
+            ("Cells", f"{record.cell_count} · spread {'—' if spread is None else spread} mV"),
+        ]
+    if isinstance(record, LynxSmartBmsRecord):
+        return [
+            ("SOC", percent(record.soc_pct)),
+            ("Current", amps(record.battery_current_a)),
+            ("Voltage", volts(record.battery_voltage_v)),
+        ]
+    if isinstance(record, SmartBmsRecord):
+        return [
+            ("Battery", volts(record.battery_voltage_v)),
+            ("Alternator", volts(record.alternator_voltage_v)),
+            ("Decoding", "[yellow]provisional[/]"),
+        ]
+    if record is None:
+        return []
+    return [("Record", record.record_name)]

@@ -1,0 +1,47 @@
+"""What every dashboard screen shares: header, status bar, footer, and fleet hooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ..widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from ..app import DashboardApp
+    from ..state import Fleet
+
+
+class FleetScreen(Screen[None]):
+    """A screen that shows fleet state. The app calls `device_changed` for each update and
+    `refresh_all` once a second (ages) and when the screen comes back into view."""
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        return cast("DashboardApp", self.app)
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.dashboard.fleet
+
+    def header_widgets(self) -> tuple[Header, StatusBar]:
+        return Header(), StatusBar(id="status")
+
+    def footer(self) -> Footer:
+        return Footer()
+
+    def device_changed(self, address: str) -> None:
+        """One device has new data."""
+
+    def refresh_all(self) -> None:
+        """Redraw everything (ages change with the clock)."""
+
+    def on_screen_resume(self) -> None:
+        self.refresh_status()
+        self.refresh_all()
+
+    def refresh_status(self) -> None:
+        for bar in self.query(StatusBar):
+            bar.refresh_status()

@@ -1,0 +1,26 @@
+"""A labelled sparkline of one value over the session."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Sparkline
+
+
+class History(Vertical):
+    def __init__(self, series: str, label: str, unit: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="history")
+        self.series = series
+        self.label = label
+        self.unit = unit
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label, classes="history-label")
+        yield Sparkline([], summary_function=max)
+
+    def show(self, points: list[float]) -> None:
+        label = self.query_one(Label)
+        if points:
+            lo, hi, last = min(points), max(points), points[-1]
+            label.update(f"{self.label}  [b]{last:g} {self.unit}[/]  [dim]({lo:g}–{hi:g})[/]")
+        self.query_one(Sparkline).data = points

@@ -1,0 +1,155 @@
+"""`victron-bms dashboard`: the Textual monitor, fed by the radio, the emulator or a capture.
+
+The source is built here and injected into the app (the app never knows where data comes from).
+Textual is imported only when the command runs, so the rest of the CLI works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+
+from .output import error
+
+EXIT_USAGE = 2
+
+
+def default_keys_path() -> Path:
+    """`$XDG_CONFIG_HOME/victron-ble-bms/keys.toml` (issue 5's key store location)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "victron-ble-bms" / "keys.toml"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "dashboard",
+        help="live dashboard of batteries and BMSes (demo when there is no Bluetooth adapter)",
+        description="A terminal dashboard: cells, balance, codes with their remedies, alerts. "
+        "Uses the Bluetooth scanner when an adapter is available; otherwise (or with --demo) "
+        "the built-in emulator fleet. --replay plays a capture file of any supported format.",
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--demo", action="store_true", help="show the emulated demo fleet")
+    group.add_argument("--replay", metavar="FILE", help="play a capture (btsnoop, pcap, jsonl …)")
+    p.add_argument(
+        "--speed", type=float, default=1.0, metavar="N", help="replay N times faster (default 1)"
+    )
+    p.add_argument(
+        "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
+    )
+    p.set_defaults(run=run)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to show: the source, and how to label it."""
+
+    source: AsyncIterator[Any]
+    keys: KeyStore
+    demo: bool
+    label: str
+    clock: Callable[[], float] | None = None
+    note: str = ""
+
+
+def bluetooth_adapter() -> str | None:
+    """A cheap check for a local adapter, without starting a scan: Linux lists them in sysfs."""
+    base = Path("/sys/class/bluetooth")
+    try:
+        names = sorted(p.name for p in base.iterdir() if p.name.startswith("hci"))
+    except OSError:
+        return None
+    return names[0] if names else None
+
+
+def _demo_plan(note: str = "") -> Plan:
+    from victron_ble_bms.emulator import demo_fleet  # type: ignore[attr-defined]
+
+    fleet = demo_fleet()
+    # Demo keys stay out of the user's keys file: a key added in the demo goes to a temp file.
+    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-demo-keys.toml")
+    for address, key in fleet.keys.items():
+        keys.add(address, key)
+    return Plan(fleet.run(), keys, True, "demo", note=note)
+
+
+def _replay_plan(path: str, speed: float, keys: KeyStore) -> Plan:
+    from tui.feeds import ReplayClock, replay
+    from victron_ble_bms.sources.capture import open_capture
+
+    capture = open_capture(path)  # CaptureError: unreadable or unknown format
+
+    clock = ReplayClock(speed)
+
+    async def advertisements() -> AsyncIterator[Advertisement]:
+        with capture:
+            async for adv in replay(capture, speed=speed, clock=clock):
+                yield adv
+
+    label = f"replay {Path(path).name} ×{speed:g} ({capture.format})"
+    return Plan(advertisements(), keys, False, label, clock=clock)
+
+
+def _load_keys(path: str | None) -> KeyStore:
+    explicit = path is not None
+    return KeyStore.load(path or default_keys_path(), missing_ok=not explicit)
+
+
+def plan(args: argparse.Namespace) -> Plan:
+    keys = _load_keys(args.keys)
+    if args.replay:
+        return _replay_plan(args.replay, args.speed, keys)
+    if args.demo:
+        return _demo_plan()
+    adapter = bluetooth_adapter()
+    try:
+        from victron_ble_bms.sources import scanner  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        why = "live scanning is not in this version yet"
+        return _demo_plan(f"{why}; showing the demo")
+    if adapter is None:
+        return _demo_plan("no Bluetooth adapter found; showing the demo")
+    return _demo_plan("live scanning is not wired into the dashboard yet; showing the demo")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        error("--speed must be a positive number")
+        return EXIT_USAGE
+    try:
+        import textual  # noqa: F401
+    except ImportError:
+        error("the dashboard needs textual: pip install 'victron-ble-bms[full]'")
+        return EXIT_USAGE
+    from victron_ble_bms.sources.capture import CaptureError
+
+    try:
+        chosen = plan(args)
+    except (KeyFileError, CaptureError) as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    if chosen.note:
+        sys.stderr.write(f"victron-bms: {chosen.note}\n")
+    from tui.app import DashboardApp
+
+    kwargs: dict[str, Any] = {}
+    if chosen.clock is not None:
+        kwargs["clock"] = chosen.clock
+    app = DashboardApp(
+        chosen.source,
+        keys=chosen.keys,
+        demo=chosen.demo,
+        source_label=chosen.note or chosen.label,
+        **kwargs,
+    )
+    app.run()
+    return 0
