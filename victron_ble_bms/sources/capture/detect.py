@@ -86,8 +86,15 @@ class Capture:
 
     def __iter__(self) -> Iterator[Advertisement]:
         if self._iter is None:
-            self._iter = READERS[self.format](self._file, path=self.path, errors=self.errors)
+            self._iter = self._read()
         return self._iter
+
+    def _read(self) -> Iterator[Advertisement]:
+        # The file closes when the iteration ends, fails or is dropped (generator close).
+        try:
+            yield from READERS[self.format](self._file, path=self.path, errors=self.errors)
+        finally:
+            self._file.close()
 
     def __next__(self) -> Advertisement:
         return next(iter(self))
