@@ -67,6 +67,7 @@ class DashboardApp(App[None]):
         clock: Clock = time.time,
         record_dir: Path | None = None,
         tick_s: float | None = 1.0,
+        toasts: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -80,6 +81,7 @@ class DashboardApp(App[None]):
         self.source_done = False
         self.source_error: str | None = None
         self._tick_s = tick_s
+        self._toasts = toasts
         self._last_adv: dict[str, Advertisement] = {}
         self._queued: set[str] = set()  # devices with a DeviceUpdated still in the queue
         self._started: list[ActiveCode] = []  # codes waiting for the queued CodesStarted
@@ -152,7 +154,7 @@ class DashboardApp(App[None]):
     def on_codes_started(self, message: CodesStarted) -> None:
         started, self._started = self._started, []
         alarms = [a for a in started if a.code.severity >= Severity.ALARM]
-        for active in started[:5]:
+        for active in started[:5] if self._toasts else ():
             alarm = active.code.severity >= Severity.ALARM
             self.notify(
                 f"{active.device}: {active.code.id} {active.code.title}",
