@@ -72,14 +72,23 @@ def bluetooth_adapter() -> str | None:
 
 
 def _demo_plan(note: str = "") -> Plan:
-    from victron_ble_bms.emulator import demo_fleet  # type: ignore[attr-defined]
+    from tui.feeds import ReplayClock
+    from victron_ble_bms.emulator.engine import Emulator, demo_fleet
 
-    fleet = demo_fleet()
+    emulator = Emulator(demo_fleet(), seed=1, speed=1.0)
+    # The emulator's timestamps are simulated time; ages on screen follow them.
+    clock = ReplayClock(1.0)
     # Demo keys stay out of the user's keys file: a key added in the demo goes to a temp file.
     keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-demo-keys.toml")
-    for address, key in fleet.keys.items():
+    for address, key in emulator.keys.items():
         keys.add(address, key)
-    return Plan(fleet.run(), keys, True, "demo", note=note)
+
+    async def advertisements() -> AsyncIterator[Advertisement]:
+        async for adv in emulator.stream():
+            clock.mark(adv.ts)
+            yield adv
+
+    return Plan(advertisements(), keys, True, "demo", clock=clock, note=note)
 
 
 def _replay_plan(path: str, speed: float, keys: KeyStore) -> Plan:
