@@ -1,0 +1,171 @@
+"""The simulation engine: a simulated clock stepping every device once per second, each device
+sending one advertisement per new reading (about 1 Hz, like the real devices).
+
+    from victron_ble_bms.emulator import Emulator, DeviceSpec, load_scenario, demo_fleet
+
+    emu = Emulator([DeviceSpec("lithium-12.8v-100ah")], load_scenario("deep-discharge"), seed=1)
+    for adv in emu.run(600):            # as fast as the CPU allows; adv.ts is simulated time
+        ...
+    emu.keys                            # address → key, to decode what it sends
+
+    emu = Emulator(demo_fleet(), seed=1, speed=1.0)
+    async for adv in emu.stream():      # paced in real time (× speed), forever or until duration
+        ...
+    await emu.play(advertiser, duration_s=600)   # to an `Advertiser` (BlueZ, virtual, capture)
+
+Deterministic: the same devices, scenario and seed give the same frames (addresses, keys,
+nonces, values), whatever the speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+
+from victron_ble_bms.sources.advertisement import Advertisement
+
+from .advertiser import Advertiser
+from .base import Identity, System, Transmitter
+from .devices import Builder, DeviceSpec, validate_scenario
+from .scenario import Scenario, ScenarioError, load_scenario
+
+# Simulated clock origin: 2024-01-01T00:00:00Z, fixed so that a seed gives the same capture.
+DEFAULT_START_TS = 1_704_067_200.0
+STEP_S = 1.0  # one new reading per device per simulated second
+
+
+@dataclass(slots=True)
+class _Unit:
+    system: System
+    scenario: Scenario
+
+
+class Emulator:
+    """Devices + scenario(s) + seed → a deterministic stream of `Advertisement`s."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec],
+        scenario: Scenario | None = None,
+        *,
+        seed: int = 0,
+        speed: float | None = 1.0,
+        start_ts: float = DEFAULT_START_TS,
+    ) -> None:
+        if not devices:
+            raise ValueError("no devices to emulate")
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive (or None for as fast as possible)")
+        self.speed = speed
+        self.start_ts = start_ts
+        self.time_s = 0.0
+        rng = random.Random(seed)  # noqa: S311 - a deterministic simulation, not crypto
+        builder = Builder(rng)
+        self._units: list[_Unit] = []
+        for spec in devices:
+            sc = spec.scenario or scenario
+            if sc is None:
+                raise ScenarioError(f"no scenario for device {spec.type}")
+            validate_scenario(sc)
+            self._units.append(_Unit(builder.system(spec, sc), sc))
+        self._tx: list[tuple[Transmitter, float]] = [
+            (tx, rng.random()) for u in self._units for tx in u.system.transmitters
+        ]
+        self._jitter = random.Random(rng.random())  # noqa: S311
+        self.silent: set[str] = set()  # addresses not advertising right now (manual §6)
+
+    @property
+    def systems(self) -> list[System]:
+        return [u.system for u in self._units]
+
+    @property
+    def identities(self) -> list[Identity]:
+        return [tx.identity for tx, _ in self._tx]
+
+    @property
+    def keys(self) -> dict[str, bytes]:
+        return {tx.identity.address: tx.identity.key for tx, _ in self._tx}
+
+    def transmitter(self, address: str) -> Transmitter:
+        for tx, _ in self._tx:
+            if tx.identity.address == address:
+                return tx
+        raise KeyError(address)
+
+    def step(self) -> list[Advertisement]:
+        """One simulated second: every device sends its reading, then the physics advances."""
+        t = self.time_s
+        out: list[Advertisement] = []
+        silent: set[str] = set()
+        jitter = self._jitter
+        for tx, phase in self._tx:
+            adv = tx.advertise(self.start_ts + t + phase, jitter.randint(-3, 3))
+            if adv is None:
+                silent.add(tx.identity.address)
+            else:
+                out.append(adv)
+        self.silent = silent
+        for u in self._units:
+            u.system.step(u.scenario.environment(t), STEP_S)
+        self.time_s = t + STEP_S
+        out.sort(key=lambda a: a.ts)
+        return out
+
+    def run(self, duration_s: float) -> Iterator[Advertisement]:
+        """Simulate `duration_s` seconds as fast as possible (ignores `speed`)."""
+        end = self.time_s + duration_s
+        while self.time_s < end:
+            yield from self.step()
+
+    async def stream(self, duration_s: float | None = None) -> AsyncIterator[Advertisement]:
+        """Advertisements paced by `speed` (simulated seconds per wall second; None = max)."""
+        wall0 = time.monotonic()
+        sim0 = self.time_s
+        end = None if duration_s is None else sim0 + duration_s
+        while end is None or self.time_s < end:
+            for adv in self.step():
+                if self.speed is not None:
+                    due = wall0 + (adv.ts - self.start_ts - sim0) / self.speed
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                yield adv
+            if self.speed is None:
+                await asyncio.sleep(0)
+
+    def __aiter__(self) -> AsyncIterator[Advertisement]:
+        return self.stream()
+
+    async def play(self, advertiser: Advertiser, duration_s: float | None = None) -> int:
+        """Publish to an advertiser; a device that goes silent is removed, and comes back with
+        its next frame. Returns the number of frames published."""
+        await advertiser.start()
+        count = 0
+        on_air: set[str] = set()
+        try:
+            async for adv in self.stream(duration_s):
+                for address in on_air & self.silent:
+                    await advertiser.remove(address)
+                    on_air.discard(address)
+                await advertiser.publish(adv)
+                on_air.add(adv.address)
+                count += 1
+        finally:
+            await advertiser.close()
+        return count
+
+
+def demo_fleet() -> list[DeviceSpec]:
+    """A mixed fleet in which, within the first simulated minute at speed 1, a battery balances
+    and a W-/A- code appears: a 12.8 V battery charging while imbalanced, a 25.6 V battery
+    running flat (W-SL12), a Smart BMS 12/200 on a running alternator and a Lynx Smart BMS 500
+    through a normal day."""
+    return [
+        DeviceSpec("lithium-12.8v-200ah", scenario=load_scenario("imbalance")),
+        DeviceSpec("lithium-25.6v-200ah", scenario=load_scenario("deep-discharge")),
+        DeviceSpec("smart-bms-12-200", scenario=load_scenario("alternator")),
+        DeviceSpec("lynx-smart-bms-500", scenario=load_scenario("normal-day")),
+    ]

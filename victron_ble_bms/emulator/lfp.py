@@ -1,0 +1,99 @@
+"""LFP cell physics: open-circuit voltage curve, per-cell state of charge, internal resistance.
+
+The curve is ours (no manual publishes one) but is pinned to what the battery manual says
+(`manuals/lithium-battery-smart.txt`):
+
+* nominal 3.2 V per cell (§2), the long flat plateau around 3.3 V;
+* "at 2.8 V … approximately 3 % remaining capacity … at 2.6 V about 1 %" (§5.2.3);
+* "when the battery is almost empty, the voltage will drop faster" (§5.2.3);
+* absorption 14.2 V = 3.55 V per cell is reached only when (nearly) full, float 13.5 V = 3.375 V;
+* above full the voltage shoots up: a lagging-behind imbalance makes one cell climb to 3.75 V in
+  seconds and fall back below 3.6 V within 1–3 minutes of balancing at 1.8 A (§6, "BMS frequently
+  disables the charger") — so 3.60 → 3.75 V spans only ~0.1 % of capacity;
+* below empty it collapses towards the 2 V at which Bluetooth stops (§6 "VictronConnect issues").
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+# (state of charge as a fraction, open-circuit volts). SOC may leave [0, 1] a little: that is the
+# over-charged / over-discharged region the BMS exists to prevent.
+OCV_CURVE: tuple[tuple[float, float], ...] = (
+    (-0.010, 1.80),
+    (0.000, 2.50),
+    (0.010, 2.60),  # manual §5.2.3: 2.6 V ≈ 1 % left
+    (0.030, 2.80),  # manual §5.2.3: 2.8 V ≈ 3 % left
+    (0.050, 2.98),
+    (0.070, 3.08),
+    (0.090, 3.13),
+    (0.120, 3.18),
+    (0.150, 3.21),
+    (0.200, 3.24),
+    (0.300, 3.27),
+    (0.400, 3.285),
+    (0.600, 3.30),
+    (0.700, 3.31),
+    (0.800, 3.33),
+    (0.900, 3.34),
+    (0.950, 3.36),
+    (0.980, 3.40),
+    (0.990, 3.45),
+    (0.995, 3.50),
+    (1.000, 3.60),
+    (1.001, 3.75),
+    (1.002, 3.95),
+    (1.004, 4.20),
+)
+SOC_MIN = OCV_CURVE[0][0]
+SOC_MAX = OCV_CURVE[-1][0]
+_XS = tuple(p[0] for p in OCV_CURVE)
+_YS = tuple(p[1] for p in OCV_CURVE)
+
+# Usable capacity against temperature, from the manual's technical data (§7): nominal capacity
+# @25 °C = 100 %, @0 °C = 80 %, @-20 °C = 50 % (e.g. 100/80/50 Ah for the 12.8 V/100 Ah).
+CAPACITY_VS_TEMPERATURE: tuple[tuple[float, float], ...] = ((-20.0, 0.5), (0.0, 0.8), (25.0, 1.0))
+
+
+def _interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def ocv(soc: float) -> float:
+    """Open-circuit cell voltage for a state of charge (fraction)."""
+    return _interp(_XS, _YS, soc)
+
+
+_CT_X = tuple(p[0] for p in CAPACITY_VS_TEMPERATURE)
+_CT_Y = tuple(p[1] for p in CAPACITY_VS_TEMPERATURE)
+
+
+def capacity_factor(temperature_c: float) -> float:
+    """Fraction of the nominal (25 °C) capacity available at a temperature (manual §7)."""
+    return _interp(_CT_X, _CT_Y, temperature_c)
+
+
+@dataclass(slots=True)
+class Cell:
+    """One LFP cell: mutable simulation state."""
+
+    capacity_ah: float
+    soc: float  # fraction of capacity_ah
+    resistance_ohm: float
+
+    def voltage(self, current_a: float) -> float:
+        """Terminal voltage; current > 0 charges (voltage rises by I·R)."""
+        return ocv(self.soc) + current_a * self.resistance_ohm
+
+    def add_charge(self, ampere_seconds: float, capacity_factor_: float = 1.0) -> None:
+        """Move charge in (positive) or out (negative); cold cells have less usable capacity."""
+        usable = self.capacity_ah * 3600.0 * capacity_factor_
+        soc = self.soc + ampere_seconds / usable
+        self.soc = SOC_MIN if soc < SOC_MIN else SOC_MAX if soc > SOC_MAX else soc

@@ -1,0 +1,401 @@
+"""Lithium Battery Smart 12.8 V / 25.6 V: cells, the BTV (balancing, temperature and voltage
+control) and its alarm signals, advertising record 0x05 (protocol.md §2.1, §8.4).
+
+Every threshold below cites `manuals/lithium-battery-smart.txt` (section numbers of that manual).
+Where the manual is silent the value is marked *emulator choice*.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from victron_ble_bms.protocol import SmartLithiumRecord
+from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiumErrorFlags
+from victron_ble_bms.protocol.products import PRODUCT_NAMES
+
+from . import lfp
+from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .scenario import Environment, FaultKind, InitialState
+
+# -- thresholds (manual) -------------------------------------------------------------------------
+PRE_ALARM_MIN_DELAY_S = 30.0  # §3.3: ≥ 30 s between pre-alarm and load disconnect
+LOADS_BACK_CELL_V = 3.20  # §6: loads back (and pre-alarm off, §3.3) when all cells ≥ 3.2 V
+CHARGE_DISCONNECT_CELL_V = 3.75  # §5.2.1 / §6: chargers off when a cell reaches 3.75 V
+CHARGE_RECONNECT_CELL_V = 3.60  # §6: … on again once the highest cell is below 3.6 V
+OVER_VOLTAGE_ALARM_CELL_V = 3.95  # §5.3 table: A-SL9 cell voltage > 3.95 V
+OVER_TEMPERATURE_C = 75  # §5.2.1, §5.3: A-SL15 temp > 75 °C, chargers off
+BALANCE_START_CELL_V = 3.30  # §5.2.2: balancing starts when the first cell reaches 3.3 V
+BALANCE_TARGET_V = 0.01  # §5.2.2: until all cells are within 0.01 V
+IMBALANCE_SPREAD_V = 0.10  # §5.2.2: "imbalance" when > 0.1 V between cells
+BALANCE_CURRENT_A = 1.8  # §5.2.2: balancing current at most 1.8 A
+BALANCE_EFFICIENCY = 0.9  # emulator choice: the active balancer loses ~10 % moving charge
+STATUS_KNOWN_CELL_V = {4: 13.8 / 4, 8: 27.2 / 8}  # §5.2.2: status determined above 13.8/27.2 V
+UNKNOWN_AFTER_DAYS = 30  # §5.2.2: resets to unknown when not charged for a month
+BLUETOOTH_MIN_TERMINAL_V = 8.0  # §6: Bluetooth off below 8 V terminal …
+BLUETOOTH_MIN_CELL_V = 2.0  # … or any cell below 2 V
+# Emulator choices (the manual only says "very low internal resistance", §3.4): 1 mΩ per cell of
+# a 100 Ah battery, inversely proportional to capacity; heat capacity ~1 kJ/(kg·K) of the
+# battery's weight (§7); cooling ~0.25 W/K per kg^(2/3) of battery.
+CELL_RESISTANCE_OHM_100AH = 0.001
+HEAT_CAPACITY_J_PER_KG_K = 1000.0
+COOLING_W_PER_K_KG23 = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class LithiumSettings:
+    """Battery settings with the manual's defaults and ranges (§4.4.1)."""
+
+    atd_cell_v: float = 2.80  # allowed-to-discharge cell voltage, 2.60–2.80 V
+    pre_alarm_cell_v: float = 3.10  # cell under-voltage pre-alarm, 2.80–3.15 V
+    atc_min_temperature_c: float = 5.0  # allowed-to-charge minimum temperature, −20…+20 °C
+    temperature_offset_c: float = 0.0  # battery temperature offset, −10…+10 °C
+
+    RANGES: ClassVar[dict[str, tuple[float, float, str]]] = {
+        "atd_cell_v": (2.60, 2.80, "V"),
+        "pre_alarm_cell_v": (2.80, 3.15, "V"),
+        "atc_min_temperature_c": (-20.0, 20.0, "°C"),
+        "temperature_offset_c": (-10.0, 10.0, "°C"),
+    }
+
+    def __post_init__(self) -> None:
+        for name, (low, high, unit) in self.RANGES.items():
+            check_range(name, getattr(self, name), low, high, unit, "Lithium Battery Smart §4.4.1")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> LithiumSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in values.items() if k in known})
+
+
+def check_range(name: str, value: Any, low: float, high: float, unit: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} = {value:g} {unit} is outside {low:g}…{high:g} {unit} ({where})")
+
+
+@dataclass(frozen=True, slots=True)
+class LithiumType:
+    """One model from the manual's technical data (§7)."""
+
+    name: str  # device type name on the command line
+    cells: int  # 4 (12.8 V) or 8 (25.6 V) in series (§2)
+    capacity_ah: float  # nominal capacity @ 25 °C
+    max_discharge_a: float  # maximum continuous discharge current
+    max_charge_a: float
+    weight_kg: float
+    model_id: int
+
+    @property
+    def nominal_v(self) -> float:
+        return 3.2 * self.cells
+
+    @property
+    def product(self) -> str:
+        return PRODUCT_NAMES[self.model_id]
+
+
+def _model_id(nominal: str, capacity: int, revision: int = 0) -> int:
+    """The product id whose name matches (protocol.md §3; duplicates are hardware revisions)."""
+    wanted = f"Smart Lithium Battery {nominal}V/{capacity}Ah"
+    ids = sorted(i for i, n in PRODUCT_NAMES.items() if n == wanted and 0xA0E0 <= i <= 0xA0F2)
+    return ids[min(revision, len(ids) - 1)]
+
+
+# Manual §7 technical data: capacity, max continuous discharge = max charge current, weight.
+LITHIUM_TYPES: dict[str, LithiumType] = {
+    t.name: t
+    for t in (
+        LithiumType("lithium-12.8v-50ah", 4, 50, 100, 100, 7, _model_id("12.8", 50)),
+        LithiumType("lithium-12.8v-60ah", 4, 60, 120, 120, 12, _model_id("12.8", 60)),
+        LithiumType("lithium-12.8v-100ah", 4, 100, 200, 200, 14, _model_id("12.8", 100)),
+        LithiumType("lithium-12.8v-160ah", 4, 160, 320, 320, 18, _model_id("12.8", 160)),
+        LithiumType("lithium-12.8v-200ah", 4, 200, 400, 400, 20, _model_id("12.8", 200)),
+        LithiumType("lithium-12.8v-300ah", 4, 300, 600, 600, 51, _model_id("12.8", 300)),
+        LithiumType("lithium-12.8v-330ah", 4, 330, 400, 400, 30, _model_id("12.8", 330)),
+        LithiumType("lithium-25.6v-100ah", 8, 100, 200, 200, 28, _model_id("25.6", 100)),
+        LithiumType("lithium-25.6v-200ah", 8, 200, 400, 400, 56, _model_id("25.6", 200)),
+        LithiumType("lithium-25.6v-200ah-a", 8, 200, 400, 400, 39, _model_id("25.6", 200, 1)),
+    )
+}
+
+_FAULT_ERROR_FLAGS = {
+    FaultKind.SETTINGS_LOST: SmartLithiumErrorFlags.SETTINGS_DATA_INVALID,  # E-SL119
+    FaultKind.BALANCER_FAILURE: SmartLithiumErrorFlags.BALANCER_FAILURE,  # E-SL1
+    FaultKind.COMMUNICATION_ERROR: SmartLithiumErrorFlags.COMMUNICATION_ERROR,  # E-SL2
+}
+
+
+class LithiumBattery(Transmitter):
+    """One Lithium Battery Smart: cells + BTV. `step` takes the current the system lets flow."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        nonce: int,
+        kind: LithiumType,
+        settings: LithiumSettings,
+        initial: InitialState,
+        ambient_c: float,
+        rng: random.Random,
+    ) -> None:
+        super().__init__(identity, nonce)
+        self.kind = kind
+        self.settings = settings
+        soc = initial.soc_pct + (rng.uniform(-1, 1) * initial.soc_jitter_pct)
+        offsets = list(initial.cell_offsets_pct) + [0.0] * kind.cells
+        r_cell = CELL_RESISTANCE_OHM_100AH * 100.0 / kind.capacity_ah
+        self.cells = [
+            lfp.Cell(
+                capacity_ah=kind.capacity_ah,
+                soc=min(
+                    max(
+                        (soc + offsets[i] + rng.uniform(-1, 1) * initial.cell_spread_pct) / 100.0,
+                        0.0,
+                    ),
+                    1.0,
+                ),
+                # cells are "not 100 % identical" (§5.2.2): ±5 % resistance (emulator choice)
+                resistance_ohm=r_cell * rng.uniform(0.95, 1.05),
+            )
+            for i in range(kind.cells)
+        ]
+        self.temperature_c = ambient_c if initial.temperature_c is None else initial.temperature_c
+        self.heat_capacity = kind.weight_kg * HEAT_CAPACITY_J_PER_KG_K
+        self.cooling = COOLING_W_PER_K_KG23 * kind.weight_kg ** (2 / 3)
+        self.current_a = 0.0
+        self.t = 0.0
+        self.faults: frozenset[FaultKind] = frozenset()
+        # BTV signal state
+        self.allowed_to_charge = True
+        self.allowed_to_discharge = True
+        self.pre_alarm_since: float | None = None
+        self.under_voltage_alarm = False
+        self.cell_high = False  # a cell reached 3.75 V; waiting for < 3.6 V
+        self.over_voltage_alarm = False
+        self.under_temperature_alarm = False
+        self.over_temperature_alarm = False
+        self.balancing = False
+        self.balancer_status = initial.balancer
+        self.last_full_charge_t = -initial.days_since_full_charge * 86400.0
+        self.cell_v = [c.voltage(0.0) for c in self.cells]
+        self._evaluate()
+
+    # -- electrical view for chargers and banks ----------------------------------------------
+    @property
+    def ocv_v(self) -> float:
+        return sum(lfp.ocv(c.soc) for c in self.cells)
+
+    @property
+    def resistance_ohm(self) -> float:
+        return sum(c.resistance_ohm for c in self.cells)
+
+    @property
+    def voltage_v(self) -> float:
+        return sum(self.cell_v)
+
+    @property
+    def scale(self) -> float:
+        """Charge voltages are given per 12.8 V battery (§4.4.2)."""
+        return self.kind.cells / 4
+
+    @property
+    def effective_settings(self) -> LithiumSettings:
+        # E-SL119 "settings data lost": the stored settings cannot be read (§5.3), so the BTV
+        # works with factory defaults until they are reset (emulator choice).
+        if FaultKind.SETTINGS_LOST in self.faults:
+            return LithiumSettings()
+        return self.settings
+
+    @property
+    def measured_temperature_c(self) -> int:
+        return round(self.temperature_c + self.effective_settings.temperature_offset_c)
+
+    # -- simulation ----------------------------------------------------------------------------
+    def step(
+        self, current_a: float, ambient_c: float, faults: frozenset[FaultKind], t: float, dt: float
+    ) -> None:
+        self.t = t
+        self.faults = faults
+        self.current_a = current_a
+        factor = lfp.capacity_factor(self.temperature_c)
+        for cell in self.cells:
+            cell.add_charge(current_a * dt, factor)
+        self._balance(dt, factor)
+        # thermal mass: I²R heating, Newtonian cooling to ambient (emulator choice, see top)
+        heat = current_a * current_a * self.resistance_ohm
+        self.temperature_c += (
+            (heat - self.cooling * (self.temperature_c - ambient_c)) * dt / (self.heat_capacity)
+        )
+        self.cell_v = [c.voltage(current_a) for c in self.cells]
+        self._evaluate()
+
+    def _balance(self, dt: float, factor: float) -> None:
+        """§5.2.2: energy moves from the highest cell to lower ones, ≤ 1.8 A, target 0.01 V."""
+        volts = self.cell_v
+        high, low = max(volts), min(volts)
+        spread = high - low
+        self.balancing = (
+            FaultKind.BALANCER_FAILURE not in self.faults
+            and spread > BALANCE_TARGET_V
+            # starts at 3.3 V; "in case of a severely imbalanced battery … at a lower voltage"
+            and (high >= BALANCE_START_CELL_V or spread > IMBALANCE_SPREAD_V)
+        )
+        if not self.balancing:
+            return
+        hi = volts.index(high)
+        lo = volts.index(low)
+        moved = BALANCE_CURRENT_A * dt
+        self.cells[hi].add_charge(-moved, factor)
+        self.cells[lo].add_charge(moved * BALANCE_EFFICIENCY, factor)
+
+    def _evaluate(self) -> None:
+        """Recompute the BTV signals from cell voltages and temperature."""
+        s = self.effective_settings
+        t = self.t
+        volts = self.cell_v
+        low, high = min(volts), max(volts)
+        # Under voltage (§3.3, §4.4.1, §5.2.4, §6)
+        if low < s.pre_alarm_cell_v and self.pre_alarm_since is None:
+            self.pre_alarm_since = t
+        if self.allowed_to_discharge and low < s.atd_cell_v:
+            if self.pre_alarm_since is None:
+                self.pre_alarm_since = t
+            if t - self.pre_alarm_since >= PRE_ALARM_MIN_DELAY_S:
+                self.allowed_to_discharge = False
+                self.under_voltage_alarm = True
+        elif not self.allowed_to_discharge and low >= LOADS_BACK_CELL_V:
+            self.allowed_to_discharge = True
+            self.under_voltage_alarm = False
+        if self.pre_alarm_since is not None and low > LOADS_BACK_CELL_V:
+            self.pre_alarm_since = None  # §3.3: pre-alarm off once the lowest cell > 3.2 V
+        # High cell voltage (§5.2.1, §6) and over-voltage alarm (§5.3)
+        if high >= CHARGE_DISCONNECT_CELL_V:
+            self.cell_high = True
+        elif self.cell_high and high < CHARGE_RECONNECT_CELL_V:
+            self.cell_high = False
+        if high > OVER_VOLTAGE_ALARM_CELL_V:
+            self.over_voltage_alarm = True
+        elif self.over_voltage_alarm and high < CHARGE_RECONNECT_CELL_V:
+            self.over_voltage_alarm = False  # emulator choice: clears with the charge-enable level
+        # Temperature (§4.4.1, §5.2.1, §5.3): measured value incl. the offset setting
+        temp = self.measured_temperature_c
+        self.under_temperature_alarm = temp < s.atc_min_temperature_c
+        self.over_temperature_alarm = temp > OVER_TEMPERATURE_C
+        self.allowed_to_charge = not (
+            self.cell_high
+            or self.over_voltage_alarm
+            or self.under_temperature_alarm
+            or self.over_temperature_alarm
+        )
+        self._update_balancer_status(low, high)
+
+    def _update_balancer_status(self, low: float, high: float) -> None:
+        """§5.2.2: unknown → balancing → balanced / imbalance."""
+        spread = high - low
+        charged = sum(self.cell_v) >= STATUS_KNOWN_CELL_V.get(self.kind.cells, 3.45) * len(
+            self.cell_v
+        )
+        if charged:
+            self.last_full_charge_t = self.t
+        status = self.balancer_status
+        if self.balancing and (charged or status is not BalancerStatus.UNKNOWN):
+            status = BalancerStatus.BALANCING
+        elif status is BalancerStatus.BALANCING:
+            # finished at full charge → balanced; charge ended before that → imbalance
+            ok = charged and spread <= BALANCE_TARGET_V
+            status = BalancerStatus.BALANCED if ok else BalancerStatus.IMBALANCE
+        elif charged:
+            ok = spread <= BALANCE_TARGET_V
+            status = BalancerStatus.BALANCED if ok else BalancerStatus.IMBALANCE
+        if spread > IMBALANCE_SPREAD_V and status is not BalancerStatus.BALANCING:
+            status = BalancerStatus.IMBALANCE
+        if self.t - self.last_full_charge_t > UNKNOWN_AFTER_DAYS * 86400.0:
+            status = BalancerStatus.UNKNOWN
+        self.balancer_status = status
+
+    # -- what it sends ---------------------------------------------------------------------------
+    @property
+    def silent(self) -> bool:
+        """§6: Bluetooth is off below 8 V terminal voltage or with any cell below 2 V."""
+        return self.voltage_v < BLUETOOTH_MIN_TERMINAL_V or min(self.cell_v) < BLUETOOTH_MIN_CELL_V
+
+    @property
+    def pre_alarm(self) -> bool:
+        return self.pre_alarm_since is not None
+
+    @property
+    def bms_flags(self) -> BmsFlags:
+        # Only the bits a Lithium Battery Smart is known to use (protocol.md §4.1, ESPHome #64).
+        flags = BmsFlags(0)
+        if self.over_voltage_alarm:
+            flags |= BmsFlags.ALARM_OVER_VOLTAGE  # A-SL9
+        if self.under_voltage_alarm:
+            flags |= BmsFlags.ALARM_UNDER_VOLTAGE  # A-SL11
+        if self.pre_alarm:
+            flags |= BmsFlags.WARNING_UNDER_VOLTAGE | BmsFlags.PRE_ALARM  # W-SL12
+        if self.over_temperature_alarm:
+            flags |= BmsFlags.ALARM_OVER_TEMPERATURE  # A-SL15
+        if self.under_temperature_alarm:
+            flags |= BmsFlags.ALARM_UNDER_TEMPERATURE  # A-SL22
+        if FaultKind.HARDWARE_FAILURE in self.faults:
+            flags |= BmsFlags.ALARM_HARDWARE_FAILURE  # E-SL24
+        if self.allowed_to_charge:
+            flags |= BmsFlags.ALLOWED_TO_CHARGE
+        if self.allowed_to_discharge:
+            flags |= BmsFlags.ALLOWED_TO_DISCHARGE
+        return flags
+
+    @property
+    def error_flags(self) -> SmartLithiumErrorFlags:
+        out = SmartLithiumErrorFlags(0)
+        for fault, flag in _FAULT_ERROR_FLAGS.items():
+            if fault in self.faults:
+                out |= flag
+        return out
+
+    def record(self) -> SmartLithiumRecord | None:
+        if self.silent:
+            return None
+        cells: list[float | None] = [round(v, 3) for v in self.cell_v]
+        cells += [None] * (8 - len(cells))
+        return SmartLithiumRecord(
+            bms_flags=self.bms_flags,
+            error_flags=self.error_flags,
+            cell_voltages_v=tuple(cells),
+            battery_voltage_v=round(self.voltage_v, 2),
+            balancer_status=self.balancer_status,
+            battery_temperature_c=max(-40, min(86, self.measured_temperature_c)),
+        )
+
+
+class StandaloneBattery(System):
+    """A battery whose loads and chargers obey its ATD/ATC signals through some BMS (§3)."""
+
+    def __init__(self, battery: LithiumBattery, chargers: list[ChargerRuntime]) -> None:
+        self.battery = battery
+        self.chargers = chargers
+
+    @property
+    def transmitters(self) -> list[Transmitter]:
+        return [self.battery]
+
+    def step(self, env: Environment, dt: float) -> None:
+        b = self.battery
+        # A charger that ignores the charge-disconnect signal is the one way to reach A-SL9 (§5.3).
+        enabled = b.allowed_to_charge or FaultKind.UNCONTROLLED_CHARGER in env.faults
+        sources = []
+        active = []
+        for rt, (_spec, avail) in zip(self.chargers, env.chargers, strict=True):
+            target = rt.target_v(env.t, b.scale, avail, enabled)
+            if target is not None:
+                sources.append((target, min(avail, b.kind.max_charge_a)))
+                active.append((rt, target))
+        charge = charge_current(b.ocv_v, b.resistance_ohm, sources)
+        load = min(env.load_a, b.kind.max_discharge_a) if b.allowed_to_discharge else 0.0
+        b.step(charge - load, env.ambient_c, env.faults, env.t, dt)
+        for rt, target in active:
+            rt.observe(env.t, b.voltage_v, target)

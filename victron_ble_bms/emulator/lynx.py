@@ -1,0 +1,153 @@
+"""Lynx Smart BMS 500 / 1000 / NG with its battery bank, advertising record 0x0A (protocol.md §2.2).
+
+No Lynx manual is in `manuals/`; behaviour comes from `manuals/bms-overview.txt` (contactor that
+"disconnects the system from the battery … in case of a battery cell voltage or temperature
+alarm", built-in battery monitor, 12/24/48 V, alternator ATC mode) and protocol.md §2.2/§4.4/§4.5.
+Choices the sources leave open are marked *emulator choice*.
+"""
+
+from __future__ import annotations
+
+from victron_ble_bms.protocol import LynxSmartBmsRecord
+from victron_ble_bms.protocol.enums import AlarmLevel, BmsError, TriState
+
+from .bank import Bank
+from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .scenario import Environment, FaultKind
+
+# Emulator choices for the battery monitor (the BMV/SmartShunt defaults are of this kind):
+SYNC_CELL_V = 3.50  # "charged" when the bank is above 3.50 V per cell (14.0 V per 12.8 V) …
+SYNC_TAIL_FRACTION = 0.04  # … and the charge current is below 4 % of capacity (C/25)
+LOW_SOC_WARNING_PCT = 10.0  # warnings/alarms field 6 "low SOC" → W-B07
+TTG_MAX_MIN = 0xFFFE  # largest TTG the 16-bit field can carry (0xFFFF = n/a)
+
+
+class LynxSmartBms(Transmitter, System):
+    def __init__(
+        self,
+        identity: Identity,
+        nonce: int,
+        bank: Bank,
+        chargers: list[ChargerRuntime],
+        soc_pct: float,
+    ) -> None:
+        super().__init__(identity, nonce)
+        self.bank = bank
+        self.chargers = chargers
+        self.faults: frozenset[FaultKind] = frozenset()
+        self.current_a = 0.0
+        # The monitor starts from the scenario's SOC (it was synchronised before t = 0).
+        self.consumed_ah = (100.0 - soc_pct) / 100.0 * bank.capacity_ah
+        self.contactor_closed = True
+        self.allowed_to_charge = True
+        self.allowed_to_discharge = True
+
+    @property
+    def transmitters(self) -> list[Transmitter]:
+        return [self, *self.bank.batteries]
+
+    @property
+    def soc_pct(self) -> float:
+        return max(0.0, min(100.0, 100.0 - 100.0 * self.consumed_ah / self.bank.capacity_ah))
+
+    def step(self, env: Environment, dt: float) -> None:
+        t, faults, bank = env.t, env.faults, self.bank
+        self.faults = faults
+        cable_ok = FaultKind.BMS_CABLE not in faults
+        self.allowed_to_charge = bank.allowed_to_charge and cable_ok
+        self.allowed_to_discharge = bank.allowed_to_discharge and cable_ok
+        charger_present = any(a > 0 for _, a in env.chargers)
+        # Contactor (bms-overview): opens on a cell-voltage or temperature alarm; after an
+        # under-voltage shutdown it closes again when a charger is present so that the bank can
+        # recharge (emulator choice); a remote off opens it too.
+        self.contactor_closed = not (
+            FaultKind.REMOTE_OFF in faults
+            or bank.over_temperature
+            or (not self.allowed_to_discharge and not charger_present)
+        )
+        sources = []
+        active = []
+        enabled = self.allowed_to_charge and self.contactor_closed
+        for rt, (_spec, avail) in zip(self.chargers, env.chargers, strict=True):
+            # Alternators too: the Lynx controls them with its alternator ATC (bms-overview).
+            target = rt.target_v(t, bank.scale, avail, enabled)
+            if target is not None:
+                sources.append((target, avail))
+                active.append((rt, target))
+        charge = min(charge_current(bank.ocv_v, bank.resistance_ohm, sources), bank.max_charge_a)
+        loads_on = self.allowed_to_discharge and self.contactor_closed
+        load = min(env.load_a, bank.max_discharge_a) if loads_on else 0.0
+        self.current_a = charge - load
+        bank.step(self.current_a, env.ambient_c, faults - {FaultKind.BMS_CABLE}, t, dt)
+        # Coulomb counting, synchronised to 100 % at the end of a charge (emulator choice).
+        self.consumed_ah = max(0.0, self.consumed_ah - self.current_a * dt / 3600.0)
+        cells = bank.scale * 4
+        if (
+            bank.voltage_v >= SYNC_CELL_V * cells
+            and 0 <= self.current_a < SYNC_TAIL_FRACTION * bank.capacity_ah
+        ):
+            self.consumed_ah = 0.0
+        for rt, target in active:
+            rt.observe(t, bank.voltage_v, target)
+
+    @property
+    def ttg_min(self) -> int | None:
+        """Time to go at the present discharge current; n/a when not discharging."""
+        if self.current_a >= -0.05:
+            return None
+        remaining = self.soc_pct / 100.0 * self.bank.capacity_ah
+        return min(round(remaining / -self.current_a * 60.0), TTG_MAX_MIN)
+
+    @property
+    def io_status(self) -> int:
+        """VE_REG_BMS_IO, 2 bits per item, 1 = yes, 2 = no, 0 = n/a (protocol.md §4.4)."""
+
+        def yn(v: bool) -> int:
+            return int(TriState.YES if v else TriState.NO)
+
+        items = (
+            yn(self.contactor_closed),
+            yn(self.allowed_to_charge),
+            yn(self.allowed_to_discharge),
+            yn(False),  # user relay: not used in these scenarios
+            yn(True),  # aux output on
+            yn(FaultKind.REMOTE_OFF not in self.faults),
+            yn(self.allowed_to_charge),  # alternator ATC follows ATC
+            int(TriState.NOT_AVAILABLE),  # field 7 undefined
+        )
+        return sum(v << (2 * i) for i, v in enumerate(items))
+
+    @property
+    def warnings_alarms(self) -> int:
+        """VE_REG_BMS_WARNINGS_ALARMS, 0 = unsupported, 1 ok, 2 warning, 3 alarm (§4.5).
+
+        Supported fields as in the real Lynx vector (0x1455, protocol.md §4.5): 0, 1, 2, 3, 5, 6.
+        """
+        ok, warn, alarm = int(AlarmLevel.OK), int(AlarmLevel.WARNING), int(AlarmLevel.ALARM)
+        bank = self.bank
+        low_cell = alarm if not bank.allowed_to_discharge else warn if bank.pre_alarm else ok
+        fields = [0] * 9
+        fields[0] = low_cell  # low cell voltage
+        fields[1] = ok  # high current
+        fields[2] = alarm if FaultKind.BMS_OVER_TEMPERATURE in self.faults else ok
+        fields[3] = ok  # contactor
+        fields[5] = low_cell  # load disconnect: "W-B06, load will disconnect" (venus #851)
+        fields[6] = warn if self.soc_pct < LOW_SOC_WARNING_PCT else ok
+        return sum(v << (2 * i) for i, v in enumerate(fields))
+
+    @property
+    def bms_error(self) -> BmsError:
+        return BmsError.BMS_CABLE if FaultKind.BMS_CABLE in self.faults else BmsError.NONE
+
+    def record(self) -> LynxSmartBmsRecord:
+        return LynxSmartBmsRecord(
+            bms_error=self.bms_error,
+            ttg_min=self.ttg_min,
+            battery_voltage_v=round(self.bank.voltage_v, 2),
+            battery_current_a=round(self.current_a, 1),
+            io_status=self.io_status,
+            warnings_alarms=self.warnings_alarms,
+            soc_pct=round(self.soc_pct, 1),
+            consumed_ah=-round(self.consumed_ah, 1),
+            temperature_c=None,  # Lynx Smart BMS always sends n/a here (protocol.md §2.2)
+        )

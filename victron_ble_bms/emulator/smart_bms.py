@@ -1,0 +1,253 @@
+"""Smart BMS CL 12/100 and Smart BMS 12/200 with their battery bank, advertising record 0x0E in
+the project's PROVISIONAL layout (protocol.md §8.2).
+
+Sources: `manuals/smart-bms-cl-12-100.txt` (CL) and `manuals/smart-bms-12-200.de.txt` (12/200),
+section numbers of those manuals; `manuals/bms-overview.txt`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from victron_ble_bms.protocol import SmartBmsRecord
+from victron_ble_bms.protocol.enums import AlarmReason, BmsError, BmsFlags
+from victron_ble_bms.protocol.provisional import SMART_BMS_IDLE_UNIDENTIFIED
+
+from .bank import Bank
+from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .lithium import check_range
+from .scenario import ChargerKind, Environment, FaultKind
+
+# CL manual §3.4 fuse table (identical in the 12/200 manual): fuse rating → max alternator
+# charge current ("electronically limited to approximately 90 % of the fuse rating", §2.2).
+FUSE_LIMITS_A: dict[str, float] = {
+    "125A": 100.0,
+    "100A": 90.0,
+    "80A": 60.0,
+    "60A": 50.0,
+    "2x30A": 40.0,
+    "2x20A": 25.0,
+    "2x15A": 20.0,
+    "2x10A": 12.0,
+    "2x7.5A": 9.0,
+}
+FUSE_RATINGS_A = {"125A": 125, "100A": 100, "80A": 80, "60A": 60, "2x30A": 60, "2x20A": 40,
+                  "2x15A": 30, "2x10A": 20, "2x7.5A": 15}  # fmt: skip
+ALTERNATOR_MIN_STARTER_V = 13.0  # §2.2: current flows only when the starter voltage exceeds 13 V
+CHARGE_LIMIT_HYSTERESIS_V = 0.5  # §3.5.1: back on 0.5 V below the limit …
+CHARGE_LIMIT_HOLD_S = 10.0  # … for 10 consecutive seconds
+SYSTEM_PLUS_MAX_A = 200.0  # 12/200 manual §2.2: 200 A continuous both ways
+ALTERNATOR_PATH_OHM = 0.01  # emulator choice: cables + the BMS's switch between the two batteries
+# Errors in order of precedence (manual Appendix B); the record carries one value.
+_FAULT_ERRORS = (
+    (FaultKind.BMS_CABLE, BmsError.BMS_CABLE),  # E-B32
+    (FaultKind.CALIBRATION_FAILURE, BmsError.CALIBRATION_DATA_LOST_OLD),  # E-B30
+    (FaultKind.CONFIGURATION_FAILURE, BmsError.SETTINGS_INVALID_OLD),  # E-B31
+    (FaultKind.REFERENCE_VOLTAGE_FAILURE, BmsError.REFERENCE_VOLTAGE_FAILURE),  # E-B33
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmartBmsSettings:
+    """§3.5.1 settings: fuse type, pre-alarm usage, battery charge limit 13.0–15.3 V (14.2)."""
+
+    fuse: str = "100A"  # the CL ships with a 100 A Megafuse (§2.4 "what's in the box")
+    pre_alarm_usage: bool = True
+    charge_limit_v: float = 14.2
+
+    def __post_init__(self) -> None:
+        if self.fuse not in FUSE_LIMITS_A:
+            raise ValueError(
+                f"fuse {self.fuse!r} is not in the fuse table (Smart BMS manual §3.4): "
+                + ", ".join(FUSE_LIMITS_A)
+            )
+        check_range("charge_limit_v", self.charge_limit_v, 13.0, 15.3, "V", "Smart BMS §3.5.1")
+        if not isinstance(self.pre_alarm_usage, bool):
+            raise ValueError(f"pre_alarm_usage must be true or false, not {self.pre_alarm_usage!r}")
+
+    @property
+    def alternator_limit_a(self) -> float:
+        return FUSE_LIMITS_A[self.fuse]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SmartBmsSettings:
+        known = {"fuse", "pre_alarm_usage", "charge_limit_v"}
+        args = {k: v for k, v in values.items() if k in known}
+        if "charge_limit_v" in args and isinstance(args["charge_limit_v"], int | float):
+            args["charge_limit_v"] = float(args["charge_limit_v"])
+        return cls(**args)
+
+
+class SmartBms(Transmitter, System):
+    """A Smart BMS: alternator port, load/charge-disconnect and pre-alarm outputs, System+."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        nonce: int,
+        bank: Bank,
+        settings: SmartBmsSettings,
+        chargers: list[ChargerRuntime],
+        *,
+        system_plus: bool,
+    ) -> None:
+        super().__init__(identity, nonce)
+        self.bank = bank
+        self.settings = settings
+        self.chargers = chargers
+        self.has_system_plus = system_plus
+        self.faults: frozenset[FaultKind] = frozenset()
+        self.starter_v = 12.6
+        self.alternator_current_a = 0.0
+        self.charge_limit_tripped = False
+        self.below_limit_since: float | None = None
+        self.system_plus_on = system_plus
+        self.alarm_reason = AlarmReason(0)
+        # outputs (§2.2): load disconnect, charge disconnect (high = allowed), pre-alarm
+        self.load_output = True
+        self.charge_output = True
+        self.pre_alarm_output = False
+
+    @property
+    def transmitters(self) -> list[Transmitter]:
+        return [self, *self.bank.batteries]
+
+    def step(self, env: Environment, dt: float) -> None:
+        t, faults, bank = env.t, env.faults, self.bank
+        self.faults = faults
+        self.starter_v = env.starter_v
+        # The daisy chain's signals are "normally high"; an open cable reads as "not allowed",
+        # so the BMS fails safe (E-B32, Appendix B).
+        cable_ok = FaultKind.BMS_CABLE not in faults
+        atc = bank.allowed_to_charge and cable_ok
+        atd = bank.allowed_to_discharge and cable_ok
+        remote_off = FaultKind.REMOTE_OFF in faults
+        over_temp = FaultKind.BMS_OVER_TEMPERATURE in faults  # A-B15: internal temperature
+        self.load_output = atd
+        self.charge_output = atc
+        # Pre-alarm output: on with the battery's pre-alarm, off again at load disconnect
+        # (Lithium Battery Smart manual §3.3); "Pre-alarm not available" disables it (§3.5.1).
+        self.pre_alarm_output = self.settings.pre_alarm_usage and bank.pre_alarm and atd
+        # Short circuit on System+ (12/200 Appendix B, A-A12): the port switches off; the
+        # alarm reason latches the protection that tripped (VELIB-P, protocol.md §4.7).
+        short = self.has_system_plus and FaultKind.SHORT_CIRCUIT in faults
+        reason = AlarmReason(0)
+        if short:
+            reason |= AlarmReason.SHORT_CIRCUIT
+        if not cable_ok:
+            reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (protocol.md §4.7)
+        self.alarm_reason = reason
+        # Battery charge limit with 0.5 V / 10 s hysteresis (§3.5.1)
+        v = bank.voltage_v
+        limit = self.settings.charge_limit_v
+        if not self.charge_limit_tripped:
+            if v >= limit:
+                self.charge_limit_tripped = True
+                self.below_limit_since = None
+        elif v <= limit - CHARGE_LIMIT_HYSTERESIS_V:
+            if self.below_limit_since is None:
+                self.below_limit_since = t
+            if t - self.below_limit_since >= CHARGE_LIMIT_HOLD_S:
+                self.charge_limit_tripped = False
+                self.below_limit_since = None
+        else:
+            self.below_limit_since = None
+        # Alternator port (§2.2): > 13 V starter, current-limited by the fuse table, one-way.
+        alternator_rating = sum(
+            a for c, a in env.chargers if c.kind is ChargerKind.ALTERNATOR and a > 0
+        )
+        i_alt = 0.0
+        if (
+            atc
+            and not self.charge_limit_tripped
+            and not remote_off
+            and not over_temp
+            and env.starter_v > ALTERNATOR_MIN_STARTER_V
+            and alternator_rating > 0
+        ):
+            push = (env.starter_v - bank.ocv_v) / (ALTERNATOR_PATH_OHM + bank.resistance_ohm)
+            i_alt = max(0.0, min(push, self.settings.alternator_limit_a, alternator_rating))
+        self.alternator_current_a = i_alt
+        # System+ (12/200): both ways, off on short circuit, remote off, or for charging at the
+        # charge limit (§3.5.1); the CL controls chargers/loads with its outputs only.
+        self.system_plus_on = self.has_system_plus and not short and not remote_off
+        charge_enabled = atc and (
+            not self.has_system_plus or (self.system_plus_on and not self.charge_limit_tripped)
+        )
+        sources = []
+        active = []
+        for rt, (spec, avail) in zip(self.chargers, env.chargers, strict=True):
+            if spec.kind is ChargerKind.ALTERNATOR:
+                continue  # handled by the alternator port
+            target = rt.target_v(t, bank.scale, avail, charge_enabled)
+            if target is not None:
+                sources.append((target, avail))
+                active.append((rt, target))
+        i_chg = charge_current(bank.ocv_v, bank.resistance_ohm, sources)
+        if self.has_system_plus:
+            i_chg = min(i_chg, SYSTEM_PLUS_MAX_A)
+        loads_on = atd and (not self.has_system_plus or self.system_plus_on)
+        load = min(env.load_a, SYSTEM_PLUS_MAX_A if self.has_system_plus else env.load_a)
+        current = i_alt + i_chg - (load if loads_on else 0.0)
+        current = min(current, bank.max_charge_a)
+        bank.step(current, env.ambient_c, _battery_faults(faults), t, dt)
+        for rt, target in active:
+            rt.observe(t, bank.voltage_v, target)
+
+    @property
+    def bms_flags(self) -> BmsFlags:
+        """The A-B11 / W-B12 / A-B15 conditions (not carried in the provisional 0x0E, §8.2)."""
+        flags = BmsFlags(0)
+        if not self.load_output:
+            flags |= BmsFlags.ALARM_UNDER_VOLTAGE
+        if self.pre_alarm_output:
+            flags |= BmsFlags.WARNING_UNDER_VOLTAGE
+        if FaultKind.BMS_OVER_TEMPERATURE in self.faults:
+            flags |= BmsFlags.ALARM_OVER_TEMPERATURE
+        return flags
+
+    @property
+    def bms_error(self) -> BmsError:
+        for fault, error in _FAULT_ERRORS:
+            if fault in self.faults:
+                return error
+        return BmsError.NONE
+
+    @property
+    def alternator_current_pct(self) -> int:
+        return round(100.0 * self.alternator_current_a / self.settings.alternator_limit_a)
+
+    def record(self) -> SmartBmsRecord:
+        bank_v = self.bank.voltage_v
+        system_v: float | None = None
+        if self.has_system_plus:
+            system_v = round(bank_v, 2) if self.system_plus_on else 0.0
+        return SmartBmsRecord(
+            bms_error=self.bms_error,
+            alarm_reason=self.alarm_reason,
+            battery_voltage_v=round(bank_v, 2),
+            system_voltage_v=system_v,
+            alternator_voltage_v=round(self.starter_v, 2),
+            alternator_current_pct=min(self.alternator_current_pct, 254),
+            unidentified=SMART_BMS_IDLE_UNIDENTIFIED,
+        )
+
+
+# Faults that belong to the BMS, not to the batteries behind it.
+BMS_ONLY_FAULTS = frozenset(
+    {
+        FaultKind.BMS_CABLE,
+        FaultKind.SHORT_CIRCUIT,
+        FaultKind.CALIBRATION_FAILURE,
+        FaultKind.CONFIGURATION_FAILURE,
+        FaultKind.REFERENCE_VOLTAGE_FAILURE,
+        FaultKind.BMS_OVER_TEMPERATURE,
+        FaultKind.REMOTE_OFF,
+    }
+)
+
+
+def _battery_faults(faults: frozenset[FaultKind]) -> frozenset[FaultKind]:
+    return faults - BMS_ONLY_FAULTS
