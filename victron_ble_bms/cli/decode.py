@@ -209,12 +209,21 @@ class _Output:
         self.names = names
         self.out = out
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+        self._header_done = False
+
+    def _header(self) -> None:
+        # Written with the first row, so a file that cannot be read prints only its error.
+        self._header_done = True
         if self._csv is not None:
             self._csv.writerow(self.CSV_COLUMNS)
-        elif fmt == "table":
-            out.write(f"{'time':23}  {'address':17}  {'name':16}  {'product':28}  values / codes\n")
+        elif self.fmt == "table":
+            self.out.write(
+                f"{'time':23}  {'address':17}  {'name':16}  {'product':28}  values / codes\n"
+            )
 
     def write(self, adv: Advertisement, record: Record) -> None:
+        if not self._header_done:
+            self._header()
         name = adv.name or self.names.name(adv.address) or ""
         if self.fmt == "jsonl":
             obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
