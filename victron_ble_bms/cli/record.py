@@ -69,15 +69,15 @@ def _open_writer(args: argparse.Namespace, source: str) -> _Writer:
 
 
 def _emulator_stream(args: argparse.Namespace) -> Iterable[Advertisement] | None:
-    """The emulator's advertisements, when its engine is installed (emulator issue)."""
+    """The emulator's demo fleet under a scenario, simulated as fast as possible."""
     try:
         engine = importlib.import_module("victron_ble_bms.emulator.engine")
+        scenario = importlib.import_module("victron_ble_bms.emulator.scenario")
     except ImportError:
         return None
-    simulate = getattr(engine, "simulate_advertisements", None)
-    if simulate is None:
-        return None
-    stream: Iterable[Advertisement] = simulate(args.scenario, duration_s=args.duration)
+    name = args.scenario or "normal-day"
+    emulator = engine.Emulator(engine.demo_fleet(), scenario.load_scenario(name), speed=None)
+    stream: Iterable[Advertisement] = emulator.run(args.duration)
     return stream
 
 
@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
         error("--source ble is not available yet (it arrives with the live scanner)")
         return EXIT_USAGE
     else:
-        emulated = _emulator_stream(args)
+        try:
+            emulated = _emulator_stream(args)
+        except ValueError as exc:  # ScenarioError: unknown name, bad TOML …
+            error(str(exc))
+            return EXIT_USAGE
         if emulated is None:
             error(
                 "--source emulator is not available yet (the emulator engine is not installed); "
