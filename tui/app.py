@@ -46,7 +46,7 @@ _BATCH = 50
 
 
 class DashboardApp(App[None]):
-    CSS_PATH = "dashboard.tcss"
+    CSS_PATH = Path(__file__).with_name("dashboard.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Victron BMS"
     # Below 80 columns the cards stack in one column, like the phone app.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-normal"), (140, "-wide")]
