@@ -7,7 +7,6 @@ Textual is imported only when the command runs, so the rest of the CLI works wit
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
@@ -121,11 +120,9 @@ def plan(args: argparse.Namespace) -> Plan:
     if args.demo:
         return _demo_plan()
     adapter = bluetooth_adapter()
-    if importlib.util.find_spec("victron_ble_bms.sources.scanner") is None:
-        return _demo_plan("live scanning is not in this version yet; showing the demo")
     if adapter is None:
         return _demo_plan("no Bluetooth adapter found; showing the demo")
-    # TODO(issue 5): feed the scanner's readings here once its async iterator has landed.
+    # TODO(issue 5): feed victron_ble_bms.sources.live readings here (not wired yet).
     return _demo_plan("live scanning is not wired into the dashboard yet; showing the demo")
 
 
