@@ -360,7 +360,7 @@ class LithiumBattery(Transmitter):
     def record(self) -> SmartLithiumRecord | None:
         if self.silent:
             return None
-        cells: list[float | None] = [round(v, 3) for v in self.cell_v]
+        cells: list[float | None] = [round(v, 2) for v in self.cell_v]
         cells += [None] * (8 - len(cells))
         return SmartLithiumRecord(
             bms_flags=self.bms_flags,

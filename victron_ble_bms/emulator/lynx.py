@@ -140,6 +140,10 @@ class LynxSmartBms(Transmitter, System):
         return BmsError.BMS_CABLE if FaultKind.BMS_CABLE in self.faults else BmsError.NONE
 
     def record(self) -> LynxSmartBmsRecord:
+        # the chain's signals as they are now, like the warnings/alarms field
+        cable_ok = FaultKind.BMS_CABLE not in self.faults
+        self.allowed_to_charge = self.bank.allowed_to_charge and cable_ok
+        self.allowed_to_discharge = self.bank.allowed_to_discharge and cable_ok
         return LynxSmartBmsRecord(
             bms_error=self.bms_error,
             ttg_min=self.ttg_min,
