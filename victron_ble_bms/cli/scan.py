@@ -1,0 +1,363 @@
+"""`victron-bms scan`: live readings from the radio, as a table or JSON lines.
+
+    victron-bms scan [--duration S] [--json] [--passive] [--adapter NAME] [--keys FILE]
+                     [--record FILE]
+
+`--json` prints one object per new reading — the objects of `decode --format jsonl` plus
+`"key_status": "ok"` — and, for every device that cannot be decoded, one status object when it
+is first heard and whenever its status changes: `{"address", "key_status": "no key" | "key
+mismatch" | "undecodable", "product", "record_type", "message", …}`. Scanner events (adapter
+lost, resumed, slow updates) go to stderr. Without Bluetooth at all the command says why in one
+line and exits 1; once scanning, it never gives up (see `sources/watchdog.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from victron_ble_bms.protocol import Record
+from victron_ble_bms.sources.capture.jsonl import JsonlWriter
+from victron_ble_bms.sources.devices import DeviceState
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+from victron_ble_bms.sources.readings import KeyStatus, Reading
+
+from .keys import default_keys_path
+from .output import error
+
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 1
+EXIT_USAGE = 2
+
+REFRESH_S = 0.5  # table repaint interval
+
+_HINT = {
+    KeyStatus.NO_KEY: "no key for this device: add it with "
+    "'victron-bms keys add {address} KEY' (VictronConnect → Product info → "
+    "Instant readout details)",
+    KeyStatus.MISMATCH: "{error} — fix with 'victron-bms keys add {address} KEY'",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="scan for Victron batteries/BMSes and show their readings live",
+        description="Scan with the Bluetooth adapter (BlueZ on Linux, CoreBluetooth on macOS) "
+        "and decode Instant Readout advertisements with the keys file. Devices without a key "
+        "are listed with what they are and why they cannot be read.",
+    )
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.add_argument(
+        "--passive",
+        action="store_true",
+        help="passive scan (Linux, BlueZ >= 5.56 with --experimental): no scan requests",
+    )
+    p.add_argument("--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci1")
+    p.add_argument(
+        "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
+    )
+    p.add_argument("--record", metavar="FILE", help="also write a JSON-lines capture")
+    p.add_argument(
+        "--rediscover",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="while devices update slowly, restart discovery every S seconds (0: never)",
+    )
+    p.set_defaults(run=run)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
+    """The JSON object of one reading: `decode --format jsonl` plus key status."""
+    adv = reading.advertisement
+    obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
+    if name:
+        obj["name"] = name
+    if reading.record is not None:
+        obj.update(reading.record.to_dict())
+    obj["key_status"] = reading.status.value
+    return obj
+
+
+def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -> dict[str, Any]:
+    """One device that cannot be decoded: what it is and why."""
+    adv = reading.advertisement
+    obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
+    if name:
+        obj["name"] = name
+    frame = reading.frame
+    obj["key_status"] = reading.status.value
+    obj["product"] = dev.product if dev is not None else None
+    obj["model_id"] = None if frame is None else frame.model_id
+    obj["record_type"] = dev.record_name if dev is not None else None
+    obj["record_type_id"] = None if frame is None else frame.record_type
+    obj["nonce"] = None if frame is None else frame.nonce
+    obj["message"] = _message(reading)
+    return obj
+
+
+def _message(reading: Reading) -> str:
+    template = _HINT.get(reading.status)
+    address = reading.advertisement.address
+    if template is None:
+        return reading.error or reading.status.value
+    return template.format(address=address, error=reading.error or "key mismatch")
+
+
+def main_values(record: Record) -> str:
+    parts: list[str] = []
+    v = getattr(record, "battery_voltage_v", None)
+    if v is not None:
+        parts.append(f"{v:.2f} V")
+    a = getattr(record, "battery_current_a", None)
+    if a is not None:
+        parts.append(f"{a:+.1f} A")
+    soc = getattr(record, "soc_pct", None)
+    if soc is not None:
+        parts.append(f"{soc:.0f} %")
+    t = getattr(record, "battery_temperature_c", getattr(record, "temperature_c", None))
+    if t is not None:
+        parts.append(f"{t} °C")
+    if record.provisional:
+        parts.append("PROVISIONAL")
+    return "  ".join(parts)
+
+
+class _Printer:
+    """JSON lines, or plain lines when there is no terminal for a live table."""
+
+    def __init__(self, out: TextIO, json_mode: bool, names: Mapping[str, str]) -> None:
+        self.out = out
+        self.json = json_mode
+        self.names = names
+        self.status: dict[str, KeyStatus] = {}
+
+    def reading(self, reading: Reading, dev: DeviceState | None) -> None:
+        address = reading.advertisement.address
+        name = reading.advertisement.name or self.names.get(address)
+        previous = self.status.get(address)
+        self.status[address] = reading.status
+        if reading.record is not None:
+            if self.json:
+                self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
+            else:
+                codes = " ".join(c.id for c in reading.record.codes)
+                self.out.write(
+                    f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
+                    f"{address:17}  {(name or '')[:16]:16}  "
+                    f"{(reading.record.product or '?')[:28]:28}  "
+                    f"{main_values(reading.record)}{'  [' + codes + ']' if codes else ''}"
+                )
+            self.out.write("\n")
+        elif previous is not reading.status:  # once per device and status change
+            if self.json:
+                self.out.write(json.dumps(status_object(reading, dev, name), ensure_ascii=False))
+            else:
+                product = dev.product if dev is not None else None
+                self.out.write(
+                    f"{address}  {product or 'unknown product'}: {reading.status.value} — "
+                    f"{_message(reading)}"
+                )
+            self.out.write("\n")
+        self.out.flush()
+
+
+def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Victron devices", header_style="bold", expand=False)
+    for col in ("device", "product", "key", "values", "codes", "age", "rate", "RSSI"):
+        table.add_column(col)
+    style = {
+        KeyStatus.OK: "green",
+        KeyStatus.NO_KEY: "yellow",
+        KeyStatus.MISMATCH: "red",
+        KeyStatus.UNDECODABLE: "magenta",
+    }
+    for dev in sorted(devices, key=lambda d: d.address):
+        name = names.get(dev.address) or dev.name
+        record = dev.last_decoded.record if dev.last_decoded is not None else None
+        values = main_values(record) if record is not None else ""
+        codes = " ".join(c.id for c in record.codes) if record is not None else ""
+        age = dev.age(now)
+        rate = dev.rate_hz
+        slow = " (slow)" if dev.slow() else ""
+        table.add_row(
+            f"{name}\n{dev.address}" if name else dev.address,
+            dev.product or "?",
+            f"[{style.get(dev.key_status, 'white')}]{dev.key_status.value}[/]",
+            values,
+            codes,
+            "" if age is None else f"{age:.0f} s",
+            ("" if rate is None else f"{rate:.2f}/s") + slow,
+            "" if dev.rssi is None else str(dev.rssi),
+        )
+    return table
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def _load_keys(args: argparse.Namespace) -> KeyStore | None:
+    explicit = args.keys is not None
+    path = args.keys or default_keys_path()
+    try:
+        store = KeyStore.load(path, missing_ok=not explicit)
+    except KeyFileError as exc:
+        error(str(exc))
+        return None
+    for warning in store.warnings:
+        error("warning: " + warning)
+    return store
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        error("--duration must be a positive number of seconds")
+        return EXIT_USAGE
+    store = _load_keys(args)
+    if store is None:
+        return EXIT_USAGE
+    recorder: JsonlWriter | None = None
+    if args.record:
+        try:
+            recorder = JsonlWriter(args.record, source="scan")
+        except OSError as exc:
+            error(f"{args.record}: cannot write: {exc.strerror or exc}")
+            return EXIT_USAGE
+    try:
+        return asyncio.run(_scan(args, store, recorder))
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter | None) -> int:
+    from victron_ble_bms.sources.live import (
+        EventKind,
+        LiveScan,
+        ScanError,
+        ScanOptions,
+        StatusEvent,
+        WatchdogConfig,
+    )
+
+    names = {e.address: e.name for e in store.entries() if e.name}
+    scan = LiveScan(
+        store,
+        ScanOptions(passive=args.passive, adapter=args.adapter),
+        WatchdogConfig(rediscover_every_s=max(0.0, args.rediscover)),
+        record=recorder,
+    )
+    try:
+        await scan.preflight()
+    except ScanError as exc:
+        error(str(exc))
+        return EXIT_UNAVAILABLE
+    finally:
+        await _close_bleak()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+
+    live = None
+    if not args.json and sys.stdout.isatty():
+        with contextlib.suppress(ImportError):
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console()
+            live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
+    printer = _Printer(sys.stdout, args.json, names)
+
+    async def consume() -> None:
+        async for item in scan:
+            if isinstance(item, StatusEvent):
+                if item.kind is EventKind.SCANNING and item.recovery_s is None:
+                    continue  # the first start is not news
+                if live is not None:
+                    live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
+                else:
+                    error(item.message)
+                continue
+            if live is None:
+                printer.reading(item, scan.devices.get(item.advertisement.address))
+
+    async def repaint() -> None:
+        assert live is not None  # noqa: S101 — only started with a live display
+        while True:
+            live.update(_table(list(scan.devices), names, time.time()))
+            await asyncio.sleep(REFRESH_S)
+
+    async with scan:
+        tasks = [asyncio.create_task(consume())]
+        if live is not None:
+            live.start()
+            tasks.append(asyncio.create_task(repaint()))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if live is not None:
+                live.update(_table(list(scan.devices), names, time.time()))
+                live.stop()
+    await _close_bleak()
+    _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
+    return EXIT_OK
+
+
+def _summary(devices: Any, advertisements: int, restarts: int) -> None:
+    counts: dict[KeyStatus, int] = {}
+    for dev in devices:
+        counts[dev.key_status] = counts.get(dev.key_status, 0) + 1
+    parts = [f"{n} {status.value}" for status, n in counts.items()]
+    sys.stderr.write(
+        f"victron-bms: {len(devices)} Victron device(s) ({', '.join(parts) or 'none heard'}); "
+        f"{advertisements} advertisements; {restarts} scan restart(s)\n"
+    )
+
+
+async def _close_bleak() -> None:
+    """bleak keeps one D-Bus connection per event loop; close it before the loop ends so
+    nothing is left to complain at exit."""
+    try:
+        from bleak.backends.bluezdbus import manager
+    except ImportError:
+        return
+    instance = manager._global_instances.pop(asyncio.get_running_loop(), None)
+    bus = getattr(instance, "_bus", None)
+    if bus is None or not bus.connected:
+        return
+    # bleak's bus watcher logs "connection to BlueZ was lost" — not news when we close it.
+    bleak_log = logging.getLogger(manager.__name__)
+    level = bleak_log.level
+    bleak_log.setLevel(logging.ERROR)
+    try:
+        bus.disconnect()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bus.wait_for_disconnect(), 2)
+        task = getattr(instance, "_bus_watcher_task", None)
+        if task is not None:
+            await asyncio.wait({task}, timeout=2)
+    finally:
+        bleak_log.setLevel(level)
