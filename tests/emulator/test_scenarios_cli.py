@@ -132,5 +132,5 @@ def test_demo_fleet_balances_and_raises_a_code_in_the_first_minute() -> None:
                "BALANCING" for r in records)  # fmt: skip
     assert any(c.id[:2] in ("W-", "A-") for r in records for c in r.codes)
     types = {emu.transmitter(a).identity.type_name for a in keys}
-    assert {"lithium-12.8v-200ah", "lithium-25.6v-200ah", "smart-bms-12-200",
+    assert {"lithium-12.8v-50ah", "lithium-25.6v-200ah", "smart-bms-12-200",
             "lynx-smart-bms-500"} <= types  # fmt: skip

@@ -160,12 +160,12 @@ class Emulator:
 
 def demo_fleet() -> list[DeviceSpec]:
     """A mixed fleet in which, within the first simulated minute at speed 1, a battery balances
-    and a W-/A- code appears: a 12.8 V battery charging while imbalanced, a 25.6 V battery
-    running flat (W-SL12), a Smart BMS 12/200 on a running alternator and a Lynx Smart BMS 500
-    through a normal day."""
+    and a W-/A- code appears: a 25.6 V battery charging while imbalanced, a 12.8 V/50 Ah
+    battery running flat (W-SL12), a Smart BMS 12/200 on a running alternator and a Lynx Smart
+    BMS 500 through a normal day."""
     return [
-        DeviceSpec("lithium-12.8v-200ah", scenario=load_scenario("imbalance")),
-        DeviceSpec("lithium-25.6v-200ah", scenario=load_scenario("deep-discharge")),
+        DeviceSpec("lithium-25.6v-200ah", scenario=load_scenario("imbalance")),
+        DeviceSpec("lithium-12.8v-50ah", scenario=load_scenario("deep-discharge")),
         DeviceSpec("smart-bms-12-200", scenario=load_scenario("alternator")),
         DeviceSpec("lynx-smart-bms-500", scenario=load_scenario("normal-day")),
     ]
