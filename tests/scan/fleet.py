@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from victron_ble_bms.emulator.bluez import AdvertisingError
-from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
 from victron_ble_bms.protocol import COMPANY_ID, SmartLithiumRecord, encode
 from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiumErrorFlags
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -53,7 +53,7 @@ def advertisement(address: str, key: str, nonce: int, ts: float | None = None) -
 class Fleet:
     """Devices → their keys; `run()` publishes one new frame per device every `period` s."""
 
-    advertiser: VirtualBluezAdvertiser
+    advertiser: Any  # VirtualBluezAdvertiser or BluezAdvertiser: anything with publish()
     devices: dict[str, str] = field(
         default_factory=lambda: {
             KEYED: KEY_KEYED,

@@ -3,11 +3,13 @@
     from victron_ble_bms.sources.keys import KeyStore
     from victron_ble_bms.sources.live import readings, StatusEvent
 
-    async for item in readings(KeyStore.load(path)):
-        if isinstance(item, StatusEvent):      # scanning started/resumed, adapter lost, hints …
-            print(item.kind.value, item.message)
-        else:                                  # a Reading: only *new* ones (repeats dropped)
-            item.status, item.record, item.advertisement.address
+    items = readings(KeyStore.load(path))
+    async with contextlib.aclosing(items):     # stops the scanner when you break out
+        async for item in items:
+            if isinstance(item, StatusEvent):  # scanning started/resumed, adapter lost, hints …
+                print(item.kind.value, item.message)
+            else:                              # a Reading: only *new* ones (repeats dropped)
+                item.status, item.record, item.advertisement.address
 
 Every `Reading` is a new reading of a Victron device, decoded with `keys` (any
 `Mapping[address, key]`, e.g. a `KeyStore`; it is read at every reading, so keys added while
@@ -17,8 +19,9 @@ is yielded and followed by a `StatusEvent` of kind SUSPECT. `status_events=False
 readings only (for consumers that take `Reading | Advertisement`, like the dashboard).
 
 For a device table (product, key status, age, rate, RSSI) use `LiveScan` and its `devices`.
-The iterator never ends on Bluetooth trouble: it reports it and resumes by itself; it ends
-when the consumer stops iterating (breaking out closes the scanner).
+The iterator never ends on Bluetooth trouble: it reports it and resumes by itself. Close it
+(`aclosing`, or `await items.aclose()`) to stop scanning: Python does not close an async
+generator when a loop breaks out of it, only later when it is garbage collected.
 """
 
 from __future__ import annotations

@@ -307,7 +307,8 @@ class Watchdog:
         if kind is EventKind.DISCOVERY_STOPPED and (self.options.passive or not self.scanning):
             return  # passive scans do not use StartDiscovery
         if ours and self.scanning:
-            self._trouble_reason = (kind, message)
+            if self._trouble_reason is None:  # the first cause wins (Powered before Discovering)
+                self._trouble_reason = (kind, message)
             self._trouble.set()
 
     async def _ensure_monitor(self) -> None:
