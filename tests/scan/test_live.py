@@ -23,7 +23,6 @@ from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
 from victron_ble_bms.sources.live import (
     EventKind,
     LiveScan,
-    ScanOptions,
     StatusEvent,
     WatchdogConfig,
     readings,
@@ -247,8 +246,9 @@ def test_bluetoothd_killed_and_restarted_resumes(private_bus: PrivateBus) -> Non
             if proc.stdout is not None:
                 proc.stdout.close()
     print(
-        f"\nbluetoothd killed/restarted: readings again {figures['after_restart_s']:.3f} s after "
-        f"the new bluetoothd was ready (outage {figures['outage_s']:.2f} s incl. 1 s down; goal ≤ 10 s)"
+        f"\nbluetoothd killed/restarted: readings again {figures['after_restart_s']:.3f} s "
+        f"after the new bluetoothd was ready (outage {figures['outage_s']:.2f} s incl. 1 s "
+        "down; goal ≤ 10 s)"
     )
 
 
