@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
         stream: Iterable[Advertisement] = capture
         source = f"file:{Path(args.from_file).name}"
     elif args.source == "ble":
-        error("--source ble is not available yet (it arrives with the live scanner)")
-        return EXIT_USAGE
+        from .scan import record_ble  # the live scanner; --duration is wall-clock seconds
+
+        return record_ble(args, lambda: _open_writer(args, "ble"))
     else:
         try:
             emulated = _emulator_stream(args)

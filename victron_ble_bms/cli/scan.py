@@ -21,7 +21,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from victron_ble_bms.protocol import Record
@@ -361,3 +361,57 @@ async def _close_bleak() -> None:
             await asyncio.wait({task}, timeout=2)
     finally:
         bleak_log.setLevel(level)
+
+
+# --- `victron-bms record --source ble` ----------------------------------------------------------
+
+
+def record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
+    """Record new Victron advertisements from the radio for `args.duration` seconds (Ctrl-C
+    stops earlier). Returns 0, or 2 when scanning cannot start (one clear line)."""
+    return asyncio.run(_record_ble(args, open_writer))
+
+
+async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
+    from victron_ble_bms.sources.live import EventKind, LiveScan, ScanError, StatusEvent
+
+    scan = LiveScan({}, record=None)
+    try:
+        await scan.preflight()
+    except ScanError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    finally:
+        await _close_bleak()
+    try:
+        writer = open_writer()
+    except OSError as exc:
+        error(f"{args.output}: cannot write: {exc.strerror or exc}")
+        return EXIT_USAGE
+    scan.record = writer
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if args.duration:
+        loop.call_later(args.duration, stop.set)
+
+    async def report() -> None:
+        async for item in scan:
+            if isinstance(item, StatusEvent) and (
+                item.kind is not EventKind.SCANNING or item.recovery_s is not None
+            ):
+                error(item.message)
+
+    try:
+        async with scan:
+            task = asyncio.create_task(report())
+            await stop.wait()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        writer.close()
+        await _close_bleak()
+    sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
+    return EXIT_OK

@@ -32,10 +32,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
+from typing import Protocol
 
 from .advertisement import Advertisement
 from .ble import BleSource, ScanError, ScanOptions
-from .capture.jsonl import JsonlWriter
 from .devices import DEFAULT_MAX_DEVICES, DevicesState, Outcome
 from .readings import Reading
 from .watchdog import EventKind, StatusEvent, Watchdog, WatchdogConfig
@@ -53,6 +53,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Item = Reading | StatusEvent
+
+
+class Recorder(Protocol):
+    """Where `record=` writes each new Victron advertisement (`JsonlWriter`, `PcapngWriter`)."""
+
+    def write(self, adv: Advertisement) -> None: ...
+
+
 QUEUE_LIMIT = 10_000  # items waiting for a slow consumer; beyond it readings are dropped
 
 
@@ -67,7 +75,7 @@ class LiveScan:
         config: WatchdogConfig | None = None,
         *,
         max_devices: int = DEFAULT_MAX_DEVICES,
-        record: JsonlWriter | None = None,
+        record: Recorder | None = None,
         status_events: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -169,7 +177,7 @@ async def readings(
     adapter: str | None = None,
     config: WatchdogConfig | None = None,
     status_events: bool = True,
-    record: JsonlWriter | None = None,
+    record: Recorder | None = None,
 ) -> AsyncIterator[Item]:
     """New readings (and status events) from the radio until the consumer stops iterating."""
     scan = LiveScan(
