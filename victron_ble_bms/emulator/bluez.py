@@ -52,6 +52,9 @@ MSD_OVERHEAD = 4
 # Complete Local Name AD in the scan response: length byte + type 0x09 + name.
 NAME_AD_OVERHEAD = 2
 
+# Updates between two round trips to the bus daemon (see BluezAdvertiser._sync).
+_SYNC_EVERY = 32
+
 ManufacturerDataT = Annotated[dict[int, Variant], DBusSignature("a{qv}")]
 
 
@@ -186,6 +189,7 @@ class BluezAdvertiser:
         self._lock = asyncio.Lock()
         self.supported_instances: int | None = None
         self._warned_lost = False
+        self._unsynced = 0
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -375,6 +379,9 @@ class BluezAdvertiser:
                 entry.lost = True
             if entry.registered:
                 entry.obj.update(data)
+                self._unsynced += 1
+                if self._unsynced >= _SYNC_EVERY:
+                    await self._sync()
                 return
             entry.obj.set_data(data)
             await self._register(address, entry)
@@ -406,6 +413,22 @@ class BluezAdvertiser:
         if self._warned_lost and not any(e.lost for e in self._ads.values()):
             _log.warning("advertising resumed on %s", self.adapter)
             self._warned_lost = False
+
+    async def _sync(self) -> None:
+        """Flow control: wait until the bus daemon has read everything we sent so far.
+
+        Signals are fire-and-forget; without this a fast publisher fills the socket and
+        dbus-fast 5.2 treats the resulting EAGAIN as fatal and drops the connection.
+        """
+        self._unsynced = 0
+        await self._call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.Peer",
+            "Ping",
+            "",
+            [],
+        )
 
     def _bus_unexport(self, entry: _Registered) -> None:
         if self._bus is not None and self._bus.connected:
@@ -441,7 +464,11 @@ class BluezAdvertiser:
         async with self._lock:
             entries, self._ads = list(self._ads.values()), {}
             if self._bus.connected:
-                await asyncio.gather(*(self._unregister(e) for e in entries))
+                # One at a time: a burst of hundreds of calls (and the service's replies and
+                # InterfacesRemoved) can fill a socket, and dbus-fast drops the connection on
+                # EAGAIN (python-dbus-next#153, inherited by dbus-fast 5.2).
+                for entry in entries:
+                    await self._unregister(entry)
         self._disconnect()
 
     def _disconnect(self) -> None:

@@ -97,6 +97,8 @@ PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
 DBUS = "org.freedesktop.DBus"
 DBUS_PATH = "/org/freedesktop/DBus"
 
+# Signals sent in one go before waiting for the bus daemon (see VirtualBluez._announce).
+_BURST = 64
 # AD type of Manufacturer Specific Data (Bluetooth Assigned Numbers §2.3).
 AD_MANUFACTURER_DATA = 0xFF
 # Filters BlueZ's Adapter1.GetDiscoveryFilters lists (BlueZ doc/org.bluez.Adapter.rst).
@@ -903,8 +905,28 @@ class VirtualBluez:
         if state.expiry is not None:
             state.expiry.cancel()
             state.expiry = None
-        for adv in list(state.advertisements.values()):
-            self._sync_device(state, adv, announce=True)
+        advs = list(state.advertisements.values())
+        if len(advs) <= _BURST:
+            for adv in advs:
+                self._sync_device(state, adv, announce=True)
+        else:
+            self._spawn(self._announce(state, advs))
+
+    async def _announce(self, state: _AdapterState, advs: list[_Adv]) -> None:
+        """Announce a fleet in chunks, letting the bus daemon drain in between.
+
+        dbus-fast drops the connection when a burst fills the socket (EAGAIN,
+        python-dbus-next#153); a Ping round trip per chunk bounds what is in flight.
+        """
+        for i in range(0, len(advs), _BURST):
+            for adv in advs[i : i + _BURST]:
+                if state.advertisements.get((adv.owner, adv.path)) is adv:
+                    self._sync_device(state, adv, announce=True)
+            if self._bus is None:
+                return
+            await self._bus.call(
+                Message(destination=DBUS, path=DBUS_PATH, interface=f"{DBUS}.Peer", member="Ping")
+            )
 
     def _scan_maybe_stopped(self, state: _AdapterState) -> None:
         if state.scanning or not state.devices:
