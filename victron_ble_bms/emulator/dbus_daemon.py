@@ -6,9 +6,11 @@ no root is needed, and any bleak program sees our bus through `DBUS_SYSTEM_BUS_A
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -38,6 +40,18 @@ _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configura
   <limit name="max_replies_per_connection">50000</limit>
 </busconfig>
 """
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the daemon if we are killed before close() runs (no orphaned buses)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux/glibc: close() is then the only cleanup
+        pass
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class DbusDaemonError(RuntimeError):
@@ -89,6 +103,7 @@ class PrivateBus:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 — only prctl, no locks taken
         )
         stdout = self._process.stdout
         if stdout is None:  # cannot happen with stdout=PIPE; keeps mypy honest
