@@ -7,9 +7,15 @@ import contextlib
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+import hypothesis  # noqa: F401 — see below
 import pytest
 
 from victron_ble_bms.emulator.dbus_daemon import PrivateBus
+
+# Imported early on purpose: when only this directory runs, hypothesis's pytest plugin imports
+# hypothesis lazily in the terminal summary, deep in pluggy's stack, and CPython 3.11.7's AST
+# validator then fails with "AST constructor recursion depth mismatch" (CPython gh-106905, fixed
+# in 3.11.8). The whole suite imports hypothesis early anyway (tests/protocol).
 
 
 @pytest.fixture
