@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import importlib
 import math
+import signal
 import sys
 import time
 from typing import Any
@@ -96,6 +97,49 @@ def _advertiser(kind: str) -> Any:
     return cls()
 
 
+class _Announcing:
+    """Starts the advertiser, then tells the user how to reach it (the virtual BlueZ's
+    `export DBUS_SYSTEM_BUS_ADDRESS=…` line) before the first frame goes out."""
+
+    def __init__(self, inner: Any, targets: list[Any]) -> None:
+        self.inner, self.targets = inner, targets
+
+    async def start(self) -> None:
+        await self.inner.start()
+        for target in self.targets:
+            line = getattr(target, "export_line", None)
+            if line:
+                sys.stdout.write(
+                    "virtual BlueZ is up; in another shell, point any bleak program at it:\n"
+                    f"  {line}\n"
+                )
+                sys.stdout.flush()
+
+    async def publish(self, advertisement: Any) -> None:
+        await self.inner.publish(advertisement)
+
+    async def remove(self, address: str) -> None:
+        await self.inner.remove(address)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def _play(emu: Emulator, advertiser: Any, duration: float, targets: list[Any]) -> int:
+    """Run until the duration ends or SIGINT/SIGTERM; either way the advertiser is closed
+    (BlueZ advertisements unregistered, the private bus stopped, the capture flushed)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - always inside asyncio.run
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await emu.play(_Announcing(advertiser, targets), duration)
+    except asyncio.CancelledError:
+        sys.stdout.write("stopped; advertisements unregistered\n")
+        return -1
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list:
         _print_list()
@@ -149,13 +193,15 @@ def run(args: argparse.Namespace) -> int:
     out.flush()
     started = time.monotonic()
     try:
-        count = asyncio.run(emu.play(advertiser, duration))
+        count = asyncio.run(_play(emu, advertiser, duration, targets))
     except (OSError, CaptureError) as exc:
         error(str(exc))
         return 1
     except RuntimeError as exc:  # e.g. the virtual BlueZ could not start
         error(str(exc))
         return 1
+    if count < 0:  # stopped by a signal; already said so
+        return 0
     out.write(
         f"done: {count} frames in {emu.time_s:g} simulated s "
         f"({time.monotonic() - started:.1f} s wall)"
