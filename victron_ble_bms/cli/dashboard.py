@@ -7,6 +7,7 @@ Textual is imported only when the command runs, so the rest of the CLI works wit
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -62,13 +63,56 @@ class Plan:
 
 
 def bluetooth_adapter() -> str | None:
-    """A cheap check for a local adapter, without starting a scan: Linux lists them in sysfs."""
+    """A cheap check for an adapter, without starting a scan.
+
+    Linux lists local adapters in sysfs. When there is none there (or DBUS_SYSTEM_BUS_ADDRESS
+    points at another bus, e.g. the emulator's virtual BlueZ), ask BlueZ over D-Bus, briefly.
+    """
     base = Path("/sys/class/bluetooth")
     try:
         names = sorted(p.name for p in base.iterdir() if p.name.startswith("hci"))
     except OSError:
+        names = []
+    if names and not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"):
+        return names[0]
+    return _bluez_adapter() or (names[0] if names else None)
+
+
+def _bluez_adapter(timeout_s: float = 1.5) -> str | None:
+    """The first org.bluez.Adapter1 on the system bus, or None (no bus, no bluetoothd …)."""
+    try:
+        from dbus_fast import BusType, Message
+        from dbus_fast.aio import MessageBus
+    except ImportError:
         return None
-    return names[0] if names else None
+
+    async def ask() -> str | None:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        try:
+            reply = await bus.call(
+                Message(
+                    destination="org.bluez",
+                    path="/",
+                    interface="org.freedesktop.DBus.ObjectManager",
+                    member="GetManagedObjects",
+                )
+            )
+        finally:
+            bus.disconnect()
+        if reply is None or not isinstance(reply.body[0], dict):
+            return None
+        for path, interfaces in sorted(reply.body[0].items()):
+            if "org.bluez.Adapter1" in interfaces:
+                return str(path).rsplit("/", 1)[-1]
+        return None
+
+    async def bounded() -> str | None:
+        return await asyncio.wait_for(ask(), timeout_s)
+
+    try:
+        return asyncio.run(bounded())
+    except Exception:  # noqa: BLE001 - any failure means "no adapter we can use"
+        return None
 
 
 def _demo_plan(note: str = "") -> Plan:
@@ -122,8 +166,16 @@ def plan(args: argparse.Namespace) -> Plan:
     adapter = bluetooth_adapter()
     if adapter is None:
         return _demo_plan("no Bluetooth adapter found; showing the demo")
-    # TODO(issue 5): feed victron_ble_bms.sources.live readings here (not wired yet).
-    return _demo_plan("live scanning is not wired into the dashboard yet; showing the demo")
+    return _live_plan(adapter, keys)
+
+
+def _live_plan(adapter: str, keys: KeyStore) -> Plan:
+    """The BLE scanner (with its watchdog) on `adapter`. The scanner reads the same KeyStore
+    object the key dialog writes, so a key added on screen applies to the next frame."""
+    from victron_ble_bms.sources.live import readings
+
+    source = readings(keys, adapter=adapter, status_events=False)
+    return Plan(source, keys, False, f"live scan on {adapter}")
 
 
 def run(args: argparse.Namespace) -> int:
