@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from victron_ble_bms.protocol import Record
+from victron_ble_bms.sources.ble import close_bleak_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
@@ -268,7 +268,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
         error(str(exc))
         return EXIT_UNAVAILABLE
     finally:
-        await _close_bleak()
+        await close_bleak_bus()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -321,7 +321,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
             if live is not None:
                 live.update(_table(list(scan.devices), names, time.time()))
                 live.stop()
-    await _close_bleak()
+    await close_bleak_bus()
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
     return EXIT_OK
 
@@ -335,32 +335,6 @@ def _summary(devices: Any, advertisements: int, restarts: int) -> None:
         f"victron-bms: {len(devices)} Victron device(s) ({', '.join(parts) or 'none heard'}); "
         f"{advertisements} advertisements; {restarts} scan restart(s)\n"
     )
-
-
-async def _close_bleak() -> None:
-    """bleak keeps one D-Bus connection per event loop; close it before the loop ends so
-    nothing is left to complain at exit."""
-    try:
-        from bleak.backends.bluezdbus import manager
-    except ImportError:
-        return
-    instance = manager._global_instances.pop(asyncio.get_running_loop(), None)
-    bus = getattr(instance, "_bus", None)
-    if bus is None or not bus.connected:
-        return
-    # bleak's bus watcher logs "connection to BlueZ was lost" — not news when we close it.
-    bleak_log = logging.getLogger(manager.__name__)
-    level = bleak_log.level
-    bleak_log.setLevel(logging.ERROR)
-    try:
-        bus.disconnect()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(bus.wait_for_disconnect(), 2)
-        task = getattr(instance, "_bus_watcher_task", None)
-        if task is not None:
-            await asyncio.wait({task}, timeout=2)
-    finally:
-        bleak_log.setLevel(level)
 
 
 # --- `victron-bms record --source ble` ----------------------------------------------------------
@@ -382,7 +356,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
         error(str(exc))
         return EXIT_USAGE
     finally:
-        await _close_bleak()
+        await close_bleak_bus()
     try:
         writer = open_writer()
     except OSError as exc:
@@ -412,6 +386,6 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
             await asyncio.gather(task, return_exceptions=True)
     finally:
         writer.close()
-        await _close_bleak()
+        await close_bleak_bus()
     sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
     return EXIT_OK

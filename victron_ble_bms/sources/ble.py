@@ -210,3 +210,29 @@ class BleSource:
             await asyncio.wait_for(scanner.stop(), STOP_TIMEOUT_S)
         except Exception as exc:
             log.debug("stopping the scanner: %s", explain(exc, self.options))
+
+
+async def close_bleak_bus() -> None:
+    """bleak keeps one D-Bus connection per event loop; close it before the loop ends so
+    nothing is left to complain at exit."""
+    try:
+        from bleak.backends.bluezdbus import manager
+    except ImportError:
+        return
+    instance = manager._global_instances.pop(asyncio.get_running_loop(), None)
+    bus = getattr(instance, "_bus", None)
+    if bus is None or not bus.connected:
+        return
+    # bleak's bus watcher logs "connection to BlueZ was lost" — not news when we close it.
+    bleak_log = logging.getLogger(manager.__name__)
+    level = bleak_log.level
+    bleak_log.setLevel(logging.ERROR)
+    try:
+        bus.disconnect()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bus.wait_for_disconnect(), 2)
+        task = getattr(instance, "_bus_watcher_task", None)
+        if task is not None:
+            await asyncio.wait({task}, timeout=2)
+    finally:
+        bleak_log.setLevel(level)
