@@ -8,7 +8,7 @@ included length, flags, cumulative drops (u32 BE each), timestamp i64 BE in micr
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
@@ -20,7 +20,7 @@ from .errors import (
     UnknownFormat,
     UnsupportedLinkType,
 )
-from .links import BTSNOOP_LINKS
+from .links import BTSNOOP_LINKS, LinkDecoder
 
 MAGIC = b"btsnoop\0"
 HEADER = struct.Struct(">8sII")
@@ -36,6 +36,57 @@ def handle(errors: list[CaptureError] | None, err: CaptureError) -> None:
     if errors is None:
         raise err
     errors.append(err)
+
+
+def read_body(
+    read: Callable[[int], bytes],
+    incl: int,
+    limit: int,
+    *,
+    path: str,
+    offset: int,
+    errors: list[CaptureError] | None,
+) -> bytes | None:
+    """The `incl` data bytes of one record; None (error handled) when the rest of the file
+    cannot be read: an impossible length or the file ending inside the record."""
+    if incl > limit:
+        handle(
+            errors,
+            CorruptCapture(
+                f"record claims {incl} bytes; the rest of the file cannot be read",
+                path=path,
+                offset=offset,
+            ),
+        )
+        return None
+    data = read(incl)
+    if len(data) < incl:
+        handle(
+            errors,
+            TruncatedCapture(
+                f"file ends inside a record ({len(data)} of {incl} bytes)", path=path, offset=offset
+            ),
+        )
+        return None
+    return data
+
+
+def decode_body(
+    decoder: LinkDecoder,
+    data: bytes,
+    ts: float,
+    flags: int,
+    *,
+    path: str,
+    offset: int,
+    errors: list[CaptureError] | None,
+) -> list[Advertisement]:
+    """One record's advertisements; a record its link layer cannot parse is skipped."""
+    try:
+        return decoder(data, ts, flags)
+    except ValueError as exc:
+        handle(errors, CorruptRecord(f"record skipped: {exc}", path=path, offset=offset))
+        return []
 
 
 def read_btsnoop(
@@ -70,31 +121,17 @@ def read_btsnoop(
                 )
             return
         _orig, incl, flags, _drops, ts_us = unpack(rec)
-        if incl > MAX_RECORD:
-            handle(
-                errors,
-                CorruptCapture(
-                    f"record claims {incl} bytes; the rest of the file cannot be read",
-                    path=path,
-                    offset=offset,
-                ),
-            )
+        data = read_body(read, incl, MAX_RECORD, path=path, offset=offset, errors=errors)
+        if data is None:
             return
-        data = read(incl)
-        if len(data) < incl:
-            handle(
-                errors,
-                TruncatedCapture(
-                    f"file ends inside a record ({len(data)} of {incl} bytes)",
-                    path=path,
-                    offset=offset,
-                ),
-            )
-            return
-        try:
-            advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
-        except ValueError as exc:
-            handle(errors, CorruptRecord(f"record skipped: {exc}", path=path, offset=offset))
-            advs = []
+        advs = decode_body(
+            decoder,
+            data,
+            (ts_us - EPOCH_OFFSET_US) / 1e6,
+            flags,
+            path=path,
+            offset=offset,
+            errors=errors,
+        )
         offset += 24 + incl
         yield from advs

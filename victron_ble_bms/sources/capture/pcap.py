@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
-from .btsnoop import handle
+from .btsnoop import decode_body, handle, read_body
 from .errors import (
     CaptureError,
     CorruptCapture,
@@ -73,32 +73,12 @@ def read_pcap(
                 )
             return
         sec, frac, incl, _orig = rec.unpack(hdr)
-        if incl > MAX_PACKET:
-            handle(
-                errors,
-                CorruptCapture(
-                    f"record claims {incl} bytes; the rest of the file cannot be read",
-                    path=path,
-                    offset=offset,
-                ),
-            )
+        data = read_body(read, incl, MAX_PACKET, path=path, offset=offset, errors=errors)
+        if data is None:
             return
-        data = read(incl)
-        if len(data) < incl:
-            handle(
-                errors,
-                TruncatedCapture(
-                    f"file ends inside a record ({len(data)} of {incl} bytes)",
-                    path=path,
-                    offset=offset,
-                ),
-            )
-            return
-        try:
-            advs = decoder(data, sec + frac * resolution, 0)
-        except ValueError as exc:
-            handle(errors, CorruptRecord(f"record skipped: {exc}", path=path, offset=offset))
-            advs = []
+        advs = decode_body(
+            decoder, data, sec + frac * resolution, 0, path=path, offset=offset, errors=errors
+        )
         offset += 16 + incl
         yield from advs
 
