@@ -49,3 +49,13 @@ def test_wrong_length_key_says_so_without_echo() -> None:
 def test_not_hex() -> None:
     out = run("--key", v.SMARTSHUNT_KEY, "hello")
     assert out.returncode == 2 and "not hex" in out.stderr
+
+
+def test_table_values_show_cell_bounds_once() -> None:
+    from victron_ble_bms.cli.output import main_values
+    from victron_ble_bms.protocol import decode_plaintext
+
+    payload = bytearray(v.SMART_LITHIUM_1[:16])
+    payload[6] &= 0x80  # cell 1 raw 0: below 2.61 V
+    text = main_values(decode_plaintext(0x05, bytes(payload)))
+    assert "cells <2.61/3.31/3.31/3.31" in text and "<<" not in text

@@ -21,16 +21,15 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
-from victron_ble_bms.protocol.enums import CellBound
 from victron_ble_bms.sources.advertisement import AddressError, Advertisement, normalize_address
 from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_capture
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
-from .output import error, print_json, print_record
+from .output import error, frame_object, main_values, print_json, print_record
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -155,31 +154,6 @@ class Summary:
         )
 
 
-def _main_values(record: Record) -> str:
-    """The few numbers that matter at a glance, per record type."""
-    parts: list[str] = []
-    d = record
-    v = getattr(d, "battery_voltage_v", None)
-    if v is not None:
-        parts.append(f"{v:.2f} V")
-    a = getattr(d, "battery_current_a", None)
-    if a is not None:
-        parts.append(f"{a:+.1f} A")
-    soc = getattr(d, "soc_pct", None)
-    if soc is not None:
-        parts.append(f"{soc:.1f} %")
-    t = getattr(d, "battery_temperature_c", getattr(d, "temperature_c", None))
-    if t is not None:
-        parts.append(f"{t} °C")
-    cells = getattr(d, "cells", None)
-    if cells:
-        shown = [f"<{c.value}" if isinstance(c, CellBound) else f"{c:.2f}" for c in cells]
-        parts.append("cells " + "/".join(shown))
-    if record.provisional:
-        parts.append("PROVISIONAL")
-    return "  ".join(parts)
-
-
 def _codes(record: Record) -> str:
     return " ".join(c.id for c in record.codes)
 
@@ -226,10 +200,7 @@ class _Output:
             self._header()
         name = adv.name or self.names.name(adv.address) or ""
         if self.fmt == "jsonl":
-            obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
-            if name:
-                obj["name"] = name
-            obj.update(record.to_dict())
+            obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
             self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         elif self._csv is not None:
             d = record.to_dict()
@@ -253,7 +224,7 @@ class _Output:
             codes = _codes(record)
             self.out.write(
                 f"{_time(adv.ts):23}  {adv.address:17}  {name[:16]:16}  "
-                f"{(record.product or '?')[:28]:28}  {_main_values(record)}"
+                f"{(record.product or '?')[:28]:28}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
 

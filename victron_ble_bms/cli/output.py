@@ -113,3 +113,40 @@ def _print_plain(record: Record) -> None:
 def error(message: str) -> None:
     """One clear line on stderr."""
     sys.stderr.write(f"victron-bms: {message}\n")
+
+
+def main_values(record: Record, *, cells: bool = True) -> str:
+    """The few numbers that matter at a glance, for one table cell (decode, scan)."""
+    parts: list[str] = []
+    v = getattr(record, "battery_voltage_v", None)
+    if v is not None:
+        parts.append(f"{v:.2f} V")
+    a = getattr(record, "battery_current_a", None)
+    if a is not None:
+        parts.append(f"{a:+.1f} A")
+    soc = getattr(record, "soc_pct", None)
+    if soc is not None:
+        parts.append(f"{soc:.1f} %")
+    t = getattr(record, "battery_temperature_c", getattr(record, "temperature_c", None))
+    if t is not None:
+        parts.append(f"{t} °C")
+    shown_cells = getattr(record, "cells", None) if cells else None
+    if shown_cells:
+        shown = [c.value if isinstance(c, CellBound) else f"{c:.2f}" for c in shown_cells]
+        parts.append("cells " + "/".join(shown))
+    if record.provisional:
+        parts.append("PROVISIONAL")
+    return "  ".join(parts)
+
+
+def frame_object(
+    ts: float, address: str, rssi: int | None, name: str | None, record: Record | None
+) -> dict[str, Any]:
+    """One decoded frame as JSON: `ts`, `address`, `rssi`, `name` and the record's fields —
+    the shape `decode --format jsonl` and `scan --json` share."""
+    obj: dict[str, Any] = {"ts": ts, "address": address, "rssi": rssi}
+    if name:
+        obj["name"] = name
+    if record is not None:
+        obj.update(record.to_dict())
+    return obj

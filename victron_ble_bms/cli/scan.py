@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from victron_ble_bms.protocol import Record
 from victron_ble_bms.sources.ble import close_bleak_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DeviceState
@@ -31,7 +30,7 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from .keys import default_keys_path
-from .output import error
+from .output import error, frame_object, main_values
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -83,11 +82,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
     """The JSON object of one reading: `decode --format jsonl` plus key status."""
     adv = reading.advertisement
-    obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
-    if name:
-        obj["name"] = name
-    if reading.record is not None:
-        obj.update(reading.record.to_dict())
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record)
     obj["key_status"] = reading.status.value
     return obj
 
@@ -95,9 +90,7 @@ def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
 def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -> dict[str, Any]:
     """One device that cannot be decoded: what it is and why."""
     adv = reading.advertisement
-    obj: dict[str, Any] = {"ts": adv.ts, "address": adv.address, "rssi": adv.rssi}
-    if name:
-        obj["name"] = name
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, None)
     frame = reading.frame
     obj["key_status"] = reading.status.value
     obj["product"] = dev.product if dev is not None else None
@@ -115,25 +108,6 @@ def _message(reading: Reading) -> str:
     if template is None:
         return reading.error or reading.status.value
     return template.format(address=address, error=reading.error or "key mismatch")
-
-
-def main_values(record: Record) -> str:
-    parts: list[str] = []
-    v = getattr(record, "battery_voltage_v", None)
-    if v is not None:
-        parts.append(f"{v:.2f} V")
-    a = getattr(record, "battery_current_a", None)
-    if a is not None:
-        parts.append(f"{a:+.1f} A")
-    soc = getattr(record, "soc_pct", None)
-    if soc is not None:
-        parts.append(f"{soc:.0f} %")
-    t = getattr(record, "battery_temperature_c", getattr(record, "temperature_c", None))
-    if t is not None:
-        parts.append(f"{t} °C")
-    if record.provisional:
-        parts.append("PROVISIONAL")
-    return "  ".join(parts)
 
 
 class _Printer:
@@ -155,11 +129,12 @@ class _Printer:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
                 codes = " ".join(c.id for c in reading.record.codes)
+                values = main_values(reading.record, cells=False)
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
                     f"{address:17}  {(name or '')[:16]:16}  "
                     f"{(reading.record.product or '?')[:28]:28}  "
-                    f"{main_values(reading.record)}{'  [' + codes + ']' if codes else ''}"
+                    f"{values}{'  [' + codes + ']' if codes else ''}"
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change
@@ -190,7 +165,7 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
     for dev in sorted(devices, key=lambda d: d.address):
         name = names.get(dev.address) or dev.name
         record = dev.last_decoded.record if dev.last_decoded is not None else None
-        values = main_values(record) if record is not None else ""
+        values = main_values(record, cells=False) if record is not None else ""
         codes = " ".join(c.id for c in record.codes) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
