@@ -85,7 +85,7 @@ class Record:
             "record_type": self.LAYOUT.name,
             "record_type_id": self.LAYOUT.record_type,
             "model_id": None if frame is None else frame.model_id,
-            "product": self.product,
+            "product": None if frame is None else product_name(frame.model_id),
             "nonce": None if frame is None else frame.nonce,
             "provisional": self.LAYOUT.provisional,
             "codes": [c.to_dict() for c in self.codes],
