@@ -15,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from victron_ble_bms.tui.app import DashboardApp  # noqa: E402
+from victron_ble_bms.tui.messages import DeviceUpdated  # noqa: E402
+
 from tests.tui import frames  # noqa: E402
-from tui.app import DashboardApp  # noqa: E402
-from tui.messages import DeviceUpdated  # noqa: E402
 from victron_ble_bms.protocol import encode  # noqa: E402
 from victron_ble_bms.sources.advertisement import Advertisement  # noqa: E402
 from victron_ble_bms.sources.keys import KeyStore  # noqa: E402

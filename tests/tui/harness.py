@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from textual.pilot import Pilot
+from victron_ble_bms.tui.app import DashboardApp
 
-from tui.app import DashboardApp
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyStore
 

@@ -8,13 +8,14 @@ import json
 import stat
 from pathlib import Path
 
-from tui.screens.battery import BatteryScreen
-from tui.screens.devices import DeviceListScreen
-from tui.screens.key_dialog import KeyDialog
-from tui.screens.lynx import LynxScreen
-from tui.screens.smart_bms import SmartBmsScreen
-from tui.widgets.device_card import DeviceCard, card_id
-from tui.widgets.status_bar import StatusBar
+from victron_ble_bms.tui.screens.battery import BatteryScreen
+from victron_ble_bms.tui.screens.devices import DeviceListScreen
+from victron_ble_bms.tui.screens.key_dialog import KeyDialog
+from victron_ble_bms.tui.screens.lynx import LynxScreen
+from victron_ble_bms.tui.screens.smart_bms import SmartBmsScreen
+from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
+from victron_ble_bms.tui.widgets.status_bar import StatusBar
+
 from victron_ble_bms.protocol.enums import BmsFlags
 from victron_ble_bms.sources.capture import read_jsonl
 from victron_ble_bms.sources.keys import KeyStore

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from victron_ble_bms.tui.feeds import ReplayClock
+from victron_ble_bms.tui.messages import OpenDevice
 
-from tui.feeds import ReplayClock
-from tui.messages import OpenDevice
 from victron_ble_bms.sources.keys import KeyStore
 
 from .harness import PushSource, make_app, screen_text, settle

@@ -6,8 +6,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from tui.feeds import ReplayClock, replay
-from tui.widgets.device_card import DeviceCard, card_id
+from victron_ble_bms.tui.feeds import ReplayClock, replay
+from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
+
 from victron_ble_bms.protocol import encode
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import open_capture

@@ -34,7 +34,7 @@ def fleet_app():
 def open_device(address: str):
     async def run_before(pilot):
         await settle(pilot)
-        from tui.widgets.device_card import DeviceCard, card_id
+        from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
 
         pilot.app.screen.query_one(f"#{card_id(address)}", DeviceCard).focus()
         await pilot.press("enter")

@@ -116,8 +116,8 @@ def _bluez_adapter(timeout_s: float = 1.5) -> str | None:
 
 
 def _demo_plan(note: str = "") -> Plan:
-    from tui.feeds import ReplayClock
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+    from victron_ble_bms.tui.feeds import ReplayClock
 
     emulator = Emulator(demo_fleet(), seed=1, speed=1.0)
     # The emulator's timestamps are simulated time; ages on screen follow them.
@@ -136,8 +136,8 @@ def _demo_plan(note: str = "") -> Plan:
 
 
 def _replay_plan(path: str, speed: float, keys: KeyStore) -> Plan:
-    from tui.feeds import ReplayClock, replay
     from victron_ble_bms.sources.capture import open_capture
+    from victron_ble_bms.tui.feeds import ReplayClock, replay
 
     capture = open_capture(path)  # CaptureError: unreadable or unknown format
 
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if chosen.note:
         sys.stderr.write(f"victron-bms: {chosen.note}\n")
-    from tui.app import DashboardApp
+    from victron_ble_bms.tui.app import DashboardApp
 
     kwargs: dict[str, Any] = {}
     if chosen.clock is not None:

@@ -29,7 +29,8 @@ from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_cap
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
-from .output import error, frame_object, main_values, print_json, print_record
+from ..jsonform import frame_object
+from .output import error, main_values, print_json, print_record
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -137,16 +137,3 @@ def main_values(record: Record, *, cells: bool = True) -> str:
     if record.provisional:
         parts.append("PROVISIONAL")
     return "  ".join(parts)
-
-
-def frame_object(
-    ts: float, address: str, rssi: int | None, name: str | None, record: Record | None
-) -> dict[str, Any]:
-    """One decoded frame as JSON: `ts`, `address`, `rssi`, `name` and the record's fields —
-    the shape `decode --format jsonl` and `scan --json` share."""
-    obj: dict[str, Any] = {"ts": ts, "address": address, "rssi": rssi}
-    if name:
-        obj["name"] = name
-    if record is not None:
-        obj.update(record.to_dict())
-    return obj

@@ -29,8 +29,9 @@ from victron_ble_bms.sources.devices import DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
+from ..jsonform import frame_object
 from .keys import default_keys_path
-from .output import error, frame_object, main_values
+from .output import error, main_values
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
