@@ -14,7 +14,9 @@ def bms_frames(frames):  # type: ignore[no-untyped-def]
 
 
 def test_alternator_current_limit_starter_threshold_and_charge_limit_hysteresis() -> None:
-    emu = Emulator([DeviceSpec("smart-bms-12-200")], load_scenario("alternator"), seed=3)
+    emu = Emulator(
+        [DeviceSpec("smart-bms-12-200")], load_scenario("alternator"), seed=3, exact=True
+    )
     bms = emu.systems[0]
     key = emu.keys[bms.identity.address]  # type: ignore[attr-defined]
     rows = []  # (frame record, alternator current the model drives)

@@ -29,6 +29,7 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
             DeviceSpec("lithium-12.8v-100ah", scenario=load_scenario("imbalance")),
         ],
         seed=5,
+        exact=True,
     )
     batteries = [s.transmitters[0] for s in emu.systems]
     checked = 0
@@ -62,7 +63,9 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
 
 
 def test_victron_ble_reads_our_lynx_frames_as_the_model_state() -> None:
-    emu = Emulator([DeviceSpec("lynx-smart-bms-500")], load_scenario("normal-day"), seed=5)
+    emu = Emulator(
+        [DeviceSpec("lynx-smart-bms-500")], load_scenario("normal-day"), seed=5, exact=True
+    )
     lynx = emu.systems[0]
     address = lynx.identity.address  # type: ignore[attr-defined]
     seen = 0

@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from victron_ble_bms.emulator import (
@@ -29,6 +30,7 @@ from victron_ble_bms.emulator import (
 )
 from victron_ble_bms.emulator.capture import FanOut
 from victron_ble_bms.sources.capture.jsonl import CaptureError
+from victron_ble_bms.sources.keys import KeyStore
 
 from .output import error
 
@@ -62,6 +64,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--capture", metavar="FILE", help="also write the frames to a JSON-lines capture"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (addresses, keys, variation)")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="no measurement noise, no timing jitter, no repeated adverts (fixed values for "
+        "tests); by default readings carry seeded ADC noise and arrive like a radio's",
+    )
     p.add_argument("--list", action="store_true", help="list device types and scenarios")
     p.set_defaults(run=run)
 
@@ -118,6 +126,11 @@ class _Announcing:
     async def publish(self, advertisement: Any) -> None:
         await self.inner.publish(advertisement)
 
+    async def repeat(self, advertisement: Any) -> None:
+        repeat = getattr(self.inner, "repeat", None)
+        if repeat is not None:
+            await repeat(advertisement)
+
     async def remove(self, address: str) -> None:
         await self.inner.remove(address)
 
@@ -138,6 +151,22 @@ async def _play(emu: Emulator, advertiser: Any, duration: float, targets: list[A
     except asyncio.CancelledError:
         sys.stdout.write("stopped; advertisements unregistered\n")
         return -1
+
+
+def keys_path(capture: str) -> Path:
+    return Path(f"{capture}.keys.toml")
+
+
+def write_keys_beside(capture: str, emu: Emulator) -> Path:
+    """The run's test keys next to the capture (mode 0600), named in its header ("keys"), so
+    that `decode CAPTURE --keys CAPTURE.keys.toml` decodes every frame (issue 10 item 2)."""
+    store = KeyStore(keys_path(capture))
+    for ident in emu.identities:
+        store.add(ident.address, ident.key, name=f"emulated {ident.name}")
+    for at_s, address, key in emu.key_changes():
+        # one key per address: after a PIN change the new key is the one that decodes
+        store.add(address, key, name=f"emulated, new key from {at_s:g} s")
+    return store.save()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,7 +190,12 @@ def run(args: argparse.Namespace) -> int:
             error(f"no --device given and scenario {scenario.name!r} lists no devices")
             return 2
         emu = Emulator(
-            specs, scenario, seed=args.seed, speed=speed, start_ts=float(int(time.time()))
+            specs,
+            scenario,
+            seed=args.seed,
+            speed=speed,
+            start_ts=float(int(time.time())),
+            exact=args.exact,
         )
     except (ScenarioError, DeviceSpecError) as exc:
         error(str(exc))
@@ -175,7 +209,16 @@ def run(args: argparse.Namespace) -> int:
         if args.advertise != "none":
             targets.append(_advertiser(args.advertise))
         if args.capture:
-            targets.append(CaptureAdvertiser(args.capture, scenario=scenario.name, seed=args.seed))
+            keys_file = write_keys_beside(args.capture, emu)
+            targets.append(
+                CaptureAdvertiser(
+                    args.capture,
+                    scenario=scenario.name,
+                    seed=args.seed,
+                    exact=args.exact,
+                    keys=keys_file.name,
+                )
+            )
     except RuntimeError as exc:
         error(str(exc))
         return 2
@@ -190,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
         out.write(
             f"  {ident.address}  key {ident.key.hex()}  0x{ident.model_id:04X} {ident.name}\n"
         )
+    for at_s, address, key in emu.key_changes():
+        out.write(f"  {address}  key {key.hex()}  from {at_s:g} s (PIN changed: new key)\n")
+    if args.capture:
+        out.write(f"  keys for the capture: {keys_path(args.capture)}\n")
     out.flush()
     started = time.monotonic()
     try:

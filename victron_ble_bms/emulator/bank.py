@@ -1,16 +1,23 @@
 """A bank of Lithium Battery Smart batteries behind one BMS, daisy-chained BMS cables.
 
-Batteries in series carry the same current; parallel strings share it equally (emulator choice:
-real strings share by resistance, which differs little between equal batteries — manual §5.2.1
-"small differences … no damage will occur"). The BMS sees the chain's signals: a battery that
-does not allow charging or discharging pulls the whole chain (manual §3.1, "all battery BMS cables
-are connected in series").
+Batteries in series carry the same current. Strings in parallel are ONE electrical node: the
+current splits so that their terminal voltages agree, each string taking (V − OCV) / R — a fuller
+string takes less charge and gives more on discharge, and at rest a circulating current evens out
+different states of charge (Lithium Battery Smart manual §5.2.1: "up to 5 batteries can be
+connected in parallel … no damage will occur if there are small differences in individual battery
+voltages because of varying cable resistances or internal battery resistances"). The BMS sees the
+chain's signals: a battery that does not allow charging or discharging pulls the whole chain
+(manual §3.1, "all battery BMS cables are connected in series").
 """
 
 from __future__ import annotations
 
 from .lithium import LithiumBattery, LithiumType
 from .scenario import FaultKind
+
+# Inferred (no manual gives it): 1 mΩ of cable and fuse per battery connection, the order of a
+# metre of 35 mm² cable there and back — the "varying cable resistances" of §5.2.1.
+CABLE_OHM = 0.001
 
 
 class Bank:
@@ -32,14 +39,21 @@ class Bank:
         """Charge voltages are per 12.8 V battery (manual §4.4.2)."""
         return sum(b.scale for b in self.strings[0])
 
+    def _string(self, s: list[LithiumBattery]) -> tuple[float, float]:
+        return sum(b.ocv_v for b in s), sum(b.resistance_ohm + CABLE_OHM for b in s)
+
     @property
     def ocv_v(self) -> float:
-        return sum(sum(b.ocv_v for b in s) for s in self.strings) / self.parallel
+        """Thevenin equivalent of the parallel strings: conductance-weighted OCV."""
+        if self.parallel == 1:
+            return self._string(self.strings[0])[0]
+        pairs = [self._string(s) for s in self.strings]
+        g = sum(1.0 / r for _, r in pairs)
+        return sum(v / r for v, r in pairs) / g
 
     @property
     def resistance_ohm(self) -> float:
-        string_r = sum(sum(b.resistance_ohm for b in s) for s in self.strings) / self.parallel
-        return string_r / self.parallel
+        return 1.0 / sum(1.0 / self._string(s)[1] for s in self.strings)
 
     @property
     def voltage_v(self) -> float:
@@ -72,6 +86,21 @@ class Bank:
     def step(
         self, current_a: float, ambient_c: float, faults: frozenset[FaultKind], t: float, dt: float
     ) -> None:
-        share = current_a / self.parallel
-        for b in self.batteries:
-            b.step(share, ambient_c, faults, t, dt)
+        for string, i in zip(self.strings, self.split(current_a, dt), strict=True):
+            for b in string:
+                b.step(i, ambient_c, faults, t, dt)
+
+    def split(self, current_a: float, dt: float) -> list[float]:
+        """Each string's current when they share one terminal voltage V: I_s = (V − OCV_s)/R_s
+        with Σ I_s = current_a. Solved implicitly (R_s plus dt × dOCV/dQ) so that a step of dt
+        cannot overshoot where the OCV curve is steep (backward Euler, stable for any dt)."""
+        if self.parallel == 1:
+            return [current_a]
+        ocvs, gs = [], []
+        for s in self.strings:
+            v, r = self._string(s)
+            slope = sum(c.dv_das() for b in s for c in b.cells)
+            ocvs.append(v)
+            gs.append(1.0 / (r + dt * slope))
+        node = (current_a + sum(v * g for v, g in zip(ocvs, gs, strict=True))) / sum(gs)
+        return [(node - v) * g for v, g in zip(ocvs, gs, strict=True)]

@@ -6,12 +6,23 @@ from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass
+import hashlib
+import random
+from dataclasses import dataclass, replace
 
 from victron_ble_bms.protocol import COMPANY_ID, Record, encode, mask_key
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .scenario import ChargerKind, ChargerSpec, Environment
+
+# Measurement noise (issue 13 item 9). No manual gives ADC noise; inferred so that the last digit on
+# the wire (0.01 V, 0.1 A, 1 °C) changes now and then between readings, as it does on real devices,
+# while every value stays well inside the resolution the app shows: 1σ = 3 mV per cell, 10 mV
+# per pack or port voltage, 0.3 °C, 0.1 A.
+CELL_NOISE_V = 0.003
+VOLTAGE_NOISE_V = 0.010
+TEMPERATURE_NOISE_C = 0.3
+CURRENT_NOISE_A = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +41,33 @@ class Identity:
         return mask_key(self.key)
 
 
+def rekeyed(old: bytes) -> bytes:
+    """The key a device has after a PIN change: byte 0 + 1 (protocol.md §1.1), the rest derived
+    from the old key so that a seed gives the same run."""
+    return bytes([(old[0] + 1) & 0xFF]) + hashlib.sha256(b"pin-change" + old).digest()[1:16]
+
+
 class Transmitter(abc.ABC):
     """An emulated device that advertises: one frame per new reading, nonce + 1 each time."""
 
     def __init__(self, identity: Identity, nonce: int) -> None:
         self.identity = identity
         self.nonce = nonce & 0xFFFF
+        self.noise: random.Random | None = None  # None = exact readings (`--exact`)
+        self.rekeyed = False
+
+    def measure(self, value: float, sigma: float) -> float:
+        """What the device's ADC reads: the model's value plus seeded Gaussian noise
+        (none in exact mode). The model's decisions use the true value."""
+        return value if self.noise is None else value + self.noise.gauss(0.0, sigma)
+
+    def change_pin(self) -> None:
+        """A PIN change gives the device a new advertisement key (protocol.md §1.1: "a changed
+        Bluetooth PIN generates a new key, and the device increments byte 0 on re-keying").
+        Deterministic: the rest is derived from the old key."""
+        if not self.rekeyed:
+            self.identity = replace(self.identity, key=rekeyed(self.identity.key))
+            self.rekeyed = True
 
     @abc.abstractmethod
     def record(self) -> Record | None:

@@ -31,6 +31,10 @@ class CaptureAdvertiser:
         assert self._writer is not None  # noqa: S101 - set by start()
         self._writer.write(advertisement)
 
+    async def repeat(self, advertisement: Advertisement) -> None:
+        """A repeated reception of the same reading: a capture records it like any frame."""
+        await self.publish(advertisement)
+
     async def remove(self, address: str) -> None:
         """A capture has no registrations: a silent device simply has no lines."""
 
@@ -68,6 +72,13 @@ class FanOut:
     async def publish(self, advertisement: Advertisement) -> None:
         for t in self.targets:
             await t.publish(advertisement)
+
+    async def repeat(self, advertisement: Advertisement) -> None:
+        """Only to targets that record repeats (a capture); radios repeat by themselves."""
+        for t in self.targets:
+            repeat = getattr(t, "repeat", None)
+            if repeat is not None:
+                await repeat(advertisement)
 
     async def remove(self, address: str) -> None:
         for t in self.targets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from .lithium import LITHIUM_TYPES, LithiumBattery, LithiumSettings, StandaloneB
 from .lynx import LynxSmartBms
 from .scenario import Scenario, ScenarioError, check_settings
 from .smart_bms import SmartBms, SmartBmsSettings
+
+LITHIUM_TYPES_FALLBACK = "lithium-12.8v-100ah"  # only a placeholder in derived bank specs
 
 
 class DeviceSpecError(ValueError):
@@ -139,6 +142,10 @@ class Builder:
             address = _random_address(rng)
         self.used.add(address)
         key = spec.key if spec and spec.key else rng.randbytes(16)
+        return self._identity(type_name, model_id, address, key)
+
+    def _identity(self, type_name: str, model_id: int, address: str, key: bytes) -> Identity:
+        rng = self.rng
         return Identity(
             address=address,
             key=key,
@@ -147,6 +154,16 @@ class Builder:
             type_name=type_name,
             rssi=rng.randint(-85, -50),
         )
+
+    def bank_member(self, bms: Identity, index: int) -> DeviceSpec:
+        """The address and key of battery `index` behind a BMS whose address and key were
+        given: derived from them, so a BMS given on the command line (or the demo fleet)
+        brings the same batteries whatever the seed — and their keys can be published."""
+        seed = hashlib.sha256(f"bank:{bms.address}:{index}".encode() + bms.key).digest()
+        raw = bytearray(seed[:6])
+        raw[0] |= 0xC0  # static random address (BLE Core spec Vol 6 B 1.3.2)
+        address = ":".join(f"{b:02X}" for b in raw)
+        return DeviceSpec(LITHIUM_TYPES_FALLBACK, address, seed[16:32])
 
     def battery(
         self, type_name: str, scenario: Scenario, spec: DeviceSpec | None
@@ -187,14 +204,24 @@ class Builder:
             )
         ident = self.identity(spec.type, bms.model_id, spec)
         nonce = self.rng.randrange(0x10000)
+        fixed = bool(spec.address and spec.key)
         strings = [
-            [self.battery(b.battery, scenario, None) for _ in range(b.series)]
-            for _ in range(b.parallel)
+            [
+                self.battery(
+                    b.battery,
+                    scenario,
+                    self.bank_member(ident, i * b.series + j) if fixed else None,
+                )
+                for j in range(b.series)
+            ]
+            for i in range(b.parallel)
         ]
         bank = Bank(strings)
         if bms.family == "smart-bms":
             try:
-                settings = SmartBmsSettings.from_mapping(scenario.settings)
+                settings = SmartBmsSettings.from_mapping(
+                    scenario.settings, default_fuse="200A" if bms.system_plus else "100A"
+                )
             except ValueError as exc:
                 raise ScenarioError(f"{where}: settings: {exc}") from exc
             return SmartBms(ident, nonce, bank, settings, chargers, system_plus=bms.system_plus)

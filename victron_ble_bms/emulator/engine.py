@@ -15,6 +15,12 @@ sending one advertisement per new reading (about 1 Hz, like the real devices).
 
 Deterministic: the same devices, scenario and seed give the same frames (addresses, keys,
 nonces, values), whatever the speed.
+
+Realism (issue 13 item 9), on unless `exact=True` (`emulate --exact`): seeded ADC noise on every
+measured value (see `base.CELL_NOISE_V` …), jitter on the reading interval, and each reading
+received several times with the same nonce, as a scanner sees a device that repeats its
+advertisement until the next reading. Exact mode gives the model's values at exactly 1.000 s,
+one frame per reading — for tests that want fixed values.
 """
 
 from __future__ import annotations
@@ -23,18 +29,26 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .advertiser import Advertiser
-from .base import Identity, System, Transmitter
+from .base import Identity, System, Transmitter, rekeyed
 from .devices import Builder, DeviceSpec, validate_scenario
-from .scenario import Scenario, ScenarioError, load_scenario
+from .scenario import FaultKind, Scenario, ScenarioError, load_scenario
 
 # Simulated clock origin: 2024-01-01T00:00:00Z, fixed so that a seed gives the same capture.
 DEFAULT_START_TS = 1_704_067_200.0
 STEP_S = 1.0  # one new reading per device per simulated second
+# Timing realism, inferred (no manual or protocol source gives these figures): a reading comes
+# every 1 s ± 25 ms; between readings the device repeats the same advertisement (same nonce)
+# every 250 ms plus the BLE advDelay of 0–10 ms (Core spec Vol 6 Part B §4.4.2.2.1), and a
+# scanner receives each of those repeats with probability 0.35 — about two frames per reading.
+READING_JITTER_S = 0.025
+ADV_INTERVAL_S = 0.25
+ADV_DELAY_MAX_S = 0.010
+REPEAT_RECEIVED_P = 0.35
 
 
 @dataclass(slots=True)
@@ -54,6 +68,7 @@ class Emulator:
         seed: int = 0,
         speed: float | None = 1.0,
         start_ts: float = DEFAULT_START_TS,
+        exact: bool = False,
     ) -> None:
         if not devices:
             raise ValueError("no devices to emulate")
@@ -61,6 +76,7 @@ class Emulator:
             raise ValueError("speed must be positive (or None for as fast as possible)")
         self.speed = speed
         self.start_ts = start_ts
+        self.exact = exact
         self.time_s = 0.0
         rng = random.Random(seed)  # noqa: S311 - a deterministic simulation, not crypto
         builder = Builder(rng)
@@ -71,11 +87,23 @@ class Emulator:
                 raise ScenarioError(f"no scenario for device {spec.type}")
             validate_scenario(sc)
             self._units.append(_Unit(builder.system(spec, sc), sc))
+        margin = READING_JITTER_S  # phases stay inside the second, so time never runs backwards
         self._tx: list[tuple[Transmitter, float]] = [
-            (tx, rng.random()) for u in self._units for tx in u.system.transmitters
+            (tx, margin + rng.random() * (1.0 - 2 * margin))
+            for u in self._units
+            for tx in u.system.transmitters
         ]
         self._jitter = random.Random(rng.random())  # noqa: S311
+        # Noise and timing draw from their own generators, so that exact and noisy runs of a
+        # seed have the same devices, keys and physics.
+        self._timing = random.Random(f"timing:{seed}")  # noqa: S311
+        if not exact:
+            noise = random.Random(f"noise:{seed}")  # noqa: S311
+            for tx, _ in self._tx:
+                tx.noise = random.Random(noise.random())  # noqa: S311
         self.silent: set[str] = set()  # addresses not advertising right now (manual §6)
+        # address → (last advertisement, its RSSI base, time of its last advertising event)
+        self._pending: dict[str, tuple[Advertisement, int, float]] = {}
 
     @property
     def systems(self) -> list[System]:
@@ -95,21 +123,64 @@ class Emulator:
                 return tx
         raise KeyError(address)
 
+    def _repeats(self, address: str, until: float, out: list[Advertisement]) -> None:
+        """Receptions of `address`'s current advertisement before `until`: one advertising
+        event every ADV_INTERVAL_S + advDelay, each received with REPEAT_RECEIVED_P."""
+        pending = self._pending.get(address)
+        if pending is None:
+            return
+        adv, rssi, last = pending
+        timing = self._timing
+        while True:
+            ts = last + ADV_INTERVAL_S + timing.uniform(0.0, ADV_DELAY_MAX_S)
+            if ts >= until:
+                break
+            last = ts
+            if timing.random() < REPEAT_RECEIVED_P:
+                out.append(replace(adv, ts=ts, rssi=rssi + timing.randint(-3, 3)))
+        self._pending[address] = (adv, rssi, last)
+
+    def key_changes(self) -> list[tuple[float, str, bytes]]:
+        """(simulated second, address, new key) of every PIN change the scenarios will make."""
+        out = []
+        for u in self._units:
+            for f in u.scenario.faults:
+                if f.kind is FaultKind.PIN_CHANGE:
+                    tx = u.system.transmitters[0]
+                    key = tx.identity.key if tx.rekeyed else rekeyed(tx.identity.key)
+                    out.append((f.start_s, tx.identity.address, key))
+        return out
+
     def step(self) -> list[Advertisement]:
         """One simulated second: every device sends its reading, then the physics advances."""
         t = self.time_s
         out: list[Advertisement] = []
         silent: set[str] = set()
         jitter = self._jitter
+        envs = [u.scenario.environment(t) for u in self._units]
+        for u, env in zip(self._units, envs, strict=True):
+            if FaultKind.PIN_CHANGE in env.faults:  # the BMS, or the battery on its own
+                u.system.transmitters[0].change_pin()
+        timing = self._timing
+        window_end = self.start_ts + t + STEP_S
         for tx, phase in self._tx:
-            adv = tx.advertise(self.start_ts + t + phase, jitter.randint(-3, 3))
+            offset = 0.0 if self.exact else timing.uniform(-READING_JITTER_S, READING_JITTER_S)
+            reading_ts = self.start_ts + t + phase + offset
+            address = tx.identity.address
+            if not self.exact:  # the previous reading repeats until this one is taken
+                self._repeats(address, reading_ts, out)
+            adv = tx.advertise(reading_ts, jitter.randint(-3, 3))
             if adv is None:
-                silent.add(tx.identity.address)
-            else:
-                out.append(adv)
+                silent.add(address)
+                self._pending.pop(address, None)
+                continue
+            out.append(adv)
+            if not self.exact:
+                self._pending[address] = (adv, tx.identity.rssi, reading_ts)
+                self._repeats(address, window_end, out)
         self.silent = silent
-        for u in self._units:
-            u.system.step(u.scenario.environment(t), STEP_S)
+        for u, env in zip(self._units, envs, strict=True):
+            u.system.step(env, STEP_S)
         self.time_s = t + STEP_S
         out.sort(key=lambda a: a.ts)
         return out
@@ -145,12 +216,23 @@ class Emulator:
         await advertiser.start()
         count = 0
         on_air: set[str] = set()
+        last: dict[str, Advertisement] = {}
         try:
             async for adv in self.stream(duration_s):
                 for address in on_air & self.silent:
                     await advertiser.remove(address)
                     on_air.discard(address)
+                previous = last.get(adv.address)
+                if previous is not None and previous.manufacturer_data == adv.manufacturer_data:
+                    # A repeat of the same reading: a radio repeats its advertisement by
+                    # itself; only advertisers that record every reception (a capture) get it.
+                    repeat = getattr(advertiser, "repeat", None)
+                    if repeat is not None:
+                        await repeat(adv)
+                        count += 1
+                    continue
                 await advertiser.publish(adv)
+                last[adv.address] = adv
                 on_air.add(adv.address)
                 count += 1
         finally:

@@ -7,9 +7,12 @@ The curve is ours (no manual publishes one) but is pinned to what the battery ma
 * "at 2.8 V … approximately 3 % remaining capacity … at 2.6 V about 1 %" (§5.2.3);
 * "when the battery is almost empty, the voltage will drop faster" (§5.2.3);
 * absorption 14.2 V = 3.55 V per cell is reached only when (nearly) full, float 13.5 V = 3.375 V;
-* above full the voltage shoots up: a lagging-behind imbalance makes one cell climb to 3.75 V in
-  seconds and fall back below 3.6 V within 1–3 minutes of balancing at 1.8 A (§6, "BMS frequently
-  disables the charger") — so 3.60 → 3.75 V spans only ~0.1 % of capacity;
+* above full the voltage shoots up: a lagging-behind imbalance makes one cell climb to 3.75 V "in a
+  matter of seconds" and fall back below 3.6 V while the balancer moves charge out of it at 1.8 A;
+  "this cycling typically takes between one and three minutes" (§6.1.3). That fixes the charge
+  between 3.60 and 3.75 V at about 1.8 A × 60…180 s, *whatever the capacity*, so the over-full
+  region is an absolute charge in ampere-seconds (OVERFULL_CURVE), not a fraction of capacity
+  (a fraction made the cycle 35 s on a 50 Ah and 331 s on a 330 Ah battery: issue 13 item 7);
 * below empty it collapses towards the 2 V at which Bluetooth stops (§6 "VictronConnect issues").
 """
 
@@ -42,12 +45,24 @@ OCV_CURVE: tuple[tuple[float, float], ...] = (
     (0.990, 3.45),
     (0.995, 3.50),
     (1.000, 3.60),
-    (1.001, 3.75),
-    (1.002, 3.95),
-    (1.004, 4.20),
 )
 SOC_MIN = OCV_CURVE[0][0]
 SOC_MAX = OCV_CURVE[-1][0]
+
+# Charge above full (ampere-seconds) → open-circuit volts. Inferred from §6.1.3 (see top): 330 As
+# between 3.60 and 3.75 V is 180 s of balancing at 1.8 A with the charger off, less whatever a
+# small load takes as well — inside "one to three minutes" either way;
+# the same slope on to the A-SL9 level (3.95 V, §5.3) and to 4.2 V, where "all charge into that
+# cell will be dissipated as heat" (§5.2.1) — so the cell stops there.
+OVERFULL_CURVE: tuple[tuple[float, float], ...] = (
+    (0.0, 3.60),
+    (330.0, 3.75),
+    (570.0, 3.95),
+    (870.0, 4.20),
+)
+OVERFULL_MAX_AS = OVERFULL_CURVE[-1][0]
+_OX = tuple(p[0] for p in OVERFULL_CURVE)
+_OY = tuple(p[1] for p in OVERFULL_CURVE)
 _XS = tuple(p[0] for p in OCV_CURVE)
 _YS = tuple(p[1] for p in OCV_CURVE)
 
@@ -82,18 +97,48 @@ def capacity_factor(temperature_c: float) -> float:
 
 @dataclass(slots=True)
 class Cell:
-    """One LFP cell: mutable simulation state."""
+    """One LFP cell: mutable simulation state. `soc` ≤ 1 is the fraction of capacity; charge
+    pushed in beyond full is `over_as` ampere-seconds (see OVERFULL_CURVE)."""
 
     capacity_ah: float
     soc: float  # fraction of capacity_ah
     resistance_ohm: float
+    over_as: float = 0.0
+    leak_per_s: float = 0.0  # self-discharge, fraction of capacity per second
+
+    def ocv(self) -> float:
+        if self.over_as > 0.0:
+            return _interp(_OX, _OY, self.over_as)
+        return ocv(self.soc)
 
     def voltage(self, current_a: float) -> float:
         """Terminal voltage; current > 0 charges (voltage rises by I·R)."""
-        return ocv(self.soc) + current_a * self.resistance_ohm
+        return self.ocv() + current_a * self.resistance_ohm
+
+    def dv_das(self, capacity_factor_: float = 1.0) -> float:
+        """How fast the open-circuit voltage moves per ampere-second here (V/As), for the
+        bank's implicit current split."""
+        if self.over_as > 0.0 or self.soc >= 1.0:
+            step = 10.0
+            return (_interp(_OX, _OY, self.over_as + step) - self.ocv()) / step
+        usable = self.capacity_ah * 3600.0 * capacity_factor_
+        d = 1e-4
+        return (ocv(min(self.soc + d, 1.0)) - ocv(self.soc)) / (d * usable) + 1e-9
 
     def add_charge(self, ampere_seconds: float, capacity_factor_: float = 1.0) -> None:
-        """Move charge in (positive) or out (negative); cold cells have less usable capacity."""
+        """Move charge in (positive) or out (negative); cold cells have less usable capacity.
+        Charge beyond full goes into the over-full region, and comes out of it first."""
+        if ampere_seconds < 0.0 and self.over_as > 0.0:
+            taken = min(self.over_as, -ampere_seconds)
+            self.over_as -= taken
+            ampere_seconds += taken
         usable = self.capacity_ah * 3600.0 * capacity_factor_
         soc = self.soc + ampere_seconds / usable
-        self.soc = SOC_MIN if soc < SOC_MIN else SOC_MAX if soc > SOC_MAX else soc
+        if soc > SOC_MAX:
+            self.over_as = min(self.over_as + (soc - SOC_MAX) * usable, OVERFULL_MAX_AS)
+            soc = SOC_MAX
+        self.soc = SOC_MIN if soc < SOC_MIN else soc
+
+    def self_discharge(self, dt: float) -> None:
+        if self.leak_per_s:
+            self.add_charge(-self.leak_per_s * self.capacity_ah * 3600.0 * dt)

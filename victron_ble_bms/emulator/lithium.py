@@ -17,7 +17,16 @@ from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiu
 from victron_ble_bms.protocol.products import PRODUCT_NAMES
 
 from . import lfp
-from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .base import (
+    CELL_NOISE_V,
+    TEMPERATURE_NOISE_C,
+    VOLTAGE_NOISE_V,
+    ChargerRuntime,
+    Identity,
+    System,
+    Transmitter,
+    charge_current,
+)
 from .scenario import Environment, FaultKind, InitialState
 
 # -- thresholds (manual) -------------------------------------------------------------------------
@@ -27,12 +36,30 @@ CHARGE_DISCONNECT_CELL_V = 3.75  # §5.2.1 / §6: chargers off when a cell reach
 CHARGE_RECONNECT_CELL_V = 3.60  # §6: … on again once the highest cell is below 3.6 V
 OVER_VOLTAGE_ALARM_CELL_V = 3.95  # §5.3 table: A-SL9 cell voltage > 3.95 V
 OVER_TEMPERATURE_C = 75  # §5.2.1, §5.3: A-SL15 temp > 75 °C, chargers off
-BALANCE_START_CELL_V = 3.30  # §5.2.2: balancing starts when the first cell reaches 3.3 V
-BALANCE_TARGET_V = 0.01  # §5.2.2: until all cells are within 0.01 V
-IMBALANCE_SPREAD_V = 0.10  # §5.2.2: "imbalance" when > 0.1 V between cells
+# Inferred (no manual gives a temperature hysteresis): an alarm clears only 2 °C inside its
+# threshold — two steps of the 1 °C the record carries — so a battery sitting at 75 °C or 5 °C
+# does not toggle A-SL15 / A-SL22 every second (issue 13 item 11).
+TEMPERATURE_HYSTERESIS_C = 2
+BALANCE_TARGET_V = 0.01  # §5.2.2: "until all cell voltages are within 0.01V of each other"
+# Inferred: a new balancing run starts only above twice the target, so that a spread sitting at
+# the target (and the 0.01 V steps of the record) cannot start and stop it every second.
+BALANCE_RESTART_V = 0.02
+IMBALANCE_SPREAD_V = 0.10  # §5.2.2: "imbalance" when "more than 0.1V voltage difference"
 BALANCE_CURRENT_A = 1.8  # §5.2.2: balancing current at most 1.8 A
 BALANCE_EFFICIENCY = 0.9  # emulator choice: the active balancer loses ~10 % moving charge
-STATUS_KNOWN_CELL_V = {4: 13.8 / 4, 8: 27.2 / 8}  # §5.2.2: status determined above 13.8/27.2 V
+# §5.2.2: the status "will be detected as soon as the battery voltage is above 13.8V (27.2V)";
+# balancing "can happen only during the absorption charge stage" — the battery has no current
+# sensor (§3.5), so "absorption" is: being charged with the pack above that voltage. It ends
+# when the charge stops or the charger drops to float (13.5 V, §4.4.2): below 13.6 V (inferred,
+# midway) — and §6.1.3 "balancing even takes place when the charger is disabled" by a high cell.
+STATUS_KNOWN_CELL_V = {4: 13.8 / 4, 8: 27.2 / 8}
+ABSORPTION_LEAVE_CELL_V = 13.6 / 4
+# §5.2.3 "the battery itself also has a small amount of self-discharge" (no figure given):
+# inferred 3 % a month, the usual LFP figure. A defective cell (§6.1.2: "one of the cells has
+# dropped 0.1 to 0.2V below the other cells" a day after a full charge) — inferred 10 % of its
+# capacity a day, which takes a resting cell from 3.50 V to about 3.34 V in 24 h on our curve.
+SELF_DISCHARGE_PER_S = 0.03 / (30 * 86400.0)
+DEFECTIVE_CELL_LEAK_PER_S = 0.10 / 86400.0
 UNKNOWN_AFTER_DAYS = 30  # §5.2.2: resets to unknown when not charged for a month
 BLUETOOTH_MIN_TERMINAL_V = 8.0  # §6: Bluetooth off below 8 V terminal …
 BLUETOOTH_MIN_CELL_V = 2.0  # … or any cell below 2 V
@@ -126,6 +153,9 @@ _FAULT_ERROR_FLAGS = {
     FaultKind.SETTINGS_LOST: SmartLithiumErrorFlags.SETTINGS_DATA_INVALID,  # E-SL119
     FaultKind.BALANCER_FAILURE: SmartLithiumErrorFlags.BALANCER_FAILURE,  # E-SL1
     FaultKind.COMMUNICATION_ERROR: SmartLithiumErrorFlags.COMMUNICATION_ERROR,  # E-SL2
+    # protocol.md §5: E-SL9 = error bit 8, E-SL10 = error bit 9 (manual §5.3 code table)
+    FaultKind.OVERLAPPED_VOLTAGE: SmartLithiumErrorFlags.OVERLAPPED_VOLTAGE_ERROR,  # E-SL9
+    FaultKind.BALANCER_UPDATE: SmartLithiumErrorFlags.BALANCER_UPDATE_ERROR,  # E-SL10
 }
 
 
@@ -160,6 +190,7 @@ class LithiumBattery(Transmitter):
                 ),
                 # cells are "not 100 % identical" (§5.2.2): ±5 % resistance (emulator choice)
                 resistance_ohm=r_cell * rng.uniform(0.95, 1.05),
+                leak_per_s=SELF_DISCHARGE_PER_S,
             )
             for i in range(kind.cells)
         ]
@@ -179,6 +210,7 @@ class LithiumBattery(Transmitter):
         self.under_temperature_alarm = False
         self.over_temperature_alarm = False
         self.balancing = False
+        self.absorbing = False  # in a charge cycle's absorption (see STATUS_KNOWN_CELL_V)
         self.balancer_status = initial.balancer
         self.last_full_charge_t = -initial.days_since_full_charge * 86400.0
         self.cell_v = [c.voltage(0.0) for c in self.cells]
@@ -187,7 +219,7 @@ class LithiumBattery(Transmitter):
     # -- electrical view for chargers and banks ----------------------------------------------
     @property
     def ocv_v(self) -> float:
-        return sum(lfp.ocv(c.soc) for c in self.cells)
+        return sum(c.ocv() for c in self.cells)
 
     @property
     def resistance_ohm(self) -> float:
@@ -222,8 +254,15 @@ class LithiumBattery(Transmitter):
         self.faults = faults
         self.current_a = current_a
         factor = lfp.capacity_factor(self.temperature_c)
-        for cell in self.cells:
+        defective = FaultKind.DEFECTIVE_CELL in faults
+        for i, cell in enumerate(self.cells):
+            cell.leak_per_s = SELF_DISCHARGE_PER_S + (
+                DEFECTIVE_CELL_LEAK_PER_S if defective and i == 0 else 0.0
+            )
             cell.add_charge(current_a * dt, factor)
+            cell.self_discharge(dt)
+        # the balancer sees the cells as they are with this step's current
+        self.cell_v = [c.voltage(current_a) for c in self.cells]
         self._balance(dt, factor)
         # thermal mass: I²R heating, Newtonian cooling to ambient (emulator choice, see top)
         heat = current_a * current_a * self.resistance_ohm
@@ -233,17 +272,33 @@ class LithiumBattery(Transmitter):
         self.cell_v = [c.voltage(current_a) for c in self.cells]
         self._evaluate()
 
+    def _update_absorbing(self) -> None:
+        """§5.2.2: absorption = charged with the pack above 13.8 V (27.2 V); left when the
+        charge stops or the voltage falls to float level (see STATUS_KNOWN_CELL_V)."""
+        cells = len(self.cells)
+        v = sum(self.cell_v)
+        if self.current_a > 0.0 and v >= STATUS_KNOWN_CELL_V.get(cells, 3.45) * cells:
+            self.absorbing = True
+        elif self.current_a <= 0.0 or v < ABSORPTION_LEAVE_CELL_V * cells:
+            self.absorbing = False
+
     def _balance(self, dt: float, factor: float) -> None:
-        """§5.2.2: energy moves from the highest cell to lower ones, ≤ 1.8 A, target 0.01 V."""
+        """§5.2.2: energy moves from the highest cell to lower ones, ≤ 1.8 A, until all cells
+        are within 0.01 V — only in absorption, or while the BMS holds the charger off for a
+        high cell (§6.1.3); never while discharging or at rest."""
         volts = self.cell_v
         high, low = max(volts), min(volts)
         spread = high - low
-        self.balancing = (
-            FaultKind.BALANCER_FAILURE not in self.faults
-            and spread > BALANCE_TARGET_V
-            # starts at 3.3 V; "in case of a severely imbalanced battery … at a lower voltage"
-            and (high >= BALANCE_START_CELL_V or spread > IMBALANCE_SPREAD_V)
+        self._update_absorbing()
+        window = FaultKind.BALANCER_FAILURE not in self.faults and (
+            self.absorbing or self.cell_high
         )
+        if not window:
+            self.balancing = False
+        elif self.balancing:
+            self.balancing = spread > BALANCE_TARGET_V
+        else:
+            self.balancing = spread > BALANCE_RESTART_V
         if not self.balancing:
             return
         hi = volts.index(high)
@@ -283,8 +338,14 @@ class LithiumBattery(Transmitter):
             self.over_voltage_alarm = False  # emulator choice: clears with the charge-enable level
         # Temperature (§4.4.1, §5.2.1, §5.3): measured value incl. the offset setting
         temp = self.measured_temperature_c
-        self.under_temperature_alarm = temp < s.atc_min_temperature_c
-        self.over_temperature_alarm = temp > OVER_TEMPERATURE_C
+        if temp < s.atc_min_temperature_c:
+            self.under_temperature_alarm = True
+        elif temp >= s.atc_min_temperature_c + TEMPERATURE_HYSTERESIS_C:
+            self.under_temperature_alarm = False
+        if temp > OVER_TEMPERATURE_C:
+            self.over_temperature_alarm = True
+        elif temp <= OVER_TEMPERATURE_C - TEMPERATURE_HYSTERESIS_C:
+            self.over_temperature_alarm = False
         self.allowed_to_charge = not (
             self.cell_high
             or self.over_voltage_alarm
@@ -294,24 +355,23 @@ class LithiumBattery(Transmitter):
         self._update_balancer_status(low, high)
 
     def _update_balancer_status(self, low: float, high: float) -> None:
-        """§5.2.2: unknown → balancing → balanced / imbalance."""
+        """§5.2.2, a state with memory (issue 13 item 3): *balancing* while a balancing run
+        lasts; when it ends, *balanced* if it completed (all cells within 0.01 V) and
+        *imbalance* if the charge stopped first ("not completed when the battery was charged
+        the last time"); *imbalance* whenever "more than 0.1V" apart outside a run; an
+        absorption that needs no run confirms *balanced*. Nothing else changes it."""
         spread = high - low
-        charged = sum(self.cell_v) >= STATUS_KNOWN_CELL_V.get(self.kind.cells, 3.45) * len(
-            self.cell_v
-        )
-        if charged:
+        if self.absorbing:
             self.last_full_charge_t = self.t
         status = self.balancer_status
-        if self.balancing and (charged or status is not BalancerStatus.UNKNOWN):
+        if self.balancing:
             status = BalancerStatus.BALANCING
         elif status is BalancerStatus.BALANCING:
-            # finished at full charge → balanced; charge ended before that → imbalance
-            ok = charged and spread <= BALANCE_TARGET_V
-            status = BalancerStatus.BALANCED if ok else BalancerStatus.IMBALANCE
-        elif charged:
-            ok = spread <= BALANCE_TARGET_V
-            status = BalancerStatus.BALANCED if ok else BalancerStatus.IMBALANCE
-        if spread > IMBALANCE_SPREAD_V and status is not BalancerStatus.BALANCING:
+            done = spread <= BALANCE_TARGET_V + 1e-9
+            status = BalancerStatus.BALANCED if done else BalancerStatus.IMBALANCE
+        elif self.absorbing and spread <= BALANCE_RESTART_V:
+            status = BalancerStatus.BALANCED
+        if spread > IMBALANCE_SPREAD_V and not self.balancing:
             status = BalancerStatus.IMBALANCE
         if self.t - self.last_full_charge_t > UNKNOWN_AFTER_DAYS * 86400.0:
             status = BalancerStatus.UNKNOWN
@@ -336,7 +396,9 @@ class LithiumBattery(Transmitter):
         if self.under_voltage_alarm:
             flags |= BmsFlags.ALARM_UNDER_VOLTAGE  # A-SL11
         if self.pre_alarm:
-            flags |= BmsFlags.WARNING_UNDER_VOLTAGE | BmsFlags.PRE_ALARM  # W-SL12
+            # W-SL12. Not bit 27 (PRE_ALARM): protocol.md §4.1 lists the bits this battery
+            # uses — 9, 11, 12, 15, 22, 24, 25, 26 (ESPHome #64); bit 27 is Lynx heritage.
+            flags |= BmsFlags.WARNING_UNDER_VOLTAGE
         if self.over_temperature_alarm:
             flags |= BmsFlags.ALARM_OVER_TEMPERATURE  # A-SL15
         if self.under_temperature_alarm:
@@ -360,15 +422,17 @@ class LithiumBattery(Transmitter):
     def record(self) -> SmartLithiumRecord | None:
         if self.silent:
             return None
-        cells: list[float | None] = [round(v, 2) for v in self.cell_v]
+        m = self.measure
+        cells: list[float | None] = [round(m(v, CELL_NOISE_V), 2) for v in self.cell_v]
         cells += [None] * (8 - len(cells))
+        temperature = self.temperature_c + self.effective_settings.temperature_offset_c
         return SmartLithiumRecord(
             bms_flags=self.bms_flags,
             error_flags=self.error_flags,
             cell_voltages_v=tuple(cells),
-            battery_voltage_v=round(self.voltage_v, 2),
+            battery_voltage_v=round(m(self.voltage_v, VOLTAGE_NOISE_V), 2),
             balancer_status=self.balancer_status,
-            battery_temperature_c=max(-40, min(86, self.measured_temperature_c)),
+            battery_temperature_c=max(-40, min(86, round(m(temperature, TEMPERATURE_NOISE_C)))),
         )
 
 
@@ -395,7 +459,10 @@ class StandaloneBattery(System):
                 sources.append((target, min(avail, b.kind.max_charge_a)))
                 active.append((rt, target))
         charge = charge_current(b.ocv_v, b.resistance_ohm, sources)
-        load = min(env.load_a, b.kind.max_discharge_a) if b.allowed_to_discharge else 0.0
+        # A load ignoring the load-disconnect signal keeps draining the battery past A-SL11,
+        # down to where Bluetooth switches off (§6.1.1: a cell below 2 V or the battery < 8 V).
+        obeys = b.allowed_to_discharge or FaultKind.UNCONTROLLED_LOAD in env.faults
+        load = min(env.load_a, b.kind.max_discharge_a) if obeys else 0.0
         b.step(charge - load, env.ambient_c, env.faults, env.t, dt)
         for rt, target in active:
             rt.observe(env.t, b.voltage_v, target)

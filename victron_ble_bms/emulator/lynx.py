@@ -12,14 +12,55 @@ from victron_ble_bms.protocol import LynxSmartBmsRecord
 from victron_ble_bms.protocol.enums import AlarmLevel, BmsError, TriState
 
 from .bank import Bank
-from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .base import (
+    CURRENT_NOISE_A,
+    VOLTAGE_NOISE_V,
+    ChargerRuntime,
+    Identity,
+    System,
+    Transmitter,
+    charge_current,
+)
 from .scenario import Environment, FaultKind
+
+# Faults of the BMS or the wiring, not of the batteries behind it.
+_NOT_BATTERY_FAULTS = frozenset(
+    {
+        FaultKind.BMS_CABLE,
+        FaultKind.REMOTE_OFF,
+        FaultKind.PIN_CHANGE,
+        FaultKind.UNCONTROLLED_LOAD,
+        FaultKind.UNCONTROLLED_CHARGER,
+    }
+)
+
+
+def _since(since: float | None, condition: bool, t: float) -> float | None:
+    if not condition:
+        return None
+    return t if since is None else since
+
+
+def _held(since: float | None, t: float) -> bool:
+    return since is not None and t - since >= CONTACTOR_DELAY_S
+
 
 # Emulator choices for the battery monitor (the BMV/SmartShunt defaults are of this kind):
 SYNC_CELL_V = 3.50  # "charged" when the bank is above 3.50 V per cell (14.0 V per 12.8 V) …
 SYNC_TAIL_FRACTION = 0.04  # … and the charge current is below 4 % of capacity (C/25)
 LOW_SOC_WARNING_PCT = 10.0  # warnings/alarms field 6 "low SOC" → W-B07
 TTG_MAX_MIN = 0xFFFE  # largest TTG the 16-bit field can carry (0xFFFF = n/a)
+# Contactor. LBS manual §3.2.3: the Lynx sends "load disconnect" on low cell voltage, and only "if
+# the batteries are even further discharged (or overcharged), the contactor will open". No manual
+# in manuals/ gives the threshold; the Lynx Smart BMS manual's chart "Very deep discharge and
+# shutdown sequence after loads were not disabled by the ATD signal" does: after the load
+# disconnect the BMS stays operational for 30 s while the battery still discharges > 700 mA,
+# then opens the contactor. Used here, and (inferred) the same for over-charge: a charger still
+# pushing > 700 mA 30 s after the charge disconnect. With no charge voltage for 2 hours after a
+# low-cell alarm it goes OFF (contactor open) too (same manual, "BMS operating modes").
+CONTACTOR_CURRENT_A = 0.7
+CONTACTOR_DELAY_S = 30.0
+OFF_AFTER_LOW_CELL_S = 2 * 3600.0
 
 
 class LynxSmartBms(Transmitter, System):
@@ -39,6 +80,11 @@ class LynxSmartBms(Transmitter, System):
         # The monitor starts from the scenario's SOC (it was synchronised before t = 0).
         self.consumed_ah = (100.0 - soc_pct) / 100.0 * bank.capacity_ah
         self.contactor_closed = True
+        self.opened_for: str | None = None  # "discharge" | "charge" | "off" while open
+        self.atd_off_since: float | None = None
+        self.atc_off_since: float | None = None
+        self.discharging_since: float | None = None
+        self.charging_since: float | None = None
         self.allowed_to_charge = True
         self.allowed_to_discharge = True
 
@@ -57,17 +103,14 @@ class LynxSmartBms(Transmitter, System):
         self.allowed_to_charge = bank.allowed_to_charge and cable_ok
         self.allowed_to_discharge = bank.allowed_to_discharge and cable_ok
         charger_present = any(a > 0 for _, a in env.chargers)
-        # Contactor (bms-overview): opens on a cell-voltage or temperature alarm; after an
-        # under-voltage shutdown it closes again when a charger is present so that the bank can
-        # recharge (emulator choice); a remote off opens it too.
-        self.contactor_closed = not (
-            FaultKind.REMOTE_OFF in faults
-            or bank.over_temperature
-            or (not self.allowed_to_discharge and not charger_present)
-        )
+        self._contactor(t, charger_present)
+        closed = self.contactor_closed and FaultKind.REMOTE_OFF not in faults
+        uncontrolled_charger = FaultKind.UNCONTROLLED_CHARGER in faults
         sources = []
         active = []
-        enabled = self.allowed_to_charge and self.contactor_closed
+        # Chargers and loads sit on the system side: the contactor cuts all of them; those that
+        # ignore the ATC/ATD contacts (uncontrolled) only the contactor stops.
+        enabled = closed and (self.allowed_to_charge or uncontrolled_charger)
         for rt, (_spec, avail) in zip(self.chargers, env.chargers, strict=True):
             # Alternators too: the Lynx controls them with its alternator ATC (bms-overview).
             target = rt.target_v(t, bank.scale, avail, enabled)
@@ -75,10 +118,10 @@ class LynxSmartBms(Transmitter, System):
                 sources.append((target, avail))
                 active.append((rt, target))
         charge = min(charge_current(bank.ocv_v, bank.resistance_ohm, sources), bank.max_charge_a)
-        loads_on = self.allowed_to_discharge and self.contactor_closed
+        loads_on = closed and (self.allowed_to_discharge or FaultKind.UNCONTROLLED_LOAD in faults)
         load = min(env.load_a, bank.max_discharge_a) if loads_on else 0.0
         self.current_a = charge - load
-        bank.step(self.current_a, env.ambient_c, faults - {FaultKind.BMS_CABLE}, t, dt)
+        bank.step(self.current_a, env.ambient_c, faults - _NOT_BATTERY_FAULTS, t, dt)
         # Coulomb counting, synchronised to 100 % at the end of a charge (emulator choice).
         self.consumed_ah = max(0.0, self.consumed_ah - self.current_a * dt / 3600.0)
         cells = bank.scale * 4
@@ -89,6 +132,34 @@ class LynxSmartBms(Transmitter, System):
             self.consumed_ah = 0.0
         for rt, target in active:
             rt.observe(t, bank.voltage_v, target)
+
+    def _contactor(self, t: float, charger_present: bool) -> None:
+        """Open 30 s after ATD (ATC) went off if the bank still discharges (charges) more than
+        0.7 A — see CONTACTOR_DELAY_S; closed again once the cause is gone: a charge voltage
+        after a discharge shutdown, charging allowed again after an over-charge."""
+        i = self.current_a  # last step's current, as the shunt measured it
+        self.atd_off_since = _since(self.atd_off_since, not self.allowed_to_discharge, t)
+        self.atc_off_since = _since(self.atc_off_since, not self.allowed_to_charge, t)
+        self.discharging_since = _since(self.discharging_since, i < -CONTACTOR_CURRENT_A, t)
+        self.charging_since = _since(self.charging_since, i > CONTACTOR_CURRENT_A, t)
+        if self.contactor_closed:
+            if _held(self.atd_off_since, t) and _held(self.discharging_since, t):
+                self.contactor_closed, self.opened_for = False, "discharge"
+            elif _held(self.atc_off_since, t) and _held(self.charging_since, t):
+                self.contactor_closed, self.opened_for = False, "charge"
+            elif (
+                self.atd_off_since is not None
+                and t - self.atd_off_since >= OFF_AFTER_LOW_CELL_S
+                and not charger_present
+            ):
+                self.contactor_closed, self.opened_for = False, "off"
+        elif self.opened_for in ("discharge", "off"):
+            # "As soon as the Lynx Smart BMS sees a charge voltage, it will automatically
+            # reactivate and close its contactor", or when all cells are above 3.2 V again.
+            if charger_present or self.allowed_to_discharge:
+                self.contactor_closed, self.opened_for = True, None
+        elif self.allowed_to_charge:
+            self.contactor_closed, self.opened_for = True, None
 
     @property
     def ttg_min(self) -> int | None:
@@ -106,7 +177,7 @@ class LynxSmartBms(Transmitter, System):
             return int(TriState.YES if v else TriState.NO)
 
         items = (
-            yn(self.contactor_closed),
+            yn(self.contactor_closed and FaultKind.REMOTE_OFF not in self.faults),
             yn(self.allowed_to_charge),
             yn(self.allowed_to_discharge),
             yn(False),  # user relay: not used in these scenarios
@@ -144,11 +215,12 @@ class LynxSmartBms(Transmitter, System):
         cable_ok = FaultKind.BMS_CABLE not in self.faults
         self.allowed_to_charge = self.bank.allowed_to_charge and cable_ok
         self.allowed_to_discharge = self.bank.allowed_to_discharge and cable_ok
+        m = self.measure
         return LynxSmartBmsRecord(
             bms_error=self.bms_error,
             ttg_min=self.ttg_min,
-            battery_voltage_v=round(self.bank.voltage_v, 2),
-            battery_current_a=round(self.current_a, 1),
+            battery_voltage_v=round(m(self.bank.voltage_v, VOLTAGE_NOISE_V), 2),
+            battery_current_a=round(m(self.current_a, CURRENT_NOISE_A), 1),
             io_status=self.io_status,
             warnings_alarms=self.warnings_alarms,
             soc_pct=round(self.soc_pct, 1),

@@ -16,13 +16,25 @@ from victron_ble_bms.protocol.enums import AlarmReason, BmsError, BmsFlags
 from victron_ble_bms.protocol.provisional import SMART_BMS_IDLE_UNIDENTIFIED
 
 from .bank import Bank
-from .base import ChargerRuntime, Identity, System, Transmitter, charge_current
+from .base import (
+    VOLTAGE_NOISE_V,
+    ChargerRuntime,
+    Identity,
+    System,
+    Transmitter,
+    charge_current,
+)
 from .lithium import check_range
 from .scenario import ChargerKind, Environment, FaultKind
 
 # CL manual §3.4 fuse table (identical in the 12/200 manual): fuse rating → max alternator
 # charge current ("electronically limited to approximately 90 % of the fuse rating", §2.2).
 FUSE_LIMITS_A: dict[str, float] = {
+    # The 12/200 ships with a "Megafuse 200A pre-installed" (12/200 manual §2.3), a rating the
+    # fuse table does not list: ~90 % of it (§2.2) would be 180 A, but the alternator port's
+    # maximum is 100 A (§4 "Alternator port - maximum charge current 100 A"; bms-overview:
+    # "Alternator port … 100 A"), so a 200 A fuse limits to 100 A (inferred from those two).
+    "200A": 100.0,
     "125A": 100.0,
     "100A": 90.0,
     "80A": 60.0,
@@ -33,12 +45,21 @@ FUSE_LIMITS_A: dict[str, float] = {
     "2x10A": 12.0,
     "2x7.5A": 9.0,
 }
-FUSE_RATINGS_A = {"125A": 125, "100A": 100, "80A": 80, "60A": 60, "2x30A": 60, "2x20A": 40,
-                  "2x15A": 30, "2x10A": 20, "2x7.5A": 15}  # fmt: skip
+FUSE_RATINGS_A = {"200A": 200, "125A": 125, "100A": 100, "80A": 80, "60A": 60, "2x30A": 60,
+                  "2x20A": 40, "2x15A": 30, "2x10A": 20, "2x7.5A": 15}  # fmt: skip
 ALTERNATOR_MIN_STARTER_V = 13.0  # §2.2: current flows only when the starter voltage exceeds 13 V
 CHARGE_LIMIT_HYSTERESIS_V = 0.5  # §3.5.1: back on 0.5 V below the limit …
 CHARGE_LIMIT_HOLD_S = 10.0  # … for 10 consecutive seconds
-SYSTEM_PLUS_MAX_A = 200.0  # 12/200 manual §2.2: 200 A continuous both ways
+SYSTEM_PLUS_MAX_A = 200.0  # 12/200 manual §2.2: "maximum continuous current of 200A"
+SYSTEM_PLUS_PEAK_A = 400.0  # 12/200 manual §4: "Spitzenentladestrom 400 A"
+# A-A12 (12/200 Anhang B): "Kurzschluss, Überlastbedingung oder zu hoher Einschaltstrom". No
+# manual gives the timing; inferred: a peak above 200 A is allowed for 5 s (the start-up surge
+# of an inverter or motor lasts a few seconds), above 400 A the port trips at once (inrush or
+# short). A-A12 does NOT latch: the port retries after 10 s — the one re-enable delay the Smart
+# BMS manuals give (§3.5.1 charge limit, "10 (consecutive) seconds") — and trips again at once
+# while the cause is still there, so A-A12 stays until the short or overload is gone.
+OVERLOAD_PEAK_S = 5.0
+SYSTEM_PLUS_RETRY_S = 10.0
 ALTERNATOR_PATH_OHM = 0.01  # emulator choice: cables + the BMS's switch between the two batteries
 # Errors in order of precedence (manual Appendix B); the record carries one value.
 _FAULT_ERRORS = (
@@ -53,7 +74,7 @@ _FAULT_ERRORS = (
 class SmartBmsSettings:
     """§3.5.1 settings: fuse type, pre-alarm usage, battery charge limit 13.0–15.3 V (14.2)."""
 
-    fuse: str = "100A"  # the CL ships with a 100 A Megafuse (§2.4 "what's in the box")
+    fuse: str = "100A"  # CL: "Megafuse 100A pre-installed" (CL §2.3); 12/200: see from_mapping
     pre_alarm_usage: bool = True
     charge_limit_v: float = 14.2
 
@@ -72,9 +93,13 @@ class SmartBmsSettings:
         return FUSE_LIMITS_A[self.fuse]
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> SmartBmsSettings:
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, default_fuse: str = "100A"
+    ) -> SmartBmsSettings:
+        """`default_fuse`: what the model ships with (12/200: "200A", 12/200 manual §2.3)."""
         known = {"fuse", "pre_alarm_usage", "charge_limit_v"}
-        args = {k: v for k, v in values.items() if k in known}
+        args: dict[str, Any] = {"fuse": default_fuse}
+        args.update({k: v for k, v in values.items() if k in known})
         if "charge_limit_v" in args and isinstance(args["charge_limit_v"], int | float):
             args["charge_limit_v"] = float(args["charge_limit_v"])
         return cls(**args)
@@ -104,6 +129,8 @@ class SmartBms(Transmitter, System):
         self.charge_limit_tripped = False
         self.below_limit_since: float | None = None
         self.system_plus_on = system_plus
+        self.port_tripped_at: float | None = None  # A-A12: when the System+ port last tripped
+        self.overload_s = 0.0
         self.alarm_reason = AlarmReason(0)
         # outputs (§2.2): load disconnect, charge disconnect (high = allowed), pre-alarm
         self.load_output = True
@@ -130,15 +157,8 @@ class SmartBms(Transmitter, System):
         # Pre-alarm output: on with the battery's pre-alarm, off again at load disconnect
         # (Lithium Battery Smart manual §3.3); "Pre-alarm not available" disables it (§3.5.1).
         self.pre_alarm_output = self.settings.pre_alarm_usage and bank.pre_alarm and atd
-        # Short circuit on System+ (12/200 Appendix B, A-A12): the port switches off; the
-        # alarm reason latches the protection that tripped (VELIB-P, protocol.md §4.7).
-        short = self.has_system_plus and FaultKind.SHORT_CIRCUIT in faults
-        reason = AlarmReason(0)
-        if short:
-            reason |= AlarmReason.SHORT_CIRCUIT
-        if not cable_ok:
-            reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (protocol.md §4.7)
-        self.alarm_reason = reason
+        uncontrolled_load = FaultKind.UNCONTROLLED_LOAD in faults
+        uncontrolled_charger = FaultKind.UNCONTROLLED_CHARGER in faults
         # Battery charge limit with 0.5 V / 10 s hysteresis (§3.5.1)
         v = bank.voltage_v
         limit = self.settings.charge_limit_v
@@ -170,11 +190,38 @@ class SmartBms(Transmitter, System):
             push = (env.starter_v - bank.ocv_v) / (ALTERNATOR_PATH_OHM + bank.resistance_ohm)
             i_alt = max(0.0, min(push, self.settings.alternator_limit_a, alternator_rating))
         self.alternator_current_a = i_alt
-        # System+ (12/200): both ways, off on short circuit, remote off, or for charging at the
-        # charge limit (§3.5.1); the CL controls chargers/loads with its outputs only.
-        self.system_plus_on = self.has_system_plus and not short and not remote_off
-        charge_enabled = atc and (
-            not self.has_system_plus or (self.system_plus_on and not self.charge_limit_tripped)
+        # System+ (12/200). LBS manual §3.2.5: on low cell voltage the 12/200 "will disconnect
+        # the load/charger port"; 12/200 §2.2: "the BMS interrupts the battery charge/discharge
+        # if there is a risk of imminent cell under- or overvoltage or low/high temperature".
+        # So the port is off without ATD (load disconnect, and an open BMS cable, which reads as
+        # "not allowed"), on remote off, and while A-A12 has it tripped; without ATC it stays on
+        # for loads but lets no charge through. The CL has no port: outputs only.
+        port = self.has_system_plus and atd and not remote_off
+        if port and self.port_tripped_at is not None:
+            if t - self.port_tripped_at < SYSTEM_PLUS_RETRY_S:
+                port = False
+            else:
+                self.port_tripped_at = None  # retry
+        demand = env.load_a if not uncontrolled_load else 0.0
+        if port:
+            short = FaultKind.SHORT_CIRCUIT in faults
+            if demand > SYSTEM_PLUS_MAX_A:
+                self.overload_s += dt
+            else:
+                self.overload_s = 0.0
+            if short or demand > SYSTEM_PLUS_PEAK_A or self.overload_s > OVERLOAD_PEAK_S:
+                self.port_tripped_at = t
+                self.overload_s = 0.0
+                port = False
+        self.system_plus_on = port
+        reason = AlarmReason(0)
+        if self.has_system_plus and self.port_tripped_at is not None:
+            reason |= AlarmReason.SHORT_CIRCUIT  # A-A12 (VELIB-P bit 12, protocol.md §4.7)
+        if not cable_ok:
+            reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (protocol.md §4.7)
+        self.alarm_reason = reason
+        charge_enabled = uncontrolled_charger or (
+            atc and (not self.has_system_plus or (port and not self.charge_limit_tripped))
         )
         sources = []
         active = []
@@ -186,12 +233,17 @@ class SmartBms(Transmitter, System):
                 sources.append((target, avail))
                 active.append((rt, target))
         i_chg = charge_current(bank.ocv_v, bank.resistance_ohm, sources)
-        if self.has_system_plus:
+        if self.has_system_plus and not uncontrolled_charger:
             i_chg = min(i_chg, SYSTEM_PLUS_MAX_A)
-        loads_on = atd and (not self.has_system_plus or self.system_plus_on)
-        load = min(env.load_a, SYSTEM_PLUS_MAX_A if self.has_system_plus else env.load_a)
-        current = i_alt + i_chg - (load if loads_on else 0.0)
-        current = min(current, bank.max_charge_a)
+        # Loads: on System+ (12/200) or switched by the load-disconnect output (CL); a load
+        # ignoring the output is wired straight to the battery and keeps drawing.
+        if uncontrolled_load:
+            load = env.load_a
+        elif self.has_system_plus:
+            load = demand if port else 0.0
+        else:
+            load = env.load_a if atd else 0.0
+        current = min(i_alt + i_chg - min(load, bank.max_discharge_a), bank.max_charge_a)
         bank.step(current, env.ambient_c, _battery_faults(faults), t, dt)
         for rt, target in active:
             rt.observe(t, bank.voltage_v, target)
@@ -220,16 +272,17 @@ class SmartBms(Transmitter, System):
         return round(100.0 * self.alternator_current_a / self.settings.alternator_limit_a)
 
     def record(self) -> SmartBmsRecord:
+        m = self.measure
         bank_v = self.bank.voltage_v
         system_v: float | None = None
         if self.has_system_plus:
-            system_v = round(bank_v, 2) if self.system_plus_on else 0.0
+            system_v = round(m(bank_v, VOLTAGE_NOISE_V), 2) if self.system_plus_on else 0.0
         return SmartBmsRecord(
             bms_error=self.bms_error,
             alarm_reason=self.alarm_reason,
-            battery_voltage_v=round(bank_v, 2),
+            battery_voltage_v=round(m(bank_v, VOLTAGE_NOISE_V), 2),
             system_voltage_v=system_v,
-            alternator_voltage_v=round(self.starter_v, 2),
+            alternator_voltage_v=round(m(self.starter_v, VOLTAGE_NOISE_V), 2),
             alternator_current_pct=min(self.alternator_current_pct, 254),
             unidentified=SMART_BMS_IDLE_UNIDENTIFIED,
         )
@@ -245,6 +298,9 @@ BMS_ONLY_FAULTS = frozenset(
         FaultKind.REFERENCE_VOLTAGE_FAILURE,
         FaultKind.BMS_OVER_TEMPERATURE,
         FaultKind.REMOTE_OFF,
+        FaultKind.PIN_CHANGE,
+        FaultKind.UNCONTROLLED_LOAD,
+        FaultKind.UNCONTROLLED_CHARGER,
     }
 )
 
