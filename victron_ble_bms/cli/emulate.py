@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import math
 import signal
+import textwrap
 import sys
 import time
 from pathlib import Path
@@ -88,11 +89,14 @@ def _print_list() -> None:
     out.write("Device types:\n")
     for name, product in device_types().items():
         out.write(f"  {name:<24} {product}\n")
-    out.write("Scenarios (bundled; or give a TOML file):\n")
+    out.write("Scenarios (bundled; or give a TOML file) and the manual behaviour each shows:\n")
     for name in bundled_names():
         sc = load_scenario(name)
-        first = sc.description.split(". ")[0].split(":")[0].strip()
-        out.write(f"  {name:<24} {first}\n")
+        devices = ", ".join(d.type if d.count == 1 else f"{d.count}× {d.type}" for d in sc.devices)
+        lines = textwrap.wrap(devices, 70) + textwrap.wrap(sc.demonstrates or sc.description, 70)
+        out.write(f"  {name:<24} {lines[0]}\n")
+        for line in lines[1:]:
+            out.write(f"  {'':<24} {line}\n")
 
 
 def _advertiser(kind: str) -> Any:

@@ -65,6 +65,8 @@ def _open_writer(args: argparse.Namespace, source: str) -> _Writer:
     fmt = args.format or ("pcapng" if Path(args.output).suffix.lower() == ".pcapng" else "jsonl")
     if fmt == "pcapng":
         return PcapngWriter(args.output)
+    if source == "emulator":  # the demo fleet's keys are published (issue 10 item 2)
+        return JsonlWriter(args.output, source=source, keys="captures/keys.toml")
     return JsonlWriter(args.output, source=source)
 
 

@@ -23,10 +23,11 @@ Frames are built only with `victron_ble_bms.protocol.encode`, from the models' s
 
 from .capture import CaptureAdvertiser, NullAdvertiser
 from .devices import DeviceSpec, DeviceSpecError, device_types, parse_device_spec
-from .engine import Emulator, demo_fleet
+from .engine import DEMO_KEYS_FILE, Emulator, demo_fleet
 from .scenario import Scenario, ScenarioError, bundled_names, load_scenario
 
 __all__ = [
+    "DEMO_KEYS_FILE",
     "CaptureAdvertiser",
     "DeviceSpec",
     "DeviceSpecError",

@@ -240,14 +240,25 @@ class Emulator:
         return count
 
 
+# The demo fleet's identities are fixed (whatever the seed) and published in captures/keys.toml,
+# so that a recording of the demo (`record --source emulator`, the dashboard's `r`) decodes with
+# that file (issue 10 item 2). The batteries behind the two BMSes get addresses and keys derived
+# from their BMS's (`devices.Builder.bank_member`), also listed there. Made-up TEST keys.
+DEMO_KEYS_FILE = "captures/keys.toml"
+DEMO_IDENTITIES = (
+    ("lithium-25.6v-200ah", "imbalance", "D0:DE:00:00:00:01", "1b1d731dbcaeca7eca45f84d79feeead"),
+    ("lithium-12.8v-50ah", "deep-discharge", "D0:DE:00:00:00:02", "d9e359217f474e0d703de3d11c3b0928"),
+    ("smart-bms-12-200", "alternator", "D0:DE:00:00:00:03", "2b8368fdb5e05da877a9ea4315d53165"),
+    ("lynx-smart-bms-500", "normal-day", "D0:DE:00:00:00:04", "7477621f1f9d6d74d8bfb4f4bacbaeaf"),
+)  # fmt: skip
+
+
 def demo_fleet() -> list[DeviceSpec]:
     """A mixed fleet in which, within the first simulated minute at speed 1, a battery balances
     and a W-/A- code appears: a 25.6 V battery charging while imbalanced, a 12.8 V/50 Ah
     battery running flat (W-SL12), a Smart BMS 12/200 on a running alternator and a Lynx Smart
-    BMS 500 through a normal day."""
+    BMS 500 through a normal day — seven devices with the fixed identities above."""
     return [
-        DeviceSpec("lithium-25.6v-200ah", scenario=load_scenario("imbalance")),
-        DeviceSpec("lithium-12.8v-50ah", scenario=load_scenario("deep-discharge")),
-        DeviceSpec("smart-bms-12-200", scenario=load_scenario("alternator")),
-        DeviceSpec("lynx-smart-bms-500", scenario=load_scenario("normal-day")),
+        DeviceSpec(type_, address, bytes.fromhex(key), load_scenario(scenario))
+        for type_, scenario, address, key in DEMO_IDENTITIES
     ]

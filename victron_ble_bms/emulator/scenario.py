@@ -4,6 +4,7 @@ A scenario file looks like this (every key optional unless noted; times in simul
 
     name = "deep-discharge"
     description = "…"
+    demonstrates = "…"                # the manual behaviour it shows, with sections (--list)
     duration_s = 1800                 # default for `--duration`
 
     [initial]                         # state of each battery at t = 0
@@ -48,7 +49,8 @@ A scenario file looks like this (every key optional unless noted; times in simul
     temperature_c = 20.0
 
     [[faults]]
-    kind = "settings-lost"            # see FaultKind (required)
+    kind = "settings-lost"            # see FaultKind (required); "pin-change" is a one-off at
+                                      # start_s: the device advertises with a new key from then
     start_s = 60
     end_s = 600                       # default: never
 
@@ -196,6 +198,7 @@ STARTER_REST_V = 12.6
 class Scenario:
     name: str
     description: str = ""
+    demonstrates: str = ""
     duration_s: float = 3600.0
     initial: InitialState = field(default_factory=InitialState)
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -346,6 +349,7 @@ def parse_scenario(text: str, source: str, *, default_name: str = "") -> Scenari
     return Scenario(
         name=r.string(doc, "name", default_name or "scenario"),
         description=r.string(doc, "description", ""),
+        demonstrates=r.string(doc, "demonstrates", ""),
         duration_s=r.number(doc, "duration_s", 3600.0, 1.0, 1e9),
         initial=initial,
         settings=dict(settings),
@@ -362,6 +366,7 @@ def parse_scenario(text: str, source: str, *, default_name: str = "") -> Scenari
 _TOP_KEYS = (
     "name",
     "description",
+    "demonstrates",
     "duration_s",
     "initial",
     "settings",
