@@ -11,8 +11,8 @@ import asyncio
 import importlib
 import math
 import signal
-import textwrap
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any

@@ -247,7 +247,8 @@ class Emulator:
 DEMO_KEYS_FILE = "captures/keys.toml"
 DEMO_IDENTITIES = (
     ("lithium-25.6v-200ah", "imbalance", "D0:DE:00:00:00:01", "1b1d731dbcaeca7eca45f84d79feeead"),
-    ("lithium-12.8v-50ah", "deep-discharge", "D0:DE:00:00:00:02", "d9e359217f474e0d703de3d11c3b0928"),
+    ("lithium-12.8v-50ah", "deep-discharge", "D0:DE:00:00:00:02",
+     "d9e359217f474e0d703de3d11c3b0928"),
     ("smart-bms-12-200", "alternator", "D0:DE:00:00:00:03", "2b8368fdb5e05da877a9ea4315d53165"),
     ("lynx-smart-bms-500", "normal-day", "D0:DE:00:00:00:04", "7477621f1f9d6d74d8bfb4f4bacbaeaf"),
 )  # fmt: skip
