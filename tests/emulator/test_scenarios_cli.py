@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,10 +18,20 @@ from victron_ble_bms.emulator import (
     demo_fleet,
     load_scenario,
 )
-from victron_ble_bms.protocol import decode
+from victron_ble_bms.protocol import DecodeError, decode
 from victron_ble_bms.sources.capture.jsonl import read_jsonl
+from victron_ble_bms.sources.keys import KeyStore
 
 REQUIRED = {
+    "overload",
+    "system-plus",
+    "lynx-contactor",
+    "lynx-overcharge",
+    "parallel-bank",
+    "flat-battery",
+    "balancer-errors",
+    "defective-cell",
+    "pin-change",
     "normal-day",
     "deep-discharge",
     "imbalance",
@@ -134,3 +145,115 @@ def test_demo_fleet_balances_and_raises_a_code_in_the_first_minute() -> None:
     types = {emu.transmitter(a).identity.type_name for a in keys}
     assert {"lithium-12.8v-50ah", "lithium-25.6v-200ah", "smart-bms-12-200",
             "lynx-smart-bms-500"} <= types  # fmt: skip
+
+
+# -- every scenario says what it shows; every emulated key is published (issue 13 "Also",
+# issue 10 item 2) ----------------------------------------------------------------------------
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+# The codes each bundled recording must show (from the manuals' code tables).
+EXPECTED_CODES = {
+    "balancer-errors": {"E-SL9", "E-SL10", "E-SL1"},
+    "bms-cable": {"E-B32"},
+    "cold-charge": {"A-SL22"},
+    "deep-discharge": {"W-SL12", "A-SL11"},
+    "flat-battery": {"W-SL12", "A-SL11"},
+    "lynx-contactor": {"W-B01", "A-B01"},
+    "lynx-overcharge": {"A-SL9"},
+    "overheat": {"A-SL15"},
+    "overload": {"A-A12"},
+    "overvoltage": {"A-SL9"},
+    "settings-lost": {"E-SL119"},
+    "short-circuit": {"A-A12"},
+    "system-plus": {"A-SL11"},
+}
+
+
+def test_every_bundled_scenario_names_its_devices_and_the_manual_behaviour_it_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["emulate", "--list"]) == 0
+    listing = " ".join(capsys.readouterr().out.split())
+    for name in bundled_names():
+        sc = load_scenario(name)
+        assert sc.devices, name
+        assert "§" in sc.demonstrates or "manual" in sc.demonstrates, name
+        assert " ".join(sc.demonstrates.split())[:60] in listing, name
+
+
+def test_emulate_capture_writes_its_keys_beside_it_and_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "run.jsonl"
+    argv = ["emulate", "--scenario", "bms-cable", "--speed", "max", "--duration", "120",
+            "--capture", str(out_file), "--seed", "9"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    keys_file = tmp_path / "run.jsonl.keys.toml"
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    header = json.loads(out_file.read_text().splitlines()[0])
+    assert header["keys"] == "run.jsonl.keys.toml"
+    assert main(["decode", str(out_file), "--keys", str(keys_file), "--format", "jsonl"]) == 0
+    summary = capsys.readouterr().err
+    frames = len(out_file.read_text().splitlines()) - 1
+    assert f"{frames} decoded, 0 no key, 0 key mismatch" in summary
+
+
+def test_demo_fleet_keys_are_in_captures_keys_toml_whatever_the_seed() -> None:
+    store = KeyStore.load(CAPTURES / "keys.toml")
+    for seed in (0, 1, 42):
+        emu = Emulator(demo_fleet(), seed=seed)
+        assert len(emu.keys) == 7
+        for address, key in emu.keys.items():
+            assert store[address] == key
+
+
+def test_record_from_the_emulator_decodes_with_captures_keys_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "x.jsonl"
+    assert main(["record", "-o", str(out_file), "--source", "emulator", "--duration", "30"]) == 0
+    header = json.loads(out_file.read_text().splitlines()[0])
+    assert header["keys"] == "captures/keys.toml"
+    store = KeyStore.load(CAPTURES / "keys.toml")
+    advs = list(read_jsonl(out_file))
+    assert len({a.address for a in advs}) == 7
+    for a in advs:
+        decode(a.victron_data, store[a.address])  # every frame: the bug was 336 of 784
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_recording_decodes_with_keys_toml_and_shows_its_codes(name: str) -> None:
+    path = CAPTURES / f"scenario-{name}.jsonl"
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["scenario"] == name and header["keys"] == "keys.toml"
+    store = KeyStore.load(CAPTURES / header["keys"])
+    seen: set[str] = set()
+    types: set[str] = set()
+    mismatches = 0
+    for a in read_jsonl(path):
+        try:
+            record = decode(a.victron_data, store[a.address])
+        except DecodeError:
+            mismatches += 1  # only after the PIN change (checked below)
+            continue
+        seen |= {c.id for c in record.codes or ()}
+        types.add(type(record).__name__)
+    assert mismatches == 0 or name == "pin-change"
+    if name == "pin-change":
+        assert mismatches > 100
+    assert EXPECTED_CODES.get(name, set()) <= seen, seen
+    wanted = {d.type for d in load_scenario(name).devices}
+    if wanted & {"smart-bms-12-200", "smart-bms-cl-12-100"}:
+        assert "SmartBmsRecord" in types  # not just a 12.8 V battery, as before
+    if "lynx-smart-bms-500" in wanted:
+        assert "LynxSmartBmsRecord" in types
+
+
+def test_demo_recording_decodes_every_frame() -> None:
+    store = KeyStore.load(CAPTURES / "keys.toml")
+    advs = list(read_jsonl(CAPTURES / "demo.jsonl"))
+    assert len({a.address for a in advs}) == 7
+    for a in advs:
+        decode(a.victron_data, store[a.address])
