@@ -6,6 +6,8 @@ Library API (the dashboard, scanner tests and `victron-bms emulate` use it)::
 
     emu = Emulator([DeviceSpec("lithium-12.8v-100ah")], load_scenario("deep-discharge"), seed=1)
     emu.keys                          # {address: key} — made-up test keys, to decode the frames
+    # readings carry seeded ADC noise, jittered timing and repeated adverts (same nonce);
+    # Emulator(..., exact=True) gives the model's values, 1.000 s apart, one frame each
     for adv in emu.run(600):          # synchronous, max speed; adv.ts is simulated time
         record = decode(adv.victron_data, emu.keys[adv.address])
 
