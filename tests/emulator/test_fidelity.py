@@ -424,3 +424,28 @@ def test_a_battery_sitting_at_75_c_does_not_toggle_a_sl15() -> None:
     toggles = sum(1 for a, b in zip(on, on[1:], strict=False) if a != b)
     assert toggles == 1  # on once, and it stays on: it clears only at 75 - 2 = 73 °C
     assert all(r.record.battery_temperature_c > 73 for r in rows)
+
+
+def test_an_uncontrolled_charger_behind_a_smart_bms_cl_reaches_a_sl9() -> None:
+    # the CL switches chargers with its charge-disconnect output only; a charger that ignores
+    # it keeps charging the bank past 3.75 V to the A-SL9 level (> 3.95 V, LBS §5.3)
+    sc = inline(
+        """
+        [initial]
+        soc_pct = 98.0
+        cell_offsets_pct = [0.0, 1.0, 0.0, 0.0]
+        [bank]
+        battery = "lithium-12.8v-100ah"
+        [[chargers]]
+        kind = "mains"
+        current_a = 20.0
+        absorption_v = 15.5
+        float_v = 15.5
+        [[faults]]
+        kind = "uncontrolled-charger"
+        """
+    )
+    _, rows = simulate("smart-bms-cl-12-100", sc, 600)
+    battery = of(rows, SmartLithiumRecord)
+    first = next(r for r in battery if "A-SL9" in ids(r))
+    assert not first.record.allowed_to_charge  # the charge disconnect was there, ignored
