@@ -227,7 +227,10 @@ def _codes(record: Record) -> str:
 
 
 def _time(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    except (ValueError, OverflowError, OSError, TypeError):  # NaN, ±inf, year 10^12 …
+        return plain(f"(time {ts!r})", 23)
 
 
 class _Output:
@@ -267,6 +270,8 @@ class _Output:
         if not self._header_done:
             self._header()
         name = adv.name or self.names.name(adv.address) or ""
+        if self.fmt != "jsonl":  # JSON escapes by itself; tables and CSV get plain text
+            name = plain(name)
         if self.fmt == "jsonl":
             obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
             self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -275,7 +280,7 @@ class _Output:
             self._csv.writerow(
                 (
                     f"{adv.ts:.6f}",
-                    adv.address,
+                    plain(adv.address),
                     "" if adv.rssi is None else adv.rssi,
                     name,
                     record.product or "",
@@ -291,7 +296,7 @@ class _Output:
         else:
             codes = _codes(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {adv.address:17}  {name[:16]:16}  "
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
                 f"{(record.product or '?')[:28]:28}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )

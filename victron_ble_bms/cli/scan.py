@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.ble import close_bleak_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DeviceState
@@ -31,7 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
 from .keys import default_keys_path
-from .output import error, main_values
+from .output import error, main_values, text_cell
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -133,7 +134,7 @@ class _Printer:
                 values = main_values(reading.record, cells=False)
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{address:17}  {(name or '')[:16]:16}  "
+                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
                     f"{(reading.record.product or '?')[:28]:28}  "
                     f"{values}{'  [' + codes + ']' if codes else ''}"
                 )
@@ -144,7 +145,7 @@ class _Printer:
             else:
                 product = dev.product if dev is not None else None
                 self.out.write(
-                    f"{address}  {product or 'unknown product'}: {reading.status.value} — "
+                    f"{plain(address)}  {product or 'unknown product'}: {reading.status.value} — "
                     f"{_message(reading)}"
                 )
             self.out.write("\n")
@@ -171,12 +172,16 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""
+        # Names and addresses come from the air: Text cells, never markup (issue 9 item 4).
+        device = text_cell(dev.address) if not name else text_cell(name)
+        if name:
+            device.append("\n" + plain(dev.address))
         table.add_row(
-            f"{name}\n{dev.address}" if name else dev.address,
-            dev.product or "?",
-            f"[{style.get(dev.key_status, 'white')}]{dev.key_status.value}[/]",
-            values,
-            codes,
+            device,
+            text_cell(dev.product or "?"),
+            text_cell(dev.key_status.value, style.get(dev.key_status, "white")),
+            text_cell(values),
+            text_cell(codes),
             "" if age is None else f"{age:.0f} s",
             ("" if rate is None else f"{rate:.2f}/s") + slow,
             "" if dev.rssi is None else str(dev.rssi),
@@ -270,7 +275,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 if item.kind is EventKind.SCANNING and item.recovery_s is None:
                     continue  # the first start is not news
                 if live is not None:
-                    live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
+                    live.console.print(text_cell(f"{item.kind.value}: {item.message}", "dim"))
                 else:
                     error(item.message)
                 continue
