@@ -8,9 +8,13 @@ import asyncio
 import json
 import shlex
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tests.dbus_fixture import private_bus, run
+from tests.scan import fleet
 from victron_ble_bms.emulator.dbus_daemon import PrivateBus
 from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -26,24 +30,26 @@ NAMES = {
 }
 
 
-async def _feed(va: VirtualBluezAdvertiser) -> None:
+async def _feed(va: VirtualBluezAdvertiser, changing: bool = False) -> None:
+    nonce = 100
     while True:
+        nonce += 1
         for address, name in NAMES.items():
-            await va.publish(
-                Advertisement(
-                    ts=0.0,
-                    address=address,
-                    manufacturer_data={0x02E1: bytes.fromhex(SHUNT_HEX)},
-                    name=name,
-                )
-            )
-        await asyncio.sleep(0.2)
+            if changing:  # a new frame every time (a repeat is not recorded again)
+                adv = replace(fleet.advertisement(address, fleet.KEY_KEYED, nonce), name=name)
+            else:
+                data = {0x02E1: bytes.fromhex(SHUNT_HEX)}
+                adv = Advertisement(ts=0.0, address=address, manufacturer_data=data, name=name)
+            await va.publish(adv)
+        await asyncio.sleep(0.1 if changing else 0.2)
 
 
-async def _scan(bus: PrivateBus, home: Path, argv: list[str], tty: bool) -> tuple[int, str, str]:
+async def _scan(
+    bus: PrivateBus, home: Path, argv: list[str], tty: bool, changing: bool = False
+) -> tuple[int, str, str]:
     va = VirtualBluezAdvertiser(bus_address=bus.address)
     await va.start()
-    feeder = asyncio.create_task(_feed(va))
+    feeder = asyncio.create_task(_feed(va, changing))
     try:
         e = dict(env(home), DBUS_SYSTEM_BUS_ADDRESS=bus.address, COLUMNS="160")
         cmd = ["victron-bms", *argv]
@@ -94,3 +100,29 @@ def test_scan_lines_and_json_keep_names_safe(private_bus: PrivateBus, tmp_path: 
     assert code == 0, err
     names = {json.loads(line)["name"] for line in out.splitlines()}
     assert "x[/b]y" in names and "[@click=app.quit]Tap me[/]" in names
+
+
+def test_scan_record_on_a_full_disk_stops_with_one_line(
+    private_bus: PrivateBus, tmp_path: Path
+) -> None:
+    """issue 9 item 7 for `scan --record`: one clear line, non-zero exit, lines intact."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs (needs root, as CI runs)")
+    try:
+        (mnt / "filler").write_bytes(b"\0" * (56 * 1024))  # leave room for a few lines only
+        out = mnt / "scan.jsonl"
+        argv = ["scan", "--json", "--duration", "30", "--keys", str(_keys(tmp_path))]
+        code, stdout, err = run(
+            _scan(private_bus, tmp_path, [*argv, "--record", str(out)], False, True), timeout=90
+        )
+        assert code != 0
+        assert "Traceback" not in err
+        assert err.count("disk full") == 1, err
+        lines = out.read_bytes().split(b"\n")
+        assert lines[-1] == b"" and len(lines) > 2
+        assert all(json.loads(x) for x in lines[:-1])  # every line whole
+        assert stdout.count("\n") >= 1  # readings were shown until then
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -278,6 +278,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                     live.console.print(text_cell(f"{item.kind.value}: {item.message}", "dim"))
                 else:
                     error(item.message)
+                if recorder is not None and scan.record is None:
+                    stop.set()  # --record failed (disk full …): said above; exit non-zero
                 continue
             if live is None:
                 printer.reading(item, scan.devices.get(item.advertisement.address))
@@ -304,6 +306,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 live.stop()
     await close_bleak_bus()
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
+    if recorder is not None and scan.record is None:
+        return EXIT_UNAVAILABLE  # the recording stopped early (its line is above)
     return EXIT_OK
 
 
@@ -358,6 +362,8 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
                 item.kind is not EventKind.SCANNING or item.recovery_s is not None
             ):
                 error(item.message)
+            if scan.record is None:
+                stop.set()  # the writer failed (disk full …); its line is above
 
     try:
         async with scan:
@@ -368,5 +374,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
     finally:
         writer.close()
         await close_bleak_bus()
+    if scan.record is None:
+        return 1  # the recording stopped early: one line said why, the file is intact
     sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
     return EXIT_OK
