@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from victron_ble_bms import __version__
 
@@ -14,8 +15,19 @@ from victron_ble_bms import __version__
 _COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes what it did not understand ("invalid choice: '…'", "unrecognized
+    arguments: …"): a key typed in the wrong place would be echoed in full. Subcommand
+    parsers are made of this class too (`add_subparsers` uses the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        from victron_ble_bms.sources.keys import redact_keys
+
+        super().error(redact_keys(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="victron-bms",
         description="Read Victron Instant Readout (BLE) from batteries and BMSes.",
     )

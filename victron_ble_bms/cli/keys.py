@@ -21,7 +21,7 @@ from pathlib import Path
 from victron_ble_bms.protocol import InvalidKey, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import AddressError, normalize_address
-from victron_ble_bms.sources.keys import KeyFileError, KeyStore, redact
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore, redact, redact_keys
 
 from .output import error
 
@@ -85,6 +85,11 @@ def _usage(parser: argparse.ArgumentParser) -> object:
         return EXIT_USAGE
 
     return run
+
+
+def _say(text: str) -> None:
+    """A result line on stdout; paths are the user's text (a key given as --keys FILE?)."""
+    print(redact_keys(plain(text, 2000)))
 
 
 # --- checking what the user typed -------------------------------------------------------------
@@ -185,7 +190,7 @@ def run_add(args: argparse.Namespace) -> int:
     entry = store.add(address, key, name=args.name)
     if not _save(store, path):
         return EXIT_ERROR
-    print(
+    _say(
         f"{'replaced' if replaced else 'added'} {entry.address}"
         f"{' (' + entry.name + ')' if entry.name else ''} key {entry.masked_key} in {path}"
     )
@@ -198,16 +203,16 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     path = keys_path(args)
     if not path.exists():
-        print(f"no keys yet ({path} does not exist); add one with: victron-bms keys add ADDR KEY")
+        _say(f"no keys yet ({path} does not exist); add one with: victron-bms keys add ADDR KEY")
         return EXIT_OK
     store = _load(path)
     if store is None:
         return EXIT_ERROR
     if not len(store):
-        print(f"no keys in {path}")
+        _say(f"no keys in {path}")
         return EXIT_OK
     for entry in store.entries():
-        print(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
+        _say(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
     return EXIT_OK
 
 
@@ -226,7 +231,7 @@ def run_remove(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if not _save(store, path):
         return EXIT_ERROR
-    print(f"removed {address} from {path}")
+    _say(f"removed {address} from {path}")
     return EXIT_OK
 
 
@@ -279,5 +284,5 @@ def run_import(args: argparse.Namespace) -> int:
         store.add(address, key, name=store.name(address))
     if not _save(store, path):
         return EXIT_ERROR
-    print(f"imported {len(parsed)} key(s) into {path}")
+    _say(f"imported {len(parsed)} key(s) into {path}")
     return EXIT_OK

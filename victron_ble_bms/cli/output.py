@@ -10,6 +10,7 @@ from typing import Any
 from victron_ble_bms.protocol import Code, Record, Severity
 from victron_ble_bms.protocol.enums import CellBound
 from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.keys import redact_keys
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.ALARM: "red", Severity.WARNING: "yellow"}
 
@@ -114,8 +115,10 @@ def _print_plain(record: Record) -> None:
 
 
 def error(message: str) -> None:
-    """One clear line on stderr (made `plain`: messages may quote outside text)."""
-    sys.stderr.write(f"victron-bms: {plain(message, 2000)}\n")
+    """One clear line on stderr: `plain` (messages may quote outside text) and with any run
+    of hex digits longer than an address masked (a key typed in the wrong place must not be
+    echoed; DEVELOPERS.md: first and last byte only)."""
+    sys.stderr.write(f"victron-bms: {redact_keys(plain(message, 2000))}\n")
 
 
 def text_cell(value: object, style: str = "") -> Any:

@@ -66,6 +66,25 @@ def redact(text: str) -> str:
     return f"'{plain(text, 40)}'"
 
 
+# A run of hex digits, single separators allowed between them (af:f4 …, af f4 …, 0xaff4…).
+_HEX_RUN = re.compile(r"(?:0[xX])?[0-9a-fA-F](?:[0-9a-fA-F]|[:\- ](?=[0-9a-fA-F]))*")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
+def redact_keys(text: str) -> str:
+    """Any message with every run of more than 12 hex digits (more than an address holds; a
+    key or a piece of one) cut to its first and last byte. macOS device UUIDs are kept."""
+
+    def mask(m: re.Match[str]) -> str:
+        run = m.group(0)
+        digits = _HEX_DIGIT.findall(run[2:] if run[:2] in ("0x", "0X") else run)
+        if len(digits) <= 12 or _UUID.fullmatch(run):
+            return run
+        return f"{''.join(digits[:2])}…{''.join(digits[-2:])}"
+
+    return _HEX_RUN.sub(mask, text)
+
+
 def address_or_error(text: str) -> str:
     """`normalize_address`, but the `KeyFileError` message quotes only `redact(text)`."""
     try:
