@@ -474,9 +474,8 @@ def _decode_file(
             if reading.record is not None:
                 out.write(adv, reading.record)
             elif reading.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH):
-                if (adv.address, reading.status) not in warned:  # once per device
-                    warned.add((adv.address, reading.status))
-                    error(f"{adv.address}: {reading.error}")
+                if (adv.address, reading.status) not in warned:  # once per device …
+                    _warn_device(warned, adv, reading)
             if summary.frames % 4096 == 0:
                 progress.update(position, summary.frames)
             while reported < len(errors):
@@ -494,6 +493,22 @@ def _decode_file(
         _report(errors[reported], summary)
         reported += 1
     return EXIT_PARTIAL if errors else EXIT_OK
+
+
+MAX_DEVICE_WARNINGS = 10
+
+
+def _warn_device(warned: set[tuple[str, KeyStatus]], adv: Advertisement, reading: Reading) -> None:
+    """… and for the first few devices only: a capture of 30 devices without keys printed 30
+    lines before the one that says why (the summary counts them all; the set stays small)."""
+    if len(warned) > MAX_DEVICE_WARNINGS:
+        return
+    warned.add((adv.address, reading.status))
+    if len(warned) > MAX_DEVICE_WARNINGS:
+        error("… more devices without a (matching) key: see the summary below")
+        return
+    text = reading.error or reading.status.value
+    error(text if adv.address in text else f"{adv.address}: {text}")
 
 
 def _report(err: CaptureError, summary: Summary) -> None:
