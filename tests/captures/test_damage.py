@@ -48,7 +48,7 @@ def test_bad_record_is_skipped_and_reading_goes_on(tmp_path: Path) -> None:
     assert len(got) == 5
     assert isinstance(errors[0], CorruptRecord) and errors[0].offset == 24
     with pytest.raises(CorruptRecord, match="byte 24"):
-        list(open_capture(path))  # without an errors list the first problem is raised
+        list(open_capture(path, strict=True))  # strict: the first problem is raised
 
 
 def _fixtures(tmp_path: Path) -> list[bytes]:

@@ -29,7 +29,8 @@ from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_cap
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
-from ..jsonform import frame_object
+from ..safetext import plain
+from .jsonlines import JsonLines
 from .output import error, main_values, print_json, print_record
 
 EXIT_OK = 0
@@ -130,6 +131,7 @@ class Summary:
     status: Counter[KeyStatus] = field(default_factory=Counter)
     unsupported: int = 0
     corrupt: int = 0
+    repeats: int = 0  # decoded frames written the cached way (counted as decoded)
 
     def add(self, reading: Reading) -> None:
         self.frames += 1
@@ -149,7 +151,7 @@ class Summary:
         not_ir = s[KeyStatus.NOT_VICTRON] - (self.frames - self.victron)
         return (
             f"{self.frames} frames read, {self.victron} Victron frames: "
-            f"{s[KeyStatus.OK]} decoded, {s[KeyStatus.NO_KEY]} no key, "
+            f"{s[KeyStatus.OK] + self.repeats} decoded, {s[KeyStatus.NO_KEY]} no key, "
             f"{s[KeyStatus.MISMATCH]} key mismatch, {not_ir} not Instant Readout, "
             f"{self.unsupported} unsupported, {self.corrupt} corrupt"
         )
@@ -160,7 +162,10 @@ def _codes(record: Record) -> str:
 
 
 def _time(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    except (ValueError, OverflowError, OSError):  # NaN, or beyond what the C library can show
+        return f"t={ts:.6g}"
 
 
 class _Output:
@@ -179,10 +184,11 @@ class _Output:
         "record_json",
     )
 
-    def __init__(self, fmt: str, names: KeyStore, out: TextIO) -> None:
+    def __init__(self, fmt: str, names: KeyStore, out: TextIO, keys: dict[str, bytes]) -> None:
         self.fmt = fmt
         self.names = names
         self.out = out
+        self.lines = JsonLines(keys) if fmt == "jsonl" else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -200,15 +206,17 @@ class _Output:
         if not self._header_done:
             self._header()
         name = adv.name or self.names.name(adv.address) or ""
-        if self.fmt == "jsonl":
-            obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
-            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        elif self._csv is not None:
+        if self.lines is not None:
+            self.out.write(self.lines.full(adv, name, record) + "\n")
+            return
+        # Text from outside (names, addresses) shown, never obeyed (safetext.plain).
+        name = plain(name)
+        if self._csv is not None:
             d = record.to_dict()
             self._csv.writerow(
                 (
                     f"{adv.ts:.6f}",
-                    adv.address,
+                    plain(adv.address),
                     "" if adv.rssi is None else adv.rssi,
                     name,
                     record.product or "",
@@ -224,7 +232,7 @@ class _Output:
         else:
             codes = _codes(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {adv.address:17}  {name[:16]:16}  "
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
                 f"{(record.product or '?')[:28]:28}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
@@ -291,7 +299,7 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
             return EXIT_USAGE
     # A plain dict: one lookup per frame, no address normalisation on the hot path.
     keys = {e.address: e.key for e in store.entries()}
-    out = _Output(fmt, store, sys.stdout)
+    out = _Output(fmt, store, sys.stdout, keys)
     summary = Summary()
     warned: set[tuple[str, KeyStatus]] = set()
     status = EXIT_OK
@@ -343,12 +351,26 @@ def _decode_file(
     progress: _Progress | None = None
     reported = 0
     stream: Iterable[tuple[Advertisement, int]] = _advertisements(path, args, errors, sizes)
+    lines = out.lines
+    write = out.out.write
     try:
         for adv, position in stream:
             if progress is None:
                 progress = _Progress(sizes[0] if sizes else 0)
             if device is not None and adv.address != device:
                 continue
+            if lines is not None:
+                line = lines.cached(adv)
+                if line is not None:  # the device's last values again (jsonlines.py)
+                    summary.frames += 1
+                    summary.victron += 1
+                    summary.repeats += 1
+                    write(line + "\n")
+                    if summary.frames % 4096 == 0:
+                        progress.update(position, summary.frames)
+                    if reported < len(errors):
+                        reported = _report_new(errors, reported, summary)
+                    continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)
             if reading.record is not None:
@@ -359,9 +381,8 @@ def _decode_file(
                     error(f"{adv.address}: {reading.error}")
             if summary.frames % 4096 == 0:
                 progress.update(position, summary.frames)
-            while reported < len(errors):
-                _report(errors[reported], summary)
-                reported += 1
+            if reported < len(errors):
+                reported = _report_new(errors, reported, summary)
     except CaptureError as exc:
         if progress is not None:
             progress.done()
@@ -370,12 +391,14 @@ def _decode_file(
         return EXIT_USAGE if not summary.frames else EXIT_PARTIAL
     if progress is not None:
         progress.done()
-    while reported < len(errors):
-        _report(errors[reported], summary)
-        reported += 1
+    _report_new(errors, reported, summary)
     return EXIT_PARTIAL if errors else EXIT_OK
 
 
-def _report(err: CaptureError, summary: Summary) -> None:
-    summary.corrupt += 1
-    error(str(err))
+def _report_new(errors: list[CaptureError], reported: int, summary: Summary) -> int:
+    """Report the problems the reader skipped since the last call (in file order, between
+    the frames around them); returns how many are reported now."""
+    for err in errors[reported:]:
+        summary.corrupt += 1
+        error(str(err))
+    return len(errors)

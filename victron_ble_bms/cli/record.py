@@ -18,6 +18,7 @@ from typing import Protocol
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import (
     CaptureError,
+    ExportError,
     JsonlWriter,
     PcapngWriter,
     open_capture,
@@ -116,7 +117,11 @@ def run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     try:
         for adv in stream:
-            writer.write(adv)
+            try:
+                writer.write(adv)
+            except ExportError as exc:  # e.g. a macOS UUID in pcapng: skip it, keep going
+                error(str(exc))
+                status = EXIT_PARTIAL
     except CaptureError as exc:
         error(str(exc))
         status = EXIT_PARTIAL

@@ -89,6 +89,7 @@ class _Interface:
     linktype: int
     resolution: float = 1e-6
     ts_offset: int = 0
+    problem: CorruptRecord | None = None  # a broken option, reported once
 
 
 def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
@@ -99,9 +100,19 @@ def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
     i = 8
     while i + 4 <= len(body):
         code, length = struct.unpack_from(endian + "HH", body, i)
-        value = body[i + 4 : i + 4 + length]
         if code == 0:  # opt_endofopt
             break
+        if i + 4 + length > len(body):
+            # Keep the interface (its link type is known) with the options read so far: its
+            # packets are still readable, perhaps with the default time resolution.
+            iface.problem = CorruptRecord(
+                f"interface option {code} says {length} bytes, only {len(body) - i - 4} left; "
+                "options after it ignored",
+                path=path,
+                offset=offset + 8 + i,
+            )
+            break
+        value = body[i + 4 : i + 4 + length]
         if code == 9 and length >= 1:  # if_tsresol: 10^-n, or 2^-n when the top bit is set
             v = value[0]
             iface.resolution = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0**-v
@@ -165,7 +176,8 @@ def read_pcapng(
             rest_len = total - 8
         first = False
         btype = struct.unpack(endian + "I", btype_raw)[0]
-        if total < 12 or total % 4 or total > MAX_BLOCK:
+        # A section header holds at least magic, version and section length (28 bytes).
+        if total < (28 if btype_raw == PCAPNG_SHB else 12) or total % 4 or total > MAX_BLOCK:
             handle(
                 errors,
                 CorruptCapture(
@@ -217,9 +229,12 @@ def _block(
 ) -> list[Advertisement]:
     if btype == 1:  # Interface Description Block
         try:
-            interfaces.append(_interface(body, endian, path, offset))
+            iface = _interface(body, endian, path, offset)
         except CorruptCapture as exc:
-            raise CorruptRecord(exc.reason, path=path, offset=offset) from exc
+            raise CorruptRecord(exc.reason, path=path, offset=exc.offset) from exc
+        interfaces.append(iface)
+        if iface.problem is not None:
+            raise iface.problem
         return []
     if btype == 6:  # Enhanced Packet Block
         if len(body) < 20:
