@@ -121,17 +121,14 @@ def read_btsnoop(
                 )
             return
         _orig, incl, flags, _drops, ts_us = unpack(rec)
-        data = read_body(read, incl, MAX_RECORD, path=path, offset=offset, errors=errors)
-        if data is None:
+        # The hot loop: read_body/decode_body's work inline, their messages on the rare path.
+        data = read(incl) if incl <= MAX_RECORD else b""
+        if len(data) < incl:
+            read_body(lambda n: data, incl, MAX_RECORD, path=path, offset=offset, errors=errors)
             return
-        advs = decode_body(
-            decoder,
-            data,
-            (ts_us - EPOCH_OFFSET_US) / 1e6,
-            flags,
-            path=path,
-            offset=offset,
-            errors=errors,
-        )
+        try:
+            advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
+        except ValueError:
+            advs = decode_body(decoder, data, 0.0, flags, path=path, offset=offset, errors=errors)
         offset += 24 + incl
         yield from advs
