@@ -23,6 +23,7 @@ from typing import IO, Any, BinaryIO
 from ...safetext import plain
 from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
+from .hci import advertisement
 
 __all__ = [
     "FORMAT",
@@ -113,18 +114,31 @@ def _address(value: Any) -> str:
     return address
 
 
+_COMPANIES: dict[str, int] = {}  # "737" → 737, for the few company ids a file holds
+
+
+def _company(k: str) -> int:
+    company = _COMPANIES.get(k)
+    if company is None:
+        if not (k.isascii() and k.isdigit()) or int(k) > 0xFFFF:
+            raise FieldError(f"company id {k[:20]!r} is not a number 0..65535")
+        company = int(k)
+        if len(_COMPANIES) >= 1024:
+            _COMPANIES.clear()
+        _COMPANIES[k] = company
+    return company
+
+
 def _manufacturer_data(value: Any) -> dict[int, bytes]:
     if not value:
         return {}
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise FieldError("manufacturer_data must be an object")
     md: dict[int, bytes] = {}
     for k, v in value.items():
-        if not (k.isascii() and k.isdigit()) or int(k) > 0xFFFF:
-            raise FieldError(f"company id {k[:20]!r} is not a number 0..65535")
         if type(v) is not str:
             raise FieldError(f"manufacturer data must be hex text, not {type(v).__name__}")
-        md[int(k)] = bytes.fromhex(v)
+        md[_company(k)] = bytes.fromhex(v)
     return md
 
 
@@ -132,14 +146,40 @@ def advertisement_from_json(obj: dict[str, Any]) -> Advertisement:
     """One JSON-lines object → an Advertisement; `ValueError` (a `FieldError` naming the
     field) for anything of the wrong type or out of range. Addresses are normalised, so
     'aa:bb:…' finds the key stored for 'AA:BB:…'."""
-    return Advertisement(
-        ts=_number(obj, "ts"),
-        address=_address(obj.get("address")),
-        manufacturer_data=_manufacturer_data(obj.get("manufacturer_data")),
-        rssi=_rssi(obj.get("rssi")),
-        name=_text(obj, "name"),
-        address_type=_text(obj, "address_type"),
-        origin=_text(obj, "origin") or "jsonl",
+    get = obj.get
+    ts, rssi, name, kind, origin = (
+        get("ts"),
+        get("rssi"),
+        get("name"),
+        get("address_type"),
+        get("origin"),
+    )
+    if (
+        type(ts) is float
+        and ts - ts == 0.0  # finite
+        and (type(rssi) is int and -128 <= rssi <= 127 or rssi is None)
+        and (name is None or type(name) is str and name.isascii())
+        and (kind is None or type(kind) is str and kind.isascii())
+        and type(origin) is str
+        and origin.isascii()
+    ):  # what our writer writes: no further checks needed for these five
+        return advertisement(
+            ts,
+            _address(get("address")),
+            _manufacturer_data(get("manufacturer_data")),
+            rssi,
+            name,
+            kind,
+            origin or "jsonl",
+        )
+    return advertisement(
+        _number(obj, "ts"),
+        _address(get("address")),
+        _manufacturer_data(obj.get("manufacturer_data")),
+        _rssi(obj.get("rssi")),
+        _text(obj, "name"),
+        _text(obj, "address_type"),
+        _text(obj, "origin") or "jsonl",
     )
 
 
@@ -176,11 +216,15 @@ class JsonlWriter:
         self.close()
 
 
+_decode = json.JSONDecoder().decode
+
+
 def _loads(text: bytes) -> Any:
     """json.loads whose failures are all ValueError: ~1,000 nested brackets exhaust the
-    parser's recursion (RecursionError), and no capture line nests more than 2 deep."""
+    parser's recursion (RecursionError), and no capture line nests more than 2 deep.
+    Our files are UTF-8 (UnicodeDecodeError is a ValueError too)."""
     try:
-        return json.loads(text)
+        return _decode(text.decode("utf-8"))
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

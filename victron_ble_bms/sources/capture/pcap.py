@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
-from .btsnoop import decode_body, handle, read_body
+from .btsnoop import body_error, decode_body, handle
 from .errors import (
     CaptureError,
     CorruptCapture,
@@ -76,7 +76,7 @@ def read_pcap(
         # As in read_btsnoop: the checks inline, their messages on the rare path.
         data = read(incl) if incl <= MAX_PACKET else b""
         if len(data) < incl:
-            read_body(lambda n: data, incl, MAX_PACKET, path=path, offset=offset, errors=errors)
+            body_error(incl, len(data), MAX_PACKET, path=path, offset=offset, errors=errors)
             return
         try:
             advs = decoder(data, sec + frac * resolution, 0)
