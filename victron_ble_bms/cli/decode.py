@@ -32,7 +32,7 @@ from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_cap
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
-from ..jsonform import frame_object
+from .jsonlines import JsonLines
 from .keys import default_keys_path
 from .output import error, main_values, print_json, print_record
 
@@ -175,6 +175,7 @@ class Summary:
     status: Counter[KeyStatus] = field(default_factory=Counter)
     unsupported: int = 0
     corrupt: int = 0
+    repeats: int = 0  # decoded frames written the cached way (counted as decoded)
     # Devices by status (for the "nothing decoded" reason), and every Victron device heard.
     devices: dict[KeyStatus, set[str]] = field(
         default_factory=lambda: {s: set() for s in KeyStatus}
@@ -216,7 +217,7 @@ class Summary:
         )
         return (
             f"{read}, {self.victron} Victron frames: "
-            f"{s[KeyStatus.OK]} decoded, {s[KeyStatus.NO_KEY]} no key, "
+            f"{s[KeyStatus.OK] + self.repeats} decoded, {s[KeyStatus.NO_KEY]} no key, "
             f"{s[KeyStatus.MISMATCH]} key mismatch, {not_ir} not Instant Readout, "
             f"{self.unsupported} unsupported, {self.corrupt} corrupt"
         )
@@ -249,10 +250,11 @@ class _Output:
         "record_json",
     )
 
-    def __init__(self, fmt: str, names: KeyStore, out: TextIO) -> None:
+    def __init__(self, fmt: str, names: KeyStore, out: TextIO, keys: dict[str, bytes]) -> None:
         self.fmt = fmt
         self.names = names
         self.out = out
+        self.lines = JsonLines(keys) if fmt == "jsonl" else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -270,12 +272,12 @@ class _Output:
         if not self._header_done:
             self._header()
         name = adv.name or self.names.name(adv.address) or ""
-        if self.fmt != "jsonl":  # JSON escapes by itself; tables and CSV get plain text
-            name = plain(name)
-        if self.fmt == "jsonl":
-            obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
-            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        elif self._csv is not None:
+        if self.lines is not None:
+            self.out.write(self.lines.full(adv, name, record) + "\n")
+            return
+        # Text from outside (names, addresses) shown, never obeyed (safetext.plain).
+        name = plain(name)
+        if self._csv is not None:
             d = record.to_dict()
             self._csv.writerow(
                 (
@@ -364,7 +366,7 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
         return EXIT_USAGE
     # A plain dict: one lookup per frame, no address normalisation on the hot path.
     keys = {e.address: e.key for e in store.entries()}
-    out = _Output(fmt, store, sys.stdout)
+    out = _Output(fmt, store, sys.stdout, keys)
     summary = Summary()
     warned: set[tuple[str, KeyStatus]] = set()
     status = EXIT_OK
@@ -462,6 +464,8 @@ def _decode_file(
     progress: _Progress | None = None
     reported = 0
     stream: Iterable[tuple[Advertisement, int]] = _advertisements(path, args, errors, sizes)
+    lines = out.lines
+    write = out.out.write
     try:
         for adv, position in stream:
             if progress is None:
@@ -469,6 +473,18 @@ def _decode_file(
             if device is not None and adv.address != device:
                 summary.hear(adv)
                 continue
+            if lines is not None:
+                line = lines.cached(adv)
+                if line is not None:  # the device's last values again (jsonlines.py)
+                    summary.frames += 1
+                    summary.victron += 1
+                    summary.repeats += 1
+                    write(line + "\n")
+                    if summary.frames % 4096 == 0:
+                        progress.update(position, summary.frames)
+                    if reported < len(errors):
+                        reported = _report_new(errors, reported, summary)
+                    continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)
             if reading.record is not None:
@@ -478,9 +494,8 @@ def _decode_file(
                     _warn_device(warned, adv, reading)
             if summary.frames % 4096 == 0:
                 progress.update(position, summary.frames)
-            while reported < len(errors):
-                _report(errors[reported], summary)
-                reported += 1
+            if reported < len(errors):
+                reported = _report_new(errors, reported, summary)
     except CaptureError as exc:
         if progress is not None:
             progress.done()
@@ -489,9 +504,7 @@ def _decode_file(
         return EXIT_USAGE if not summary.frames else EXIT_PARTIAL
     if progress is not None:
         progress.done()
-    while reported < len(errors):
-        _report(errors[reported], summary)
-        reported += 1
+    _report_new(errors, reported, summary)
     return EXIT_PARTIAL if errors else EXIT_OK
 
 
@@ -511,6 +524,10 @@ def _warn_device(warned: set[tuple[str, KeyStatus]], adv: Advertisement, reading
     error(text if adv.address in text else f"{adv.address}: {text}")
 
 
-def _report(err: CaptureError, summary: Summary) -> None:
-    summary.corrupt += 1
-    error(str(err))
+def _report_new(errors: list[CaptureError], reported: int, summary: Summary) -> int:
+    """Report the problems the reader skipped since the last call (in file order, between
+    the frames around them); returns how many are reported now."""
+    for err in errors[reported:]:
+        summary.corrupt += 1
+        error(str(err))
+    return len(errors)

@@ -22,6 +22,7 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import (
     CaptureError,
+    ExportError,
     JsonlWriter,
     PcapngWriter,
     PcapWriter,
@@ -160,10 +161,10 @@ def run(args: argparse.Namespace) -> int:
         for adv in stream:
             try:
                 writer.write(adv)
-            except ValueError as exc:  # this advertisement has no form in the output format
+            except ExportError as exc:  # no form in this format (a macOS UUID in pcap …)
                 skipped += 1
                 if skipped <= MAX_SKIP_MESSAGES:
-                    error(f"skipped an advertisement from {plain(adv.address)}: {plain(exc)}")
+                    error(str(exc))
     except RecordingError as exc:
         error(str(exc))  # one line: disk full after N advertisements, all of them intact
         return EXIT_STOPPED

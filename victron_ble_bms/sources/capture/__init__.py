@@ -4,11 +4,12 @@ for adv in open_capture("btsnoop_hci.log"):   # format recognised by content
     ...
 """
 
-from .detect import Capture, detect_format, open_capture
+from .detect import Capture, ErrorLog, detect_format, open_capture
 from .errors import (
     CaptureError,
     CorruptCapture,
     CorruptRecord,
+    ExportError,
     TruncatedCapture,
     UnknownFormat,
     UnsupportedLinkType,
@@ -22,6 +23,8 @@ __all__ = [
     "CaptureError",
     "CorruptCapture",
     "CorruptRecord",
+    "ErrorLog",
+    "ExportError",
     "JsonlWriter",
     "PcapWriter",
     "PcapngWriter",

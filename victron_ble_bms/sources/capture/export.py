@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from ...safetext import plain
 from ..advertisement import Advertisement
+from .errors import ExportError
 from .hci import AD_COMPLETE_NAME, AD_MANUFACTURER
 from .sink import RecordSink
 
@@ -31,21 +33,39 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 def ad_structures(adv: Advertisement) -> bytes:
-    """The AD data an advertiser would send: the name, then manufacturer data per company."""
+    """The AD data an advertiser would send: the name, then manufacturer data per company.
+    `ValueError` when a structure cannot be expressed (company id beyond 16 bits, data too
+    long for an AD structure's length byte)."""
     out = bytearray()
     if adv.name:
-        name = adv.name.encode("utf-8")[:29]
+        # A name from a file may hold lone surrogates; a name longer than 29 bytes is cut.
+        name = str(adv.name).encode("utf-8", "replace")[:29]
         out += bytes((len(name) + 1, AD_COMPLETE_NAME)) + name
     for company, data in adv.manufacturer_data.items():
+        if not 0 <= company <= 0xFFFF:
+            raise ValueError(f"company id {company} does not fit 16 bits")
+        if len(data) > 252:
+            raise ValueError(f"{len(data)} bytes of manufacturer data do not fit an AD structure")
         out += bytes((len(data) + 3, AD_MANUFACTURER)) + company.to_bytes(2, "little") + data
     return bytes(out)
 
 
+def _address_bytes(address: str) -> bytes:
+    digits = address.replace(":", "")
+    if len(digits) != 12:
+        raise ValueError(
+            f"{plain(address, 60)} is not a 6-byte Bluetooth address (a macOS device UUID has "
+            "none; an HCI event needs one)"
+        )
+    return bytes.fromhex(digits)[::-1]
+
+
 def hci_event(adv: Advertisement) -> bytes:
-    """One advertisement as an H4 HCI event (type byte 0x04 first)."""
-    address = bytes.fromhex(adv.address.replace(":", ""))[::-1]
+    """One advertisement as an H4 HCI event (type byte 0x04 first); `ValueError` when it
+    cannot be one (no 6-byte address, data too large)."""
+    address = _address_bytes(adv.address)
     addr_type = 1 if adv.address_type == "random" else 0
-    rssi = 127 if adv.rssi is None else max(-127, min(126, adv.rssi))
+    rssi = 127 if adv.rssi is None else max(-127, min(126, int(adv.rssi)))
     data = ad_structures(adv)
     kind = adv.origin.rsplit(":", 1)[-1]
     if len(data) <= _LEGACY_MAX:
@@ -80,6 +100,7 @@ class PcapngWriter:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._sink = RecordSink(self.path)
+        self.skipped = 0  # advertisements refused with ExportError
         shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
         idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
@@ -91,8 +112,20 @@ class PcapngWriter:
         return self._sink.count
 
     def write(self, adv: Advertisement) -> None:
-        packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
-        ts = max(0, round(adv.ts * 1e6))
+        """Append one advertisement; `ExportError` (nothing written) when it cannot be
+        expressed as an HCI event in pcapng — the caller reports it and goes on."""
+        try:
+            packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
+            if not -(2.0**64) < adv.ts * 1e6 < 2.0**64:  # also false for NaN
+                raise ValueError(f"time {adv.ts!r} does not fit a pcapng timestamp")
+        except ValueError as exc:
+            self.skipped += 1
+            raise ExportError(
+                f"advertisement {self.count + self.skipped} "
+                f"({plain(adv.address, 60)}) not written: {exc}",
+                path=str(self.path),
+            ) from None
+        ts = max(0, round(adv.ts * 1e6))  # before 1970: 0, as Wireshark cannot show it
         epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
         self._sink.write(_block(6, epb + packet))
 
@@ -115,6 +148,7 @@ class PcapWriter:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._sink = RecordSink(self.path)
+        self.skipped = 0
         # magic, version 2.4, thiszone 0, sigfigs 0, snaplen, network (pcap-savefile(5))
         head = struct.pack(
             "<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFF, LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR
@@ -126,11 +160,20 @@ class PcapWriter:
         return self._sink.count
 
     def write(self, adv: Advertisement) -> None:
-        packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
-        ts = round(adv.ts * 1e6)
-        seconds, micros = divmod(ts, 1_000_000)
-        if not 0 <= seconds <= 0xFFFFFFFF:
-            raise ValueError(f"timestamp {adv.ts!r} does not fit a pcap record (1970–2106)")
+        """Append one advertisement; `ExportError` (nothing written) when it cannot be one
+        pcap record — as `PcapngWriter.write`."""
+        try:
+            packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
+            if not 0 <= adv.ts < 2.0**32:  # also false for NaN
+                raise ValueError(f"time {adv.ts!r} does not fit a pcap timestamp (1970–2106)")
+        except ValueError as exc:
+            self.skipped += 1
+            raise ExportError(
+                f"advertisement {self.count + self.skipped} "
+                f"({plain(adv.address, 60)}) not written: {exc}",
+                path=str(self.path),
+            ) from None
+        seconds, micros = divmod(round(adv.ts * 1e6), 1_000_000)
         self._sink.write(struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet)
 
     def close(self) -> None:
