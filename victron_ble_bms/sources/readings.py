@@ -16,6 +16,7 @@ from victron_ble_bms.protocol import (
     decode_frame,
     parse_frame,
 )
+from victron_ble_bms.protocol.crypto import KeyLike
 
 from .advertisement import Advertisement
 
@@ -37,7 +38,7 @@ class Reading:
     error: str | None = None  # the specific message when there is no record
 
 
-def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) -> Reading:
+def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:
     """Decode with the key stored for the advertisement's address (keys by normalised address)."""
     data = adv.victron_data
     if data is None:
