@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.user import default_keys as _default
+from tests.cli.user import env as _env
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 
 KEY_A = "aff4d0995b7d1e176c0c33ecb9e70dcd"
 KEY_B = "0123456789abcdef0123456789abcdef"
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["HOME"] = str(home)
-    env["XDG_CONFIG_HOME"] = str(home / "cfg")
-    return env
 
 
 def _keys(home: Path, *args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -33,10 +28,6 @@ def _keys(home: Path, *args: str, umask: int | None = None) -> subprocess.Comple
         timeout=60,
         preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,  # noqa: PLW1509
     )
-
-
-def _default(home: Path) -> Path:
-    return home / "cfg" / "victron-ble-bms" / "keys.toml"
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -74,7 +65,7 @@ def test_directory_0700_and_file_0600_even_under_umask_000(tmp_path: Path) -> No
     path = _default(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700  # cfg/ was made by us
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700  # .config/ was made by us
     assert _leftovers(path.parent) == []
 
 
