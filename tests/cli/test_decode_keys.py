@@ -83,3 +83,13 @@ def test_permission_warning_prints_once(tmp_path: Path) -> None:
     for args in (("keys", "list"), ("decode", SAMPLE)):
         r = victron_bms(tmp_path, *args)
         assert r.stderr.count("readable by others") == 1, r.stderr
+
+
+def test_replacing_a_key_keeps_the_name(tmp_path: Path) -> None:
+    """A PIN change means a new key; `keys add` with it must not drop the device's name."""
+    addr = "D1:23:45:67:89:AB"
+    assert victron_bms(tmp_path, "keys", "add", addr, "00" * 16, "--name", "House").returncode == 0
+    r = victron_bms(tmp_path, "keys", "add", addr, SHUNT_KEY)
+    assert r.returncode == 0 and "replaced" in r.stdout and "(House)" in r.stdout
+    listed = victron_bms(tmp_path, "keys", "list").stdout
+    assert "House" in listed and "af" in listed

@@ -187,7 +187,9 @@ def run_add(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     replaced = address in store
-    entry = store.add(address, key, name=args.name)
+    # A new key keeps the device's name unless --name gives another.
+    name = args.name if args.name is not None else store.name(address)
+    entry = store.add(address, key, name=name)
     if not _save(store, path):
         return EXIT_ERROR
     _say(
