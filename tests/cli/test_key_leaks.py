@@ -54,3 +54,10 @@ def test_no_key_in_any_output(tmp_path: Path, args: tuple[str, ...]) -> None:
         assert r.stderr.strip(), "a failure says why"
     assert _leaks(r.stdout + r.stderr) == [], r.stderr
     assert not default_keys(tmp_path).exists()
+
+
+def test_a_key_typed_with_spaces_is_not_echoed(tmp_path: Path) -> None:
+    spaced = [SHUNT_KEY[i : i + 2] for i in range(0, 32, 2)]
+    r = victron_bms(tmp_path, "keys", "add", "D1:23:45:67:89:AB", *spaced)  # unquoted
+    assert r.returncode == 2
+    assert " ".join(spaced[1:]) not in r.stderr and "f4 d0 99" not in r.stderr

@@ -66,8 +66,12 @@ def redact(text: str) -> str:
     return f"'{plain(text, 40)}'"
 
 
-# A run of hex digits, single separators allowed between them (af:f4 …, af f4 …, 0xaff4…).
-_HEX_RUN = re.compile(r"(?:0[xX])?[0-9a-fA-F](?:[0-9a-fA-F]|[:\- ](?=[0-9a-fA-F]))*")
+# A run of hex digits, single ':' or '-' allowed between them (af:f4:…, 0xaff4…); and bytes
+# written with spaces (af f4 d0 …), which must be pairs, or "added D1:…" would be one run.
+_HEX_RUN = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{2}(?: [0-9a-fA-F]{2}){6,}(?![0-9A-Za-z])"
+    r"|(?:0[xX])?[0-9a-fA-F](?:[0-9a-fA-F]|[:\-](?=[0-9a-fA-F]))*"
+)
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 
 
