@@ -363,7 +363,8 @@ def _write_atomically(real: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes 0600; a umask can only lower it
+            if hasattr(os, "fchmod"):  # POSIX; mkstemp makes 0600, a umask can only lower it
+                os.fchmod(f.fileno(), FILE_MODE)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
