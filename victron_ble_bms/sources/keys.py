@@ -59,10 +59,15 @@ def redact(text: str) -> str:
     """
     digits = _HEX_DIGIT.findall(text)
     if len(digits) > 12:
-        return (
-            f"'{''.join(digits[:2])}…{''.join(digits[-2:])}' ({len(digits)} hex digits — "
-            "a key? keys are never shown in full)"
-        )
+        return f"{_shown(text)} ({len(digits)} hex digits — a key? keys are never shown in full)"
+    return _shown(text)
+
+
+def _shown(text: str) -> str:
+    """`text` quoted: first and last byte only when it has more hex digits than an address."""
+    digits = _HEX_DIGIT.findall(text)
+    if len(digits) > 12:
+        return f"'{''.join(digits[:2])}…{''.join(digits[-2:])}'"
     return f"'{plain(text, 40)}'"
 
 
@@ -197,7 +202,7 @@ class KeyStore(Mapping[str, bytes]):
         spelled: dict[str, str] = {}
         for address, entry in devices.items():
             # The address slot may hold a key pasted in the wrong place: quote it redacted.
-            where = f"{p}: [devices.{redact(address)}]"
+            where = f"{p}: [devices.{_shown(address)}]"
             if not isinstance(entry, dict):
                 raise KeyFileError(f'{where} must be a table with key = "…"')
             key = entry.get("key")
@@ -207,8 +212,19 @@ class KeyStore(Mapping[str, bytes]):
             if name is not None and not isinstance(name, str):
                 raise KeyFileError(f"{where}: name must be a string")
             try:
-                new = KeyEntry(address_or_error(address), normalize_key(key), name or None)
-            except (InvalidKey, KeyFileError) as exc:
+                normalised = normalize_address(address)
+            except AddressError:
+                if len(_HEX_DIGIT.findall(address)) == 32:
+                    raise KeyFileError(
+                        f"{where}: a key where the device address belongs; write "
+                        '[devices."AA:BB:CC:DD:EE:FF"] with key = "…" on the next line'
+                    ) from None
+                raise KeyFileError(
+                    f"{where}: not a Bluetooth address (AA:BB:CC:DD:EE:FF) nor a macOS device UUID"
+                ) from None
+            try:
+                new = KeyEntry(normalised, normalize_key(key), name or None)
+            except InvalidKey as exc:
                 raise KeyFileError(f"{where}: {exc}") from None
             old = self._entries.get(new.address)
             if old is not None:
