@@ -1,111 +1,500 @@
-"""Capture reading + decoding speed and memory: frames/s for a large btsnoop and pcapng file
-decoded to records, and peak memory (which must not grow with the file size).
+"""Capture reading and `victron-bms decode FILE --format jsonl`: CPU beside independent
+readers and an independent pipeline, memory against file size (issue 12).
 
-    python benchmarks/captures.py [FRAMES]      # default 1,000,000
+    python benchmarks/captures.py [--frames 1000000] [--reader-frames 200000] [--runs 3]
+                                  [--base /tmp/base]    # also run main@d2e9094 from there
 
-Frames are encoded with the protocol encoder, every one with a new nonce (no caching helps).
+1. Readers: CPU to iterate every advertisement of a btsnoop, pcap, pcapng and JSON-lines
+   file, ours (`open_capture`) beside the fastest independent reader we can put beside it:
+   a minimal `struct` loop (all formats), dpkt (pcap, pcapng; `pip install dpkt`), scapy's
+   raw readers (pcap, pcapng) and `json.loads` (JSON lines) — each followed by the same small
+   independent HCI/AD parser, so every reader yields (ts, address, rssi, name, data) per
+   advertisement. Target: ours ≤ 1.2× the fastest.
+2. decode → JSON lines of FRAMES advertisements (btsnoop; 3 devices, values changing every
+   ~500 frames of a device like a real battery, new nonce every frame), each side in its own
+   process (CPU from wait4: user+sys, interpreter start included):
+   ours `victron-bms decode FILE --keys K --format jsonl` vs a naive independent pipeline
+   (struct reader + victron-ble `Device.parse` + `json.dumps`). Target: ≥ 3× less CPU.
+   With --base, today's main too, and its output compared with ours byte for byte.
+3. Memory: max RSS of our decode at FRAMES/10 and FRAMES (target: constant, 43 MiB).
+
+Ratios are taken within one run (the machine is shared); min/median/max over the runs.
 """
 
 from __future__ import annotations
 
-import resource
+import argparse
+import hashlib
+import json
+import os
+import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
-from victron_ble_bms.protocol import SmartLithiumRecord, encode
-from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiumErrorFlags
-from victron_ble_bms.sources.advertisement import Advertisement
-from victron_ble_bms.sources.capture import PcapngWriter, open_capture
-from victron_ble_bms.sources.capture.export import hci_event
-from victron_ble_bms.sources.readings import KeyStatus, decode_advertisement
-
-KEY = "11112222333344445555666677778888"
-ADDRESS = "E4:00:00:00:00:01"
-RECORD = SmartLithiumRecord(
-    bms_flags=BmsFlags.ALLOWED_TO_CHARGE | BmsFlags.ALLOWED_TO_DISCHARGE,
-    error_flags=SmartLithiumErrorFlags(0),
-    cell_voltages_v=(3.31, 3.32, 3.30, 3.31, None, None, None, None),
-    battery_voltage_v=13.24,
-    balancer_status=BalancerStatus.BALANCED,
-    battery_temperature_c=20,
+from victron_ble_bms.protocol import LynxSmartBmsRecord, SmartLithiumRecord, encode
+from victron_ble_bms.protocol.crypto import cipher_for
+from victron_ble_bms.protocol.enums import (
+    AlarmReason,
+    AuxInput,
+    BalancerStatus,
+    BmsError,
+    BmsFlags,
+    SmartLithiumErrorFlags,
 )
+from victron_ble_bms.protocol.records import BatteryMonitorRecord
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.capture import JsonlWriter, PcapngWriter, open_capture
+from victron_ble_bms.sources.capture.export import hci_event
+
+Adv = tuple[float, str, int | None, str | None, dict[int, bytes]]
+
+# --- the test data: three devices whose values change now and then ------------------------
+
+DEVICES = [
+    ("D1:23:45:67:89:AB", "aff4d0995b7d1e176c0c33ecb9e70dcd", 0xA389),
+    ("E4:00:00:00:00:01", "11112222333344445555666677778888", 0xA0E5),
+    ("E4:00:00:00:00:02", "33334444555566667777888899990000", 0xA3E6),
+]
+CHANGE_EVERY = 500  # frames of one device between value changes (≈ 99.8 % repeats)
 
 
-def _adverts(n: int) -> list[Advertisement]:
-    # 4096 distinct frames (nonces), repeated: the file is big, the build is quick.
-    return [
-        Advertisement(
-            ts=1_700_000_000.0 + i,
-            address=ADDRESS,
-            manufacturer_data={0x02E1: encode(RECORD, key=KEY, nonce=i, model_id=0xA0E5)},
-            rssi=-60,
+def _record(device: int, version: int) -> object:
+    v = version % 50
+    if device == 0:
+        return BatteryMonitorRecord(
+            ttg_min=600 + v,
+            battery_voltage_v=12.5 + v / 100,
+            alarm_reason=AlarmReason(0),
+            aux_raw=0,
+            aux_mode=AuxInput.NONE,
+            battery_current_a=-1.5 - v / 10,
+            consumed_ah=-10.0 - v / 10,
+            soc_pct=80.0 - v / 10,
         )
-        for i in range(min(n, 4096))
-    ]
+    if device == 1:
+        return SmartLithiumRecord(
+            bms_flags=BmsFlags.ALLOWED_TO_CHARGE | BmsFlags.ALLOWED_TO_DISCHARGE,
+            error_flags=SmartLithiumErrorFlags(0),
+            cell_voltages_v=(3.31, 3.32, 3.30 + v / 100, 3.31, None, None, None, None),
+            battery_voltage_v=13.24 + v / 100,
+            balancer_status=BalancerStatus.BALANCED,
+            battery_temperature_c=20 + v % 5,
+        )
+    return LynxSmartBmsRecord(
+        bms_error=BmsError.NONE,
+        ttg_min=600 + v,
+        battery_voltage_v=26.2 + v / 100,
+        battery_current_a=-8.5,
+        io_status=0b010101,
+        warnings_alarms=0,
+        soc_pct=77.0 - v / 10,
+        consumed_ah=-40.0,
+        temperature_c=22,
+    )
+
+
+def adverts(n: int) -> Iterator[Advertisement]:
+    """n advertisements, round robin over the devices, nonce + 1 per frame of a device."""
+    ciphers = [cipher_for(bytes.fromhex(k)) for _, k, _ in DEVICES]
+    plain: dict[tuple[int, int], bytes] = {}
+    for i in range(n):
+        d = i % len(DEVICES)
+        k = i // len(DEVICES)
+        version = k // CHANGE_EVERY
+        if (d, version) not in plain:
+            address, key, model = DEVICES[d]
+            wire = encode(_record(d, version), key=key, nonce=0, model_id=model)  # type: ignore[arg-type]
+            plain[(d, version)] = wire[:8] + ciphers[d].apply(0, wire[8:])
+        base = plain[(d, version)]
+        nonce = k & 0xFFFF
+        data = (
+            base[:5] + nonce.to_bytes(2, "little") + base[7:8] + ciphers[d].apply(nonce, base[8:])
+        )
+        yield Advertisement(
+            ts=1_700_000_000.0 + i * 0.01,
+            address=DEVICES[d][0],
+            manufacturer_data={0x02E1: data},
+            rssi=-60 - d,
+            address_type="public",
+            origin="hci:le_adv_report:ADV_NONCONN_IND",
+        )
+
+
+BTSNOOP_EPOCH_US = 0x00DCDDB30F2F8000
 
 
 def write_btsnoop(path: Path, n: int) -> None:
-    events = [hci_event(a) for a in _adverts(n)]
     with path.open("wb") as f:
         f.write(b"btsnoop\0" + struct.pack(">II", 1, 1002))
-        for i in range(n):
-            e = events[i % len(events)]
-            f.write(struct.pack(">IIIIq", len(e), len(e), 3, 0, 0x00E03AB44A676000 + i) + e)
+        for adv in adverts(n):
+            e = hci_event(adv)
+            ts = round(adv.ts * 1e6) + BTSNOOP_EPOCH_US
+            f.write(struct.pack(">IIIIq", len(e), len(e), 3, 0, ts) + e)
+
+
+def write_pcap(path: Path, n: int) -> None:
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 201))
+        for adv in adverts(n):
+            pkt = b"\0\0\0\1" + hci_event(adv)
+            us = round(adv.ts * 1e6)
+            f.write(struct.pack("<IIII", us // 10**6, us % 10**6, len(pkt), len(pkt)) + pkt)
 
 
 def write_pcapng(path: Path, n: int) -> None:
-    adverts = _adverts(n)
     with PcapngWriter(path) as w:
-        for i in range(n):
-            w.write(adverts[i % len(adverts)])
+        for adv in adverts(n):
+            w.write(adv)
 
 
-def _run(path: Path, decode: bool) -> int:
-    keys = {ADDRESS: bytes.fromhex(KEY)}
-    frames = 0
-    for adv in open_capture(path):
-        frames += 1
-        if decode:
-            assert decode_advertisement(adv, keys).status is KeyStatus.OK
-    return frames
+def write_jsonl(path: Path, n: int) -> None:
+    with JsonlWriter(path, source="benchmark") as w:
+        for adv in adverts(n):
+            w.write(adv)
 
 
-def measure(path: Path) -> tuple[int, float, float, int]:
-    """(frames, read-only frames/s, read+decode frames/s, peak traced bytes)."""
-    start = time.perf_counter()
-    frames = _run(path, decode=False)
-    read_rate = frames / (time.perf_counter() - start)
-    start = time.perf_counter()
-    _run(path, decode=True)
-    decode_rate = frames / (time.perf_counter() - start)
-    tracemalloc.start()  # a separate pass: tracemalloc slows Python down several times
-    _run(path, decode=True)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return frames, read_rate, decode_rate, peak
+def write_keys(path: Path) -> None:
+    path.write_text("".join(f'[devices."{a}"]\nkey = "{k}"\n' for a, k, _ in DEVICES))
+    path.chmod(0o600)
+
+
+# --- independent readers (they share nothing with victron_ble_bms.sources) -----------------
+
+
+def _ad(data: bytes) -> tuple[dict[int, bytes], str | None]:
+    md: dict[int, bytes] = {}
+    name = None
+    i, n = 0, len(data)
+    while i < n:
+        ln = data[i]
+        if ln == 0 or i + 1 + ln > n:
+            break
+        t = data[i + 1]
+        if t == 0xFF and ln >= 3:
+            md[data[i + 2] | data[i + 3] << 8] = data[i + 4 : i + 1 + ln]
+        elif t == 0x09:
+            name = data[i + 2 : i + 1 + ln].decode("utf-8", "replace")
+        i += 1 + ln
+    return md, name
+
+
+def _hci(ev: bytes, ts: float, out: list[Adv]) -> None:
+    """An HCI event (from the event code): LE Advertising Reports only."""
+    if len(ev) < 4 or ev[0] != 0x3E or ev[2] != 0x02:
+        return
+    count, i = ev[3], 4
+    for _ in range(count):
+        addr = ev[i + 2 : i + 8][::-1].hex(":").upper()
+        dlen = ev[i + 8]
+        md, name = _ad(ev[i + 9 : i + 9 + dlen])
+        r = ev[i + 9 + dlen]
+        out.append((ts, addr, r - 256 if r > 127 else r, name, md))
+        i += 10 + dlen
+
+
+def struct_btsnoop(path: Path) -> Iterator[Adv]:
+    unpack = struct.Struct(">IIIIq").unpack
+    out: list[Adv] = []
+    with path.open("rb") as f:
+        f.read(16)
+        read = f.read
+        while True:
+            hdr = read(24)
+            if len(hdr) < 24:
+                return
+            _, incl, flags, _, ts = unpack(hdr)
+            pkt = read(incl)
+            if pkt[:1] == b"\x04":
+                _hci(pkt[1:], (ts - BTSNOOP_EPOCH_US) / 1e6, out)
+                yield from out
+                out.clear()
+
+
+def struct_pcap(path: Path) -> Iterator[Adv]:
+    unpack = struct.Struct("<IIII").unpack
+    out: list[Adv] = []
+    with path.open("rb") as f:
+        f.read(24)
+        read = f.read
+        while True:
+            hdr = read(16)
+            if len(hdr) < 16:
+                return
+            sec, usec, incl, _ = unpack(hdr)
+            pkt = read(incl)
+            if pkt[4:5] == b"\x04":
+                _hci(pkt[5:], sec + usec * 1e-6, out)
+                yield from out
+                out.clear()
+
+
+def struct_pcapng(path: Path) -> Iterator[Adv]:
+    """Little-endian pcapng as our writer and most tools make it: EPBs on interface 0, µs."""
+    head = struct.Struct("<II").unpack
+    epb = struct.Struct("<IIIII").unpack_from
+    out: list[Adv] = []
+    with path.open("rb") as f:
+        read = f.read
+        while True:
+            hdr = read(8)
+            if len(hdr) < 8:
+                return
+            btype, total = head(hdr)
+            body = read(total - 8)
+            if btype == 6:
+                _, hi, lo, caplen, _ = epb(body, 0)
+                pkt = body[20 : 20 + caplen]
+                if pkt[4:5] == b"\x04":
+                    _hci(pkt[5:], ((hi << 32) | lo) * 1e-6, out)
+                    yield from out
+                    out.clear()
+
+
+def dpkt_reader(path: Path, ng: bool) -> Iterator[Adv]:
+    import dpkt
+
+    out: list[Adv] = []
+    with path.open("rb") as f:
+        reader = dpkt.pcapng.Reader(f) if ng else dpkt.pcap.Reader(f)
+        for ts, pkt in reader:
+            if pkt[4:5] == b"\x04":
+                _hci(pkt[5:], float(ts), out)
+                yield from out
+                out.clear()
+
+
+def scapy_reader(path: Path, ng: bool) -> Iterator[Adv]:
+    from scapy.utils import RawPcapNgReader, RawPcapReader
+
+    out: list[Adv] = []
+    reader = RawPcapNgReader(str(path)) if ng else RawPcapReader(str(path))
+    with reader:
+        for pkt, meta in reader:
+            if pkt[4:5] == b"\x04":
+                ts = (
+                    meta.sec + meta.usec * 1e-6
+                    if not ng
+                    else (meta.tshigh << 32 | meta.tslow) * 1e-6
+                )
+                _hci(pkt[5:], ts, out)
+                yield from out
+                out.clear()
+
+
+def json_reader(path: Path) -> Iterator[Adv]:
+    loads = json.loads
+    with path.open("rb") as f:
+        next(f)
+        for line in f:
+            o = loads(line)
+            md = {int(k): bytes.fromhex(v) for k, v in o["manufacturer_data"].items()}
+            yield (float(o["ts"]), o["address"], o.get("rssi"), o.get("name"), md)
+
+
+def ours(path: Path) -> Iterator[Advertisement]:
+    return iter(open_capture(path, strict=True))
+
+
+def _cpu(fn: Callable[[], Iterator[object]]) -> tuple[float, int]:
+    start = time.process_time()
+    count = 0
+    for _ in fn():
+        count += 1
+    return time.process_time() - start, count
+
+
+def _mmm(values: list[float], fmt: str = "{:.2f}") -> str:
+    return "/".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def _met(ratios: list[float], target: float, *, below: bool) -> str:
+    m = statistics.median(ratios)
+    return "MET (median)" if (m <= target if below else m >= target) else "NOT MET (median)"
+
+
+def bench_readers(tmp: Path, frames: int, runs: int) -> None:
+    print(
+        f"\n1. readers, {frames:,} advertisements, CPU s min/median/max of {runs} "
+        "(ratio = ours / fastest independent, target ≤ 1.20)"
+    )
+    try:
+        import dpkt  # noqa: F401
+
+        have_dpkt = True
+    except ImportError:
+        have_dpkt = False
+    cases: list[
+        tuple[str, Callable[[Path, int], None], dict[str, Callable[[Path], Iterator[object]]]]
+    ] = [
+        ("btsnoop", write_btsnoop, {"struct loop": struct_btsnoop}),
+        (
+            "pcap",
+            write_pcap,
+            {"struct loop": struct_pcap, "scapy raw": lambda p: scapy_reader(p, False)},
+        ),
+        (
+            "pcapng",
+            write_pcapng,
+            {"struct loop": struct_pcapng, "scapy raw": lambda p: scapy_reader(p, True)},
+        ),
+        ("jsonl", write_jsonl, {"json.loads loop": json_reader}),
+    ]
+    if have_dpkt:
+        cases[1][2]["dpkt"] = lambda p: dpkt_reader(p, False)
+        cases[2][2]["dpkt"] = lambda p: dpkt_reader(p, True)
+    for name, writer, others in cases:
+        path = tmp / f"readers.{name}"
+        writer(path, frames)
+        times: dict[str, list[float]] = {"ours": [], **{k: [] for k in others}}
+        ratios: list[float] = []
+        for _ in range(runs):
+            t_ours, n_ours = _cpu(partial(ours, path))
+            times["ours"].append(t_ours)
+            best = float("inf")
+            for label, reader in others.items():
+                t, n = _cpu(partial(reader, path))
+                assert n == n_ours, (label, n, n_ours)
+                times[label].append(t)
+                best = min(best, t)
+            ratios.append(t_ours / best)
+        parts = "  ".join(f"{k} {_mmm(v)}" for k, v in times.items())
+        print(f"  {name:8} {parts}")
+        print(f"  {'':8} ratio {_mmm(ratios)}  target ≤ 1.20  {_met(ratios, 1.2, below=True)}")
+        path.unlink()
+
+
+# --- decode → JSON lines, each pipeline in its own process ---------------------------------
+
+NAIVE = r"""
+import json, struct, sys
+sys.path.insert(0, sys.argv[3])
+from captures import struct_btsnoop
+from victron_ble.devices import detect_device_type
+keys = {a: k for a, k in (l.split("=") for l in sys.argv[2].split(","))}
+devices = {}
+out = sys.stdout
+enc = lambda o: getattr(o, "name", str(o)).lower()
+for ts, address, rssi, name, md in struct_btsnoop(__import__("pathlib").Path(sys.argv[1])):
+    data = md.get(0x02E1)
+    if data is None or address not in keys:
+        continue
+    dev = devices.get(address)
+    if dev is None:
+        dev = devices[address] = detect_device_type(data)(keys[address])
+    parsed = dev.parse(data)
+    obj = {"ts": ts, "address": address, "rssi": rssi}
+    if name:
+        obj["name"] = name
+    obj.update(parsed._data)
+    out.write(json.dumps(obj, ensure_ascii=False, default=enc) + "\n")
+"""
+
+
+def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(CPU s user+sys, max RSS MiB, sha256 of stdout) of one child process."""
+    digest = hashlib.sha256()
+    with subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    ) as p:
+        assert p.stdout is not None
+        for chunk in iter(lambda: p.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
+            digest.update(chunk)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} exited {p.returncode}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, digest.hexdigest()
+
+
+def bench_decode(tmp: Path, frames: int, runs: int, base: Path | None) -> None:
+    print(
+        f"\n2. decode → JSON lines, {frames:,} advertisements (btsnoop), process CPU s "
+        f"min/median/max of {runs}"
+    )
+    path = tmp / "decode.btsnoop"
+    write_btsnoop(path, frames)
+    keys = tmp / "keys.toml"
+    write_keys(keys)
+    ours_cmd = [
+        sys.executable,
+        "-m",
+        "victron_ble_bms",
+        "decode",
+        str(path),
+        "--keys",
+        str(keys),
+        "--format",
+        "jsonl",
+    ]
+    keyarg = ",".join(f"{a}={k}" for a, k, _ in DEVICES)
+    naive_cmd = [sys.executable, "-c", NAIVE, str(path), keyarg, str(Path(__file__).parent)]
+    rows: dict[str, list[float]] = {"ours": [], "naive (struct + victron-ble + json.dumps)": []}
+    if base is not None:
+        rows["main@d2e9094"] = []
+    ratios: list[float] = []
+    base_ratios: list[float] = []
+    digests = set()
+    for _ in range(runs):
+        t_ours, _, d_ours = _child(ours_cmd)
+        t_naive, _, _ = _child(naive_cmd)
+        rows["ours"].append(t_ours)
+        rows["naive (struct + victron-ble + json.dumps)"].append(t_naive)
+        ratios.append(t_naive / t_ours)
+        digests.add(d_ours)
+        if base is not None:
+            env = dict(os.environ, PYTHONPATH=str(base))
+            t_base, _, d_base = _child(ours_cmd, env)
+            rows["main@d2e9094"].append(t_base)
+            base_ratios.append(t_base / t_ours)
+            digests.add(d_base)
+    for label, values in rows.items():
+        print(
+            f"  {label:44} {_mmm(values)} s  "
+            f"({frames / statistics.median(values) / 1e3:,.0f}k frames/s)"
+        )
+    print(f"  naive / ours {_mmm(ratios)}  target ≥ 3.00  {_met(ratios, 3.0, below=False)}")
+    if base is not None:
+        same = "identical" if len(digests) == 1 else "DIFFERENT"
+        print(
+            f"  main@d2e9094 / ours {_mmm(base_ratios)}; output of ours and main: {same} "
+            f"(sha256 {next(iter(digests))[:16]}…)"
+        )
+    print("\n3. memory of our decode (max RSS, one process each; target: constant, ≤ 43 MiB)")
+    for n in (frames // 10, frames):
+        if n != frames:
+            write_btsnoop(path, n)
+        else:
+            write_btsnoop(path, frames)
+        _, rss, _ = _child(ours_cmd)
+        print(
+            f"  {n:>10,} advertisements  {path.stat().st_size / 1e6:7.1f} MB file  {rss:6.1f} MiB"
+        )
+    path.unlink()
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--reader-frames", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--base", type=Path, help="a checkout of main@d2e9094 to compare with")
+    ap.add_argument("--only", choices=("readers", "decode"))
+    args = ap.parse_args()
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     with tempfile.TemporaryDirectory() as d:
-        for name, writer in (("btsnoop", write_btsnoop), ("pcapng", write_pcapng)):
-            for count in (n // 10, n):
-                path = Path(d) / f"bench.{name}"
-                writer(path, count)
-                size = path.stat().st_size
-                frames, read_rate, decode_rate, peak = measure(path)
-                print(
-                    f"{name:8} {frames:>9,} frames {size / 1e6:6.1f} MB  "
-                    f"read {read_rate:>9,.0f}/s  read+decode {decode_rate:>8,.0f}/s  "
-                    f"peak traced {peak / 1024:6.1f} KiB"
-                )
-                path.unlink()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"max RSS of the whole run: {rss / 1024:.1f} MiB")
+        if args.only != "decode":
+            bench_readers(Path(d), args.reader_frames, args.runs)
+        if args.only != "readers":
+            bench_decode(Path(d), args.frames, args.runs, args.base)
 
 
 if __name__ == "__main__":

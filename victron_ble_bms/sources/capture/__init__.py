@@ -4,25 +4,31 @@ for adv in open_capture("btsnoop_hci.log"):   # format recognised by content
     ...
 """
 
-from .detect import Capture, detect_format, open_capture
+from .detect import Capture, ErrorLog, detect_format, open_capture
 from .errors import (
     CaptureError,
     CorruptCapture,
     CorruptRecord,
+    ExportError,
     TruncatedCapture,
     UnknownFormat,
     UnsupportedLinkType,
 )
-from .export import PcapngWriter, export_pcapng
+from .export import PcapngWriter, PcapWriter, export_pcapng
 from .jsonl import JsonlWriter, follow_jsonl, read_jsonl
+from .sink import RecordingError
 
 __all__ = [
     "Capture",
     "CaptureError",
     "CorruptCapture",
     "CorruptRecord",
+    "ErrorLog",
+    "ExportError",
     "JsonlWriter",
+    "PcapWriter",
     "PcapngWriter",
+    "RecordingError",
     "TruncatedCapture",
     "UnknownFormat",
     "UnsupportedLinkType",

@@ -8,7 +8,7 @@ included length, flags, cumulative drops (u32 BE each), timestamp i64 BE in micr
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
@@ -38,37 +38,22 @@ def handle(errors: list[CaptureError] | None, err: CaptureError) -> None:
     errors.append(err)
 
 
-def read_body(
-    read: Callable[[int], bytes],
-    incl: int,
-    limit: int,
-    *,
-    path: str,
-    offset: int,
-    errors: list[CaptureError] | None,
-) -> bytes | None:
-    """The `incl` data bytes of one record; None (error handled) when the rest of the file
-    cannot be read: an impossible length or the file ending inside the record."""
+def body_error(
+    incl: int, got: int, limit: int, *, path: str, offset: int, errors: list[CaptureError] | None
+) -> None:
+    """Report why a record's `incl` data bytes cannot be read (`got` arrived): an impossible
+    length or the file ending inside the record. Nothing after it can be read."""
     if incl > limit:
-        handle(
-            errors,
-            CorruptCapture(
-                f"record claims {incl} bytes; the rest of the file cannot be read",
-                path=path,
-                offset=offset,
-            ),
+        err: CaptureError = CorruptCapture(
+            f"record claims {incl} bytes; the rest of the file cannot be read",
+            path=path,
+            offset=offset,
         )
-        return None
-    data = read(incl)
-    if len(data) < incl:
-        handle(
-            errors,
-            TruncatedCapture(
-                f"file ends inside a record ({len(data)} of {incl} bytes)", path=path, offset=offset
-            ),
+    else:
+        err = TruncatedCapture(
+            f"file ends inside a record ({got} of {incl} bytes)", path=path, offset=offset
         )
-        return None
-    return data
+    handle(errors, err)
 
 
 def decode_body(
@@ -121,17 +106,14 @@ def read_btsnoop(
                 )
             return
         _orig, incl, flags, _drops, ts_us = unpack(rec)
-        data = read_body(read, incl, MAX_RECORD, path=path, offset=offset, errors=errors)
-        if data is None:
+        # The hot loop: checks inline, their messages (body_error, decode_body) on the rare path.
+        data = read(incl) if incl <= MAX_RECORD else b""
+        if len(data) < incl:
+            body_error(incl, len(data), MAX_RECORD, path=path, offset=offset, errors=errors)
             return
-        advs = decode_body(
-            decoder,
-            data,
-            (ts_us - EPOCH_OFFSET_US) / 1e6,
-            flags,
-            path=path,
-            offset=offset,
-            errors=errors,
-        )
+        try:
+            advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
+        except ValueError:
+            advs = decode_body(decoder, data, 0.0, flags, path=path, offset=offset, errors=errors)
         offset += 24 + incl
         yield from advs

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from ..advertisement import Advertisement
 from .btsnoop import MAGIC as BTSNOOP_MAGIC
 from .btsnoop import read_btsnoop
-from .errors import CaptureError, UnknownFormat
+from .errors import CaptureError, CorruptCapture, UnknownFormat
 from .jsonl import is_jsonl_capture, read_jsonl_file
 from .pcap import PCAP_MAGICS, PCAPNG_SHB, read_pcap, read_pcapng
 
@@ -50,18 +50,52 @@ def _unknown_hint(head: bytes) -> str:
     )
 
 
+class ErrorLog(list[CaptureError]):
+    """The problems met while reading one capture, in file order. Appending one also copies
+    it to the caller's list and calls the caller's callback, so a consumer can report each
+    problem the moment the reader skips it (between the frames before and after it)."""
+
+    def __init__(
+        self,
+        also: list[CaptureError] | None = None,
+        on_error: Callable[[CaptureError], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._also = also
+        self._on_error = on_error
+
+    def append(self, err: CaptureError) -> None:
+        super().append(err)
+        if self._also is not None:
+            self._also.append(err)
+        if self._on_error is not None:
+            self._on_error(err)
+
+
 class Capture:
     """An open capture file: iterate it for advertisements.
 
-    Recoverable problems are collected in `errors` (when no list is given, the first one is
-    raised). `position`/`size` give progress in bytes.
+    Skipping is part of the reader, so every consumer (decode, record --from, the dashboard's
+    replay, serve) skips and reports the same way: a record that cannot be parsed is skipped
+    (`CorruptRecord`), a file cut short or broken beyond repair ends the iteration quietly
+    (`TruncatedCapture`/`CorruptCapture`), and each of these is appended to `errors` (and given
+    to `on_error` at once, and appended to the caller's `errors` list if one was passed).
+    Iterating raises `CaptureError` only when nothing can be read at all (unsupported link
+    type). `strict=True` raises the first problem instead (tests, tools that must not skip).
+    `position`/`size` give progress in bytes; `complete` is true when nothing was skipped.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, errors: list[CaptureError] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        errors: list[CaptureError] | None = None,
+        on_error: Callable[[CaptureError], None] | None = None,
+        strict: bool = False,
     ) -> None:
         self.path = str(path)
-        self.errors = errors
+        self.errors: ErrorLog = ErrorLog(errors, on_error)
+        self._strict = strict
         try:
             self._file: BinaryIO = Path(path).open("rb")
         except OSError as exc:
@@ -81,6 +115,16 @@ class Capture:
         self._iter: Iterator[Advertisement] | None = None
 
     @property
+    def complete(self) -> bool:
+        """True when every record so far was read (nothing skipped, nothing cut short)."""
+        return not self.errors
+
+    @property
+    def skipped(self) -> int:
+        """How many problems were skipped so far (each is one line in `errors`)."""
+        return len(self.errors)
+
+    @property
     def position(self) -> int:
         return 0 if self._file.closed else self._file.tell()
 
@@ -91,8 +135,14 @@ class Capture:
 
     def _read(self) -> Iterator[Advertisement]:
         # The file closes when the iteration ends, fails or is dropped (generator close).
+        sink = None if self._strict else self.errors
         try:
-            yield from READERS[self.format](self._file, path=self.path, errors=self.errors)
+            yield from READERS[self.format](self._file, path=self.path, errors=sink)
+        except OSError as exc:  # EIO, a file on a vanished USB stick …
+            err = CorruptCapture(f"cannot read: {exc.strerror or exc}", path=self.path)
+            if sink is None:
+                raise err from None
+            sink.append(err)
         finally:
             self._file.close()
 
@@ -112,7 +162,13 @@ class Capture:
 
 
 def open_capture(
-    path: str | os.PathLike[str], *, errors: list[CaptureError] | None = None
+    path: str | os.PathLike[str],
+    *,
+    errors: list[CaptureError] | None = None,
+    on_error: Callable[[CaptureError], None] | None = None,
+    strict: bool = False,
 ) -> Capture:
-    """Open a capture of any supported format; iterate the result for `Advertisement`s."""
-    return Capture(path, errors=errors)
+    """Open a capture of any supported format; iterate the result for `Advertisement`s.
+    Corrupt records are skipped and reported (see `Capture`); raises `CaptureError` when the
+    file cannot be opened or is no capture we read."""
+    return Capture(path, errors=errors, on_error=on_error, strict=strict)

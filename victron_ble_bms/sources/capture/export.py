@@ -13,10 +13,13 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Self
 
+from ...safetext import plain
 from ..advertisement import Advertisement
+from .errors import ExportError
 from .hci import AD_COMPLETE_NAME, AD_MANUFACTURER
+from .sink import RecordSink
 
 LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR = 201
 _DIRECTION_RECEIVED = 1  # pseudo-header: 0 = sent by the host, 1 = received
@@ -31,21 +34,39 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 def ad_structures(adv: Advertisement) -> bytes:
-    """The AD data an advertiser would send: the name, then manufacturer data per company."""
+    """The AD data an advertiser would send: the name, then manufacturer data per company.
+    `ValueError` when a structure cannot be expressed (company id beyond 16 bits, data too
+    long for an AD structure's length byte)."""
     out = bytearray()
     if adv.name:
-        name = adv.name.encode("utf-8")[:29]
+        # A name from a file may hold lone surrogates; a name longer than 29 bytes is cut.
+        name = str(adv.name).encode("utf-8", "replace")[:29]
         out += bytes((len(name) + 1, AD_COMPLETE_NAME)) + name
     for company, data in adv.manufacturer_data.items():
+        if not 0 <= company <= 0xFFFF:
+            raise ValueError(f"company id {company} does not fit 16 bits")
+        if len(data) > 252:
+            raise ValueError(f"{len(data)} bytes of manufacturer data do not fit an AD structure")
         out += bytes((len(data) + 3, AD_MANUFACTURER)) + company.to_bytes(2, "little") + data
     return bytes(out)
 
 
+def _address_bytes(address: str) -> bytes:
+    digits = address.replace(":", "")
+    if len(digits) != 12:
+        raise ValueError(
+            f"{plain(address, 60)} is not a 6-byte Bluetooth address (a macOS device UUID has "
+            "none; an HCI event needs one)"
+        )
+    return bytes.fromhex(digits)[::-1]
+
+
 def hci_event(adv: Advertisement) -> bytes:
-    """One advertisement as an H4 HCI event (type byte 0x04 first)."""
-    address = bytes.fromhex(adv.address.replace(":", ""))[::-1]
+    """One advertisement as an H4 HCI event (type byte 0x04 first); `ValueError` when it
+    cannot be one (no 6-byte address, data too large)."""
+    address = _address_bytes(adv.address)
     addr_type = 1 if adv.address_type == "random" else 0
-    rssi = 127 if adv.rssi is None else max(-127, min(126, adv.rssi))
+    rssi = 127 if adv.rssi is None else max(-127, min(126, int(adv.rssi)))
     data = ad_structures(adv)
     kind = adv.origin.rsplit(":", 1)[-1]
     if len(data) <= _LEGACY_MAX:
@@ -73,38 +94,88 @@ def hci_event(adv: Advertisement) -> bytes:
     return bytes((0x04, 0x3E, len(params))) + params
 
 
-class PcapngWriter:
-    """Stream advertisements into a pcapng file Wireshark and tshark open."""
+class _HciFileWriter:
+    """What pcapng and pcap writers share: a `RecordSink` (whole records; a full disk is
+    `RecordingError`), the H4 packet of an advertisement, and `ExportError` (nothing written,
+    the caller reports it and goes on) for one that has no such packet or time."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    TIME_RANGE = (-(2.0**64) / 1e6, 2.0**64 / 1e6)  # seconds the format's timestamp holds
+
+    def __init__(self, path: str | os.PathLike[str], header: bytes) -> None:
         self.path = Path(path)
-        self._file: BinaryIO = self.path.open("wb")
-        self.count = 0
-        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
-        # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
-        idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
-        idb += struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
-        self._file.write(_block(0x0A0D0D0A, shb) + _block(1, idb))
+        self._sink = RecordSink(self.path)
+        self.skipped = 0  # advertisements refused with ExportError
+        self._sink.write(header, record=False)
 
-    def write(self, adv: Advertisement) -> None:
-        packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
-        ts = max(0, round(adv.ts * 1e6))
-        epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
-        self._file.write(_block(6, epb + packet))
-        self._file.flush()
-        self.count += 1
+    @property
+    def count(self) -> int:
+        return self._sink.count
+
+    def _packet(self, adv: Advertisement) -> bytes:
+        try:
+            packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
+            low, high = self.TIME_RANGE
+            if not low < adv.ts < high:  # also false for NaN
+                raise ValueError(f"time {adv.ts!r} does not fit the file's timestamps")
+        except ValueError as exc:
+            self.skipped += 1
+            raise ExportError(
+                f"advertisement {self.count + self.skipped} "
+                f"({plain(adv.address, 60)}) not written: {exc}",
+                path=str(self.path),
+            ) from None
+        return packet
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self._sink.close()
 
-    def __enter__(self) -> PcapngWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class PcapngWriter(_HciFileWriter):
+    """Stream advertisements into a pcapng file Wireshark and tshark open."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+        # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
+        idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
+        idb += struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
+        super().__init__(path, _block(0x0A0D0D0A, shb) + _block(1, idb))
+
+    def write(self, adv: Advertisement) -> None:
+        """Append one advertisement (`ExportError`: nothing written, see the base class)."""
+        packet = self._packet(adv)
+        ts = max(0, round(adv.ts * 1e6))  # before 1970: 0, as Wireshark cannot show it
+        epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
+        self._sink.write(_block(6, epb + packet))
+
+
+class PcapWriter(_HciFileWriter):
+    """Classic pcap (libpcap 2.4, µs timestamps), link type 201 like `PcapngWriter` — for
+    tools that read only pcap."""
+
+    TIME_RANGE = (0.0, 2.0**32)  # an unsigned 32-bit seconds field: 1970–2106
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        # magic, version 2.4, thiszone 0, sigfigs 0, snaplen, network (pcap-savefile(5))
+        head = struct.pack(
+            "<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFF, LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR
+        )
+        super().__init__(path, head)
+
+    def write(self, adv: Advertisement) -> None:
+        """Append one advertisement (`ExportError`: nothing written, see the base class)."""
+        packet = self._packet(adv)
+        seconds, micros = divmod(round(adv.ts * 1e6), 1_000_000)
+        if seconds > 0xFFFFFFFF:  # rounding up to the next second at the very end
+            seconds, micros = 0xFFFFFFFF, 999_999
+        self._sink.write(struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet)
 
 
 def export_pcapng(advertisements: Iterable[Advertisement], path: str | os.PathLike[str]) -> int:

@@ -39,6 +39,7 @@ _LEGACY_EVENT_NAMES = {
     0x03: "ADV_NONCONN_IND",
     0x04: "SCAN_RSP",
 }
+_LEGACY_ORIGINS = {t: "hci:le_adv_report:" + name for t, name in _LEGACY_EVENT_NAMES.items()}
 # LL advertising PDU types that carry AdvA + AdvData (Core spec Vol 6 Part B §2.3).
 LL_PDU_NAMES = {0x0: "ADV_IND", 0x2: "ADV_NONCONN_IND", 0x4: "SCAN_RSP", 0x6: "ADV_SCAN_IND"}
 _ADDRESS_TYPES = {0: "public", 1: "random", 2: "public", 3: "random"}
@@ -50,13 +51,63 @@ AD_MANUFACTURER = 0xFF
 _RSSI_UNAVAILABLE = 127  # Core spec: 127 = RSSI not available
 
 
+_ADDRESSES: dict[bytes, str] = {}  # raw → text; a capture has few devices (bounded below)
+
+_new = object.__new__
+_ADV_SLOTS = tuple(
+    getattr(Advertisement, name).__set__
+    for name in (
+        "ts",
+        "address",
+        "manufacturer_data",
+        "rssi",
+        "name",
+        "address_type",
+        "origin",
+    )
+)
+
+
+def advertisement(
+    ts: float,
+    address: str,
+    manufacturer_data: dict[int, bytes],
+    rssi: int | None,
+    name: str | None,
+    address_type: str | None,
+    origin: str,
+) -> Advertisement:
+    """`Advertisement(...)` through its slots: the same object at a fraction of the cost of
+    the frozen dataclass's __init__ (one per frame read)."""
+    adv = _new(Advertisement)
+    s1, s2, s3, s4, s5, s6, s7 = _ADV_SLOTS
+    s1(adv, ts)
+    s2(adv, address)
+    s3(adv, manufacturer_data)
+    s4(adv, rssi)
+    s5(adv, name)
+    s6(adv, address_type)
+    s7(adv, origin)
+    return adv
+
+
 def format_address(raw: bytes) -> str:
     """Six address bytes as sent on air (little-endian) → 'AA:BB:CC:DD:EE:FF'."""
-    return raw[::-1].hex(":").upper()
+    text = _ADDRESSES.get(raw)
+    if text is None:
+        text = raw[::-1].hex(":").upper()
+        if len(_ADDRESSES) >= 65536:
+            _ADDRESSES.clear()
+        _ADDRESSES[bytes(raw)] = text
+    return text
 
 
 def parse_ad(data: bytes) -> tuple[dict[int, bytes], str | None]:
     """AD structures → (company id → manufacturer data without the company id, name)."""
+    n = len(data)
+    if n > 3 and data[0] == n - 1 and data[1] == AD_MANUFACTURER:
+        # The usual Victron advertisement: one manufacturer-data structure and nothing else.
+        return {data[2] | (data[3] << 8): data[4:]}, None
     manufacturer: dict[int, bytes] = {}
     name: str | None = None
     short_name: str | None = None
@@ -90,14 +141,38 @@ def _rssi(byte: int) -> int | None:
     return None if value == _RSSI_UNAVAILABLE else value
 
 
-def parse_hci_event(buf: bytes, ts: float) -> list[Advertisement]:
-    """An HCI event (starting at the event code, no H4 byte) → its advertisements.
+def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
+    """An HCI event starting at `buf[at]` (the event code, no H4 byte) → its advertisements.
 
     Events other than LE advertising reports give an empty list.
     """
-    if len(buf) < 3 or buf[0] != HCI_EVT_LE_META:
+    if len(buf) < at + 3 or buf[at] != HCI_EVT_LE_META:
         return []
-    plen = buf[1]
+    plen = buf[at + 1]
+    if (
+        plen > 11
+        and buf[at + 2] == LE_ADVERTISING_REPORT
+        and buf[at + 3] == 1
+        and plen == 12 + buf[at + 12]
+        and at + plen + 2 <= len(buf)
+    ):
+        # One legacy report filling the event exactly (what controllers send): no slicing of
+        # the event, no loop.
+        md, name = parse_ad(buf[at + 13 : at + plen + 1])
+        r = buf[at + plen + 1]
+        return [
+            advertisement(
+                ts,
+                format_address(buf[at + 6 : at + 12]),
+                md,
+                None if r == _RSSI_UNAVAILABLE else (r - 256 if r > 127 else r),
+                name,
+                _ADDRESS_TYPES.get(buf[at + 5]),
+                _LEGACY_ORIGINS.get(buf[at + 4]) or "hci:le_adv_report:" + str(buf[at + 4]),
+            )
+        ]
+    if at:
+        buf = buf[at:]
     if plen + 2 > len(buf):
         raise ValueError(f"HCI event says {plen} parameter bytes, only {len(buf) - 2} present")
     sub = buf[2]
@@ -126,14 +201,14 @@ def _legacy_reports(buf: bytes, i: int, end: int, ts: float) -> list[Advertiseme
             raise ValueError(f"LE Advertising Report data ({dlen} bytes) runs past the event")
         md, name = parse_ad(buf[i + 9 : data_end])
         out.append(
-            Advertisement(
-                ts=ts,
-                address=address,
-                manufacturer_data=md,
-                rssi=_rssi(buf[data_end]),
-                name=name,
-                address_type=_ADDRESS_TYPES.get(addr_type),
-                origin="hci:le_adv_report:" + _LEGACY_EVENT_NAMES.get(event_type, str(event_type)),
+            advertisement(
+                ts,
+                address,
+                md,
+                _rssi(buf[data_end]),
+                name,
+                _ADDRESS_TYPES.get(addr_type),
+                _LEGACY_ORIGINS.get(event_type) or "hci:le_adv_report:" + str(event_type),
             )
         )
         i = data_end + 1

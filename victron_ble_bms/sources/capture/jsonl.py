@@ -4,23 +4,28 @@
     {"ts": 1700000000.25, "address": "AA:BB:CC:DD:EE:FF", "rssi": -60, "name": "…",
      "manufacturer_data": {"737": "1000e5a005…"}, "address_type": "public", "origin": "emulator"}
 
-The writer flushes every line, so a crash or power loss loses at most the line being written;
-the reader tolerates such a truncated last line.
+The writer writes every line whole (`sink.RecordSink`), so a crash or power loss loses at most
+the line being written — the reader tolerates such a truncated last line — and a full disk
+stops the recording with one clear `RecordingError`, every line before it intact.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from ..advertisement import Advertisement
+from ...safetext import plain
+from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
+from .hci import advertisement
+from .sink import RecordSink
 
 __all__ = [
     "FORMAT",
@@ -51,44 +56,160 @@ def advertisement_to_json(adv: Advertisement) -> dict[str, Any]:
     }
 
 
+class FieldError(ValueError):
+    """A JSON-lines field of the wrong type or out of range (the line is skipped)."""
+
+
+def _number(obj: dict[str, Any], key: str) -> float:
+    value = obj.get(key)
+    if type(value) is float or type(value) is int:  # not bool, not str
+        ts = float(value)
+        if math.isfinite(ts):
+            return ts
+        raise FieldError(f"{key} {value!r} is not a finite number")
+    if key not in obj:
+        raise FieldError(f"no {key}")
+    raise FieldError(f"{key} must be a number, not {type(value).__name__}")
+
+
+def _rssi(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int:
+        raise FieldError(f"rssi must be a whole number of dBm, not {type(value).__name__}")
+    if not -128 <= value <= 127:
+        raise FieldError(f"rssi {value} is not a signal strength (-128..127 dBm)")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise FieldError(f"{key} must be text, not {type(value).__name__}")
+    if not value.isascii():
+        # A lone surrogate ("\\ud800" in the file) cannot be written as UTF-8 anywhere
+        # later: keep it visible as an escape instead.
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+_ADDRESSES: dict[str, str] = {}  # spelling as written → normalised; bounded below
+
+
+def _address(value: Any) -> str:
+    cached = _ADDRESSES.get(value) if type(value) is str else None
+    if cached is not None:
+        return cached
+    if type(value) is not str:
+        raise FieldError(f"address must be text, not {type(value).__name__}")
+    try:
+        address = normalize_address(value)
+    except AddressError as exc:
+        raise FieldError(str(exc)) from None
+    if len(_ADDRESSES) >= 4096:
+        _ADDRESSES.clear()
+    _ADDRESSES[value] = address
+    return address
+
+
+_COMPANIES: dict[str, int] = {}  # "737" → 737, for the few company ids a file holds
+
+
+def _company(k: str) -> int:
+    company = _COMPANIES.get(k)
+    if company is None:
+        if not (k.isascii() and k.isdigit()) or int(k) > 0xFFFF:
+            raise FieldError(f"company id {k[:20]!r} is not a number 0..65535")
+        company = int(k)
+        if len(_COMPANIES) >= 1024:
+            _COMPANIES.clear()
+        _COMPANIES[k] = company
+    return company
+
+
+def _manufacturer_data(value: Any) -> dict[int, bytes]:
+    if not value:
+        return {}
+    if type(value) is not dict:
+        raise FieldError("manufacturer_data must be an object")
+    md: dict[int, bytes] = {}
+    for k, v in value.items():
+        if type(v) is not str:
+            raise FieldError(f"manufacturer data must be hex text, not {type(v).__name__}")
+        md[_company(k)] = bytes.fromhex(v)
+    return md
+
+
 def advertisement_from_json(obj: dict[str, Any]) -> Advertisement:
-    md = obj.get("manufacturer_data") or {}
-    if not isinstance(md, dict):
-        raise ValueError("manufacturer_data must be an object")
-    return Advertisement(
-        ts=float(obj["ts"]),
-        address=str(obj["address"]),
-        manufacturer_data={int(k): bytes.fromhex(v) for k, v in md.items()},
-        rssi=None if obj.get("rssi") is None else int(obj["rssi"]),
-        name=obj.get("name"),
-        address_type=obj.get("address_type"),
-        origin=str(obj.get("origin") or "jsonl"),
+    """One JSON-lines object → an Advertisement; `ValueError` (a `FieldError` naming the
+    field) for anything of the wrong type or out of range. Addresses are normalised, so
+    'aa:bb:…' finds the key stored for 'AA:BB:…'."""
+    get = obj.get
+    ts, rssi, name, kind, origin = (
+        get("ts"),
+        get("rssi"),
+        get("name"),
+        get("address_type"),
+        get("origin"),
+    )
+    if (
+        type(ts) is float
+        and ts - ts == 0.0  # finite
+        and (type(rssi) is int and -128 <= rssi <= 127 or rssi is None)
+        and (name is None or type(name) is str and name.isascii())
+        and (kind is None or type(kind) is str and kind.isascii())
+        and type(origin) is str
+        and origin.isascii()
+    ):  # what our writer writes: no further checks needed for these five
+        return advertisement(
+            ts,
+            _address(get("address")),
+            _manufacturer_data(get("manufacturer_data")),
+            rssi,
+            name,
+            kind,
+            origin or "jsonl",
+        )
+    return advertisement(
+        _number(obj, "ts"),
+        _address(get("address")),
+        _manufacturer_data(obj.get("manufacturer_data")),
+        _rssi(obj.get("rssi")),
+        _text(obj, "name"),
+        _text(obj, "address_type"),
+        _text(obj, "origin") or "jsonl",
     )
 
 
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8")
+
+
 class JsonlWriter:
-    """Append advertisements to a capture file, one flushed line each."""
+    """Append advertisements to a capture file, one whole line each (`RecordSink`: a full
+    disk stops the recording with `RecordingError`, every line before it intact)."""
 
     def __init__(self, path: str | os.PathLike[str], *, source: str = "", **header: Any) -> None:
         self.path = Path(path)
-        self._file: IO[str] = self.path.open("w", encoding="utf-8")
-        self.count = 0
+        self._sink = RecordSink(self.path)
         created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         head = {"format": FORMAT, "version": VERSION, "created": created, "source": source}
         head.update(header)
-        self._write(head)
+        self._sink.write(_line(head), record=False)
 
-    def _write(self, obj: dict[str, Any]) -> None:
-        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._file.flush()
+    @property
+    def count(self) -> int:
+        return self._sink.count
 
     def write(self, adv: Advertisement) -> None:
-        self._write(advertisement_to_json(adv))
-        self.count += 1
+        self._sink.write(_line(advertisement_to_json(adv)))
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self._sink.close()
 
     def __enter__(self) -> JsonlWriter:
         return self
@@ -97,6 +218,19 @@ class JsonlWriter:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _loads(text: bytes) -> Any:
+    """json.loads whose failures are all ValueError: ~1,000 nested brackets exhaust the
+    parser's recursion (RecursionError), and no capture line nests more than 2 deep.
+    Our files are UTF-8 (UnicodeDecodeError is a ValueError too)."""
+    try:
+        return _decode(text.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def is_jsonl_capture(head: bytes) -> bool:
@@ -122,12 +256,12 @@ class _Lines:
         self.errors = errors
         self.header_seen = False
 
-    def parse(self, raw: bytes, offset: int) -> Advertisement | None:
+    def parse(self, raw: bytes, offset: int, line: int) -> Advertisement | None:
         text = raw.strip()
         if not text:
             return None
         try:
-            obj = json.loads(text)
+            obj = _loads(text)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
             if not self.header_seen:
@@ -148,7 +282,10 @@ class _Lines:
         except CaptureError:
             raise
         except (ValueError, KeyError, TypeError, OverflowError) as exc:
-            err = CorruptRecord(f"bad line skipped: {exc}", path=self.path, offset=offset)
+            reason = plain(exc, 120)
+            err = CorruptRecord(
+                f"bad line skipped: {reason}", path=self.path, offset=offset, line=line
+            )
             if self.errors is None:
                 raise err from exc
             self.errors.append(err)
@@ -161,16 +298,16 @@ def read_jsonl_file(
     """`read_jsonl` on a file opened in binary mode (used by `open_capture`)."""
     lines = _Lines(path, errors)
     offset = 0
-    for raw in f:
+    for number, raw in enumerate(f, 1):
         line_offset, offset = offset, offset + len(raw)
         if not raw.endswith(b"\n"):
             # The last line, cut short by a crash or power loss: nothing to report, unless it
             # is complete JSON that merely lacks its newline.
             try:
-                json.loads(raw)
+                _loads(raw)
             except ValueError:
                 return
-        adv = lines.parse(raw, line_offset)
+        adv = lines.parse(raw, line_offset, number)
         if adv is not None:
             yield adv
 
@@ -188,6 +325,7 @@ def follow_jsonl(
     lines = _Lines(str(path), errors)
     with Path(path).open("rb") as f:
         offset = 0
+        number = 0
         pending = b""
         while True:
             raw = f.readline()
@@ -196,7 +334,8 @@ def follow_jsonl(
                 if not pending.endswith(b"\n"):
                     continue
                 line, pending = pending, b""
-                adv = lines.parse(line, offset)
+                number += 1
+                adv = lines.parse(line, offset, number)
                 offset += len(line)
                 if adv is not None:
                     yield adv

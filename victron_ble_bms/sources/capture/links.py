@@ -39,23 +39,25 @@ def h4(data: bytes, ts: float, flags: int = 0) -> list[Advertisement]:
     """HCI H4: one packet-type byte (0x04 = event) before the HCI packet."""
     if not data or data[0] != H4_EVENT:
         return []
-    return parse_hci_event(data[1:], ts)
+    return parse_hci_event(data, ts, 1)
 
 
 def h4_with_phdr(data: bytes, ts: float, flags: int = 0) -> list[Advertisement]:
     """LINKTYPE 201: a 4-byte direction pseudo-header, then H4."""
     if len(data) < 5:
         raise ValueError(f"{len(data)} bytes is shorter than the direction header + H4 byte")
-    return h4(data[4:], ts)
+    if data[4] != H4_EVENT:
+        return []
+    return parse_hci_event(data, ts, 5)
 
 
 def monitor_pcap(data: bytes, ts: float, flags: int = 0) -> list[Advertisement]:
     """LINKTYPE 254: adapter index u16 BE, opcode u16 BE, then the HCI packet."""
     if len(data) < 4:
         raise ValueError(f"{len(data)} bytes is shorter than the monitor header")
-    if int.from_bytes(data[2:4], "big") != _MONITOR_EVENT:
+    if data[2] != 0 or data[3] != _MONITOR_EVENT:  # opcode u16 BE
         return []
-    return parse_hci_event(data[4:], ts)
+    return parse_hci_event(data, ts, 4)
 
 
 def le_ll(data: bytes, ts: float, flags: int = 0) -> list[Advertisement]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
-from .btsnoop import decode_body, handle, read_body
+from .btsnoop import body_error, decode_body, handle
 from .errors import (
     CaptureError,
     CorruptCapture,
@@ -60,7 +60,7 @@ def read_pcap(
     endian, resolution = PCAP_MAGICS[head[:4]]
     linktype = struct.unpack(endian + "I", head[20:24])[0]
     decoder = _decoder(linktype, path, 20)
-    rec = struct.Struct(endian + "IIII")
+    unpack = struct.Struct(endian + "IIII").unpack
     offset = 24
     read = f.read
     while True:
@@ -72,13 +72,16 @@ def read_pcap(
                     TruncatedCapture("file ends inside a record header", path=path, offset=offset),
                 )
             return
-        sec, frac, incl, _orig = rec.unpack(hdr)
-        data = read_body(read, incl, MAX_PACKET, path=path, offset=offset, errors=errors)
-        if data is None:
+        sec, frac, incl, _orig = unpack(hdr)
+        # As in read_btsnoop: the checks inline, their messages on the rare path.
+        data = read(incl) if incl <= MAX_PACKET else b""
+        if len(data) < incl:
+            body_error(incl, len(data), MAX_PACKET, path=path, offset=offset, errors=errors)
             return
-        advs = decode_body(
-            decoder, data, sec + frac * resolution, 0, path=path, offset=offset, errors=errors
-        )
+        try:
+            advs = decoder(data, sec + frac * resolution, 0)
+        except ValueError:
+            advs = decode_body(decoder, data, 0.0, 0, path=path, offset=offset, errors=errors)
         offset += 16 + incl
         yield from advs
 
@@ -89,6 +92,7 @@ class _Interface:
     linktype: int
     resolution: float = 1e-6
     ts_offset: int = 0
+    problem: CorruptRecord | None = None  # a broken option, reported once
 
 
 def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
@@ -99,9 +103,19 @@ def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
     i = 8
     while i + 4 <= len(body):
         code, length = struct.unpack_from(endian + "HH", body, i)
-        value = body[i + 4 : i + 4 + length]
         if code == 0:  # opt_endofopt
             break
+        if i + 4 + length > len(body):
+            # Keep the interface (its link type is known) with the options read so far: its
+            # packets are still readable, perhaps with the default time resolution.
+            iface.problem = CorruptRecord(
+                f"interface option {code} says {length} bytes, only {len(body) - i - 4} left; "
+                "options after it ignored",
+                path=path,
+                offset=offset + 8 + i,
+            )
+            break
+        value = body[i + 4 : i + 4 + length]
         if code == 9 and length >= 1:  # if_tsresol: 10^-n, or 2^-n when the top bit is set
             v = value[0]
             iface.resolution = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0**-v
@@ -122,6 +136,9 @@ def read_pcapng(
     first = True
     seen_bluetooth = False
     other_links: set[int] = set()
+    pair = struct.Struct("<II").unpack
+    epb_raw = b""
+    epb_head = struct.Struct("<IIIII").unpack_from
     while True:
         hdr = read(8)
         if len(hdr) < 8:
@@ -155,17 +172,21 @@ def read_pcapng(
                     )
                 handle(errors, err)
                 return
-            total = struct.unpack(endian + "I", hdr[4:8])[0]
+            pair = struct.Struct(endian + "II").unpack
+            epb_raw = struct.pack(endian + "I", 6)
+            epb_head = struct.Struct(endian + "IIIII").unpack_from
+            total = pair(hdr)[1]
             rest_len = total - 12
             interfaces = []  # a new section starts a new interface list
         else:
             if first:
                 raise UnknownFormat("not a pcapng file (no section header)", path=path, offset=0)
-            total = struct.unpack(endian + "I", hdr[4:8])[0]
+            total = pair(hdr)[1]
             rest_len = total - 8
         first = False
-        btype = struct.unpack(endian + "I", btype_raw)[0]
-        if total < 12 or total % 4 or total > MAX_BLOCK:
+        btype = pair(hdr)[0]
+        # A section header holds at least magic, version and section length (28 bytes).
+        if total < (28 if btype_raw == PCAPNG_SHB else 12) or total % 4 or total > MAX_BLOCK:
             handle(
                 errors,
                 CorruptCapture(
@@ -186,7 +207,7 @@ def read_pcapng(
                 ),
             )
             return
-        if struct.unpack_from(endian + "I", rest, rest_len - 4)[0] != total:
+        if rest[rest_len - 4 :] != hdr[4:8]:  # trailing length, same byte order
             handle(
                 errors,
                 CorruptCapture(
@@ -197,6 +218,26 @@ def read_pcapng(
                 ),
             )
             return
+        if btype_raw == epb_raw and rest_len >= 24:
+            # The hot path, an Enhanced Packet on a known interface, inline; anything odd
+            # about it goes through _block below for its message.
+            if_id, ts_hi, ts_lo, caplen, _orig = epb_head(rest, 0)
+            if caplen <= rest_len - 24 and if_id < len(interfaces):
+                iface = interfaces[if_id]
+                decoder = iface.decoder
+                if decoder is not None:
+                    ts = ((ts_hi << 32) | ts_lo) * iface.resolution + iface.ts_offset
+                    try:
+                        advs = decoder(rest[20 : 20 + caplen], ts, 0)
+                    except ValueError as exc:
+                        advs = []
+                        handle(
+                            errors,
+                            CorruptRecord(f"packet skipped: {exc}", path=path, offset=offset),
+                        )
+                    offset += total
+                    yield from advs
+                    continue
         body = rest[:-4]
         block_offset, offset = offset, offset + total
         try:
@@ -217,9 +258,12 @@ def _block(
 ) -> list[Advertisement]:
     if btype == 1:  # Interface Description Block
         try:
-            interfaces.append(_interface(body, endian, path, offset))
+            iface = _interface(body, endian, path, offset)
         except CorruptCapture as exc:
-            raise CorruptRecord(exc.reason, path=path, offset=offset) from exc
+            raise CorruptRecord(exc.reason, path=path, offset=exc.offset) from exc
+        interfaces.append(iface)
+        if iface.problem is not None:
+            raise iface.problem
         return []
     if btype == 6:  # Enhanced Packet Block
         if len(body) < 20:
