@@ -197,7 +197,9 @@ class Publisher:
         status_changed = dev.status is not reading.status
         dev.status = reading.status
         if dev.keyed:
-            if record is not None and dev.good is obj and self.cfg.discovery:
+            # A partial record (protocol branch: fields not received) would offer too few cells.
+            partial = bool(getattr(record, "partial", False))
+            if record is not None and dev.good is obj and self.cfg.discovery and not partial:
                 out.extend(self._discovery(dev, reading, obj, name))
             if not dev.online:
                 dev.online = True
