@@ -24,7 +24,6 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
