@@ -251,3 +251,17 @@ def test_codes_of_a_short_frame_are_unknown_in_the_state() -> None:
     out = publisher.reading(decode_advertisement(short, emu.keys))
     state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
     assert state.get("codes") is None and state.get("worst_code") is None
+
+
+def test_names_from_the_air_are_plain_text() -> None:
+    emu = Emulator([DeviceSpec("lithium-12.8v-100ah")], load_scenario("normal-day"), speed=None)
+    adv = next(iter(emu.run(1)))
+    hostile = "[@click=app.quit]Tap\x1b[31m me\u202e" + "x" * 300
+    evil = Advertisement(adv.ts, adv.address, adv.manufacturer_data, adv.rssi, hostile)
+    out = Publisher(MqttConfig(), emu.keys).reading(decode_advertisement(evil, emu.keys))
+    doc = next(iter(configs(out).values()))
+    name = doc["device"]["name"]
+    assert "\x1b" not in name and "\u202e" not in name and "\\x1b" in name
+    assert len(name) <= 64
+    state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
+    assert "\x1b" not in state["name"]

@@ -283,3 +283,23 @@ def test_source_mqtt_without_receivers_says_so(
     assert "not available" in s.stderr
     s.stop()
     clean(s.stderr)
+
+
+def test_home_assistant_restart_gets_the_configs_again(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "30")
+    serves.append(s)
+    with subscribe(mqtt_broker, "homeassistant/device/#") as sub:
+        sub.wait_for(lambda m: m.topic.endswith("_bridge/config"))
+        time.sleep(1)
+        before = len(sub.messages)
+        publish(mqtt_broker, "homeassistant/status", "online")  # HA's birth message
+        deadline = time.monotonic() + 15
+        while len(sub.messages) <= before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        again = {m.topic for m in sub.messages[before:]}
+        assert "homeassistant/device/victron_ble_bms_bridge/config" in again
+        assert len(again) >= 2  # the bridge and the devices
+    s.stop()
+    clean(s.stderr)
