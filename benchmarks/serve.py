@@ -227,7 +227,10 @@ def main() -> None:
                 statistics.quantiles(lat, n=100)[98] if len(lat) > 10 else max(lat)
             )
     r = results
-    print(f"serve → mosquitto, {runs} runs, {len(base)} readings of 100 devices per run")
+    print(
+        f"serve → mosquitto, {runs} runs, {len(base)} readings of {len(base_keys)} devices per "
+        f"run, {statistics.median(r['published']):.0f} state messages (publish on change)"
+    )
     print(f"  serve pipeline     : {fmt(r['readings_per_s'], 'readings/s')}")
     print(f"  CPU per reading    : {fmt(r['cpu_us_per_reading'], 'µs')} (decode+publish+send)")
     print(f"  floor: decode only : {fmt(r['floor_cpu_us'], 'µs CPU per reading')}")
