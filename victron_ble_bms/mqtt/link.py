@@ -177,6 +177,11 @@ class Link:
                     f"{what} {self.broker}: {describe(exc, self.cfg.password)}; "
                     f"retrying in {delay:.0f} s"
                 )
+            except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
+                self.say(
+                    f"MQTT connection failed unexpectedly ({type(exc).__name__}: "
+                    f"{describe(exc, self.cfg.password)}); retrying in {delay:.0f} s"
+                )
             finally:
                 self.connected = False
             with contextlib.suppress(TimeoutError):
