@@ -29,8 +29,8 @@ class Serve:
 
     def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-        environ = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})}
-        environ.pop("VICTRON_BMS_MQTT_PASSWORD", None) if not env else None
+        environ = {k: v for k, v in os.environ.items() if k != "VICTRON_BMS_MQTT_PASSWORD"}
+        environ.update({"XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})})
         self._err = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "victron_ble_bms", "serve", *args],
