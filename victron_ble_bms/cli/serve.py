@@ -254,7 +254,7 @@ async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIter
 
 
 def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
-    from victron_ble_bms.mqtt.systemd import unit_text
+    from victron_ble_bms.mqtt.systemd import group_exists, unit_text
 
     exe = shutil.which("victron-bms") or str(Path(sys.argv[0]).resolve())
     opts: list[str] = []
@@ -269,7 +269,7 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--config", str(Path(args.config).resolve())]
     if args.adapter:
         opts += ["--adapter", args.adapter]
-    return unit_text(exe, opts, user=getpass.getuser())
+    return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
 def run(args: argparse.Namespace) -> int:
