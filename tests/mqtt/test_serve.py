@@ -66,6 +66,7 @@ def serves() -> Iterator[list[Serve]]:
         if s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait(10)
+        s._err.close()
 
 
 def clean(stderr: str, *secrets: str) -> None:
@@ -295,11 +296,13 @@ def test_home_assistant_restart_gets_the_configs_again(
         time.sleep(1)
         before = len(sub.messages)
         publish(mqtt_broker, "homeassistant/status", "online")  # HA's birth message
+        bridge = "homeassistant/device/victron_ble_bms_bridge/config"
         deadline = time.monotonic() + 15
-        while len(sub.messages) <= before and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            again = {m.topic for m in sub.messages[before:]}
+            if bridge in again and len(again) >= 2:  # the bridge and the devices
+                break
             time.sleep(0.1)
-        again = {m.topic for m in sub.messages[before:]}
-        assert "homeassistant/device/victron_ble_bms_bridge/config" in again
-        assert len(again) >= 2  # the bridge and the devices
+        assert bridge in again and len(again) >= 2, again
     s.stop()
     clean(s.stderr)
