@@ -96,13 +96,18 @@ def test_a_flood_of_unknown_addresses_is_bounded_and_keeps_real_devices() -> Non
     assert json.loads(pub.keyed[advs[0].address].state or b"{}")["key_status"] == "ok"
 
 
-def test_a_suspect_reading_does_not_replace_the_last_good_values() -> None:
+def good_then_later() -> tuple[Publisher, Clock, Reading, Reading]:
+    """A publisher that has published a good reading, and a later reading not yet given."""
     emu, advs = fleet(3)
     clock = Clock()
     pub = Publisher(MqttConfig(min_interval_s=0.0), emu.keys, clock=clock)
     good = decode_advertisement(advs[0], emu.keys)
     pub.reading(good)
-    later = decode_advertisement(advs[2], emu.keys)
+    return pub, clock, good, decode_advertisement(advs[2], emu.keys)
+
+
+def test_a_suspect_reading_does_not_replace_the_last_good_values() -> None:
+    pub, clock, good, later = good_then_later()
     # The live branch flags such readings in Reading.suspect (CONTRACTS.md); simulate its field.
     suspect = SuspectReading(later, "nonce went back: possible replayed frame")
     clock.now += 1
@@ -132,12 +137,7 @@ def test_config_repr_never_shows_the_password() -> None:
 def test_an_implausible_record_is_flagged_and_keeps_the_last_good_values() -> None:
     import dataclasses
 
-    emu, advs = fleet(3)
-    clock = Clock()
-    pub = Publisher(MqttConfig(min_interval_s=0.0), emu.keys, clock=clock)
-    good = decode_advertisement(advs[0], emu.keys)
-    pub.reading(good)
-    later = decode_advertisement(advs[2], emu.keys)
+    pub, clock, good, later = good_then_later()
     record = later.record
     assert record is not None
 
