@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from victron_ble_bms.mqtt.config import default_config_path
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import Reading
@@ -65,7 +66,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
-    p.add_argument("--config", metavar="FILE", help="config file (TOML, [mqtt] table)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"config file (TOML, [mqtt] table; default {default_config_path()})",
+    )
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
