@@ -8,6 +8,9 @@ need=()
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# A real MQTT broker and an independent client for tests/mqtt (serve, HA discovery).
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
