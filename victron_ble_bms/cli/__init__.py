@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from victron_ble_bms import __version__
 
 # Subcommands in the order `--help` lists them; a module that is not there is skipped.
-_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys")
+_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,418 @@
+"""`victron-bms serve`: read one source unattended, publish to an MQTT broker with Home Assistant
+discovery (the topic contract is in victron_ble_bms/mqtt/topics.py and the README).
+
+    victron-bms serve --mqtt mqtt://[user@]host[:port] [--source ble|emulator|mqtt]
+    victron-bms serve --mqtt mqtts://host --source capture FILE [--speed N|max]
+    victron-bms serve … --print-systemd-unit
+
+Runs for weeks: bounded memory, one line per problem on stderr, reconnects with back-off, never
+a traceback. The broker password comes from the config file or VICTRON_BMS_MQTT_PASSWORD only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import importlib
+import math
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+from victron_ble_bms.sources.readings import Reading
+
+from .keys import default_keys_path
+from .output import error
+
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 1
+EXIT_USAGE = 2
+SOURCES = ("ble", "emulator", "capture", "mqtt")
+TICK_S = 1.0
+KEYS_CHECK_S = 5.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="publish readings to an MQTT broker, with Home Assistant discovery",
+        description="Headless and long-running: read one source (the radio by default), decode "
+        "with the keys file and publish every device's state, availability and Home Assistant "
+        "discovery to an MQTT broker. The broker password is read from the config file or "
+        "VICTRON_BMS_MQTT_PASSWORD, never from the command line.",
+    )
+    p.add_argument(
+        "--source",
+        nargs="+",
+        default=["ble"],
+        metavar="SOURCE",
+        help="ble (default) | emulator | capture FILE | mqtt (remote receivers)",
+    )
+    p.add_argument("--mqtt", metavar="URL", help="broker: mqtt://[user@]host[:port] or mqtts://…")
+    p.add_argument(
+        "--topic-prefix", metavar="PREFIX", help="topic prefix (default victron-ble-bms)"
+    )
+    p.add_argument(
+        "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
+    )
+    p.add_argument("--config", metavar="FILE", help="config file (TOML, [mqtt] table)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
+    )
+    g = p.add_argument_group("emulator and capture sources")
+    g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
+    g.add_argument("--scenario", help="bundled scenario name or TOML file (with --device)")
+    g.add_argument("--seed", type=int, default=1, help="emulator random seed")
+    g.add_argument("--speed", default="1", help="simulated/replayed seconds per second, or max")
+    g = p.add_argument_group("ble source")
+    g.add_argument("--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci1")
+    g.add_argument("--passive", action="store_true", help="passive scan (BlueZ experimental)")
+    g = p.add_argument_group("mqtt source (remote receivers)")
+    g.add_argument(
+        "--receiver-topic",
+        action="append",
+        default=[],
+        metavar="FILTER",
+        help="topic filter the receivers publish to (default: the receivers' own defaults)",
+    )
+    p.set_defaults(run=run)
+
+
+def say(message: str) -> None:
+    """One line on stderr: the journal adds the time when run as a service."""
+    sys.stderr.write(f"victron-bms serve: {message}\n")
+    sys.stderr.flush()
+
+
+# --- keys file, re-read when it changes -----------------------------------------------------
+
+
+class ReloadingKeys(Mapping[str, bytes]):
+    """A KeyStore that re-reads its file when the file changes (checked by `refresh()`), so a
+    device removed from the keys file loses its Home Assistant entities without a restart."""
+
+    def __init__(self, store: KeyStore, path: Path | None) -> None:
+        self.store = store
+        self.path = path
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """True when the file changed and was re-read (a broken file keeps the old keys)."""
+        stamp = self._stat()
+        if self.path is None or stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.store = KeyStore.load(self.path, missing_ok=True)
+        except KeyFileError as exc:
+            say(f"keys file not re-read, keeping the previous keys: {exc}")
+            return False
+        return True
+
+    def __getitem__(self, address: str) -> bytes:
+        return self.store[address]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __contains__(self, address: object) -> bool:
+        return address in self.store
+
+    def name(self, address: str) -> str | None:
+        try:
+            return self.store.name(address)
+        except KeyFileError:
+            return None
+
+
+# --- sources --------------------------------------------------------------------------------
+
+
+def _speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError
+    return value
+
+
+async def _decoded(
+    advertisements: AsyncIterator[Advertisement], keys: Mapping[str, bytes]
+) -> AsyncIterator[Reading]:
+    """New readings (repeats dropped, replays flagged) from a stream of advertisements."""
+    from victron_ble_bms.sources.devices import DevicesState
+
+    devices = DevicesState(keys, max_devices=4096)
+    async for adv in advertisements:
+        update = devices.update(adv)
+        if update.reading is not None:
+            yield update.reading
+
+
+def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[str, bytes]]:
+    from victron_ble_bms.emulator import DeviceSpec, load_scenario, parse_device_spec
+    from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+
+    if args.device:
+        scenario = load_scenario(args.scenario or "normal-day")
+        specs = [parse_device_spec(d) for d in args.device]
+        emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
+    elif args.scenario:
+        scenario = load_scenario(args.scenario)
+        specs = [DeviceSpec(d.type) for d in scenario.devices for _ in range(d.count)]
+        emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
+    else:
+        emu = Emulator(demo_fleet(), seed=args.seed, speed=speed, start_ts=time.time())
+    return emu, emu.keys
+
+
+async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
+    from victron_ble_bms.sources.capture import CaptureError, open_capture
+
+    try:
+        capture = open_capture(path)
+    except CaptureError as exc:
+        say(str(exc))
+        return
+    previous: float | None = None
+    wall0 = time.monotonic()
+    first: float | None = None
+    try:
+        with capture:
+            for adv in capture:
+                if speed is not None:
+                    first = adv.ts if first is None else first
+                    if previous is None or adv.ts >= previous:
+                        delay = wall0 + (adv.ts - first) / speed - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    previous = adv.ts if previous is None else max(previous, adv.ts)
+                else:
+                    await asyncio.sleep(0)
+                yield adv
+    except CaptureError as exc:
+        say(f"capture stopped: {exc}")
+
+
+async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Advertisement]:
+    """Remote receivers (receivers branch). Imported lazily: without it, one clear line."""
+    try:
+        receivers = importlib.import_module("victron_ble_bms.receivers")
+        advertisements = receivers.advertisements
+    except (ImportError, AttributeError):
+        say("--source mqtt is not available in this version (no victron_ble_bms.receivers)")
+        return
+    async for adv in advertisements(url, args.receiver_topic or None):
+        yield adv
+
+
+async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIterator[Reading]:
+    from victron_ble_bms.sources.ble import close_bleak_bus
+    from victron_ble_bms.sources.live import (
+        EventKind,
+        LiveScan,
+        ScanError,
+        ScanOptions,
+        StatusEvent,
+    )
+
+    scan = LiveScan(keys, ScanOptions(passive=args.passive, adapter=args.adapter))
+    try:
+        await scan.preflight()
+    except ScanError as exc:
+        say(f"{exc} — waiting for Bluetooth")
+    finally:
+        await close_bleak_bus()
+    try:
+        async with scan:
+            async for item in scan:
+                if isinstance(item, StatusEvent):
+                    if item.kind is not EventKind.SCANNING or item.recovery_s is not None:
+                        say(item.message)
+                    continue
+                yield item
+    finally:
+        await close_bleak_bus()
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
+    from victron_ble_bms.mqtt.systemd import unit_text
+
+    exe = shutil.which("victron-bms") or str(Path(sys.argv[0]).resolve())
+    opts: list[str] = []
+    if args.source != ["ble"]:
+        opts += ["--source", *args.source]
+    if argv_mqtt:
+        opts += ["--mqtt", argv_mqtt]
+    if args.topic_prefix:
+        opts += ["--topic-prefix", args.topic_prefix]
+    opts += ["--keys", str(Path(args.keys or default_keys_path()).expanduser().resolve())]
+    if args.config:
+        opts += ["--config", str(Path(args.config).resolve())]
+    if args.adapter:
+        opts += ["--adapter", args.adapter]
+    return unit_text(exe, opts, user=getpass.getuser())
+
+
+def run(args: argparse.Namespace) -> int:
+    from victron_ble_bms.mqtt.config import ConfigError, load_config, resolve
+
+    source = args.source[0] if args.source else "ble"
+    if source not in SOURCES:
+        error(f"--source must be one of {', '.join(SOURCES)} (got {source!r})")
+        return EXIT_USAGE
+    if (source == "capture") != (len(args.source) == 2) or len(args.source) > 2:
+        error("--source capture takes one FILE; the other sources take none")
+        return EXIT_USAGE
+    if args.duration is not None and not (args.duration > 0 and math.isfinite(args.duration)):
+        error("--duration must be a positive number of seconds")
+        return EXIT_USAGE
+    try:
+        speed = _speed(args.speed)
+    except ValueError:
+        error(f"--speed: {args.speed!r} is not a positive number or 'max'")
+        return EXIT_USAGE
+    if args.print_systemd_unit:
+        sys.stdout.write(_unit(args, args.mqtt))
+        return EXIT_OK
+    try:
+        cfg, warnings = load_config(args.config)
+        cfg = resolve(cfg, url=args.mqtt, topic_prefix=args.topic_prefix)
+    except ConfigError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    for warning in warnings:
+        error("warning: " + warning)
+    if cfg.broker is None:
+        error("no broker: give --mqtt mqtt://[user@]host[:port] or url = … in the config file")
+        return EXIT_USAGE
+    try:
+        importlib.import_module("aiomqtt")
+    except ImportError:
+        error("serve needs aiomqtt: pip install 'victron-ble-bms[mqtt]'")
+        return EXIT_USAGE
+    keys_path = Path(args.keys) if args.keys else default_keys_path()
+    try:
+        store = KeyStore.load(keys_path, missing_ok=args.keys is None)
+    except KeyFileError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    for warning in store.warnings:
+        error("warning: " + warning)
+    keys = ReloadingKeys(store, keys_path)
+    try:
+        return asyncio.run(_serve(args, cfg, keys, source, speed))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _readings(
+    args: argparse.Namespace, source: str, speed: float | None, keys: ReloadingKeys, url: str
+) -> tuple[AsyncIterator[Reading], Mapping[str, bytes]]:
+    if source == "ble":
+        return _ble(args, keys), keys
+    if source == "emulator":
+        emu, emu_keys = _emulator(args, speed)
+        return _decoded(emu.stream(), emu_keys), emu_keys
+    if source == "capture":
+        return _decoded(_capture(args.source[1], speed), keys), keys
+    return _decoded(_remote(args, url), keys), keys
+
+
+async def _serve(
+    args: argparse.Namespace, cfg: Any, keys: ReloadingKeys, source: str, speed: float | None
+) -> int:
+    from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
+    from victron_ble_bms.mqtt.link import Link
+    from victron_ble_bms.mqtt.publisher import Publisher
+
+    try:
+        items, publish_keys = _readings(args, source, speed, keys, str(cfg.broker))
+    except (ScenarioError, DeviceSpecError, ValueError) as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    publisher = Publisher(cfg, publish_keys, hostname=socket.gethostname(), names=keys.name)
+    link = Link(cfg, publisher, say=say)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+    say(f"publishing {source} readings to {cfg.broker} under {cfg.topic_prefix}/")
+    readings = 0
+
+    async def consume() -> None:
+        nonlocal readings
+        try:
+            async for reading in items:
+                readings += 1
+                link.send(publisher.reading(reading))
+        except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
+            say(f"source stopped: {type(exc).__name__}: {exc}")
+        else:
+            say("source ended")
+        stop.set()
+
+    async def tick() -> None:
+        last_keys = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            link.send(publisher.tick())
+            if publish_keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
+                last_keys = time.monotonic()
+                if keys.refresh():
+                    link.send(publisher.forget_unkeyed())
+
+    link_task = asyncio.create_task(link.run(), name="mqtt link")
+    tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await items.aclose()  # type: ignore[attr-defined]
+        link.stop()
+        try:
+            await asyncio.wait_for(link_task, 15)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
+            say(f"stopping: {type(exc).__name__}: {exc}")
+    say(
+        f"stopped: {readings} readings, {len(publisher)} devices, {link.published} messages "
+        f"published, {len(link.outbox)} not sent"
+    )
+    return EXIT_OK
+
+
+__all__ = ["ReloadingKeys", "register", "run"]

@@ -1,0 +1,266 @@
+"""Home Assistant MQTT discovery: one *device-based* discovery document per Victron device
+(`<discovery_prefix>/device/<object_id>/config`, HA ≥ 2024.11; ecosystem-notes §7).
+
+Every entity reads the device's state topic (`mqtt/state.py` computes what templates would get
+wrong: lowest/highest cell, allowed-to-charge, worst code). A template that meets a missing or
+non-numeric value renders `None`, which HA shows as *unknown* — so an incomplete frame or an
+undecodable reading never looks like a healthy value or an all-clear.
+
+One declarative table (`VALUE_ENTITIES`) says which JSON key becomes which entity with which
+device class, state class and unit; an entity is offered only when the device's record has the
+key (a 12.8 V battery gets 4 cell sensors, a 25.6 V one 8). Layouts marked provisional (0x0E,
+protocol.md §8.2) say so in every entity name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from victron_ble_bms import __version__
+from victron_ble_bms.protocol import Record
+from victron_ble_bms.protocol.enums import BalancerStatus
+from victron_ble_bms.safetext import plain
+
+from . import topics
+from .config import MqttConfig
+
+MANUFACTURER = "Victron Energy"
+ORIGIN = {"name": "victron-ble-bms", "sw_version": __version__}
+MAX_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ValueEntity:
+    key: str  # the state JSON key
+    name: str
+    device_class: str | None
+    unit: str | None
+    icon: str | None = None
+    precision: int | None = None
+
+
+# JSON key → sensor. Device classes and units are from HA's sensor documentation
+# (https://www.home-assistant.io/integrations/sensor/#device-class); tests/mqtt checks them.
+VALUE_ENTITIES: tuple[ValueEntity, ...] = (
+    ValueEntity("battery_voltage_v", "Battery voltage", "voltage", "V", precision=2),
+    ValueEntity("battery_current_a", "Battery current", "current", "A", precision=1),
+    ValueEntity("soc_pct", "State of charge", "battery", "%", precision=1),
+    ValueEntity("battery_temperature_c", "Battery temperature", "temperature", "°C"),
+    ValueEntity("temperature_c", "Temperature", "temperature", "°C"),
+    # HA has no device class for charge (Ah); J2M publishes it without one too.
+    ValueEntity("consumed_ah", "Consumed", None, "Ah", "mdi:battery-minus", 1),
+    ValueEntity("ttg_min", "Time to go", "duration", "min"),
+    ValueEntity("system_voltage_v", "System voltage", "voltage", "V", precision=2),
+    ValueEntity("alternator_voltage_v", "Alternator voltage", "voltage", "V", precision=2),
+    ValueEntity("alternator_current_pct", "Alternator current", None, "%", "mdi:engine"),
+    ValueEntity("cell_min_v", "Lowest cell voltage", "voltage", "V", precision=2),
+    ValueEntity("cell_max_v", "Highest cell voltage", "voltage", "V", precision=2),
+    ValueEntity("cell_spread_mv", "Cell voltage spread", "voltage", "mV"),
+)
+
+BALANCER_OPTIONS = [m.name.lower() for m in BalancerStatus]
+
+
+def _number(key: str, index: int | None = None) -> str:
+    """A template giving the number at `key` (or `key[index]`), else None (= unknown)."""
+    if index is None:
+        pick = f"{{% set v = value_json.get('{key}') %}}"
+    else:  # a list shorter than the index, or a bound like "<2.61", gives no number
+        pick = (
+            f"{{% set l = value_json.get('{key}') or [] %}}"
+            f"{{% set v = l[{index}] if l | length > {index} else none %}}"
+        )
+    return pick + "{{ v if v is number and v is not boolean else None }}"
+
+
+def _binary(key: str) -> str:
+    return (
+        f"{{% set v = value_json.get('{key}') %}}"
+        "{{ 'ON' if v is sameas true else ('OFF' if v is sameas false else 'None') }}"
+    )
+
+
+def _device_name(address: str, name: str | None, product: str | None) -> str:
+    base = plain(name, MAX_NAME) if name else (product or "Victron device")
+    return f"{base} {topics.node_id(address)[-4:].upper()}" if not name else base
+
+
+def bridge_identifier(cfg: MqttConfig) -> str:
+    return f"{topics.bridge_object_id(cfg.topic_prefix)}"
+
+
+def device_config(
+    cfg: MqttConfig,
+    address: str,
+    record: Record,
+    name: str | None,
+    state: Mapping[str, Any],
+    *,
+    cell_count: int | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(topic, payload) of one Victron device's discovery document. `state` is a state object
+    of the device (`mqtt/state.py`): an entity is offered for each key it has; `cell_count`
+    cells get a sensor (default: those `state` reports)."""
+    object_id = topics.discovery_object_id(cfg.topic_prefix, address)
+    provisional = " (provisional)" if record.provisional else ""
+    state_topic = topics.state_topic(cfg.topic_prefix, address)
+    common: dict[str, Any] = {
+        "state_topic": state_topic,
+        "availability": [
+            {"topic": topics.bridge_availability_topic(cfg.topic_prefix)},
+            {"topic": topics.availability_topic(cfg.topic_prefix, address)},
+        ],
+        "availability_mode": "all",
+    }
+    cmps: dict[str, dict[str, Any]] = {}
+
+    def add(suffix: str, platform: str, name_: str, **options: Any) -> None:
+        cmp = {
+            "platform": platform,
+            "name": name_ + provisional,
+            "unique_id": f"{object_id}_{suffix}",
+            **common,
+            **{k: v for k, v in options.items() if v is not None},
+        }
+        cmps[suffix] = cmp
+
+    for ent in VALUE_ENTITIES:
+        if ent.key in state:
+            add(
+                ent.key,
+                "sensor",
+                ent.name,
+                device_class=ent.device_class,
+                state_class="measurement",
+                unit_of_measurement=ent.unit,
+                icon=ent.icon,
+                suggested_display_precision=ent.precision,
+                value_template=_number(ent.key),
+            )
+    cells = state.get("cell_voltages_v")
+    if isinstance(cells, list):
+        if cell_count is None:  # cells that report no value do not exist (4 of 8 on 12.8 V)
+            present = [i for i, v in enumerate(cells) if v is not None]
+            cell_count = present[-1] + 1 if present else 0
+        for i in range(min(cell_count, len(cells))):
+            add(
+                f"cell_{i + 1}",
+                "sensor",
+                f"Cell {i + 1} voltage",
+                device_class="voltage",
+                state_class="measurement",
+                unit_of_measurement="V",
+                suggested_display_precision=2,
+                value_template=_number("cell_voltages_v", i),
+            )
+    if "balancer_status" in state:
+        add(
+            "balancer_status",
+            "sensor",
+            "Balancer",
+            device_class="enum",
+            options=BALANCER_OPTIONS,
+            icon="mdi:scale-balance",
+            value_template=(
+                "{% set v = value_json.get('balancer_status') %}"
+                f"{{{{ v if v in {BALANCER_OPTIONS!r} else None }}}}"
+            ),
+        )
+    for key, label in (
+        ("allowed_to_charge", "Allowed to charge"),
+        ("allowed_to_discharge", "Allowed to discharge"),
+    ):
+        if key in state:
+            add(
+                key,
+                "binary_sensor",
+                label,
+                icon="mdi:battery-charging",
+                value_template=_binary(key),
+            )
+    if "codes" in state:
+        add(
+            "codes",
+            "sensor",
+            "Active code",
+            icon="mdi:alert-circle-outline",
+            value_template=(
+                "{% set v = value_json.get('worst_code') %}{{ v if v is string else None }}"
+            ),
+            json_attributes_topic=state_topic,
+            json_attributes_template=(
+                "{{ {'codes': value_json.get('code_details'), "
+                "'codes_known': value_json.get('codes') is not none, "
+                f"'provisional_layout': {bool(record.provisional)!r}"
+                "} | tojson }}"
+            ),
+        )
+        add(
+            "problem",
+            "binary_sensor",
+            "Problem",
+            device_class="problem",
+            value_template=(
+                "{% set c = value_json.get('codes') %}"
+                "{{ 'None' if c is none or c is undefined "
+                "else ('ON' if c | length > 0 else 'OFF') }}"
+            ),
+        )
+    add(
+        "rssi",
+        "sensor",
+        "Signal strength",
+        device_class="signal_strength",
+        state_class="measurement",
+        unit_of_measurement="dBm",
+        entity_category="diagnostic",
+        enabled_by_default=False,
+        value_template=_number("rssi"),
+    )
+    payload: dict[str, Any] = {
+        "device": {
+            "identifiers": [object_id],
+            "name": _device_name(address, name, record.product),
+            "manufacturer": MANUFACTURER,
+            "model": record.product or f"record type 0x{record.record_type:02X}",
+            "via_device": bridge_identifier(cfg),
+        },
+        "origin": ORIGIN,
+        "components": cmps,
+        "qos": 0,
+    }
+    if record.provisional:
+        payload["device"]["model"] += " (provisional layout)"
+    return topics.discovery_topic(cfg.discovery_prefix, object_id), payload
+
+
+def bridge_config(cfg: MqttConfig, hostname: str) -> tuple[str, dict[str, Any]]:
+    """The bridge (this `serve`) as an HA device with a connectivity sensor; the Victron
+    devices name it as their `via_device`."""
+    object_id = topics.bridge_object_id(cfg.topic_prefix)
+    payload = {
+        "device": {
+            "identifiers": [bridge_identifier(cfg)],
+            "name": f"Victron BLE bridge {plain(hostname, 40)}",
+            "manufacturer": "victron-ble-bms",
+            "model": "victron-bms serve",
+            "sw_version": __version__,
+        },
+        "origin": ORIGIN,
+        "components": {
+            "status": {
+                "platform": "binary_sensor",
+                "name": "Status",
+                "unique_id": f"{object_id}_status",
+                "device_class": "connectivity",
+                "entity_category": "diagnostic",
+                "state_topic": topics.bridge_availability_topic(cfg.topic_prefix),
+                "payload_on": topics.ONLINE,
+                "payload_off": topics.OFFLINE,
+            }
+        },
+        "qos": 0,
+    }
+    return topics.discovery_topic(cfg.discovery_prefix, object_id), payload

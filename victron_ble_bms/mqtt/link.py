@@ -1,0 +1,225 @@
+"""The broker connection: one aiomqtt client (paho-mqtt 2.x underneath), kept up for weeks.
+
+- Connects with the bridge's last will (`<prefix>/bridge/availability` = offline, retained).
+- On every (re)connect re-sends the bridge, discovery, availability and latest states
+  (`Publisher.bridge_online`), then whatever queued up meanwhile.
+- While disconnected, messages wait in an *outbox keyed by topic*: a newer message replaces an
+  older one on the same topic, so memory is bounded by the number of topics and every device's
+  latest state survives an outage of any length.
+- Failures are one line each (`say`), never a traceback and never the password, and the next
+  attempt waits 1, 2, 4 … 60 s.
+- Listens to `<discovery_prefix>/status`: when Home Assistant comes online it gets the configs
+  again (HA's recommendation), and to our retained discovery documents once after connecting, to
+  clear those of devices removed from the keys file while `serve` was not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import ssl
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .config import MqttConfig
+from .publisher import Outgoing, Publisher
+
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 60.0
+CLEANUP_WINDOW_S = 2.0  # how long to collect retained discovery documents after connecting
+OUTBOX_LIMIT = 100_000  # topics; beyond it the oldest non-retained message is dropped
+
+
+def describe(exc: BaseException, password: str | None = None) -> str:
+    """One line for a connection problem, without a password."""
+    inner: BaseException = exc
+    seen = 0
+    while inner.__cause__ is not None and seen < 5:  # aiomqtt wraps OSError/SSLError
+        inner, seen = inner.__cause__, seen + 1
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        text = f"TLS certificate not accepted: {inner.verify_message or inner.reason}"
+    elif isinstance(inner, ssl.SSLError):
+        text = f"TLS error: {inner.reason or inner}"
+    elif isinstance(inner, ConnectionRefusedError):
+        text = "connection refused (is the broker running on that port?)"
+    elif isinstance(inner, OSError) and inner.strerror:
+        text = inner.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+        lowered = text.lower()
+        if "not authori" in lowered or "bad user name or password" in lowered:
+            text = "the broker refused the user name or password"
+    text = " ".join(text.split())
+    if password:
+        text = text.replace(password, "***")
+    return text[:300]
+
+
+class Link:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        publisher: Publisher,
+        *,
+        say: Callable[[str], None],
+        client_id: str | None = None,
+    ) -> None:
+        if cfg.broker is None:
+            raise ValueError("no broker configured")
+        self.cfg = cfg
+        self.broker = cfg.broker
+        self.publisher = publisher
+        self.say = say
+        self.client_id = client_id or cfg.client_id or f"victron-bms-{uuid.uuid4().hex[:10]}"
+        self.outbox: OrderedDict[str, Outgoing] = OrderedDict()
+        self.connected = False
+        self.published = 0
+        self.dropped = 0
+        self.connects = 0
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    # --- feeding ---------------------------------------------------------------------------
+    def send(self, messages: Iterable[Outgoing]) -> None:
+        for m in messages:
+            if m.topic in self.outbox:
+                del self.outbox[m.topic]  # the newer message replaces it, and goes last
+            self.outbox[m.topic] = m
+        while len(self.outbox) > OUTBOX_LIMIT:
+            self._drop_one()
+        if self.outbox:
+            self._wake.set()
+
+    def _drop_one(self) -> None:
+        for topic, m in self.outbox.items():
+            if not m.retain:
+                del self.outbox[topic]
+                self.dropped += 1
+                return
+        self.outbox.popitem(last=False)
+        self.dropped += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    # --- connection ------------------------------------------------------------------------
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self.broker.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.cfg.cafile)
+        return context
+
+    def _client(self) -> Any:
+        import aiomqtt
+
+        will = self.publisher.will()
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.cfg.password,
+            identifier=self.client_id,
+            will=aiomqtt.Will(will.topic, will.payload, qos=will.qos, retain=True),
+            keepalive=self.cfg.keepalive_s,
+            tls_context=self._tls(),
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect — until `stop()`. Never raises for broker trouble."""
+        import aiomqtt
+
+        delay = BACKOFF_MIN_S
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                client = self._client()
+                async with client:
+                    self.connected = True
+                    self.connects += 1
+                    failures = 0
+                    delay = BACKOFF_MIN_S
+                    self.say(f"connected to {self.broker}")
+                    await self._session(client)
+                    return  # stopped cleanly
+            except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
+                was_connected, self.connected = self.connected, False
+                failures += 1
+                what = "lost the connection to" if was_connected else "cannot connect to"
+                self.say(
+                    f"{what} {self.broker}: {describe(exc, self.cfg.password)}; "
+                    f"retrying in {delay:.0f} s"
+                )
+            finally:
+                self.connected = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))  # noqa: S311
+            delay = min(BACKOFF_MAX_S, delay * 2)
+
+    async def _session(self, client: Any) -> None:
+        # Configs, availability, states of everything known, ahead of what queued meanwhile.
+        first = self.publisher.bridge_online()
+        queued = list(self.outbox.values())
+        self.outbox.clear()
+        self.send(first)
+        self.send(queued)
+        disc = self.cfg.discovery_prefix
+        if self.cfg.discovery:
+            await client.subscribe(f"{disc}/status", qos=1)
+            await client.subscribe(f"{disc}/device/+/config", qos=1)
+        receiver = asyncio.create_task(self._receive(client))
+        try:
+            if self.cfg.discovery:
+                asyncio.get_running_loop().call_later(CLEANUP_WINDOW_S, self._wake.set)
+            await self._drain(client)
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiver
+        # Stopping cleanly: say so (the last will only fires on an unclean loss).
+        for m in self.publisher.bridge_offline():
+            await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=5)
+
+    async def _drain(self, client: Any) -> None:
+        loop = asyncio.get_running_loop()
+        cleanup_at = loop.time() + CLEANUP_WINDOW_S if self.cfg.discovery else None
+        while not self._stop.is_set():
+            if cleanup_at is not None and loop.time() >= cleanup_at:
+                cleanup_at = None
+                with contextlib.suppress(Exception):
+                    await client.unsubscribe(f"{self.cfg.discovery_prefix}/device/+/config")
+                self.send(self.publisher.stale_configs(self._found))
+            if not self.outbox:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            topic, m = next(iter(self.outbox.items()))
+            try:
+                await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=10)
+            except BaseException:
+                raise  # the message stays in the outbox for the next connection
+            # Sent: drop it unless a newer message for the topic arrived while awaiting.
+            if self.outbox.get(topic) is m:
+                del self.outbox[topic]
+            self.published += 1
+
+    _found: set[str] = set()
+
+    async def _receive(self, client: Any) -> None:
+        self._found = set()
+        status = f"{self.cfg.discovery_prefix}/status"
+        async for message in client.messages:
+            topic = str(message.topic)
+            if topic == status:
+                if bytes(message.payload or b"").strip().lower() == b"online":
+                    # Spread the load when many bridges answer the same birth message.
+                    await asyncio.sleep(random.uniform(0.2, 2.0))  # noqa: S311
+                    self.send(self.publisher.rediscover())
+            elif message.retain and message.payload and topic.endswith("/config"):
+                parts = topic.split("/")
+                if len(parts) >= 3 and len(self._found) < 100_000:
+                    self._found.add(parts[-2])

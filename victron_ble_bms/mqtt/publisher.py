@@ -1,0 +1,315 @@
+"""What to publish, and when — no I/O here (the connection is `mqtt/link.py`).
+
+`Publisher.reading(r)` takes every new reading and returns the messages due now;
+`Publisher.tick()` (about once a second) returns heartbeats, delayed changes and "offline" for
+devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
+
+- a device's state is published when it changed (values, codes, key status — not ts, nonce or
+  RSSI), at most once per `min_interval_s`; a change inside that interval is sent when it ends;
+- and at least once per `heartbeat_s` while the device is heard;
+- `<prefix>/<addr>/availability` (retained) is "online" while heard and "offline" once the
+  device has been silent for `stale_after_s`;
+- devices with a key in the keys file get retained availability and an HA discovery document
+  (when their first record arrives, again when its shape changes); others (no key, a flood of
+  random addresses from remote receivers) only get non-retained state messages when their status
+  changes or at the heartbeat, from a bounded LRU table and a global rate budget, so they can
+  neither fill the broker with retained topics nor push a real device out of memory;
+- a suspect reading (replayed/forged frame, implausible values) never replaces the last good
+  values: the last good state is re-sent with `"suspect": "<reason>"`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.readings import KeyStatus, Reading
+
+from . import discovery, topics
+from .config import MqttConfig
+from .state import state_object
+
+_VOLATILE = ("ts", "nonce", "rssi", "suspect")
+UNKEYED_RATE = 20.0  # state messages per second for devices without a key, all together
+UNKEYED_BURST = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 0
+
+
+@dataclass(slots=True)
+class _Device:
+    address: str
+    keyed: bool
+    last_seen: float
+    name: str | None = None
+    online: bool = False
+    last_sent: float | None = None
+    signature: str | None = None
+    state: bytes | None = None  # the latest state payload (sent or pending)
+    good: dict[str, Any] | None = None  # the last state from a trusted record
+    pending: bool = False
+    status: KeyStatus | None = None
+    discovery_sig: tuple[Any, ...] | None = None
+    discovery: Outgoing | None = None
+    cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _signature(obj: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in obj.items() if k not in _VOLATILE}, sort_keys=True)
+
+
+class Publisher:
+    """Per-device publishing state; bounded (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        keys: Mapping[str, Any],
+        *,
+        hostname: str = "",
+        names: Callable[[str], str | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.keys = keys
+        self.hostname = hostname
+        self.names = names or (lambda _address: None)
+        self.clock = clock
+        self.keyed: dict[str, _Device] = {}
+        self.unkeyed: OrderedDict[str, _Device] = OrderedDict()
+        self.evicted = 0
+        self.throttled = 0  # unkeyed messages not sent because of the global budget
+        self._budget = UNKEYED_BURST
+        self._budget_at = clock()
+        self.prefix = cfg.topic_prefix
+
+    # --- whole-bridge messages ---------------------------------------------------------------
+    def bridge_online(self) -> list[Outgoing]:
+        """On every (re)connect: the bridge, every known device's config, availability and
+        latest state — the broker may have restarted and lost everything retained."""
+        out: list[Outgoing] = []
+        if self.cfg.discovery:
+            topic, payload = discovery.bridge_config(self.cfg, self.hostname)
+            out.append(Outgoing(topic, _json(payload), retain=True, qos=1))
+        out.append(self._bridge(topics.ONLINE))
+        for dev in self.keyed.values():
+            if dev.discovery is not None:
+                out.append(dev.discovery)
+            out.append(self._availability(dev))
+            if dev.state is not None and dev.online:
+                out.append(Outgoing(topics.state_topic(self.prefix, dev.address), dev.state))
+        return out
+
+    def rediscover(self) -> list[Outgoing]:
+        """Home Assistant came online (`<discovery_prefix>/status`): send the configs again."""
+        return self.bridge_online()
+
+    def bridge_offline(self) -> list[Outgoing]:
+        """On a clean stop: every device and the bridge offline (retained)."""
+        out = []
+        for dev in self.keyed.values():
+            dev.online = False
+            out.append(self._availability(dev))
+        out.append(self._bridge(topics.OFFLINE))
+        return out
+
+    def will(self) -> Outgoing:
+        return self._bridge(topics.OFFLINE)
+
+    def _bridge(self, payload: str) -> Outgoing:
+        return Outgoing(
+            topics.bridge_availability_topic(self.prefix), payload.encode(), retain=True, qos=1
+        )
+
+    def _availability(self, dev: _Device) -> Outgoing:
+        return Outgoing(
+            topics.availability_topic(self.prefix, dev.address),
+            (topics.ONLINE if dev.online else topics.OFFLINE).encode(),
+            retain=True,
+            qos=1,
+        )
+
+    # --- readings ------------------------------------------------------------------------------
+    def _device(self, address: str, now: float) -> _Device:
+        if address in self.keys:
+            dev = self.keyed.get(address)
+            if dev is None:
+                dev = self.unkeyed.pop(address, None) or _Device(address, True, now)
+                dev.keyed = True
+                self.keyed[address] = dev
+            return dev
+        dev = self.unkeyed.get(address)
+        if dev is not None:
+            self.unkeyed.move_to_end(address)
+            return dev
+        dev = self.keyed.pop(address, None) or _Device(address, False, now)
+        dev.keyed = False
+        self.unkeyed[address] = dev
+        while len(self.unkeyed) > self.cfg.max_devices:
+            self.unkeyed.popitem(last=False)
+            self.evicted += 1
+        return dev
+
+    def _name(self, dev: _Device, reading: Reading) -> str | None:
+        configured = self.names(dev.address)
+        if configured:
+            return configured
+        if dev.name is None and reading.advertisement.name:
+            dev.name = plain(reading.advertisement.name, discovery.MAX_NAME)  # first name heard
+        return dev.name
+
+    def reading(self, reading: Reading) -> list[Outgoing]:
+        now = self.clock()
+        address = reading.advertisement.address
+        dev = self._device(address, now)
+        dev.last_seen = now
+        out: list[Outgoing] = []
+        record = reading.record
+        suspect = getattr(reading, "suspect", None)
+        implausible = tuple(getattr(record, "implausible", ()) or ()) if record else ()
+        name = self._name(dev, reading)
+        if record is not None and (suspect or implausible):
+            reason = suspect or (
+                "implausible — wrong key or corrupt frame? " + "; ".join(implausible)
+            )
+            base = dict(dev.good) if dev.good is not None else state_object(reading, name)
+            obj = {**base, "suspect": plain(reason)}
+        else:
+            obj = state_object(reading, name)
+            if record is not None:
+                dev.good = obj
+        status_changed = dev.status is not reading.status
+        dev.status = reading.status
+        if dev.keyed:
+            if record is not None and dev.good is obj and self.cfg.discovery:
+                out.extend(self._discovery(dev, reading, obj, name))
+            if not dev.online:
+                dev.online = True
+                out.append(self._availability(dev))
+        signature = _signature(obj)
+        changed = signature != dev.signature
+        dev.signature = signature
+        dev.state = _json(obj)
+        due = dev.last_sent is None or now - dev.last_sent >= self.cfg.min_interval_s
+        if not dev.keyed:
+            # Unkeyed: status changes and heartbeats only, within the global budget.
+            beat = dev.last_sent is None or now - dev.last_sent >= self.cfg.heartbeat_s
+            if (status_changed or beat) and self._spend(now):
+                out.append(self._state(dev, now))
+            return out
+        if changed or (dev.last_sent is not None and now - dev.last_sent >= self.cfg.heartbeat_s):
+            if due:
+                out.append(self._state(dev, now))
+            else:
+                dev.pending = True
+        return out
+
+    def _spend(self, now: float) -> bool:
+        self._budget = min(UNKEYED_BURST, self._budget + (now - self._budget_at) * UNKEYED_RATE)
+        self._budget_at = now
+        if self._budget >= 1.0:
+            self._budget -= 1.0
+            return True
+        self.throttled += 1
+        return False
+
+    def _state(self, dev: _Device, now: float) -> Outgoing:
+        dev.last_sent = now
+        dev.pending = False
+        assert dev.state is not None  # noqa: S101 - set before any state is sent
+        return Outgoing(topics.state_topic(self.prefix, dev.address), dev.state)
+
+    def _discovery(
+        self, dev: _Device, reading: Reading, obj: dict[str, Any], name: str | None
+    ) -> list[Outgoing]:
+        record = reading.record
+        assert record is not None  # noqa: S101 - only called with a record
+        cells = obj.get("cell_voltages_v")
+        if isinstance(cells, list):
+            present = [i for i, v in enumerate(cells) if v is not None]
+            dev.cells = max(dev.cells, present[-1] + 1 if present else 0)
+        sig = (
+            record.record_type,
+            record.provisional,
+            record.product,
+            name,
+            dev.cells,
+            tuple(sorted(k for k in obj if k not in _VOLATILE)),
+        )
+        if sig == dev.discovery_sig:
+            return []
+        dev.discovery_sig = sig
+        topic, payload = discovery.device_config(
+            self.cfg, dev.address, record, name, obj, cell_count=dev.cells
+        )
+        dev.discovery = Outgoing(topic, _json(payload), retain=True, qos=1)
+        return [dev.discovery]
+
+    # --- time ---------------------------------------------------------------------------------
+    def tick(self) -> list[Outgoing]:
+        now = self.clock()
+        out: list[Outgoing] = []
+        for dev in self.keyed.values():
+            if dev.online and now - dev.last_seen > self.cfg.stale_after_s:
+                dev.online = False
+                dev.pending = False
+                out.append(self._availability(dev))
+                continue
+            if not dev.online or dev.state is None or dev.last_sent is None:
+                continue
+            since = now - dev.last_sent
+            if (dev.pending and since >= self.cfg.min_interval_s) or since >= self.cfg.heartbeat_s:
+                out.append(self._state(dev, now))
+        return out
+
+    # --- keys file ----------------------------------------------------------------------------
+    def forget_unkeyed(self) -> list[Outgoing]:
+        """The keys file changed: devices no longer in it lose their HA entities (empty
+        retained config) and their retained availability."""
+        out: list[Outgoing] = []
+        for address in [a for a in self.keyed if a not in self.keys]:
+            dev = self.keyed.pop(address)
+            out.extend(self.removal(dev.address))
+        return out
+
+    def removal(self, address: str) -> list[Outgoing]:
+        object_id = topics.discovery_object_id(self.prefix, address)
+        return [
+            Outgoing(topics.discovery_topic(self.cfg.discovery_prefix, object_id), b"", True, 1),
+            Outgoing(topics.availability_topic(self.prefix, address), b"", True, 1),
+        ]
+
+    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]:
+        """Retained discovery documents found on the broker that are ours but whose device is
+        not in the keys file any more (removed while `serve` was not running)."""
+        ours = topics.prefix_id(self.prefix) + "_"
+        wanted = {topics.node_id(a) for a in self.keys}
+        out: list[Outgoing] = []
+        for object_id in object_ids:
+            if not object_id.startswith(ours):
+                continue
+            node = object_id[len(ours) :]
+            if node == "bridge" or node in wanted or not node.isalnum():
+                continue
+            address = ":".join(node[i : i + 2] for i in range(0, len(node), 2)).upper()
+            out.extend(self.removal(address) if len(node) == 12 else [])
+        return out
+
+    def __len__(self) -> int:
+        return len(self.keyed) + len(self.unkeyed)
