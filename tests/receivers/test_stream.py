@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,15 +10,9 @@ import aiomqtt
 import pytest
 
 from tests.mqtt.broker import Broker, publish
+from victron_ble_bms.mqtt.config import ConfigError
 from victron_ble_bms.protocol import COMPANY_ID
-from victron_ble_bms.receivers import (
-    BrokerUrlError,
-    Receivers,
-    advertisements,
-    encode_raw,
-    parse_broker_url,
-    raw_topic,
-)
+from victron_ble_bms.receivers import Receivers, advertisements, encode_raw, raw_topic
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .test_formats import OMG, THEENGS, VICTRON_HEX
@@ -136,22 +129,11 @@ def test_broker_down_is_retried_with_one_line_each(
     assert "Traceback" not in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("url", "message"),
-    [
-        ("http://x", "must start with mqtt://"),
-        ("mqtt://u:secret@host", "VICTRON_BMS_MQTT_PASSWORD"),
-        ("mqtt://", "no host"),
-        ("mqtt://host:99999", "broker URL"),
-    ],
-)
-def test_bad_broker_urls(url: str, message: str) -> None:
-    with pytest.raises(BrokerUrlError, match=message) as caught:
-        parse_broker_url(url)
+def test_a_bad_url_is_one_config_error_without_the_password() -> None:
+    async def main() -> None:
+        async for _ in advertisements("mqtt://u:secret@host"):
+            pass
+
+    with pytest.raises(ConfigError, match="VICTRON_BMS_MQTT_PASSWORD") as caught:
+        asyncio.run(main())
     assert "secret" not in str(caught.value)
-
-
-def test_broker_url_defaults() -> None:
-    assert str(parse_broker_url("mqtts://boat@pi.local")) == "mqtts://boat@pi.local:8883"
-    assert parse_broker_url("mqtt://127.0.0.1").port == 1883
-    assert json.dumps(str(parse_broker_url("mqtt://h:1"))) == '"mqtt://h:1"'

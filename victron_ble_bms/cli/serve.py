@@ -217,7 +217,7 @@ async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisemen
         say(f"capture stopped: {exc}")
 
 
-async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Advertisement]:
+async def _remote(args: argparse.Namespace, cfg: Any) -> AsyncIterator[Advertisement]:
     """Remote receivers (receivers branch). Imported lazily: without it, one clear line."""
     try:
         receivers = importlib.import_module("victron_ble_bms.receivers")
@@ -225,7 +225,8 @@ async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Advertise
     except (ImportError, AttributeError):
         say("--source mqtt is not available in this version (no victron_ble_bms.receivers)")
         return
-    async for adv in advertisements(url, args.receiver_topic or None):
+    # The whole config, not just the URL: its password (file or env) and cafile apply too.
+    async for adv in advertisements(cfg, args.receiver_topic or None):
         yield adv
 
 
@@ -333,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _readings(
-    args: argparse.Namespace, source: str, speed: float | None, keys: ReloadingKeys, url: str
+    args: argparse.Namespace, source: str, speed: float | None, keys: ReloadingKeys, cfg: Any
 ) -> tuple[AsyncIterator[Reading], Mapping[str, bytes]]:
     if source == "ble":
         return _ble(args, keys), keys
@@ -342,7 +343,7 @@ def _readings(
         return _decoded(emu.stream(), emu_keys), emu_keys
     if source == "capture":
         return _decoded(_capture(args.source[1], speed), keys), keys
-    return _decoded(_remote(args, url), keys), keys
+    return _decoded(_remote(args, cfg), keys), keys
 
 
 async def _serve(
@@ -353,7 +354,7 @@ async def _serve(
     from victron_ble_bms.mqtt.publisher import Publisher
 
     try:
-        items, publish_keys = _readings(args, source, speed, keys, str(cfg.broker))
+        items, publish_keys = _readings(args, source, speed, keys, cfg)
     except (ScenarioError, DeviceSpecError, ValueError) as exc:
         error(str(exc))
         return EXIT_USAGE

@@ -10,8 +10,8 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
         state = frame_object(...) | tracker.state_fields(adv.address)
 
     async def advertisements(
-        client_or_url: aiomqtt.Client | str,  # connected client, or "mqtt://[user@]host[:port]"
-        topics: Sequence[str] = DEFAULT_TOPICS,  # home/+/BTtoMQTT/+, victron-ble-bms/raw/+
+        client_or_url: aiomqtt.Client | str | MqttConfig,  # client, "mqtt://…" or serve's cfg
+        topics: Sequence[str] | None = DEFAULT_TOPICS,  # None/empty → DEFAULT_TOPICS
         *,
         receivers: Receivers | None = None,
         clock: Callable[[], float] = time.time,
@@ -21,8 +21,9 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
   includes the nonce) heard within `DUPLICATE_WINDOW_S`; `adv.origin` is "mqtt:bttomqtt" or
   "mqtt:raw", `adv.ts` the arrival time (BTtoMQTT carries none) or the raw message's `ts`.
 * Given a client it subscribes to `topics` on it and ignores messages of other subscriptions;
-  connection errors (aiomqtt.MqttError) propagate — the caller reconnects. Given a URL it
-  connects itself and reconnects with back-off (password from $VICTRON_BMS_MQTT_PASSWORD).
+  connection errors (aiomqtt.MqttError) propagate — the caller reconnects. Given a URL or
+  serve's `MqttConfig` (pass `cfg`, not `str(cfg.broker)`: then the config file's password
+  and cafile apply) it connects itself and reconnects with back-off (1, 2, 5, 10, 30 s).
 * Malformed messages never raise: `tracker.counters.malformed` counts them and one line is
   logged on logger "victron_ble_bms.receivers" (each kind at most every 10 s).
 * `tracker.state_fields(address)` → {"receiver": best-RSSI receiver for the latest frame,
@@ -42,14 +43,7 @@ from .formats import (
     parse_message,
     raw_topic,
 )
-from .stream import (
-    DEFAULT_TOPICS,
-    Broker,
-    BrokerUrlError,
-    advertisements,
-    client_for,
-    parse_broker_url,
-)
+from .stream import DEFAULT_TOPICS, advertisements, client_for, config_for, reconnecting
 from .tracker import DUPLICATE_WINDOW_S, SILENT_AFTER_S, Receivers, RemoteDevice
 
 __all__ = [
@@ -57,16 +51,15 @@ __all__ = [
     "DUPLICATE_WINDOW_S",
     "MAX_PAYLOAD_BYTES",
     "SILENT_AFTER_S",
-    "Broker",
-    "BrokerUrlError",
     "Heard",
     "MessageError",
     "Receivers",
     "RemoteDevice",
     "advertisements",
     "client_for",
+    "config_for",
     "encode_raw",
-    "parse_broker_url",
     "parse_message",
     "raw_topic",
+    "reconnecting",
 ]

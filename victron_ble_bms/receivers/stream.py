@@ -3,7 +3,9 @@
 `advertisements(client_or_url, topics)` is what `serve --source mqtt` iterates. Given a
 connected `aiomqtt.Client`, it subscribes and reads from it (the caller owns the connection,
 its reconnects and back-off, and may publish on the same client). Given a URL, it connects by
-itself and reconnects with back-off, one log line per failure, until it is cancelled.
+itself and reconnects with back-off, one log line per failure, until it is cancelled; given
+serve's `MqttConfig` it uses its password (config file or environment) and `cafile` too. The
+broker URL and password rules are `victron_ble_bms.mqtt.config`'s (one parser for both).
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
 import aiomqtt
 
+from victron_ble_bms.mqtt.config import ConfigError, MqttConfig, resolve
+from victron_ble_bms.mqtt.link import describe
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 
@@ -27,10 +29,10 @@ from .formats import MessageError, parse_message
 from .tracker import Receivers
 
 log = logging.getLogger("victron_ble_bms.receivers")
+T = TypeVar("T")
 
 # Theengs Gateway and OpenMQTTGateway (home/<gateway>/BTtoMQTT/<mac>) and our own raw topic.
 DEFAULT_TOPICS = ("home/+/BTtoMQTT/+", "victron-ble-bms/raw/+")
-PASSWORD_ENV = "VICTRON_BMS_MQTT_PASSWORD"  # noqa: S105 - the name, not a password
 # Messages waiting in the client: a burst beyond this is dropped by aiomqtt (with a warning)
 # rather than growing memory without limit.
 MAX_QUEUED_MESSAGES = 10_000
@@ -38,60 +40,32 @@ SILENCE_CHECK_S = 5.0
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-class BrokerUrlError(ValueError):
-    """A broker URL we cannot use."""
+def config_for(target: str | MqttConfig) -> MqttConfig:
+    """A broker URL (password from $VICTRON_BMS_MQTT_PASSWORD) or serve's own config."""
+    if isinstance(target, MqttConfig):
+        return target
+    return resolve(MqttConfig(), url=target)
 
 
-@dataclass(frozen=True, slots=True)
-class Broker:
-    host: str
-    port: int
-    username: str | None
-    tls: bool
-
-    def __str__(self) -> str:  # never the password
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> Broker:
-    """`mqtt://[user@]host[:port]` or `mqtts://…`. A password in the URL is refused: it would
-    show in the process list; it comes from $VICTRON_BMS_MQTT_PASSWORD."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise BrokerUrlError(f"broker URL: {exc}") from None
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise BrokerUrlError(
-            f"broker URL must start with mqtt:// or mqtts://, got {plain(url)[:60]!r}"
-        )
-    if parts.password is not None:
-        raise BrokerUrlError(f"put the broker password in ${PASSWORD_ENV}, not in the URL")
-    if not parts.hostname:
-        raise BrokerUrlError("broker URL has no host")
-    tls = parts.scheme == "mqtts"
-    username = unquote(parts.username) if parts.username else None
-    return Broker(parts.hostname, port or (8883 if tls else 1883), username, tls)
-
-
-def client_for(broker: Broker, **kwargs: object) -> aiomqtt.Client:
-    """An aiomqtt client for `broker` (password from the environment, TLS verified)."""
-    password = os.environ.get(PASSWORD_ENV) if broker.username else None
+def client_for(cfg: MqttConfig, **kwargs: Any) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (TLS verified against `cafile` or the system)."""
+    broker = cfg.broker
+    if broker is None:
+        raise ConfigError("no broker configured")
     return aiomqtt.Client(
         broker.host,
         broker.port,
         username=broker.username,
-        password=password,
-        tls_context=ssl.create_default_context() if broker.tls else None,
+        password=cfg.password if broker.username else None,
+        tls_context=ssl.create_default_context(cafile=cfg.cafile) if broker.tls else None,
         max_queued_incoming_messages=MAX_QUEUED_MESSAGES,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
 async def advertisements(
-    client_or_url: aiomqtt.Client | str,
-    topics: Sequence[str] = DEFAULT_TOPICS,
+    client_or_url: aiomqtt.Client | str | MqttConfig,
+    topics: Sequence[str] | None = DEFAULT_TOPICS,
     *,
     receivers: Receivers | None = None,
     clock: Callable[[], float] = time.time,
@@ -102,12 +76,18 @@ async def advertisements(
     silent receivers and counters); bad messages are counted there and logged in one line.
     """
     tracker = receivers if receivers is not None else Receivers()
-    if isinstance(client_or_url, str):
-        broker = parse_broker_url(client_or_url)
-        async for adv in _reconnecting(broker, topics, tracker, clock):
+    filters = tuple(topics) if topics else DEFAULT_TOPICS
+    if isinstance(client_or_url, aiomqtt.Client):
+        async for adv in _read(client_or_url, filters, tracker, clock):
             yield adv
         return
-    async for adv in _read(client_or_url, topics, tracker, clock):
+    cfg = config_for(client_or_url)  # ConfigError: a URL we cannot use
+
+    async def read(client: aiomqtt.Client) -> AsyncIterator[Advertisement]:
+        async for adv in _read(client, filters, tracker, clock):
+            yield adv
+
+    async for adv in reconnecting(cfg, read):
         yield adv
 
 
@@ -151,20 +131,23 @@ async def _watch_silence(tracker: Receivers, clock: Callable[[], float]) -> None
         tracker.check_silent(clock())
 
 
-async def _reconnecting(
-    broker: Broker, topics: Sequence[str], tracker: Receivers, clock: Callable[[], float]
-) -> AsyncIterator[Advertisement]:
+async def reconnecting(
+    cfg: MqttConfig, read: Callable[[aiomqtt.Client], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """Items of `read(client)`, reconnecting with back-off; one line per failure."""
     failures = 0
     while True:
         try:
-            async with client_for(broker) as client:
+            async with client_for(cfg) as client:
                 if failures:
-                    log.warning("connected to %s again", broker)
+                    log.warning("connected to %s again", cfg.broker)
                 failures = 0
-                async for adv in _read(client, topics, tracker, clock):
-                    yield adv
+                async for item in read(client):
+                    yield item
         except aiomqtt.MqttError as exc:
             delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
             failures += 1
-            log.warning("broker %s: %s; retrying in %g s", broker, plain(str(exc)), delay)
+            log.warning(
+                "broker %s: %s; retrying in %g s", cfg.broker, describe(exc, cfg.password), delay
+            )
             await asyncio.sleep(delay)
