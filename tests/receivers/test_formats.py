@@ -16,8 +16,17 @@ from victron_ble_bms.sources.advertisement import Advertisement
 # A Victron frame (company id first, as gateways write it): SmartLithium, model 0xA3A0.
 VICTRON_HEX = "e1021000a0a305341274aabbccddeeff00112233445566778899"
 
-# Theengs Gateway 1.8 with --publish_advdata 1: its decoder recognises the frame as model
-# VICTRON_ENCR and keeps manufacturerdata (ble_gateway.py detection_callback/decode_advertisement).
+# Captured from unmodified Theengs Gateway 1.8.0 (--publish_advdata 1 --discovery 0) scanning our
+# emulator through the virtual BlueZ: its decoder calls the frame model VICTRON_ENCR and keeps
+# manufacturerdata (company id first) only because of --publish_advdata.
+THEENGS_CAPTURED = (
+    "home/TheengsGateway/BTtoMQTT/F5B16522B791",
+    b'{"manufacturerdata": "e1021000eaa005653cdf6a74c9b68b979f9c2e1d8f0e1583d386", '
+    b'"name": "LI 25.6V-200AH B791", "id": "F5:B1:65:22:B7:91", "rssi": -50, '
+    b'"brand": "Victron Energy", "model": "Victron encrypted", "model_id": "VICTRON_ENCR", '
+    b'"type": "ENRG", "encr": 3, "ctr": "653c", "mic": "df"}',
+)
+# The same shape for the constant frame the other tests use.
 THEENGS = (
     "home/TheengsGateway/BTtoMQTT/C0FFEE000001",
     json.dumps(
@@ -29,8 +38,8 @@ THEENGS = (
             "brand": "Victron Energy",
             "model": "Victron encrypted",
             "model_id": "VICTRON_ENCR",
-            "type": "UNIQ",
-            "cipher": "aabbccddeeff00112233",
+            "type": "ENRG",
+            "encr": 3,
             "ctr": "7412",
             "mic": "34",
         }
@@ -54,6 +63,16 @@ def test_theengs_gateway_message() -> None:
     assert adv.name == "SmartLithium"
     assert adv.ts == 100.0
     assert adv.manufacturer_data == {COMPANY_ID: bytes.fromhex(VICTRON_HEX)[2:]}
+
+
+def test_captured_theengs_gateway_message() -> None:
+    adv = parse_message(*THEENGS_CAPTURED, now=1.0).advertisement
+    assert adv.address == "F5:B1:65:22:B7:91"
+    assert adv.name == "LI 25.6V-200AH B791"
+    data = adv.victron_data
+    assert data is not None and data[:2] == b"\x10\x00"  # Instant Readout, byte 0 = 0x10
+    assert data[4] == 0x05  # SmartLithium record
+    assert int.from_bytes(data[5:7], "little") == 0x3C65  # the nonce Theengs printed as "ctr"
 
 
 def test_openmqttgateway_message() -> None:
