@@ -132,22 +132,24 @@ async def _watch_silence(tracker: Receivers, clock: Callable[[], float]) -> None
 
 
 async def reconnecting(
-    cfg: MqttConfig, read: Callable[[aiomqtt.Client], AsyncIterator[T]]
+    cfg: MqttConfig,
+    read: Callable[[aiomqtt.Client], AsyncIterator[T]],
+    say: Callable[[str], None] | None = None,
 ) -> AsyncIterator[T]:
-    """Items of `read(client)`, reconnecting with back-off; one line per failure."""
+    """Items of `read(client)`, reconnecting with back-off; one line per failure (to `say`, or
+    the log), never the password."""
+    tell = say if say is not None else log.warning
     failures = 0
     while True:
         try:
             async with client_for(cfg) as client:
                 if failures:
-                    log.warning("connected to %s again", cfg.broker)
+                    tell(f"connected to {cfg.broker} again")
                 failures = 0
                 async for item in read(client):
                     yield item
         except aiomqtt.MqttError as exc:
             delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
             failures += 1
-            log.warning(
-                "broker %s: %s; retrying in %g s", cfg.broker, describe(exc, cfg.password), delay
-            )
+            tell(f"broker {cfg.broker}: {describe(exc, cfg.password)}; retrying in {delay:g} s")
             await asyncio.sleep(delay)
