@@ -20,7 +20,8 @@ Plain helpers (no fixture needed):
   Also a context manager (``with Broker(...) as b:``).
 - ``subscribe(broker, topic="#") -> Subscriber`` (context manager): a ``mosquitto_sub`` process
   (an independent C client, not our aiomqtt/paho code) collecting :class:`Message`\\ s
-  (``topic``, ``payload: str``, ``retain: bool``, ``qos``). ``sub.messages`` (a copy),
+  (``topic``, ``payload: str`` — "" for an empty payload, ``retain: bool``, ``qos``).
+  ``sub.messages`` (a copy),
   ``sub.wait_for(predicate, timeout) -> Message`` (raises ``TimeoutError`` naming what was seen),
   ``sub.latest(topic) -> Message | None``, ``sub.topics()``.
 - ``retained(broker, topic="#", timeout=1.0) -> dict[str, str]``: the broker's retained
@@ -235,6 +236,13 @@ class Broker:
         self.stop()
 
 
+def _text(payload: object) -> str:
+    """%j gives the payload as a JSON string, and null for an empty payload."""
+    if payload is None:
+        return ""
+    return payload if isinstance(payload, str) else json.dumps(payload)
+
+
 @dataclass(frozen=True)
 class Message:
     topic: str
@@ -295,7 +303,7 @@ class Subscriber:
             payload = obj.get("payload")
             msg = Message(
                 topic=str(obj.get("topic")),
-                payload=payload if isinstance(payload, str) else json.dumps(payload),
+                payload=_text(payload),
                 retain=bool(obj.get("retain")),
                 qos=int(obj.get("qos", 0)),
             )
@@ -382,7 +390,7 @@ def retained(broker: Broker, topic: str = "#", timeout: float = 1.0) -> dict[str
             obj = json.loads(raw)
             if obj.get("retain"):
                 p = obj.get("payload")
-                result[str(obj["topic"])] = p if isinstance(p, str) else json.dumps(p)
+                result[str(obj["topic"])] = _text(p)
     return result
 
 

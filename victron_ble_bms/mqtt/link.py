@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import ssl
 import uuid
 from collections import OrderedDict
@@ -48,10 +49,16 @@ def describe(exc: BaseException, password: str | None = None) -> str:
     elif isinstance(inner, OSError) and inner.strerror:
         text = inner.strerror
     else:
-        text = str(exc) or type(exc).__name__
+        # aiomqtt re-raises socket and TLS errors as MqttError(str(original)) without a cause.
+        text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)) or type(exc).__name__
         lowered = text.lower()
         if "not authori" in lowered or "bad user name or password" in lowered:
             text = "the broker refused the user name or password"
+        elif "connection refused" in lowered:
+            text = "connection refused (is the broker running on that port?)"
+        elif "certificate verify failed" in lowered:
+            detail = text.split("certificate verify failed:", 1)[-1].strip(" )(")
+            text = f"TLS certificate not accepted: {detail}"
     text = " ".join(text.split())
     if password:
         text = text.replace(password, "***")

@@ -34,7 +34,7 @@ from . import discovery, topics
 from .config import MqttConfig
 from .state import state_object
 
-_VOLATILE = ("ts", "nonce", "rssi", "suspect")
+_VOLATILE = ("ts", "nonce", "rssi")  # a change in these alone is not news
 UNKEYED_RATE = 20.0  # state messages per second for devices without a key, all together
 UNKEYED_BURST = 50.0
 
@@ -180,6 +180,16 @@ class Publisher:
         dev = self._device(address, now)
         dev.last_seen = now
         out: list[Outgoing] = []
+        status_changed = dev.status is not reading.status
+        dev.status = reading.status
+        if not dev.keyed:
+            # Unkeyed: status changes and heartbeats only, within the global budget; the JSON
+            # is built only when it goes out (a flood costs little CPU).
+            beat = dev.last_sent is None or now - dev.last_sent >= self.cfg.heartbeat_s
+            if (status_changed or beat) and self._spend(now):
+                dev.state = _json(state_object(reading, self._name(dev, reading)))
+                out.append(self._state(dev, now))
+            return out
         record = reading.record
         suspect = getattr(reading, "suspect", None)
         implausible = tuple(getattr(record, "implausible", ()) or ()) if record else ()
@@ -194,25 +204,18 @@ class Publisher:
             obj = state_object(reading, name)
             if record is not None:
                 dev.good = obj
-        status_changed = dev.status is not reading.status
-        dev.status = reading.status
-        if dev.keyed:
-            if record is not None and dev.good is obj and self.cfg.discovery:
-                out.extend(self._discovery(dev, reading, obj, name))
-            if not dev.online:
-                dev.online = True
-                out.append(self._availability(dev))
+        # A partial record (protocol branch: fields not received) would offer too few cells.
+        partial = bool(getattr(record, "partial", False))
+        if record is not None and dev.good is obj and self.cfg.discovery and not partial:
+            out.extend(self._discovery(dev, reading, obj, name))
+        if not dev.online:
+            dev.online = True
+            out.append(self._availability(dev))
         signature = _signature(obj)
         changed = signature != dev.signature
         dev.signature = signature
         dev.state = _json(obj)
         due = dev.last_sent is None or now - dev.last_sent >= self.cfg.min_interval_s
-        if not dev.keyed:
-            # Unkeyed: status changes and heartbeats only, within the global budget.
-            beat = dev.last_sent is None or now - dev.last_sent >= self.cfg.heartbeat_s
-            if (status_changed or beat) and self._spend(now):
-                out.append(self._state(dev, now))
-            return out
         if changed or (dev.last_sent is not None and now - dev.last_sent >= self.cfg.heartbeat_s):
             if due:
                 out.append(self._state(dev, now))

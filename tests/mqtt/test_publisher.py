@@ -1,0 +1,129 @@
+"""Publishing rules on a controlled clock (no broker needed): at most one state per device per
+min_interval, at least one per heartbeat, offline after the stale limit, a flood of unknown
+addresses bounded, a suspect reading never replacing the last good values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from victron_ble_bms.emulator import DeviceSpec, load_scenario
+from victron_ble_bms.emulator.engine import Emulator
+from victron_ble_bms.mqtt import MqttConfig
+from victron_ble_bms.mqtt.publisher import Outgoing, Publisher
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.readings import Reading, decode_advertisement
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fleet(seconds: int) -> tuple[Emulator, list[Advertisement]]:
+    emu = Emulator(
+        [DeviceSpec("lithium-12.8v-100ah")], load_scenario("deep-discharge"), seed=2, speed=None
+    )
+    return emu, list(emu.run(seconds))
+
+
+def states(out: list[Outgoing]) -> list[Outgoing]:
+    return [m for m in out if m.topic.endswith("/state")]
+
+
+def test_at_most_one_state_per_interval_and_a_heartbeat() -> None:
+    emu, advs = fleet(5)
+    clock = Clock()
+    cfg = MqttConfig(min_interval_s=10.0, heartbeat_s=60.0, stale_after_s=120.0)
+    pub = Publisher(cfg, emu.keys, clock=clock)
+    sent = []
+    for adv in advs:  # five changing readings within one second of wall time
+        sent += states(pub.reading(decode_advertisement(adv, emu.keys)))
+        clock.now += 0.2
+    assert len(sent) == 1
+    clock.now += 10
+    delayed = states(pub.tick())  # the latest change goes out once the interval is over
+    assert len(delayed) == 1
+    assert (
+        json.loads(delayed[0].payload)["nonce"]
+        == json.loads(
+            json.dumps(decode_advertisement(advs[-1], emu.keys).record.to_dict())  # type: ignore[union-attr]
+        )["nonce"]
+    )
+    assert states(pub.tick()) == []
+    clock.now += 61  # nothing new but the device is still heard: heartbeat
+    pub_reading = pub.reading(decode_advertisement(advs[-1], emu.keys))
+    assert len(states(pub_reading)) == 1
+
+
+def test_offline_after_stale_limit_and_online_again() -> None:
+    emu, advs = fleet(2)
+    clock = Clock()
+    pub = Publisher(MqttConfig(stale_after_s=60.0), emu.keys, clock=clock)
+    first = pub.reading(decode_advertisement(advs[0], emu.keys))
+    avail = [m for m in first if m.topic.endswith("/availability")]
+    assert [(m.payload, m.retain) for m in avail] == [(b"online", True)]
+    clock.now += 59
+    assert not [m for m in pub.tick() if m.topic.endswith("/availability")]
+    clock.now += 2
+    gone = [m for m in pub.tick() if m.topic.endswith("/availability")]
+    assert [m.payload for m in gone] == [b"offline"]
+    back = pub.reading(decode_advertisement(advs[1], emu.keys))
+    assert [m.payload for m in back if m.topic.endswith("/availability")] == [b"online"]
+
+
+def test_a_flood_of_unknown_addresses_is_bounded_and_keeps_real_devices() -> None:
+    emu, advs = fleet(1)
+    clock = Clock()
+    pub = Publisher(MqttConfig(max_devices=1000), emu.keys, clock=clock)
+    pub.reading(decode_advertisement(advs[0], emu.keys))
+    data = advs[0].victron_data
+    assert data is not None
+    sent = 0
+    for i in range(100_000):
+        address = ":".join(f"{b:02X}" for b in (0xC0 | (i >> 40) & 0x3F, *(i.to_bytes(5, "big"))))
+        adv = Advertisement(clock.now, address, {0x02E1: data})
+        out = pub.reading(decode_advertisement(adv, emu.keys))
+        assert not [m for m in out if m.retain]  # no retained topics for unknown devices
+        sent += len(out)
+        clock.now += 0.0001
+    assert len(pub.unkeyed) == 1000 and pub.evicted == 99_000
+    assert advs[0].address in pub.keyed  # the real device keeps its place and state
+    assert sent <= 60 + 20 * 10 + 1  # the global budget for unknown devices (burst + rate)
+    assert json.loads(pub.keyed[advs[0].address].state or b"{}")["key_status"] == "ok"
+
+
+def test_a_suspect_reading_does_not_replace_the_last_good_values() -> None:
+    emu, advs = fleet(3)
+    clock = Clock()
+    pub = Publisher(MqttConfig(min_interval_s=0.0), emu.keys, clock=clock)
+    good = decode_advertisement(advs[0], emu.keys)
+    pub.reading(good)
+    later = decode_advertisement(advs[2], emu.keys)
+    # The live branch flags such readings in Reading.suspect (CONTRACTS.md); simulate its field.
+    suspect = SuspectReading(later, "nonce went back: possible replayed frame")
+    clock.now += 1
+    out = states(pub.reading(suspect))  # type: ignore[arg-type]
+    obj = json.loads(out[0].payload)
+    assert obj["suspect"].startswith("nonce went back")
+    assert obj["nonce"] == good.record.to_dict()["nonce"]  # type: ignore[union-attr]
+
+
+class SuspectReading:
+    """A Reading with the live branch's `suspect` field (Reading is slotted and frozen)."""
+
+    def __init__(self, reading: Reading, reason: str) -> None:
+        self.advertisement = reading.advertisement
+        self.status = reading.status
+        self.frame = reading.frame
+        self.record = reading.record
+        self.error = reading.error
+        self.suspect = reason
+
+
+def test_config_repr_never_shows_the_password() -> None:
+    cfg = replace(MqttConfig(), password="s3cret-pw")  # noqa: S106 - the value under test
+    assert "s3cret-pw" not in repr(cfg) and "password=set" in repr(cfg)

@@ -1,0 +1,285 @@
+"""`victron-bms serve` as a user runs it (a subprocess), against a real mosquitto, watched by an
+independent client (mosquitto_sub): the topic contract, and each fault of issue 11 — broker down
+at start, broker restarted, wrong password, TLS name mismatch — gives one line, a reconnect, the
+latest state, no traceback and no password."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt.broker import Broker, publish, retained, subscribe
+from victron_ble_bms.emulator import DeviceSpec, load_scenario
+from victron_ble_bms.emulator.engine import Emulator
+from victron_ble_bms.sources.capture.jsonl import JsonlWriter
+from victron_ble_bms.sources.keys import KeyStore
+
+PREFIX = "victron-ble-bms"
+
+
+class Serve:
+    """`python -m victron_ble_bms serve …` with a private config dir; stderr collected."""
+
+    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
+        environ = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})}
+        environ.pop("VICTRON_BMS_MQTT_PASSWORD", None) if not env else None
+        self._err = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "victron_ble_bms", "serve", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            env=environ,
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_stderr(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not in stderr: {self.stderr}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        rc = self.proc.wait(timeout)
+        self._err.close()
+        return rc
+
+
+@pytest.fixture
+def serves() -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
+
+
+def clean(stderr: str, *secrets: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    for secret in secrets:
+        assert secret not in stderr
+    for line in stderr.splitlines():
+        assert line.startswith("victron-bms"), line  # one line per problem, our prefix
+
+
+def is_state_with_cells(m: object) -> bool:
+    topic = getattr(m, "topic", "")
+    if not topic.endswith("/state"):
+        return False
+    obj = json.loads(getattr(m, "payload", "{}"))
+    return isinstance(obj.get("cell_voltages_v"), list) and "codes" in obj
+
+
+def test_emulator_fleet_publishes_the_contract(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    with subscribe(mqtt_broker) as sub:
+        s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "6")
+        serves.append(s)
+        state = sub.wait_for(is_state_with_cells)
+        assert not state.retain
+        obj = json.loads(state.payload)
+        addr = state.topic.split("/")[1]
+        assert len(addr) == 12 and addr == obj["address"].replace(":", "").lower()
+        assert obj["key_status"] == "ok" and isinstance(obj["codes"], list)
+        # Retained while running: discovery, availability, bridge.
+        now = retained(mqtt_broker)
+        assert now[f"{PREFIX}/bridge/availability"] == "online"
+        assert now[f"{PREFIX}/{addr}/availability"] == "online"
+        config = json.loads(now[f"homeassistant/device/victron_ble_bms_{addr}/config"])
+        assert config["device"]["manufacturer"] == "Victron Energy"
+        assert s.stop(30) == 0
+    after = retained(mqtt_broker)
+    assert after[f"{PREFIX}/bridge/availability"] == "offline"
+    assert after[f"{PREFIX}/{addr}/availability"] == "offline"
+    assert f"homeassistant/device/victron_ble_bms_{addr}/config" in after
+    clean(s.stderr)
+
+
+def test_broker_down_at_start_then_up(tmp_path: Path, serves: list[Serve]) -> None:
+    broker = Broker(tmp_path / "late")  # configured, not started
+    s = Serve(tmp_path, "--source", "emulator", "--mqtt", broker.url, "--duration", "40")
+    serves.append(s)
+    s.wait_stderr("cannot connect to")
+    assert "connection refused" in s.stderr and "retrying in" in s.stderr
+    with broker, subscribe(broker) as sub:
+        sub.wait_for(is_state_with_cells, timeout=30)
+        assert retained(broker)[f"{PREFIX}/bridge/availability"] == "online"
+    s.stop()
+    clean(s.stderr)
+
+
+def test_broker_restart_while_serving(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "60")
+    serves.append(s)
+    with subscribe(mqtt_broker) as sub:
+        sub.wait_for(is_state_with_cells)
+    mqtt_broker.restart()  # persistence off: every retained message is gone
+    s.wait_stderr("lost the connection to")
+    with subscribe(mqtt_broker) as sub:
+        # Back: discovery, availability and states again, without a restart of serve.
+        sub.wait_for(lambda m: m.topic.startswith("homeassistant/device/") and m.payload != "", 30)
+        sub.wait_for(is_state_with_cells, timeout=30)
+    now = retained(mqtt_broker)
+    assert now[f"{PREFIX}/bridge/availability"] == "online"
+    assert any(t.startswith("homeassistant/device/victron_ble_bms_") for t in now)
+    s.stop()
+    clean(s.stderr)
+    assert s.stderr.count("connected to") >= 2
+
+
+def test_wrong_password_is_one_line_and_never_printed(
+    mqtt_broker_auth: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    wrong = "not-the-password-" + "x7q"
+    s = Serve(
+        tmp_path,
+        "--source", "emulator", "--mqtt", mqtt_broker_auth.url_with_user, "--duration", "4",
+        env={"VICTRON_BMS_MQTT_PASSWORD": wrong},
+    )  # fmt: skip
+    serves.append(s)
+    assert s.proc.wait(30) == 0
+    s.stop()
+    assert "refused the user name or password" in s.stderr
+    clean(s.stderr, wrong, mqtt_broker_auth.password or "")
+    # The right one, from the environment: connects.
+    assert mqtt_broker_auth.password
+    ok = Serve(
+        tmp_path,
+        "--source", "emulator", "--mqtt", mqtt_broker_auth.url_with_user, "--duration", "3",
+        env={"VICTRON_BMS_MQTT_PASSWORD": mqtt_broker_auth.password},
+    )  # fmt: skip
+    serves.append(ok)
+    assert ok.proc.wait(30) == 0
+    ok.stop()
+    assert "connected to" in ok.stderr
+    clean(ok.stderr, mqtt_broker_auth.password)
+
+
+def test_password_in_the_url_is_refused_without_echo(tmp_path: Path) -> None:
+    secret = "hunter2-secret"  # noqa: S105 - a test value that must not be echoed
+    out = subprocess.run(
+        [sys.executable, "-m", "victron_ble_bms", "serve", "--mqtt",
+         f"mqtt://user:{secret}@127.0.0.1:1", "--source", "emulator"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "password" in out.stderr and secret not in out.stderr + out.stdout
+    clean(out.stderr)
+
+
+def test_tls_name_mismatch_then_the_right_name(
+    mqtt_broker_tls: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text(f'[mqtt]\ncafile = "{mqtt_broker_tls.cafile}"\n')
+    s = Serve(
+        tmp_path,
+        "--source", "emulator", "--config", str(config), "--duration", "4",
+        "--mqtt", f"mqtts://127.0.0.1:{mqtt_broker_tls.port}",
+    )  # fmt: skip
+    serves.append(s)
+    assert s.proc.wait(30) == 0
+    s.stop()
+    assert "TLS certificate not accepted" in s.stderr and "127.0.0.1" in s.stderr
+    clean(s.stderr)
+    good = Serve(
+        tmp_path,
+        "--source", "emulator", "--config", str(config), "--duration", "3",
+        "--mqtt", f"mqtts://{mqtt_broker_tls.tls_name}:{mqtt_broker_tls.port}",
+    )  # fmt: skip
+    serves.append(good)
+    assert good.proc.wait(30) == 0
+    good.stop()
+    assert "connected to mqtts://localhost" in good.stderr
+    clean(good.stderr)
+
+
+# --- keys file: removing a device removes its entities ----------------------------------------
+
+
+def _capture(tmp_path: Path, seconds: int = 90) -> tuple[Path, dict[str, bytes]]:
+    emu = Emulator(
+        [DeviceSpec("lithium-12.8v-100ah"), DeviceSpec("lynx-smart-bms-500")],
+        load_scenario("normal-day"),
+        seed=5,
+        speed=None,
+        start_ts=time.time(),
+    )
+    path = tmp_path / "two.jsonl"
+    with JsonlWriter(path, source="test") as writer:
+        for adv in emu.run(seconds):
+            writer.write(adv)
+    return path, emu.keys
+
+
+def test_removing_a_key_removes_the_entities(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    capture, keys = _capture(tmp_path)
+    keys_file = tmp_path / "keys.toml"
+    store = KeyStore(keys_file)
+    for address, key in keys.items():
+        store.add(address, key)
+    store.save()
+    # A device removed while serve was not running: its retained config is still there.
+    gone = "homeassistant/device/victron_ble_bms_0a0b0c0d0e0f/config"
+    publish(mqtt_broker, gone, '{"device": {"identifiers": ["x"]}}', retain=True)
+    nodes = [a.replace(":", "").lower() for a in keys]
+    s = Serve(
+        tmp_path,
+        "--source", "capture", str(capture), "--keys", str(keys_file),
+        "--mqtt", mqtt_broker.url, "--duration", "60",
+    )  # fmt: skip
+    serves.append(s)
+    with subscribe(mqtt_broker, "homeassistant/#") as sub:
+        for node in nodes:
+            sub.wait_for(lambda m, n=node: n in m.topic and m.payload != "")  # type: ignore[misc]
+        sub.wait_for(lambda m: m.topic == gone and m.payload == "")
+        removed = next(iter(keys))
+        store.remove(removed)
+        store.save()
+        node = removed.replace(":", "").lower()
+        sub.wait_for(lambda m: node in m.topic and m.payload == "", timeout=20)
+    now = retained(mqtt_broker)
+    assert f"homeassistant/device/victron_ble_bms_{node}/config" not in now
+    assert f"{PREFIX}/{node}/availability" not in now
+    assert f"homeassistant/device/victron_ble_bms_{nodes[1]}/config" in now
+    assert gone not in now
+    s.stop()
+    clean(s.stderr)
+
+
+def test_source_mqtt_without_receivers_says_so(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    pytest.importorskip("aiomqtt")
+    try:
+        import victron_ble_bms.receivers  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the receivers package is here: tests/receivers covers --source mqtt")
+    s = Serve(tmp_path, "--source", "mqtt", "--mqtt", mqtt_broker.url, "--duration", "10")
+    serves.append(s)
+    assert s.proc.wait(30) == 0
+    assert "not available" in s.stderr
+    s.stop()
+    clean(s.stderr)
