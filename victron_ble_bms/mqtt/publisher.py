@@ -85,11 +85,13 @@ class Publisher:
         hostname: str = "",
         names: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        extra_state: Callable[[str], Mapping[str, Any]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.keys = keys
         self.hostname = hostname
         self.names = names or (lambda _address: None)
+        self.extra_state = extra_state  # fields added to each state (serve --source mqtt)
         self.clock = clock
         self.keyed: dict[str, _Device] = {}
         self.unkeyed: OrderedDict[str, _Device] = OrderedDict()
@@ -211,6 +213,8 @@ class Publisher:
         if not dev.online:
             dev.online = True
             out.append(self._availability(dev))
+        if self.extra_state is not None:
+            obj = {**obj, **self.extra_state(address)}
         signature = _signature(obj)
         changed = signature != dev.signature
         dev.signature = signature

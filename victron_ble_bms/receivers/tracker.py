@@ -50,16 +50,26 @@ class RemoteDevice:
     """What the receivers together know about one device."""
 
     address: str
-    best_receiver: str | None = None
-    best_rssi: int | None = None
     receivers: OrderedDict[str, Sighting] = field(default_factory=OrderedDict)
     frames: OrderedDict[bytes, float] = field(default_factory=OrderedDict)  # data → first heard
-    latest: bytes | None = None
+
+    def best(self, window_s: float = DUPLICATE_WINDOW_S) -> str | None:
+        """The receiver with the strongest signal among those that heard the device within
+        `window_s` of the latest sighting (so a receiver that lost it does not stay "best")."""
+        if not self.receivers:
+            return None
+        latest = max(s.last_seen for s in self.receivers.values())
+        recent = [
+            (s.rssi if s.rssi is not None else -999, s.last_seen, rid)
+            for rid, s in self.receivers.items()
+            if latest - s.last_seen <= window_s
+        ]
+        return max(recent)[2]
 
     def to_json(self) -> dict[str, Any]:
-        """`receiver` (best RSSI for the latest frame) and each receiver's last sighting."""
+        """`receiver` (best recent RSSI) and each receiver's last sighting."""
         return {
-            "receiver": self.best_receiver,
+            "receiver": self.best(),
             "receivers": {
                 rid: {"last_seen": s.last_seen, "rssi": s.rssi} for rid, s in self.receivers.items()
             },
@@ -131,15 +141,11 @@ class Receivers:
         first = dev.frames.get(data)
         if first is not None and now - first <= self.duplicate_window_s:
             self.counters.duplicates += 1
-            if data == dev.latest and _better(adv.rssi, dev.best_rssi):
-                dev.best_receiver, dev.best_rssi = heard.receiver, adv.rssi
             return None
         dev.frames[data] = now
         dev.frames.move_to_end(data)
         while len(dev.frames) > FRAMES_PER_DEVICE:
             dev.frames.popitem(last=False)
-        dev.latest = data
-        dev.best_receiver, dev.best_rssi = heard.receiver, adv.rssi
         self.counters.advertisements += 1
         return adv
 
@@ -153,12 +159,11 @@ class Receivers:
         if len(self._last_logged) > 256:
             self._last_logged.clear()
         self._last_logged[kind] = now
-        log.warning(
-            "ignored a gateway message on %s: %s (%d malformed so far)",
-            where,
-            reason,
-            self.counters.malformed,
-        )
+        line = f"ignored a gateway message on {where}: {reason} ({self.counters.malformed} so far)"
+        if self.on_event is not None:
+            self.on_event(line)
+        else:
+            log.warning("%s", line)
 
     # -- receivers -------------------------------------------------------------------------
     def _receiver_alive(self, rid: str, gateway: str, now: float) -> None:
@@ -222,7 +227,3 @@ class Receivers:
         log.info("%s", text)
         if self.on_event is not None:
             self.on_event(text)
-
-
-def _better(rssi: int | None, best: int | None) -> bool:
-    return rssi is not None and (best is None or rssi > best)
