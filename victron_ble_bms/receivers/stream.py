@@ -40,6 +40,33 @@ SILENCE_CHECK_S = 5.0
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
+class _OncePer(logging.Filter):
+    """aiomqtt logs every message it drops from a full queue; under a flood that would be a
+    line per message. Let one such line through per interval, with the count since."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.dropped = 0
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue is full" not in record.getMessage():
+            return True
+        self.dropped += 1
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval_s:
+            return False
+        self._last = now
+        record.msg = f"incoming queue full: dropped {self.dropped} messages so far (a flood?)"
+        record.args = ()
+        return True
+
+
+_client_log = logging.getLogger("victron_ble_bms.receivers.mqtt")
+_client_log.addFilter(_OncePer())
+
+
 def config_for(target: str | MqttConfig) -> MqttConfig:
     """A broker URL (password from $VICTRON_BMS_MQTT_PASSWORD) or serve's own config."""
     if isinstance(target, MqttConfig):
@@ -59,6 +86,7 @@ def client_for(cfg: MqttConfig, **kwargs: Any) -> aiomqtt.Client:
         password=cfg.password if broker.username else None,
         tls_context=ssl.create_default_context(cafile=cfg.cafile) if broker.tls else None,
         max_queued_incoming_messages=MAX_QUEUED_MESSAGES,
+        logger=_client_log,
         **kwargs,
     )
 
