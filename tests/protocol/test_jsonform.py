@@ -95,3 +95,31 @@ def test_unknown_enum_values_round_trip_by_name() -> None:
     obj = _lithium() | {"balancer_status": "unknown_9"}
     assert int(record_from_dict(obj).balancer_status) == 9  # type: ignore[attr-defined]
     assert f.json_as_name
+
+
+@pytest.mark.parametrize("record_type", [0x02, 0x05, 0x0A, 0x0E], ids=hex)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_partial_frames_round_trip(record_type: int, data: st.DataObject) -> None:
+    """A frame shorter than its layout: null fields, `missing_fields`, and codes unknown when
+    they depend on a missing field — all of it survives the JSON."""
+    record = data.draw(records(record_type))
+    wire = encode(record, key=KEY, nonce=7, model_id=0xA3A0)
+    cut = data.draw(st.integers(9, len(wire) - 1))
+    decoded = decode(wire[:cut], KEY)
+    assert decoded.missing_fields  # type: ignore[attr-defined]
+    obj = json.loads(json.dumps(decoded.to_dict()))
+    back = record_from_dict(obj)
+    assert back == decoded
+    header = ("model_id", "product", "nonce")  # from the frame, which the JSON does not carry
+    assert {k: v for k, v in back.to_dict().items() if k not in header} == {
+        k: v for k, v in obj.items() if k not in header
+    }
+    assert back.codes == decoded.codes
+    assert back.implausible == decoded.implausible  # type: ignore[attr-defined]
+
+
+def test_missing_fields_must_name_layout_fields() -> None:
+    obj = _lithium() | {"missing_fields": ["warp_core"]}
+    with pytest.raises(JsonFormError, match="missing_fields"):
+        record_from_dict(obj)

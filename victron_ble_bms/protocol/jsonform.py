@@ -13,6 +13,7 @@ naming the field, never anything else.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections.abc import Mapping
@@ -47,15 +48,31 @@ def record_from_dict(obj: Mapping[str, Any]) -> Record:
     if not isinstance(obj, Mapping):
         raise JsonFormError(f"expected a JSON object, got {type(obj).__name__}")
     cls = record_class_for(obj)
-    values = {}
+    values: dict[str, Any] = {}
     for f in cls.LAYOUT.fields:
         if f.key not in obj:
             raise JsonFormError(f"{f.key}: missing")
         values[f.name] = field_from_json(f, obj[f.key])
+    missing = _missing_fields(cls, obj)
+    if missing:
+        values["missing_fields"] = missing
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:  # a record type that checks its own values
         raise JsonFormError(f"{cls.LAYOUT.name}: {exc}") from None
+
+
+def _missing_fields(cls: type[Record], obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """`missing_fields` of a partial frame (fields not received: their values are null)."""
+    listed = obj.get("missing_fields")
+    if listed is None:
+        return ()
+    names = {f.name for f in cls.LAYOUT.fields}
+    if not isinstance(listed, list) or not all(isinstance(n, str) and n in names for n in listed):
+        raise JsonFormError("missing_fields: expected a list of the layout's field names")
+    if "missing_fields" not in {f.name for f in dataclasses.fields(cls)}:
+        raise JsonFormError("missing_fields: this version has no partial records")
+    return tuple(listed)
 
 
 def field_from_json(f: Field, value: Any) -> Any:
