@@ -3,6 +3,7 @@ mosquitto (mosquitto_pub as the receivers, mosquitto_sub as the independent read
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -39,7 +40,9 @@ def test_two_receivers_one_device_and_garbage_in_between(
             publish(mqtt_broker, "victron-ble-bms/raw/bow-pi", b"\x00garbage")
             publish(mqtt_broker, "victron-ble-bms/raw/bow-pi", b'{"v": 1, "ts": "soon"}')
             for nonce in range(1, 4):
-                adv = frames.advert(frames.BOW, frames.bow(nonce), nonce=nonce, ts=time.time())
+                # A new temperature each time: a change serve publishes (receivers alone are not).
+                record = dataclasses.replace(frames.bow(), battery_temperature_c=18 + nonce)
+                adv = frames.advert(frames.BOW, record, nonce=nonce, ts=time.time())
                 for receiver, rssi in (("bow-pi", -82), ("stern-pi", -58)):
                     heard = Advertisement(adv.ts, adv.address, adv.manufacturer_data, rssi)
                     publish(mqtt_broker, raw_topic("victron-ble-bms", receiver), encode_raw(heard))

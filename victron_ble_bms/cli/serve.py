@@ -30,6 +30,7 @@ from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import Reading
 
+from .emulate import _speed  # the same --speed N|max as emulate
 from .keys import default_keys_path
 from .output import error
 
@@ -148,15 +149,6 @@ class ReloadingKeys(Mapping[str, bytes]):
 
 
 # --- sources --------------------------------------------------------------------------------
-
-
-def _speed(text: str) -> float | None:
-    if text.strip().lower() == "max":
-        return None
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError
-    return value
 
 
 async def _decoded(

@@ -206,7 +206,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[MqttConfig,
                 f"{p} holds the MQTT password but is readable by others "
                 f"(mode {stat.S_IMODE(mode):04o}); fix with: chmod 600 {p}"
             )
-    return validate(replace(MqttConfig(), **values)), warnings
+    try:
+        return validate(replace(MqttConfig(), **values)), warnings
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: [mqtt]: {exc}") from None
 
 
 def resolve(

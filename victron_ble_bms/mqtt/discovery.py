@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from victron_ble_bms import __version__
-from victron_ble_bms.protocol import Record
 from victron_ble_bms.protocol.enums import BalancerStatus
 from victron_ble_bms.safetext import plain
 
@@ -94,7 +93,6 @@ def bridge_identifier(cfg: MqttConfig) -> str:
 def device_config(
     cfg: MqttConfig,
     address: str,
-    record: Record,
     name: str | None,
     state: Mapping[str, Any],
     *,
@@ -104,7 +102,11 @@ def device_config(
     of the device (`mqtt/state.py`): an entity is offered for each key it has; `cell_count`
     cells get a sensor (default: those `state` reports)."""
     object_id = topics.discovery_object_id(cfg.topic_prefix, address)
-    provisional = " (provisional)" if record.provisional else ""
+    is_provisional = bool(state.get("provisional"))
+    provisional = " (provisional)" if is_provisional else ""
+    product = state.get("product")
+    product = plain(product, MAX_NAME) if isinstance(product, str) else None
+    record_type = state.get("record_type_id")
     state_topic = topics.state_topic(cfg.topic_prefix, address)
     common: dict[str, Any] = {
         "state_topic": state_topic,
@@ -193,7 +195,7 @@ def device_config(
             json_attributes_template=(
                 "{{ {'codes': value_json.get('code_details'), "
                 "'codes_known': value_json.get('codes') is not none, "
-                f"'provisional_layout': {bool(record.provisional)!r}"
+                f"'provisional_layout': {is_provisional!r}"
                 "} | tojson }}"
             ),
         )
@@ -222,16 +224,16 @@ def device_config(
     payload: dict[str, Any] = {
         "device": {
             "identifiers": [object_id],
-            "name": _device_name(address, name, record.product),
+            "name": _device_name(address, name, product),
             "manufacturer": MANUFACTURER,
-            "model": record.product or f"record type 0x{record.record_type:02X}",
+            "model": product or f"record type {record_type}",
             "via_device": bridge_identifier(cfg),
         },
         "origin": ORIGIN,
         "components": cmps,
         "qos": 0,
     }
-    if record.provisional:
+    if is_provisional:
         payload["device"]["model"] += " (provisional layout)"
     return topics.discovery_topic(cfg.discovery_prefix, object_id), payload
 

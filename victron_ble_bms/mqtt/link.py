@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 import random
 import re
 import ssl
@@ -28,9 +30,14 @@ from typing import Any
 from .config import MqttConfig
 from .publisher import Outgoing, Publisher
 
+# paho/aiomqtt log socket errors themselves; serve says each problem once, in its own words.
+# Their log is shown with `victron-bms -vv` (debug) only.
+_CLIENT_LOG = logging.getLogger("victron_ble_bms.mqtt.client")
+
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
 CLEANUP_WINDOW_S = 2.0  # how long to collect retained discovery documents after connecting
+BATCH = 256  # messages published concurrently
 OUTBOX_LIMIT = 100_000  # topics; beyond it the oldest non-retained message is dropped
 
 
@@ -86,6 +93,8 @@ class Link:
         self.published = 0
         self.dropped = 0
         self.connects = 0
+        debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+        _CLIENT_LOG.setLevel(logging.DEBUG if debug else logging.CRITICAL)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -124,7 +133,7 @@ class Link:
         import aiomqtt
 
         will = self.publisher.will()
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
             username=self.broker.username,
@@ -134,7 +143,10 @@ class Link:
             keepalive=self.cfg.keepalive_s,
             tls_context=self._tls(),
             timeout=10,
+            logger=_CLIENT_LOG,
         )
+        client.pending_calls_threshold = 4 * BATCH  # batches are deliberate, not a backlog
+        return client
 
     async def run(self) -> None:
         """Connect, publish, reconnect — until `stop()`. Never raises for broker trouble."""
@@ -204,15 +216,19 @@ class Link:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            topic, m = next(iter(self.outbox.items()))
-            try:
-                await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=10)
-            except BaseException:
-                raise  # the message stays in the outbox for the next connection
-            # Sent: drop it unless a newer message for the topic arrived while awaiting.
-            if self.outbox.get(topic) is m:
-                del self.outbox[topic]
-            self.published += 1
+            # A batch in flight at once: awaiting each publish alone costs a loop turn apiece.
+            batch = list(itertools.islice(self.outbox.items(), BATCH))
+            await asyncio.gather(
+                *(
+                    client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=10)
+                    for _, m in batch
+                )
+            )  # on failure every message stays in the outbox for the next connection
+            for topic, m in batch:
+                # Sent: drop it unless a newer message for the topic arrived meanwhile.
+                if self.outbox.get(topic) is m:
+                    del self.outbox[topic]
+            self.published += len(batch)
 
     _found: set[str] = set()
 

@@ -24,7 +24,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from victron_ble_bms.safetext import plain
@@ -34,7 +34,9 @@ from . import discovery, topics
 from .config import MqttConfig
 from .state import state_object
 
-_VOLATILE = ("ts", "nonce", "rssi")  # a change in these alone is not news
+# A change in these alone is not news. "receiver(s)": which remote receiver hears the device
+# best and when each last did (serve --source mqtt) change with every message, like the RSSI.
+_VOLATILE = ("ts", "nonce", "rssi", "receiver", "receivers")
 UNKEYED_RATE = 20.0  # state messages per second for devices without a key, all together
 UNKEYED_BURST = 50.0
 
@@ -55,23 +57,26 @@ class _Device:
     name: str | None = None
     online: bool = False
     last_sent: float | None = None
-    signature: str | None = None
+    signature: int | None = None  # hash of the state without ts/nonce/rssi
     state: bytes | None = None  # the latest state payload (sent or pending)
-    good: dict[str, Any] | None = None  # the last state from a trusted record
+    good: bytes | None = None  # the last state from a trusted record (often `state` itself)
     pending: bool = False
     status: KeyStatus | None = None
     discovery_sig: tuple[Any, ...] | None = None
-    discovery: Outgoing | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _signature(obj: Mapping[str, Any]) -> str:
-    return json.dumps({k: v for k, v in obj.items() if k not in _VOLATILE}, sort_keys=True)
+def _encode(obj: Mapping[str, Any]) -> tuple[bytes, int]:
+    """The payload, and a hash of everything but ts/nonce/rssi — one JSON encoding, not two:
+    the volatile keys go first, the rest is encoded once and hashed."""
+    head = {k: obj[k] for k in _VOLATILE if k in obj}
+    rest = _json({k: v for k, v in obj.items() if k not in head})
+    payload = _json(head)[:-1] + b"," + rest[1:] if head and len(rest) > 2 else _json(obj)
+    return payload, hash(rest)
 
 
 class Publisher:
@@ -111,8 +116,8 @@ class Publisher:
             out.append(Outgoing(topic, _json(payload), retain=True, qos=1))
         out.append(self._bridge(topics.ONLINE))
         for dev in self.keyed.values():
-            if dev.discovery is not None:
-                out.append(dev.discovery)
+            if dev.discovery_sig is not None and self.cfg.discovery:
+                out.extend(self._discovery_message(dev))
             out.append(self._availability(dev))
             if dev.state is not None and dev.online:
                 out.append(Outgoing(topics.state_topic(self.prefix, dev.address), dev.state))
@@ -200,25 +205,26 @@ class Publisher:
             reason = suspect or (
                 "implausible — wrong key or corrupt frame? " + "; ".join(implausible)
             )
-            base = dict(dev.good) if dev.good is not None else state_object(reading, name)
+            base = json.loads(dev.good) if dev.good is not None else state_object(reading, name)
             obj = {**base, "suspect": plain(reason)}
+            trusted = False
         else:
             obj = state_object(reading, name)
-            if record is not None:
-                dev.good = obj
+            trusted = record is not None
         # A partial record (protocol branch: fields not received) would offer too few cells.
         partial = bool(getattr(record, "partial", False))
-        if record is not None and dev.good is obj and self.cfg.discovery and not partial:
-            out.extend(self._discovery(dev, reading, obj, name))
+        if trusted and self.cfg.discovery and not partial:
+            out.extend(self._discovery(dev, obj, name))
         if not dev.online:
             dev.online = True
             out.append(self._availability(dev))
         if self.extra_state is not None:
             obj = {**obj, **self.extra_state(address)}
-        signature = _signature(obj)
+        dev.state, signature = _encode(obj)
+        if trusted:
+            dev.good = dev.state
         changed = signature != dev.signature
         dev.signature = signature
-        dev.state = _json(obj)
         due = dev.last_sent is None or now - dev.last_sent >= self.cfg.min_interval_s
         if changed or (dev.last_sent is not None and now - dev.last_sent >= self.cfg.heartbeat_s):
             if due:
@@ -242,31 +248,32 @@ class Publisher:
         assert dev.state is not None  # noqa: S101 - set before any state is sent
         return Outgoing(topics.state_topic(self.prefix, dev.address), dev.state)
 
-    def _discovery(
-        self, dev: _Device, reading: Reading, obj: dict[str, Any], name: str | None
-    ) -> list[Outgoing]:
-        record = reading.record
-        assert record is not None  # noqa: S101 - only called with a record
+    def _discovery(self, dev: _Device, obj: Mapping[str, Any], name: str | None) -> list[Outgoing]:
         cells = obj.get("cell_voltages_v")
         if isinstance(cells, list):
             present = [i for i, v in enumerate(cells) if v is not None]
             dev.cells = max(dev.cells, present[-1] + 1 if present else 0)
-        sig = (
-            record.record_type,
-            record.provisional,
-            record.product,
-            name,
-            dev.cells,
-            tuple(sorted(k for k in obj if k not in _VOLATILE)),
-        )
+        sig: tuple[Any, ...] = (name, dev.cells, hash(tuple(k for k in obj if k not in _VOLATILE)))
+        sig += (obj.get("record_type_id"), obj.get("provisional"), obj.get("product"))
         if sig == dev.discovery_sig:
             return []
         dev.discovery_sig = sig
+        return self._discovery_message(dev, obj, name)
+
+    def _discovery_message(
+        self, dev: _Device, obj: Mapping[str, Any] | None = None, name: str | None = None
+    ) -> list[Outgoing]:
+        """The device's discovery document, rebuilt from its last good state (not kept: at
+        several kB per device it would dominate memory with thousands of devices)."""
+        if obj is None:
+            if dev.good is None or dev.discovery_sig is None:
+                return []
+            obj = json.loads(dev.good)
+            name = dev.discovery_sig[0]
         topic, payload = discovery.device_config(
-            self.cfg, dev.address, record, name, obj, cell_count=dev.cells
+            self.cfg, dev.address, name, obj, cell_count=dev.cells
         )
-        dev.discovery = Outgoing(topic, _json(payload), retain=True, qos=1)
-        return [dev.discovery]
+        return [Outgoing(topic, _json(payload), retain=True, qos=1)]
 
     # --- time ---------------------------------------------------------------------------------
     def tick(self) -> list[Outgoing]:
