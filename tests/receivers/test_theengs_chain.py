@@ -96,7 +96,7 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
                     theengs_args(mqtt_broker, tmp_path / "theengsgw.conf"),
                     tmp_path / "theengs.log",
                     gateway_env,
-                ),
+                ) as gateway,
                 process(serve, tmp_path / "serve.log", env),
             ):
 
@@ -118,6 +118,12 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
                     ),
                     60,
                 )
+                # The gateway dies: its last will tells serve at once, not after 60 s of silence.
+                gateway.kill()
+                for _ in range(200):
+                    if "went offline" in (tmp_path / "serve.log").read_text():
+                        break
+                    await asyncio.sleep(0.05)
                 return raw, coded
         finally:
             feeding.cancel()
@@ -147,4 +153,6 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
     assert obj["key_status"] == "ok"
     serve_log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in serve_log
+    assert "receiver 'TheengsGateway' (theengs/omg) is sending" in serve_log
+    assert "receiver 'TheengsGateway' went offline (its last will)" in serve_log
     assert "Traceback" not in (tmp_path / "theengs.log").read_text()

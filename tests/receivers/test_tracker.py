@@ -118,3 +118,17 @@ def test_malformed_messages_are_counted_and_logged_in_one_line_without_flooding(
     assert len(lines) == 2
     assert "not JSON (1 so far)" in lines[0]
     assert "rssi: expected a number" in lines[1]
+
+
+def test_a_gateways_last_will_reports_it_at_once() -> None:
+    events: list[str] = []
+    tracker = Receivers(on_event=events.append)
+    tracker.heard(heard("TheengsGateway", FRAME1, -60), 0.0)
+    tracker.gateway_status("TheengsGateway", b"offline", 1.0)
+    assert tracker.silent() == ["TheengsGateway"]
+    assert events[-1] == "receiver 'TheengsGateway' went offline (its last will)"
+    tracker.gateway_status("TheengsGateway", b"offline", 2.0)  # once
+    tracker.gateway_status("NeverSeen", b"offline", 2.0)  # unknown: nothing to report
+    assert len(events) == 2
+    tracker.gateway_status("TheengsGateway", b"online", 3.0)
+    assert tracker.silent() == []

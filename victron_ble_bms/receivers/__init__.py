@@ -11,7 +11,7 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
 
     async def advertisements(
         client_or_url: aiomqtt.Client | str | MqttConfig,  # client, "mqtt://…" or serve's cfg
-        topics: Sequence[str] | None = DEFAULT_TOPICS,  # None/empty → DEFAULT_TOPICS
+        topics: Sequence[str] | None = DEFAULT_TOPICS,  # BTtoMQTT, gateways' LWT, our raw
         *,
         receivers: Receivers | None = None,
         clock: Callable[[], float] = time.time,

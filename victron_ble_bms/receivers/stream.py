@@ -32,7 +32,8 @@ log = logging.getLogger("victron_ble_bms.receivers")
 T = TypeVar("T")
 
 # Theengs Gateway and OpenMQTTGateway (home/<gateway>/BTtoMQTT/<mac>) and our own raw topic.
-DEFAULT_TOPICS = ("home/+/BTtoMQTT/+", "victron-ble-bms/raw/+")
+# Their last wills (home/<gateway>/LWT = "offline") say at once when a gateway drops off.
+DEFAULT_TOPICS = ("home/+/BTtoMQTT/+", "home/+/LWT", "victron-ble-bms/raw/+")
 # Messages waiting in the client: a burst beyond this is dropped by aiomqtt (with a warning)
 # rather than growing memory without limit.
 MAX_QUEUED_MESSAGES = 10_000
@@ -144,6 +145,10 @@ def handle(tracker: Receivers, topic: str, payload: object, now: float) -> Adver
         payload = payload.encode()
     if not isinstance(payload, bytes | bytearray):
         tracker.malformed(plain(topic)[:80], "empty or non-binary payload", now)
+        return None
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[2] == "LWT":  # Theengs Gateway / OpenMQTTGateway last will
+        tracker.gateway_status(plain(parts[1])[:64], bytes(payload[:16]), now)
         return None
     try:
         heard = parse_message(topic, bytes(payload), now)

@@ -186,6 +186,18 @@ class Receivers:
         state.messages += 1
         self.receivers.move_to_end(rid)
 
+    def gateway_status(self, rid: str, payload: bytes, now: float) -> None:
+        """A gateway's own online/offline (its MQTT last will): offline is silence, at once."""
+        state = self.receivers.get(rid)
+        if payload.strip().lower() == b"offline":
+            if state is not None and not state.silent:
+                state.silent = True
+                self._event(f"receiver {rid!r} went offline (its last will)")
+        elif state is not None and state.silent and payload.strip().lower() == b"online":
+            state.silent = False
+            state.last_seen = now
+            self._event(f"receiver {rid!r} is online again")
+
     def check_silent(self, now: float | None = None) -> list[str]:
         """Receivers that just went silent (each reported once until it sends again)."""
         now = time.time() if now is None else now
