@@ -131,7 +131,15 @@ def test_remote_ages_are_the_readings_own(mqtt_broker: Broker) -> None:
             bow = app.fleet.devices[frames.BOW]
             assert house.stale(clock()) and house.age(clock()) == 300
             assert not bow.stale(clock())
-            assert "stale · 5 min 00 s ago" in screen_text(app)
+            from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
+
+            cards = {
+                a: app.screen.query_one(f"#{card_id(a)}", DeviceCard)
+                for a in (frames.HOUSE, frames.BOW)
+            }
+            assert cards[frames.HOUSE].has_class("-stale")
+            assert not cards[frames.BOW].has_class("-stale")
+            assert "5 min 00 s" in screen_text(app)
 
     asyncio.run(main())
 
