@@ -251,3 +251,45 @@ def test_codes_of_a_short_frame_are_unknown_in_the_state() -> None:
     out = publisher.reading(decode_advertisement(short, emu.keys))
     state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
     assert state.get("codes") is None and state.get("worst_code") is None
+
+
+def test_names_from_the_air_are_plain_text() -> None:
+    emu = Emulator([DeviceSpec("lithium-12.8v-100ah")], load_scenario("normal-day"), speed=None)
+    adv = next(iter(emu.run(1)))
+    hostile = "[@click=app.quit]Tap\x1b[31m me\u202e" + "x" * 300
+    evil = Advertisement(adv.ts, adv.address, adv.manufacturer_data, adv.rssi, hostile)
+    out = Publisher(MqttConfig(), emu.keys).reading(decode_advertisement(evil, emu.keys))
+    doc = next(iter(configs(out).values()))
+    name = doc["device"]["name"]
+    assert "\x1b" not in name and "\u202e" not in name and "\\x1b" in name
+    assert len(name) <= 64
+    state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
+    assert "\x1b" not in state["name"]
+
+
+def test_every_truncation_is_unknown_never_all_clear() -> None:
+    """Frames cut at every length: whenever the record cannot vouch for its codes (codes
+    raise, or — protocol branch contract — codes None), the state says unknown and the problem
+    sensor renders unknown, not OFF."""
+    emu = Emulator([DeviceSpec("lithium-25.6v-200ah")], load_scenario("normal-day"), speed=None)
+    adv = next(iter(emu.run(1)))
+    data = adv.victron_data
+    assert data is not None
+    _, out = published(["lithium-25.6v-200ah"])
+    problem = next(iter(configs(out).values()))["components"]["problem"]["value_template"]
+    unknown = 0
+    for n in range(8, len(data)):
+        cut = Advertisement(adv.ts, adv.address, {0x02E1: data[:n]}, adv.rssi)
+        reading = decode_advertisement(cut, emu.keys)
+        sent = Publisher(MqttConfig(), emu.keys).reading(reading)
+        state = json.loads(next(m.payload for m in sent if m.topic.endswith("/state")))
+        record = reading.record
+        try:
+            vouched = record is not None and record.codes is not None
+        except Exception:  # noqa: BLE001 - main before the protocol branch: codes raise
+            vouched = False
+        if not vouched:  # a partial record whose code fields arrived does vouch for them
+            unknown += 1
+            assert state.get("codes") is None and state.get("worst_code") is None, n
+            assert render(problem, state) == "None", n
+    assert unknown > 0

@@ -127,3 +127,47 @@ class SuspectReading:
 def test_config_repr_never_shows_the_password() -> None:
     cfg = replace(MqttConfig(), password="s3cret-pw")  # noqa: S106 - the value under test
     assert "s3cret-pw" not in repr(cfg) and "password=set" in repr(cfg)
+
+
+def test_an_implausible_record_is_flagged_and_keeps_the_last_good_values() -> None:
+    import dataclasses
+
+    emu, advs = fleet(3)
+    clock = Clock()
+    pub = Publisher(MqttConfig(min_interval_s=0.0), emu.keys, clock=clock)
+    good = decode_advertisement(advs[0], emu.keys)
+    pub.reading(good)
+    later = decode_advertisement(advs[2], emu.keys)
+    record = later.record
+    assert record is not None
+
+    # Record.implausible is the protocol branch's field (CONTRACTS.md); a subclass stands in.
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Implausible(type(record)):  # type: ignore[misc]
+        @property
+        def implausible(self) -> tuple[str, ...]:
+            return ("SOC 126 %",)
+
+    values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    bad = replace(later, record=Implausible(**values))
+    clock.now += 1
+    obj = json.loads(states(pub.reading(bad))[0].payload)
+    assert "implausible" in obj["suspect"] and "SOC 126 %" in obj["suspect"]
+    assert obj["nonce"] == good.record.to_dict()["nonce"]  # type: ignore[union-attr]
+    discovery = [m for m in pub.reading(bad) if m.topic.endswith("/config")]
+    assert discovery == []  # an implausible record never reshapes the HA device
+
+
+def test_the_outbox_is_bounded_and_keeps_retained_messages() -> None:
+    from victron_ble_bms.mqtt import link as link_module
+    from victron_ble_bms.mqtt.config import parse_broker_url
+
+    cfg = MqttConfig(broker=parse_broker_url("mqtt://127.0.0.1:1"))
+    link = link_module.Link(cfg, Publisher(cfg, {}), say=lambda _m: None)
+    limit = link_module.OUTBOX_LIMIT
+    link.send([Outgoing("keep/config", b"x", retain=True, qos=1)])
+    link.send(Outgoing(f"t/{i}/state", b"{}") for i in range(limit + 500))
+    assert len(link.outbox) == limit and link.dropped == 501
+    assert "keep/config" in link.outbox
+    link.send([Outgoing("t/7/state", b"newer")] * 3)  # same topic: replaced, not queued again
+    assert len(link.outbox) == limit and link.outbox["t/7/state"].payload == b"newer"

@@ -29,8 +29,8 @@ class Serve:
 
     def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-        environ = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})}
-        environ.pop("VICTRON_BMS_MQTT_PASSWORD", None) if not env else None
+        environ = {k: v for k, v in os.environ.items() if k != "VICTRON_BMS_MQTT_PASSWORD"}
+        environ.update({"XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})})
         self._err = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "victron_ble_bms", "serve", *args],
@@ -281,5 +281,25 @@ def test_source_mqtt_without_receivers_says_so(
     serves.append(s)
     assert s.proc.wait(30) == 0
     assert "not available" in s.stderr
+    s.stop()
+    clean(s.stderr)
+
+
+def test_home_assistant_restart_gets_the_configs_again(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "30")
+    serves.append(s)
+    with subscribe(mqtt_broker, "homeassistant/device/#") as sub:
+        sub.wait_for(lambda m: m.topic.endswith("_bridge/config"))
+        time.sleep(1)
+        before = len(sub.messages)
+        publish(mqtt_broker, "homeassistant/status", "online")  # HA's birth message
+        deadline = time.monotonic() + 15
+        while len(sub.messages) <= before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        again = {m.topic for m in sub.messages[before:]}
+        assert "homeassistant/device/victron_ble_bms_bridge/config" in again
+        assert len(again) >= 2  # the bridge and the devices
     s.stop()
     clean(s.stderr)

@@ -48,6 +48,9 @@ def test_restarts_on_failure_and_keeps_dbus_reachable() -> None:
     assert opts["ProtectSystem"] == ["strict"] and opts["NoNewPrivileges"] == ["yes"]
     assert "PrivateNetwork" not in opts  # the broker is on the network
     assert not any("PASSWORD" in v for v in opts["ExecStart"])
+    assert opts["SupplementaryGroups"] == ["bluetooth"]  # BlueZ's D-Bus policy group
+    # Where that group does not exist, naming it would keep the unit from starting.
+    assert "SupplementaryGroups" not in unit_text("/x", [], bluetooth_group=False)
 
 
 def _verify(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -269,7 +269,7 @@ async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIter
 
 
 def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
-    from victron_ble_bms.mqtt.systemd import unit_text
+    from victron_ble_bms.mqtt.systemd import group_exists, unit_text
 
     exe = shutil.which("victron-bms") or str(Path(sys.argv[0]).resolve())
     opts: list[str] = []
@@ -284,7 +284,7 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--config", str(Path(args.config).resolve())]
     if args.adapter:
         opts += ["--adapter", args.adapter]
-    return unit_text(exe, opts, user=getpass.getuser())
+    return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -337,6 +337,9 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args, cfg, keys, source, speed))
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - never a traceback (it could show locals)
+        error(f"serve stopped by an unexpected error: {type(exc).__name__}: {exc}")
+        return EXIT_UNAVAILABLE
 
 
 def _readings(
@@ -404,11 +407,14 @@ async def _serve(
         last_keys = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
-            link.send(publisher.tick())
-            if publish_keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
-                last_keys = time.monotonic()
-                if keys.refresh():
-                    link.send(publisher.forget_unkeyed())
+            try:
+                link.send(publisher.tick())
+                if publish_keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
+                    last_keys = time.monotonic()
+                    if keys.refresh():
+                        link.send(publisher.forget_unkeyed())
+            except Exception as exc:  # noqa: BLE001 - one line, and the next tick tries again
+                say(f"publishing tick failed: {type(exc).__name__}: {exc}")
 
     link_task = asyncio.create_task(link.run(), name="mqtt link")
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]

@@ -21,6 +21,7 @@ import itertools
 import logging
 import random
 import re
+import socket
 import ssl
 import uuid
 from collections import OrderedDict
@@ -144,6 +145,9 @@ class Link:
             tls_context=self._tls(),
             timeout=10,
             logger=_CLIENT_LOG,
+            # paho leaves Nagle on: a small state message would wait for the previous one's
+            # ACK (benchmarks/serve.py measured the latency with and without).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         client.pending_calls_threshold = 4 * BATCH  # batches are deliberate, not a backlog
         return client
@@ -172,6 +176,11 @@ class Link:
                 self.say(
                     f"{what} {self.broker}: {describe(exc, self.cfg.password)}; "
                     f"retrying in {delay:.0f} s"
+                )
+            except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
+                self.say(
+                    f"MQTT connection failed unexpectedly ({type(exc).__name__}: "
+                    f"{describe(exc, self.cfg.password)}); retrying in {delay:.0f} s"
                 )
             finally:
                 self.connected = False

@@ -26,8 +26,7 @@ After=network-online.target bluetooth.target
 [Service]
 Type=exec
 User={user}
-SupplementaryGroups=bluetooth
-ExecStart={exec_start}
+{groups}ExecStart={exec_start}
 EnvironmentFile=-{env_file}
 Environment=PYTHONUNBUFFERED=1
 Restart=on-failure
@@ -74,10 +73,28 @@ def unit_text(
     *,
     user: str = "victron",
     env_file: str = DEFAULT_ENV_FILE,
+    bluetooth_group: bool = True,
 ) -> str:
-    """The unit with `ExecStart=<executable> serve <args>` (quoted for systemd)."""
+    """The unit with `ExecStart=<executable> serve <args>` (quoted for systemd).
+
+    BlueZ's D-Bus policy lets members of group `bluetooth` talk to org.bluez; the unit adds
+    the group unless `bluetooth_group` is False (a missing group would stop the unit from
+    starting, so `serve --print-systemd-unit` leaves it out where the group does not exist)."""
     exec_start = " ".join(_quote(a) for a in [executable, "serve", *args])
-    return UNIT_TEMPLATE.format(user=user, exec_start=exec_start, env_file=env_file)
+    groups = "SupplementaryGroups=bluetooth\n" if bluetooth_group else ""
+    return UNIT_TEMPLATE.format(user=user, groups=groups, exec_start=exec_start, env_file=env_file)
+
+
+def group_exists(name: str) -> bool:
+    try:
+        import grp
+    except ImportError:  # not POSIX
+        return False
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _quote(arg: str) -> str:
