@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 
 from .output import error
 
 EXIT_USAGE = 2
+# A remote serve publishes a steady device at its heartbeat (mqtt config heartbeat_s, 60 s).
+REMOTE_STALE_AFTER_S = 70.0
 
 
 def default_keys_path() -> Path:
@@ -41,6 +44,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--demo", action="store_true", help="show the emulated demo fleet")
     group.add_argument("--replay", metavar="FILE", help="play a capture (btsnoop, pcap, jsonl …)")
+    group.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="watch the devices a remote `victron-bms serve` publishes: mqtt://[user@]host[:port] "
+        "or mqtts://… (password from $VICTRON_BMS_MQTT_PASSWORD)",
+    )
+    p.add_argument(
+        "--topic-prefix",
+        default="victron-ble-bms",
+        metavar="PREFIX",
+        help="with --mqtt: the remote serve's topic prefix (default victron-ble-bms)",
+    )
     p.add_argument(
         "--speed", type=float, default=1.0, metavar="N", help="replay N times faster (default 1)"
     )
@@ -60,6 +75,7 @@ class Plan:
     label: str
     clock: Callable[[], float] | None = None
     note: str = ""
+    on_app: Callable[[Any], None] | None = None  # told the app once it exists (remote notes)
 
 
 def bluetooth_adapter() -> str | None:
@@ -157,7 +173,33 @@ def _load_keys(path: str | None) -> KeyStore:
     return KeyStore.load(path or default_keys_path(), missing_ok=not explicit)
 
 
+def _mqtt_plan(url: str, prefix: str) -> Plan:
+    """A remote serve's state topics. Decoding happened on the remote (its keys file), so the
+    dashboard uses no keys of its own. Staleness follows the readings' own time; a serve
+    publishes a steady device only at its heartbeat (60 s by default), so a device counts as
+    stale here after that plus a margin, not after a local radio's 10 s."""
+    from victron_ble_bms.mqtt.config import MqttConfig, resolve
+    from victron_ble_bms.receivers.remote import RemoteClock, remote_readings
+    from victron_ble_bms.tui import state
+
+    cfg = resolve(MqttConfig(), url=url, topic_prefix=prefix)  # ConfigError: one line
+    state.STALE_AFTER_S = REMOTE_STALE_AFTER_S
+    clock = RemoteClock()
+    apps: list[Any] = []
+
+    def note(text: str) -> None:
+        for app in apps:
+            app.notify(plain(text), severity="warning", timeout=10)
+
+    source = remote_readings(cfg, cfg.topic_prefix, clock=clock, on_note=note)
+    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-remote-keys.toml")
+    label = f"remote {cfg.broker} ({cfg.topic_prefix}/)"
+    return Plan(source, keys, False, label, clock=clock, on_app=apps.append)
+
+
 def plan(args: argparse.Namespace) -> Plan:
+    if getattr(args, "mqtt", None):
+        return _mqtt_plan(args.mqtt, args.topic_prefix)
     keys = _load_keys(args.keys)
     if args.replay:
         return _replay_plan(args.replay, args.speed, keys)
@@ -187,11 +229,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         error("the dashboard needs textual: pip install 'victron-ble-bms[full]'")
         return EXIT_USAGE
+    from victron_ble_bms.mqtt.config import ConfigError
     from victron_ble_bms.sources.capture import CaptureError
 
     try:
         chosen = plan(args)
-    except (KeyFileError, CaptureError) as exc:
+    except (KeyFileError, CaptureError, ConfigError) as exc:
         error(str(exc))
         return EXIT_USAGE
     if chosen.note:
@@ -208,5 +251,7 @@ def run(args: argparse.Namespace) -> int:
         source_label=chosen.note or chosen.label,
         **kwargs,
     )
+    if chosen.on_app is not None:
+        chosen.on_app(app)
     app.run()
     return 0

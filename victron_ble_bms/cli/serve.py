@@ -214,7 +214,9 @@ async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisemen
         say(f"capture stopped: {exc}")
 
 
-async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Advertisement]:
+async def _remote(
+    args: argparse.Namespace, cfg: Any, tracker: Any
+) -> AsyncIterator[Advertisement]:
     """Remote receivers (receivers branch). Imported lazily: without it, one clear line."""
     try:
         receivers = importlib.import_module("victron_ble_bms.receivers")
@@ -222,8 +224,21 @@ async def _remote(args: argparse.Namespace, url: str) -> AsyncIterator[Advertise
     except (ImportError, AttributeError):
         say("--source mqtt is not available in this version (no victron_ble_bms.receivers)")
         return
-    async for adv in advertisements(url, args.receiver_topic or None):
+    # The whole config, not just the URL: its password (file or env) and cafile apply too.
+    async for adv in advertisements(cfg, args.receiver_topic or None, receivers=tracker):
         yield adv
+
+
+def _receiver_tracker(source: str) -> Any:
+    """For --source mqtt: the receivers' bookkeeping (best receiver per device, silent
+    receivers — each reported in one line), or None."""
+    if source != "mqtt":
+        return None
+    try:
+        receivers = importlib.import_module("victron_ble_bms.receivers")
+    except ImportError:
+        return None
+    return receivers.Receivers(on_event=say)
 
 
 async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIterator[Reading]:
@@ -333,7 +348,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _readings(
-    args: argparse.Namespace, source: str, speed: float | None, keys: ReloadingKeys, url: str
+    args: argparse.Namespace,
+    source: str,
+    speed: float | None,
+    keys: ReloadingKeys,
+    cfg: Any,
+    tracker: Any = None,
 ) -> tuple[AsyncIterator[Reading], Mapping[str, bytes]]:
     if source == "ble":
         return _ble(args, keys), keys
@@ -342,7 +362,7 @@ def _readings(
         return _decoded(emu.stream(), emu_keys), emu_keys
     if source == "capture":
         return _decoded(_capture(args.source[1], speed), keys), keys
-    return _decoded(_remote(args, url), keys), keys
+    return _decoded(_remote(args, cfg, tracker), keys), keys
 
 
 async def _serve(
@@ -353,11 +373,18 @@ async def _serve(
     from victron_ble_bms.mqtt.publisher import Publisher
 
     try:
-        items, publish_keys = _readings(args, source, speed, keys, str(cfg.broker))
+        tracker = _receiver_tracker(source)
+        items, publish_keys = _readings(args, source, speed, keys, cfg, tracker)
     except (ScenarioError, DeviceSpecError, ValueError) as exc:
         error(str(exc))
         return EXIT_USAGE
-    publisher = Publisher(cfg, publish_keys, hostname=socket.gethostname(), names=keys.name)
+    publisher = Publisher(
+        cfg,
+        publish_keys,
+        hostname=socket.gethostname(),
+        names=keys.name,
+        extra_state=None if tracker is None else tracker.state_fields,
+    )
     link = Link(cfg, publisher, say=say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

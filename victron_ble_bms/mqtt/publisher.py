@@ -34,7 +34,9 @@ from . import discovery, topics
 from .config import MqttConfig
 from .state import state_object
 
-_VOLATILE = ("ts", "nonce", "rssi")  # a change in these alone is not news
+# A change in these alone is not news. "receiver(s)": which remote receiver hears the device
+# best and when each last did (serve --source mqtt) change with every message, like the RSSI.
+_VOLATILE = ("ts", "nonce", "rssi", "receiver", "receivers")
 UNKEYED_RATE = 20.0  # state messages per second for devices without a key, all together
 UNKEYED_BURST = 50.0
 
@@ -88,11 +90,13 @@ class Publisher:
         hostname: str = "",
         names: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        extra_state: Callable[[str], Mapping[str, Any]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.keys = keys
         self.hostname = hostname
         self.names = names or (lambda _address: None)
+        self.extra_state = extra_state  # fields added to each state (serve --source mqtt)
         self.clock = clock
         self.keyed: dict[str, _Device] = {}
         self.unkeyed: OrderedDict[str, _Device] = OrderedDict()
@@ -214,6 +218,8 @@ class Publisher:
         if not dev.online:
             dev.online = True
             out.append(self._availability(dev))
+        if self.extra_state is not None:
+            obj = {**obj, **self.extra_state(address)}
         dev.state, signature = _encode(obj)
         if trusted:
             dev.good = dev.state

@@ -1,0 +1,3 @@
+from tests.mqtt.broker import mqtt_broker, mqtt_broker_auth
+
+__all__ = ["mqtt_broker", "mqtt_broker_auth"]

@@ -1,0 +1,188 @@
+"""Advertisements from remote receivers over MQTT (aiomqtt), merged and checked.
+
+`advertisements(client_or_url, topics)` is what `serve --source mqtt` iterates. Given a
+connected `aiomqtt.Client`, it subscribes and reads from it (the caller owns the connection,
+its reconnects and back-off, and may publish on the same client). Given a URL, it connects by
+itself and reconnects with back-off, one log line per failure, until it is cancelled; given
+serve's `MqttConfig` it uses its password (config file or environment) and `cafile` too. The
+broker URL and password rules are `victron_ble_bms.mqtt.config`'s (one parser for both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import aiomqtt
+
+from victron_ble_bms.mqtt.config import ConfigError, MqttConfig, resolve
+from victron_ble_bms.mqtt.link import describe
+from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.advertisement import Advertisement
+
+from .formats import MessageError, parse_message
+from .tracker import Receivers
+
+log = logging.getLogger("victron_ble_bms.receivers")
+T = TypeVar("T")
+
+# Theengs Gateway and OpenMQTTGateway (home/<gateway>/BTtoMQTT/<mac>) and our own raw topic.
+# Their last wills (home/<gateway>/LWT = "offline") say at once when a gateway drops off.
+DEFAULT_TOPICS = ("home/+/BTtoMQTT/+", "home/+/LWT", "victron-ble-bms/raw/+")
+# Messages waiting in the client: a burst beyond this is dropped by aiomqtt (with a warning)
+# rather than growing memory without limit.
+MAX_QUEUED_MESSAGES = 10_000
+SILENCE_CHECK_S = 5.0
+_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class _OncePer(logging.Filter):
+    """aiomqtt logs every message it drops from a full queue; under a flood that would be a
+    line per message. Let one such line through per interval, with the count since."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.dropped = 0
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue is full" not in record.getMessage():
+            return True
+        self.dropped += 1
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval_s:
+            return False
+        self._last = now
+        record.msg = f"incoming queue full: dropped {self.dropped} messages so far (a flood?)"
+        record.args = ()
+        return True
+
+
+_client_log = logging.getLogger("victron_ble_bms.receivers.mqtt")
+_client_log.addFilter(_OncePer())
+
+
+def config_for(target: str | MqttConfig) -> MqttConfig:
+    """A broker URL (password from $VICTRON_BMS_MQTT_PASSWORD) or serve's own config."""
+    if isinstance(target, MqttConfig):
+        return target
+    return resolve(MqttConfig(), url=target)
+
+
+def client_for(cfg: MqttConfig, **kwargs: Any) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (TLS verified against `cafile` or the system)."""
+    broker = cfg.broker
+    if broker is None:
+        raise ConfigError("no broker configured")
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=cfg.password if broker.username else None,
+        tls_context=ssl.create_default_context(cafile=cfg.cafile) if broker.tls else None,
+        max_queued_incoming_messages=MAX_QUEUED_MESSAGES,
+        logger=_client_log,
+        **kwargs,
+    )
+
+
+async def advertisements(
+    client_or_url: aiomqtt.Client | str | MqttConfig,
+    topics: Sequence[str] | None = DEFAULT_TOPICS,
+    *,
+    receivers: Receivers | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[Advertisement]:
+    """First copies of Victron advertisements heard by remote receivers.
+
+    `receivers` keeps the bookkeeping (pass your own to read best receiver per device,
+    silent receivers and counters); bad messages are counted there and logged in one line.
+    """
+    tracker = receivers if receivers is not None else Receivers()
+    filters = tuple(topics) if topics else DEFAULT_TOPICS
+    if isinstance(client_or_url, aiomqtt.Client):
+        async for adv in _read(client_or_url, filters, tracker, clock):
+            yield adv
+        return
+    cfg = config_for(client_or_url)  # ConfigError: a URL we cannot use
+
+    async def read(client: aiomqtt.Client) -> AsyncIterator[Advertisement]:
+        async for adv in _read(client, filters, tracker, clock):
+            yield adv
+
+    async for adv in reconnecting(cfg, read):
+        yield adv
+
+
+async def _read(
+    client: aiomqtt.Client, topics: Sequence[str], tracker: Receivers, clock: Callable[[], float]
+) -> AsyncIterator[Advertisement]:
+    for topic in topics:
+        await client.subscribe(topic)
+    watcher = asyncio.ensure_future(_watch_silence(tracker, clock))
+    try:
+        async for message in client.messages:
+            if not any(message.topic.matches(t) for t in topics):
+                continue  # another subscription on a shared client
+            adv = handle(tracker, message.topic.value, message.payload, clock())
+            if adv is not None:
+                yield adv
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+def handle(tracker: Receivers, topic: str, payload: object, now: float) -> Advertisement | None:
+    """One message through parsing and merging; bad ones are counted, never raised."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if not isinstance(payload, bytes | bytearray):
+        tracker.malformed(plain(topic)[:80], "empty or non-binary payload", now)
+        return None
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[2] == "LWT":  # Theengs Gateway / OpenMQTTGateway last will
+        tracker.gateway_status(plain(parts[1])[:64], bytes(payload[:16]), now)
+        return None
+    try:
+        heard = parse_message(topic, bytes(payload), now)
+    except MessageError as exc:
+        tracker.malformed(plain(topic)[:80], str(exc), now)
+        return None
+    return tracker.heard(heard, now)
+
+
+async def _watch_silence(tracker: Receivers, clock: Callable[[], float]) -> None:
+    while True:
+        await asyncio.sleep(SILENCE_CHECK_S)
+        tracker.check_silent(clock())
+
+
+async def reconnecting(
+    cfg: MqttConfig,
+    read: Callable[[aiomqtt.Client], AsyncIterator[T]],
+    say: Callable[[str], None] | None = None,
+) -> AsyncIterator[T]:
+    """Items of `read(client)`, reconnecting with back-off; one line per failure (to `say`, or
+    the log), never the password."""
+    tell = say if say is not None else log.warning
+    failures = 0
+    while True:
+        try:
+            async with client_for(cfg) as client:
+                if failures:
+                    tell(f"connected to {cfg.broker} again")
+                failures = 0
+                async for item in read(client):
+                    yield item
+        except aiomqtt.MqttError as exc:
+            delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
+            failures += 1
+            tell(f"broker {cfg.broker}: {describe(exc, cfg.password)}; retrying in {delay:g} s")
+            await asyncio.sleep(delay)
