@@ -25,11 +25,13 @@ from typing import Any, TextIO
 
 from victron_ble_bms.sources.ble import close_bleak_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
-from victron_ble_bms.sources.devices import DeviceState
+from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
+from ..protocol import Record
+from ..safetext import plain
 from .keys import default_keys_path
 from .output import error, main_values
 
@@ -83,7 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
     """The JSON object of one reading: `decode --format jsonl` plus key status."""
     adv = reading.advertisement
-    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record)
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record, reading.suspect)
     obj["key_status"] = reading.status.value
     return obj
 
@@ -91,7 +93,7 @@ def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
 def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -> dict[str, Any]:
     """One device that cannot be decoded: what it is and why."""
     adv = reading.advertisement
-    obj = frame_object(adv.ts, adv.address, adv.rssi, name, None)
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, None, reading.suspect)
     frame = reading.frame
     obj["key_status"] = reading.status.value
     obj["product"] = dev.product if dev is not None else None
@@ -101,6 +103,14 @@ def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -
     obj["nonce"] = None if frame is None else frame.nonce
     obj["message"] = _message(reading)
     return obj
+
+
+def codes_text(record: Record) -> str:
+    """The record's active codes for a table cell; unknown codes are never shown as none."""
+    codes = record.codes
+    if codes is None:  # a code field was not received (protocol: Record.codes None = unknown)
+        return "codes unknown (frame incomplete)"
+    return " ".join(c.id for c in codes)
 
 
 def _message(reading: Reading) -> str:
@@ -118,7 +128,8 @@ class _Printer:
         self.out = out
         self.json = json_mode
         self.names = names
-        self.status: dict[str, KeyStatus] = {}
+        # Last status printed per address, bounded like the device table (issue 9 item 10).
+        self.status: BoundedDict[str, KeyStatus] = BoundedDict(DEFAULT_MAX_DEVICES)
 
     def reading(self, reading: Reading, dev: DeviceState | None) -> None:
         address = reading.advertisement.address
@@ -129,13 +140,14 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                codes = " ".join(c.id for c in reading.record.codes)
+                codes = codes_text(reading.record)
                 values = main_values(reading.record, cells=False)
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{address:17}  {(name or '')[:16]:16}  "
+                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
                     f"{(reading.record.product or '?')[:28]:28}  "
                     f"{values}{'  [' + codes + ']' if codes else ''}"
+                    + (f"  SUSPECT: {reading.suspect}" if reading.suspect else "")
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change
@@ -144,8 +156,8 @@ class _Printer:
             else:
                 product = dev.product if dev is not None else None
                 self.out.write(
-                    f"{address}  {product or 'unknown product'}: {reading.status.value} — "
-                    f"{_message(reading)}"
+                    f"{plain(address)}  {product or 'unknown product'}: {reading.status.value} — "
+                    f"{plain(_message(reading))}"
                 )
             self.out.write("\n")
         self.out.flush()
@@ -153,6 +165,7 @@ class _Printer:
 
 def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Victron devices", header_style="bold", expand=False)
     for col in ("device", "product", "key", "values", "codes", "age", "rate", "RSSI"):
@@ -165,16 +178,21 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
     }
     for dev in sorted(devices, key=lambda d: d.address):
         name = names.get(dev.address) or dev.name
+        # Only good values: a suspect frame never shows as current (issue 9 item 5).
         record = dev.last_decoded.record if dev.last_decoded is not None else None
-        values = main_values(record, cells=False) if record is not None else ""
-        codes = " ".join(c.id for c in record.codes) if record is not None else ""
+        values = Text(main_values(record, cells=False) if record is not None else "")
+        last = dev.last_reading
+        if last is not None and last.suspect:
+            values.append(f"\nlast frame ignored: {plain(last.suspect)}", style="bold red")
+        codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""
+        device = f"{plain(name)}\n{plain(dev.address)}" if name else plain(dev.address)
         table.add_row(
-            f"{name}\n{dev.address}" if name else dev.address,
+            Text(device),  # names come from the air: plain text, never markup
             dev.product or "?",
-            f"[{style.get(dev.key_status, 'white')}]{dev.key_status.value}[/]",
+            Text(dev.key_status.value, style=style.get(dev.key_status, "white")),
             values,
             codes,
             "" if age is None else f"{age:.0f} s",
@@ -275,12 +293,18 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                     error(item.message)
                 continue
             if live is None:
-                printer.reading(item, scan.devices.get(item.advertisement.address))
+                try:
+                    printer.reading(item, scan.devices.get(item.advertisement.address))
+                except Exception as exc:  # one bad frame must not end the session (issue 9)
+                    _frame_failed(item, exc)
 
     async def repaint() -> None:
         assert live is not None  # noqa: S101 — only started with a live display
         while True:
-            live.update(_table(list(scan.devices), names, time.time()))
+            try:
+                live.update(_table(list(scan.devices), names, time.time()))
+            except Exception as exc:  # never stop repainting over one device's values
+                error(f"could not draw the table: {type(exc).__name__}")
             await asyncio.sleep(REFRESH_S)
 
     async with scan:
@@ -300,6 +324,16 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
     await close_bleak_bus()
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
     return EXIT_OK
+
+
+def _frame_failed(reading: Reading, exc: Exception) -> None:
+    """One line for a reading we could not show; the scan goes on with the next one."""
+    frame = reading.frame
+    nonce = "" if frame is None else f" (nonce {frame.nonce})"
+    error(
+        f"{plain(reading.advertisement.address)}: could not show a frame{nonce}: "
+        f"{type(exc).__name__}; continuing"
+    )
 
 
 def _summary(devices: Any, advertisements: int, restarts: int) -> None:

@@ -88,6 +88,7 @@ class LiveScan:
         self.status_events = status_events
         self.dropped = 0  # items lost because the consumer fell more than QUEUE_LIMIT behind
         self.advertisements = 0  # everything bleak reported, repeats included
+        self.failed = 0  # advertisements the device table could not take (a bug; logged)
         self._queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
 
@@ -152,7 +153,12 @@ class LiveScan:
     def _on_advertisement(self, adv: Advertisement) -> None:
         self.advertisements += 1
         self.watchdog.saw_advertisement()
-        update = self.devices.update(adv)
+        try:
+            update = self.devices.update(adv)
+        except Exception as exc:  # one bad frame must never end the scan (issue 9 item 1)
+            self.failed += 1
+            log.warning("ignored an advertisement from %s: %s", adv.address, type(exc).__name__)
+            return
         if update.reading is None:
             return  # not Victron, or a repeat
         if self.record is not None:
