@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from victron_ble_bms.sources.ble import close_bleak_bus
+from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
@@ -249,6 +249,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
         WatchdogConfig,
     )
 
+    quiet_lost_bus(asyncio.get_running_loop())
     names = {e.address: e.name for e in store.entries() if e.name}
     scan = LiveScan(
         store,
@@ -281,12 +282,19 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
     printer = _Printer(sys.stdout, args.json, names)
+    failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:
         async for item in scan:
             if isinstance(item, StatusEvent):
                 if item.kind is EventKind.SCANNING and item.recovery_s is None:
                     continue  # the first start is not news
+                if item.kind is EventKind.BUS_LOST:  # nothing to wait for: say so and stop
+                    failure.append(
+                        "the D-Bus system bus went away (dbus-daemon stopped?): stopping the scan"
+                    )
+                    stop.set()
+                    continue
                 if live is not None:
                     live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
                 else:
@@ -322,6 +330,9 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 live.update(_table(list(scan.devices), names, time.time()))
                 live.stop()
     await close_bleak_bus()
+    if failure:
+        error(failure[0])
+        return EXIT_UNAVAILABLE
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
     return EXIT_OK
 
@@ -359,6 +370,7 @@ def record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
 async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
     from victron_ble_bms.sources.live import EventKind, LiveScan, ScanError, StatusEvent
 
+    quiet_lost_bus(asyncio.get_running_loop())
     scan = LiveScan({}, record=None)
     try:
         await scan.preflight()
