@@ -53,10 +53,16 @@ def test_scan_json_flags_replayed_and_forged_frames_in_the_reading(
         sent = [o for o in session.by_nonce(n) if o.get("battery_voltage_v") == volts]
         assert len(sent) == (2 if n == g + 2 else 1), (n, session.by_nonce(n))
         assert "suspect" not in sent[0], sent[0]
+        if n == g + 7:
+            sent_7 = sent[0]
     # The old replay, the random frame and the repeated frame carry the reason in the reading.
     for n in (g - 100, g + 30_000):
         (obj,) = session.by_nonce(n)
         assert obj["suspect"] and obj["key_status"] == "ok", obj
+    # Random ciphertext slightly ahead decodes to values no battery can hold (protocol:
+    # Record.implausible): flagged too, and it did not discredit the genuine frame 7.
+    (fake,) = [o for o in session.by_nonce(g + 7) if o is not sent_7]
+    assert "implausible" in fake["suspect"], fake
     again = session.by_nonce(g + 2)
     assert len(again) == 2 and "already received" in again[1]["suspect"]
 

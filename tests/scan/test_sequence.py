@@ -119,3 +119,16 @@ def test_suspect_reading_never_replaces_last_good_values() -> None:
     assert dev.last_decoded is good
     assert dev.last_reading is not None and dev.last_reading.suspect is not None
     assert dev.suspicious == 1
+
+
+def test_implausible_values_are_suspect_and_do_not_move_the_sequence() -> None:
+    """Random ciphertext at the next nonce passes the one-byte key check 1 time in 256 with
+    any header; its values are impossible (pack voltage far from its cells)."""
+    table = DevicesState(KEYS)
+    _genuine(table, 100, 105, T0)
+    update = table.update(_forged(106, 2, T0 + 105.5))
+    assert update.outcome is Outcome.SUSPECT
+    assert update.reading is not None and update.reading.record is not None
+    assert "implausible" in (update.suspicion or "") and "wrong key" in (update.suspicion or "")
+    assert _good_nonce(table) == 105
+    assert _genuine(table, 106, 107, T0) == [Outcome.NEW] * 2

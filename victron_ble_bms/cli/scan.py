@@ -30,10 +30,9 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
-from ..protocol import Record
 from ..safetext import plain
 from .keys import default_keys_path
-from .output import error, main_values
+from .output import codes_text, error, main_values
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -103,14 +102,6 @@ def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -
     obj["nonce"] = None if frame is None else frame.nonce
     obj["message"] = _message(reading)
     return obj
-
-
-def codes_text(record: Record) -> str:
-    """The record's active codes for a table cell; unknown codes are never shown as none."""
-    codes = record.codes
-    if codes is None:  # a code field was not received (protocol: Record.codes None = unknown)
-        return "codes unknown (frame incomplete)"
-    return " ".join(c.id for c in codes)
 
 
 def _message(reading: Reading) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .crypto import KeyCipher, cipher_for, normalize_key
+from .crypto import KeyCipher, KeyLike, cipher_for, hashable_key, normalize_key
 from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
 from .fields import EncodeError, compile_decoder
@@ -35,7 +35,7 @@ def record_class(record_type: int) -> type[Record]:
         raise UnsupportedRecord(record_type, "no layout is known for it") from None
 
 
-def decrypt(frame: Frame, key: bytes | str | None) -> bytes:
+def decrypt(frame: Frame, key: KeyLike | None) -> bytes:
     """The record's plaintext: at most 16 bytes (one AES block, protocol.md §8.1)."""
     data = frame.data[:MAX_DATA_BYTES]
     if frame.key_check is None:
@@ -48,8 +48,17 @@ def decrypt(frame: Frame, key: bytes | str | None) -> bytes:
     return cipher.apply(frame.nonce, data)
 
 
-def decode_frame(frame: Frame, key: bytes | str | None) -> Record:
-    """Decode an already parsed frame."""
+def decode_frame(frame: Frame, key: KeyLike | None) -> Record:
+    """Decode an already parsed frame. Raises only `DecodeError` (as `decode`)."""
+    try:
+        return _decode_frame(frame, key)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bug of ours must still not escape as a foreign exception
+        raise DecodeError(f"internal decoding error ({type(exc).__name__})") from exc
+
+
+def _decode_frame(frame: Frame, key: KeyLike | None) -> Record:
     cls = record_class(frame.record_type)
     plaintext = decrypt(frame, key)
     payload = int.from_bytes(plaintext, "little")
@@ -60,7 +69,7 @@ def decode_frame(frame: Frame, key: bytes | str | None) -> Record:
     # Short record: fields that reach past the received bytes are "not available" (§8.1).
     available = len(plaintext) * 8
     values = [f.extract(payload, available) for f in cls.LAYOUT.fields]
-    return cls(*values, wire=wire)
+    return cls(*values, wire=wire, missing_fields=cls.LAYOUT.missing(available))
 
 
 # The key exactly as callers pass it (bytes or text) → its cipher. Bounded: cleared when full.
@@ -69,13 +78,15 @@ _CIPHER_BY_KEY_LIMIT = 4096
 _ZERO_TAIL = bytes(14)
 
 
-def decode(data: bytes, key: bytes | str | None) -> Record:
+def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
     """Manufacturer data (with or without the company id) → typed record.
 
     Raises only `DecodeError` subclasses: `NotInstantReadout`, `TruncatedFrame`, `KeyMismatch`,
     `UnsupportedRecord`, `InvalidKey`.
     """
     try:
+        if key is not None and type(key) is not bytes and type(key) is not str:
+            key = hashable_key(key)  # bytearray, memoryview, str subclass: one cache form
         # Hot path: a complete encrypted frame of a known type, with a key seen before. It does
         # what parse_frame + decode_frame do, minus their checks that cannot fail here.
         if type(data) is bytes and 8 < len(data) <= 24 and data[0] == PRODUCT_ADVERTISEMENT:
@@ -95,7 +106,7 @@ def decode(data: bytes, key: bytes | str | None) -> Record:
                 if len(_CIPHER_BY_KEY) >= _CIPHER_BY_KEY_LIMIT:
                     _CIPHER_BY_KEY.clear()
                 _CIPHER_BY_KEY[key] = cipher_for(normalize_key(key))
-        return decode_frame(parse_frame(data), key)
+        return _decode_frame(parse_frame(data), key)
     except DecodeError:
         raise
     except Exception as exc:  # a bug of ours must still not escape as a foreign exception
@@ -107,7 +118,8 @@ def decode_plaintext(record_type: int, plaintext: bytes) -> Record:
     cls = record_class(record_type)
     data = plaintext[: cls.LAYOUT.data_bytes]
     payload, available = int.from_bytes(data, "little"), len(data) * 8
-    return cls(*(f.extract(payload, available) for f in cls.LAYOUT.fields))
+    values = [f.extract(payload, available) for f in cls.LAYOUT.fields]
+    return cls(*values, missing_fields=cls.LAYOUT.missing(available))
 
 
 def encode_plaintext(record: Record) -> bytes:
@@ -121,7 +133,7 @@ def encode_plaintext(record: Record) -> bytes:
 
 
 def encode(
-    record: Record, *, key: bytes | str | None, nonce: int, model_id: int, byte1: int = 0
+    record: Record, *, key: KeyLike | None, nonce: int, model_id: int, byte1: int = 0
 ) -> bytes:
     """Record → manufacturer data (without company id). `decode(encode(r, …), key) == r`."""
     if not 0 <= nonce <= 0xFFFF:

@@ -52,6 +52,9 @@ class Field:
     count: int = 1  # > 1: that many consecutive fields of this width, as a tuple
     json_name: str | None = None
     json_as_name: bool = False  # enums shown by lower-case name instead of number
+    # Physical bounds (low, high) of a value: outside them the frame is "implausible — wrong key
+    # or corrupt frame?" (plausibility.py says why each bound is what it is).
+    plausible: tuple[float, float] | None = None
     doc: str = ""
 
     @property
@@ -162,7 +165,7 @@ class Field:
         return payload
 
     def json_value(self, value: Any) -> Any:
-        if self.count > 1:
+        if self.count > 1 and value is not None:
             return [self._json_one(v) for v in value]
         return self._json_one(value)
 
@@ -193,6 +196,10 @@ class Layout:
     @property
     def used_bits(self) -> int:
         return max(f.end for f in self.fields)
+
+    def missing(self, available_bits: int) -> tuple[str, ...]:
+        """The fields (wholly or partly) beyond the received bits."""
+        return tuple(f.name for f in self.fields if f.end > available_bits)
 
     def check(self) -> None:
         """Raise ValueError if fields overlap or do not fit the record."""
@@ -227,6 +234,7 @@ def compile_decoder(layout: Layout, cls: type[Any]) -> Callable[[int, Any], Any]
         "_new": object.__new__,
         "_cls": cls,
         "_set_wire": cls.wire.__set__,
+        "_set_missing": cls.missing_fields.__set__,
     }
     lines = ["def _decode(v, wire):"]
     stores: list[str] = []
@@ -247,6 +255,7 @@ def compile_decoder(layout: Layout, cls: type[Any]) -> Callable[[int, Any], Any]
     lines.append("    o = _new(_cls)")
     lines.extend(stores)
     lines.append("    _set_wire(o, wire)")
+    lines.append("    _set_missing(o, ())")
     lines.append("    return o")
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.

@@ -46,6 +46,7 @@ from victron_ble_bms.protocol import (
     NotInstantReadout,
     parse_frame,
 )
+from victron_ble_bms.protocol.crypto import KeyLike
 from victron_ble_bms.protocol.envelope import PRODUCT_ADVERTISEMENT, UNENCRYPTED, make_frame
 from victron_ble_bms.protocol.products import product_name
 
@@ -275,7 +276,7 @@ class DevicesState:
 
     def __init__(
         self,
-        keys: Mapping[str, bytes | str],
+        keys: Mapping[str, KeyLike],
         *,
         max_devices: int = DEFAULT_MAX_DEVICES,
         replay_window: int = REPLAY_WINDOW,

@@ -34,6 +34,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Protocol
 
+from victron_ble_bms.protocol.crypto import KeyLike
+
 from .advertisement import Advertisement
 from .ble import BleSource, ScanError, ScanOptions
 from .devices import DEFAULT_MAX_DEVICES, DevicesState, Outcome
@@ -70,7 +72,7 @@ class LiveScan:
 
     def __init__(
         self,
-        keys: Mapping[str, bytes | str],
+        keys: Mapping[str, KeyLike],
         options: ScanOptions | None = None,
         config: WatchdogConfig | None = None,
         *,
@@ -177,7 +179,7 @@ class LiveScan:
 
 
 async def readings(
-    keys: Mapping[str, bytes | str],
+    keys: Mapping[str, KeyLike],
     *,
     passive: bool = False,
     adapter: str | None = None,

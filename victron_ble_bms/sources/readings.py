@@ -16,6 +16,7 @@ from victron_ble_bms.protocol import (
     decode,
     parse_frame,
 )
+from victron_ble_bms.protocol.crypto import KeyLike
 
 from .advertisement import Advertisement
 
@@ -40,7 +41,7 @@ class Reading:
     suspect: str | None = None
 
 
-def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) -> Reading:
+def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:
     """Decode with the key stored for the advertisement's address (keys by normalised address)."""
     data = adv.victron_data
     if data is None:
@@ -54,9 +55,7 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) ->
     return decode_parsed(adv, frame, data, keys.get(adv.address))
 
 
-def decode_parsed(
-    adv: Advertisement, frame: Frame, data: bytes, key: bytes | str | None
-) -> Reading:
+def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | None) -> Reading:
     """Decode `data` (whose header `frame` is already parsed) with `key`: a `Reading`, never
     an exception — one bad frame must not end a scan or a capture (issue 9 item 1)."""
     if key is None and frame.encrypted:
