@@ -32,7 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 from ..jsonform import frame_object
 from ..safetext import plain
 from .keys import default_keys_path
-from .output import codes_text, error, main_values
+from .output import codes_text, error, main_values, text_cell
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -156,7 +156,6 @@ class _Printer:
 
 def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> Any:
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(title="Victron devices", header_style="bold", expand=False)
     for col in ("device", "product", "key", "values", "codes", "age", "rate", "RSSI"):
@@ -171,7 +170,7 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         name = names.get(dev.address) or dev.name
         # Only good values: a suspect frame never shows as current (issue 9 item 5).
         record = dev.last_decoded.record if dev.last_decoded is not None else None
-        values = Text(main_values(record, cells=False) if record is not None else "")
+        values = text_cell(main_values(record, cells=False) if record is not None else "")
         last = dev.last_reading
         if last is not None and last.suspect:
             values.append(f"\nlast frame ignored: {plain(last.suspect)}", style="bold red")
@@ -179,13 +178,16 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""
-        device = f"{plain(name)}\n{plain(dev.address)}" if name else plain(dev.address)
+        # Names and addresses come from the air: Text cells, never markup (issue 9 item 4).
+        device = text_cell(dev.address) if not name else text_cell(name)
+        if name:
+            device.append("\n" + plain(dev.address))
         table.add_row(
-            Text(device),  # names come from the air: plain text, never markup
-            dev.product or "?",
-            Text(dev.key_status.value, style=style.get(dev.key_status, "white")),
+            device,
+            text_cell(dev.product or "?"),
+            text_cell(dev.key_status.value, style.get(dev.key_status, "white")),
             values,
-            codes,
+            text_cell(codes),
             "" if age is None else f"{age:.0f} s",
             ("" if rate is None else f"{rate:.2f}/s") + slow,
             "" if dev.rssi is None else str(dev.rssi),
@@ -287,9 +289,11 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                     stop.set()
                     continue
                 if live is not None:
-                    live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
+                    live.console.print(text_cell(f"{item.kind.value}: {item.message}", "dim"))
                 else:
                     error(item.message)
+                if recorder is not None and scan.record is None:
+                    stop.set()  # --record failed (disk full …): said above; exit non-zero
                 continue
             if live is None:
                 try:
@@ -325,6 +329,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
         error(failure[0])
         return EXIT_UNAVAILABLE
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
+    if recorder is not None and scan.record is None:
+        return EXIT_UNAVAILABLE  # the recording stopped early (its line is above)
     return EXIT_OK
 
 
@@ -390,6 +396,8 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
                 item.kind is not EventKind.SCANNING or item.recovery_s is not None
             ):
                 error(item.message)
+            if scan.record is None:
+                stop.set()  # the writer failed (disk full …); its line is above
 
     try:
         async with scan:
@@ -400,5 +408,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
     finally:
         writer.close()
         await close_bleak_bus()
+    if scan.record is None:
+        return 1  # the recording stopped early: one line said why, the file is intact
     sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
     return EXIT_OK
