@@ -168,9 +168,9 @@ class LiveScan:
                 self.record.write(adv)
             except OSError as exc:
                 self.record = None
-                self._on_event(
-                    StatusEvent(adv.ts, EventKind.SCAN_FAILED, f"recording stopped: {exc}")
-                )
+                text = str(exc)  # RecordingError already says "recording stopped …"
+                message = text if "recording stopped" in text else f"recording stopped: {text}"
+                self._on_event(StatusEvent(adv.ts, EventKind.SCAN_FAILED, message))
         self._put(update.reading)
         if update.outcome is Outcome.SUSPECT and update.suspicion is not None:
             self._on_event(

@@ -18,6 +18,7 @@ is restarted every `rediscover_every_s` while such devices exist — the workaro
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -311,7 +312,8 @@ class Watchdog:
         self._slow_reported: set[str] = set()
         self._silences = 0  # consecutive silence restarts: each waits longer (up to 8x)
         self.restarts = 0
-        self.recoveries: list[float] = []  # seconds from a loss to scanning again
+        # seconds from a loss to scanning again: the latest ones (bounded for months of uptime)
+        self.recoveries: collections.deque[float] = collections.deque(maxlen=100)
         self.scanning = False
         self.adapter: str | None = None
 
