@@ -131,14 +131,16 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                codes = codes_text(reading.record)
-                values = main_values(reading.record, cells=False)
+                if reading.suspect:  # its values are not the device's: never shown as such
+                    shown = f"SUSPECT, values ignored: {plain(reading.suspect)}"
+                else:
+                    codes = codes_text(reading.record)
+                    shown = main_values(reading.record, cells=False)
+                    shown += f"  [{codes}]" if codes else ""
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
                     f"{plain(address):17}  {plain(name or '')[:16]:16}  "
-                    f"{(reading.record.product or '?')[:28]:28}  "
-                    f"{values}{'  [' + codes + ']' if codes else ''}"
-                    + (f"  SUSPECT: {reading.suspect}" if reading.suspect else "")
+                    f"{(reading.record.product or '?')[:28]:28}  {shown}"
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change

@@ -471,9 +471,8 @@ class DevicesState:
         record = reading.record
         implausible = _implausible(record) if record is not None else ()
         if implausible:  # values that cannot be true do not move the sequence either
-            suspicion = (
-                f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
-            )
+            why = f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
+            suspicion = why if suspicion is None else f"{suspicion}; {why}"
         elif suspicion is None:
             dev._advance(verdict, nonce, adv.ts)
             self._timing(dev, adv.ts, step)
