@@ -132,3 +132,21 @@ def test_implausible_values_are_suspect_and_do_not_move_the_sequence() -> None:
     assert "implausible" in (update.suspicion or "") and "wrong key" in (update.suspicion or "")
     assert _good_nonce(table) == 105
     assert _genuine(table, 106, 107, T0) == [Outcome.NEW] * 2
+
+
+def test_default_table_keeps_replay_tracking_for_a_busy_marina() -> None:
+    """10,000 devices (issue 12): the default bound keeps every one's sequence, so a replay
+    of the first device's frame is still recognised after all the others were heard."""
+    from .fleet import KEY_NOKEY
+
+    table = DevicesState({})  # no keys: the nonce sequence works from the clear header
+    frames = [advertisement(KEYED, KEY_NOKEY, n, T0).manufacturer_data for n in (100, 101)]
+    addresses = [
+        ":".join(f"{b:02X}" for b in (0xC0, 0, *i.to_bytes(4, "big"))) for i in range(10_000)
+    ]
+    for step, payload in enumerate(frames):
+        for i, address in enumerate(addresses):
+            table.update(Advertisement(T0 + step + i * 1e-5, address, payload))
+    assert len(table) == 10_000 and table.evicted == 0
+    replay = table.update(Advertisement(T0 + 3, addresses[0], frames[0]))
+    assert replay.outcome is Outcome.SUSPECT and "already received" in (replay.suspicion or "")
