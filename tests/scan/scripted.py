@@ -39,6 +39,20 @@ def cut(adv: Advertisement, length: int) -> Advertisement:
     return Advertisement(0.0, adv.address, {COMPANY_ID: adv.manufacturer_data[COMPANY_ID][:length]})
 
 
+async def start_cli(bus: PrivateBus, *argv: str) -> asyncio.subprocess.Process:
+    """`victron-bms ARGV` as a user runs it, on the private bus, stdout/stderr piped."""
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "victron_ble_bms",
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 @dataclass
 class Session:
     returncode: int
@@ -60,16 +74,7 @@ async def scripted_scan(
 ) -> Session:
     va = VirtualBluezAdvertiser(bus_address=bus.address)
     await va.start()
-    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "victron_ble_bms",
-        *argv,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_cli(bus, *argv)
     assert proc.stdout is not None and proc.stderr is not None
     lines: list[str] = []
     first = asyncio.Event()

@@ -15,6 +15,7 @@ from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
 
 from .conftest import run
 from .fleet import Fleet
+from .scripted import start_cli
 from .test_live import _start_service
 
 
@@ -53,17 +54,7 @@ def test_scan_exits_with_one_line_when_the_dbus_daemon_dies(private_bus: Private
         va = VirtualBluezAdvertiser(bus_address=private_bus.address)
         await va.start()
         feeder = asyncio.create_task(Fleet(va, period=0.2).run())
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=private_bus.address)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "victron_ble_bms",
-            "scan",
-            "--json",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_cli(private_bus, "scan", "--json")
         assert proc.stdout is not None and proc.stderr is not None
         try:
             await asyncio.wait_for(proc.stdout.readline(), 20)  # scanning: a first reading
