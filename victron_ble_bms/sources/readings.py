@@ -19,7 +19,7 @@ from victron_ble_bms.protocol import (
     parse_frame,
 )
 from victron_ble_bms.protocol.crypto import KeyLike
-from victron_ble_bms.protocol.envelope import make_frame
+from victron_ble_bms.protocol.envelope import encrypted_frame
 
 from .advertisement import Advertisement
 
@@ -77,11 +77,7 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Rea
             except DecodeError:
                 pass  # the path below gives the specific status and message
             else:
-                frame = make_frame(
-                    data[1], data[2] | data[3] << 8, data[4], data[5] | data[6] << 8, data[7],
-                    data[8:],
-                )  # fmt: skip
-                return _ok_reading(adv, frame, record)
+                return _ok_reading(adv, encrypted_frame(data), record)
     if data is None:
         return Reading(adv, KeyStatus.NOT_VICTRON, error="no Victron manufacturer data")
     try:
