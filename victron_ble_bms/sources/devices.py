@@ -43,17 +43,23 @@ from victron_ble_bms.protocol import (
     COMPANY_ID,
     LAYOUTS,
     DecodeError,
+    Frame,
     NotInstantReadout,
     Record,
     decode,
     parse_frame,
 )
 from victron_ble_bms.protocol.crypto import KeyLike
-from victron_ble_bms.protocol.envelope import PRODUCT_ADVERTISEMENT, UNENCRYPTED, make_frame
+from victron_ble_bms.protocol.envelope import (
+    PRODUCT_ADVERTISEMENT,
+    UNENCRYPTED,
+    encrypted_frame,
+)
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
 from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed
+from .readings import _ok_reading as ok_reading
 
 NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
 _NONCE_MASK = NONCE_MODULO - 1
@@ -289,13 +295,9 @@ class Update:
 
 
 _IGNORED = Update(Outcome.IGNORED, None)
-# Built through their slots on the hot path (as protocol.envelope.make_frame does): the same
+# Built through its slots on the hot path (as protocol.envelope.make_frame does): the same
 # frozen objects at a fraction of the cost of their dataclass __init__.
 _new = object.__new__
-_READING_SLOTS = tuple(
-    getattr(Reading, name).__set__
-    for name in ("advertisement", "status", "frame", "record", "error", "suspect")
-)
 _UPDATE_SLOTS = tuple(
     getattr(Update, name).__set__
     for name in ("outcome", "device", "reading", "status_changed", "suspicion")
@@ -391,14 +393,7 @@ class DevicesState:
         model_id = data[2] | (data[3] << 8)
         dev.model_id = model_id
         dev.record_type = data[4]
-        reading = _new(Reading)
-        r_adv, r_status, r_frame, r_record, r_error, r_suspect = _READING_SLOTS
-        r_adv(reading, adv)
-        r_status(reading, KeyStatus.OK)
-        r_frame(reading, make_frame(data[1], model_id, data[4], nonce, data[7], data[_HEADER:]))
-        r_record(reading, record)
-        r_error(reading, None)
-        r_suspect(reading, None)
+        reading = ok_reading(adv, encrypted_frame(data), record)
         changed = dev.readings == 0 or dev.key_status is not KeyStatus.OK
         dev.key_status = KeyStatus.OK
         dev.error = None
@@ -427,14 +422,7 @@ class DevicesState:
             and data[0] == PRODUCT_ADVERTISEMENT
             and data[4] != UNENCRYPTED
         ):  # the common case, read in place (same result as parse_frame)
-            frame = make_frame(
-                data[1],
-                data[2] | (data[3] << 8),
-                data[4],
-                data[5] | (data[6] << 8),
-                data[7],
-                data[_HEADER:],
-            )
+            frame: Frame | None = encrypted_frame(data)
         else:
             try:
                 frame = parse_frame(data)
