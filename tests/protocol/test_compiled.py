@@ -74,3 +74,17 @@ def test_decode_advertisement_fast_path_is_the_same_reading() -> None:
                 assert reading == expected
                 assert reading.record is not None
                 assert reading.record.missing_fields == expected.record.missing_fields  # type: ignore[union-attr]
+
+
+def test_cipher_cache_is_bounded_and_keeps_working() -> None:
+    from victron_ble_bms.protocol.codec import _CipherCache
+
+    cache = _CipherCache(16)
+    keys = [bytes((i,)) * 16 for i in range(100)]
+    for key in keys:
+        cipher = cache.get(key) or cache.add(key)
+        assert cipher.key_check == key[0]
+        assert len(cache) <= 16
+    assert keys[-1] in cache and keys[0] not in cache  # the oldest went first
+    text = keys[-1].hex().upper()
+    assert cache.add(text) is cache[keys[-1]]  # a text spelling shares the bytes' cipher

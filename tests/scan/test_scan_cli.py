@@ -17,6 +17,7 @@ from victron_ble_bms.sources.keys import KeyStore
 
 from .conftest import run
 from .fleet import KEY_KEYED, KEY_WRONG_STORED, KEYED, NOKEY, WRONGKEY, Fleet
+from .scripted import start_cli
 
 
 def _keys_file(tmp_path: Path) -> Path:
@@ -32,16 +33,7 @@ async def _cli(bus: PrivateBus, *argv: str) -> subprocess.CompletedProcess[str]:
     await va.start()
     feeder = asyncio.create_task(Fleet(va, period=0.2).run())
     try:
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "victron_ble_bms",
-            *argv,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_cli(bus, *argv)
         out, err = await proc.communicate()
         return subprocess.CompletedProcess(argv, proc.returncode or 0, out.decode(), err.decode())
     finally:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from .crypto import KeyCipher, KeyLike, hashable_key, normalize_key
@@ -17,7 +17,6 @@ from .records import RECORD_CLASSES, Record
 _DECODERS: dict[int, list[Callable[[int, Any], Record] | None]] = {
     t: [None] * (MAX_DATA_BYTES + 1) for t in RECORD_CLASSES
 }
-_MASKS = tuple((1 << (8 * n)) - 1 for n in range(MAX_DATA_BYTES + 1))
 
 
 def _decoder(record_type: int, n: int) -> Callable[[int, Any], Record]:
@@ -75,11 +74,12 @@ def _decode_frame(frame: Frame, key: KeyLike | None) -> Record:
     return _decoder(frame.record_type, n)(int.from_bytes(plaintext, "little"), frame.to_bytes())
 
 
-class _CipherCache(OrderedDict[bytes | str, KeyCipher]):
+class _CipherCache(dict[bytes | str, KeyCipher]):
     """The key exactly as callers pass it (bytes or text) → its cipher.
 
-    Bounded first-in-first-out: no cliff below the limit (a hit is one dict look-up, nothing
-    reordered) and ~1.1 KB of OpenSSL context per key held (benchmarks/decode.py measures it).
+    Bounded, oldest first out: no cliff below the limit (a hit is one dict look-up, nothing
+    reordered); when full, the oldest eighth goes in one pass (amortised O(1)). Each key holds
+    ~1.1 KB of OpenSSL context (benchmarks/decode.py measures it).
     """
 
     def __init__(self, limit: int) -> None:
@@ -97,13 +97,15 @@ class _CipherCache(OrderedDict[bytes | str, KeyCipher]):
         return cipher
 
     def _put(self, key: bytes | str, cipher: KeyCipher) -> None:
-        while len(self) >= self.limit:
-            self.popitem(last=False)
+        if len(self) >= self.limit:
+            for old in list(islice(self, max(1, self.limit // 8))):
+                del self[old]
         self[key] = cipher
 
 
 # 131,072 keys (spellings): a marina's worth of devices and more, ~150 MB if ever all used.
 _CIPHERS = _CipherCache(1 << 17)
+_cipher_get = _CIPHERS.get
 _ZERO_TAIL = bytes(14)
 
 
@@ -121,7 +123,7 @@ def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
         if type(data) is bytes and len(data) > 8 and data[0] == PRODUCT_ADVERTISEMENT:
             decoders = _DECODERS.get(data[4])
             if decoders is not None and key is not None:
-                cipher = _CIPHERS.get(key) or _CIPHERS.add(key)
+                cipher = _cipher_get(key) or _CIPHERS.add(key)
                 if data[7] != cipher.key_check:
                     raise KeyMismatch(data[7], cipher.key_check)
                 n = len(data) - 8
@@ -129,8 +131,10 @@ def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
                     n = MAX_DATA_BYTES
                 fn = decoders[n] or _decoder(data[4], n)
                 stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
+                # Bits past the received bytes are keystream, not data: every compiled decoder
+                # masks each field it reads and reads none past its length.
                 payload = (int.from_bytes(data, "little") >> 64) ^ int.from_bytes(stream, "little")
-                return fn(payload & _MASKS[n], data)
+                return fn(payload, data)
         return _decode_frame(parse_frame(data), key)
     except DecodeError:
         raise

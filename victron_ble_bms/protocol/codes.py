@@ -189,6 +189,8 @@ _BMS_FLAG_TITLES = {
 }
 
 
+# One shared Code per unlisted id (a few hundred at most), so cached code tuples stay small.
+@functools.lru_cache(maxsize=1024)
 def _unlisted(code_id: str, severity: Severity, title: str, register: str) -> Code:
     return Code(
         code_id,
@@ -201,7 +203,7 @@ def _unlisted(code_id: str, severity: Severity, title: str, register: str) -> Co
     )
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)  # devices show few combinations; random bits must not fill RAM
 def smart_lithium_codes(bms_flags: int, error_flags: int) -> tuple[Code, ...]:
     out: list[Code] = []
     for bit, severity in _FLAG_SEVERITY.items():
@@ -328,7 +330,7 @@ def _bms_error_code(value: int, catalogue: dict[str, Code]) -> Code:
     return _unlisted(code_id, E, name.replace("_", " ").capitalize(), f"VE_REG_BMS_ERROR {value}")
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def smart_bms_codes(bms_error: int, alarm_reason: int) -> tuple[Code, ...]:
     out: list[Code] = []
     if bms_error:
@@ -369,27 +371,31 @@ _LYNX_REMEDIES = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def lynx_codes(bms_error: int, warnings_alarms: int) -> tuple[Code, ...]:
     out: list[Code] = []
     if bms_error:
         out.append(_bms_error_code(bms_error, {}))
-    for index, (key, title) in enumerate(LYNX_ALARM_FIELDS):
+    for index in range(len(LYNX_ALARM_FIELDS)):
         level = AlarmLevel(warnings_alarms >> (2 * index) & 3)
         if level is AlarmLevel.WARNING or level is AlarmLevel.ALARM:
-            severity = W if level is AlarmLevel.WARNING else A
-            out.append(
-                Code(
-                    f"{severity.letter}-B{index + LYNX_FIELD_CODE_BASE:02d}",
-                    severity,
-                    title,
-                    f"Warnings/alarms field {index} reports {level.name.lower()}.",
-                    _LYNX_REMEDIES.get(key, ""),
-                    _REG,
-                    in_manual=False,
-                )
-            )
+            out.append(_lynx_code(index, level))
     return _ordered(out)
+
+
+@functools.lru_cache(maxsize=64)  # 9 fields × 2 levels: one shared Code each
+def _lynx_code(index: int, level: AlarmLevel) -> Code:
+    key, title = LYNX_ALARM_FIELDS[index]
+    severity = W if level is AlarmLevel.WARNING else A
+    return Code(
+        f"{severity.letter}-B{index + LYNX_FIELD_CODE_BASE:02d}",
+        severity,
+        title,
+        f"Warnings/alarms field {index} reports {level.name.lower()}.",
+        _LYNX_REMEDIES.get(key, ""),
+        _REG,
+        in_manual=False,
+    )
 
 
 def _ordered(codes: list[Code]) -> tuple[Code, ...]:

@@ -35,6 +35,13 @@ def _scale(f: Field) -> str:
     return " ".join(parts) + (f" {f.unit}" if f.unit else "")
 
 
+def _bounds(f: Field) -> str:
+    if f.plausible is None:
+        return "–"
+    low, high = f.plausible
+    return f"{low:g} … {high:g} {f.unit}".rstrip()
+
+
 def layouts_markdown() -> str:
     out = [
         "# Record layouts",
@@ -53,13 +60,23 @@ def layouts_markdown() -> str:
             f"{layout.data_bytes} data bytes, {layout.used_bits} bits used. "
             f"Source: {layout.source}.",
             "",
-            "| bit | bits | field | value | NA | notes |",
-            "|---:|---:|---|---|---|---|",
+            "| bit | bits | field | value | NA | plausible | notes |",
+            "|---:|---:|---|---|---|---|---|",
         ]
         for f in layout.fields:
             width = f"{f.width} × {f.count}" if f.count > 1 else str(f.width)
-            out.append(f"| {f.start} | {width} | `{f.key}` | {_scale(f)} | {_na(f)} | {f.doc} |")
+            out.append(
+                f"| {f.start} | {width} | `{f.key}` | {_scale(f)} | {_na(f)} | {_bounds(f)} "
+                f"| {f.doc} |"
+            )
         out.append("")
+    out += [
+        "Outside its plausible range a value marks the record `implausible` (wrong key or "
+        "corrupt frame?); the bounds and the cross-field checks (a SmartLithium pack against "
+        "the sum of its cells, a midpoint against its battery) are explained in "
+        "`victron_ble_bms/protocol/plausibility.py`.",
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -255,7 +255,8 @@ def compile_decoder(
     layout: Layout, cls: type[Any], available_bits: int | None = None
 ) -> Callable[[int, Any], Any]:
     """Build ``decode(payload_int, wire) -> record`` for frames with `available_bits` received
-    (default: every bit of the layout). The payload must hold no bits past those received.
+    (default: every bit of the layout). Bits of the payload past those are never read (the
+    hot path leaves keystream there), so every read masks its field.
 
     The record is filled through its slot descriptors, which costs half of the frozen
     dataclass ``__init__`` (no per-field ``object.__setattr__`` look-ups); the values are the

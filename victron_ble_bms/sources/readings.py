@@ -15,11 +15,10 @@ from victron_ble_bms.protocol import (
     Record,
     UnsupportedRecord,
     decode,
-    decode_frame,
     parse_frame,
 )
 from victron_ble_bms.protocol.crypto import KeyLike
-from victron_ble_bms.protocol.envelope import make_frame
+from victron_ble_bms.protocol.envelope import encrypted_frame
 
 from .advertisement import Advertisement
 
@@ -39,33 +38,29 @@ class Reading:
     frame: Frame | None = None
     record: Record | None = None
     error: str | None = None  # the specific message when there is no record
+    # Why this frame looks replayed, forged or implausible (set by the live device table,
+    # `sources/devices.py`); a suspect reading never replaces a device's last good values.
+    suspect: str | None = None
 
 
 def _slot_builder() -> Callable[[Advertisement, Frame, Record], Reading]:
     """`Reading(adv, OK, frame, record)` through its slots, every other field at its default:
-    the same object at a fraction of the frozen dataclass __init__ (the hot path)."""
-    setters = {f.name: getattr(Reading, f.name).__set__ for f in fields(Reading)}
-    rest = [
-        (setters[f.name], f.default)
-        for f in fields(Reading)
-        if f.name not in ("advertisement", "status", "frame", "record")
-    ]
-    if any(default is MISSING for _, default in rest):  # a new field without a default
-        return lambda adv, frame, record: Reading(adv, KeyStatus.OK, frame, record)
-    set_adv, set_status = setters["advertisement"], setters["status"]
-    set_frame, set_record = setters["frame"], setters["record"]
-    new, ok = object.__new__, KeyStatus.OK
-
-    def build(adv: Advertisement, frame: Frame, record: Record) -> Reading:
-        reading = new(Reading)
-        set_adv(reading, adv)
-        set_status(reading, ok)
-        set_frame(reading, frame)
-        set_record(reading, record)
-        for setter, default in rest:
-            setter(reading, default)
-        return reading
-
+    the same object at a fraction of the frozen dataclass __init__ (the hot path). Built from
+    the dataclass's own fields, so a field added later is set too."""
+    given = {"advertisement": "adv", "status": "_ok", "frame": "frame", "record": "record"}
+    namespace: dict[str, object] = {"_new": object.__new__, "_Reading": Reading}
+    namespace["_ok"] = KeyStatus.OK
+    lines = ["def build(adv, frame, record):", "    o = _new(_Reading)"]
+    for i, f in enumerate(fields(Reading)):
+        if f.name not in given and f.default is MISSING:  # no plain default: use __init__
+            return lambda adv, frame, record: Reading(adv, KeyStatus.OK, frame, record)
+        namespace[f"_s{i}"] = getattr(Reading, f.name).__set__
+        namespace[f"_d{i}"] = f.default
+        lines.append(f"    _s{i}(o, {given.get(f.name, f'_d{i}')})")
+    lines.append("    return o")
+    # Our own field names, never input data, go into this source text.
+    exec(compile("\n".join(lines), "<Reading builder>", "exec"), namespace)  # noqa: S102
+    build: Callable[[Advertisement, Frame, Record], Reading] = namespace["build"]  # type: ignore[assignment]
     return build
 
 
@@ -84,11 +79,7 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Rea
             except DecodeError:
                 pass  # the path below gives the specific status and message
             else:
-                frame = make_frame(
-                    data[1], data[2] | data[3] << 8, data[4], data[5] | data[6] << 8, data[7],
-                    data[8:],
-                )  # fmt: skip
-                return _ok_reading(adv, frame, record)
+                return _ok_reading(adv, encrypted_frame(data), record)
     if data is None:
         return Reading(adv, KeyStatus.NOT_VICTRON, error="no Victron manufacturer data")
     try:
@@ -97,12 +88,25 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Rea
         return Reading(adv, KeyStatus.NOT_VICTRON, error=str(exc))
     except DecodeError as exc:
         return Reading(adv, KeyStatus.UNDECODABLE, error=str(exc))
+    return decode_parsed(adv, frame, data, key)
+
+
+def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | None) -> Reading:
+    """Decode `data` (whose header `frame` is already parsed) with `key`: a `Reading`, never
+    an exception — one bad frame must not end a scan or a capture (issue 9 item 1)."""
     if key is None and frame.encrypted:
         return Reading(adv, KeyStatus.NO_KEY, frame, error=f"no key for {adv.address}")
     try:
-        record = decode_frame(frame, key)
+        record = decode(data, key)  # the protocol's hot path for complete frames
     except KeyMismatch as exc:
         return Reading(adv, KeyStatus.MISMATCH, frame, error=str(exc))
     except (UnsupportedRecord, DecodeError) as exc:
         return Reading(adv, KeyStatus.UNDECODABLE, frame, error=str(exc))
+    except Exception as exc:  # decode promises DecodeError only; a bug must still not escape
+        return Reading(
+            adv,
+            KeyStatus.UNDECODABLE,
+            frame,
+            error=f"internal decoding error ({type(exc).__name__})",
+        )
     return Reading(adv, KeyStatus.OK, frame, record)
