@@ -399,8 +399,9 @@ for ts, address, rssi, name, md in struct_btsnoop(__import__("pathlib").Path(sys
 def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(CPU s user+sys, max RSS MiB, sha256 of stdout) of one child process."""
     digest = hashlib.sha256()
+    # cwd: not the checkout, whose package would shadow PYTHONPATH for `python -m`.
     with subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir()
     ) as p:
         assert p.stdout is not None
         for chunk in iter(lambda: p.stdout.read(1 << 20), b""):  # type: ignore[union-attr]

@@ -25,7 +25,7 @@ from typing import TextIO
 
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.sources.advertisement import AddressError, Advertisement, normalize_address
-from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_capture
+from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl, open_capture
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
@@ -317,11 +317,12 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
 
 
 def _advertisements(
-    path: str, args: argparse.Namespace, errors: list[CaptureError], progress_size: list[int]
-) -> Iterator[tuple[Advertisement, int]]:
-    """(advertisement, byte position) pairs from one file; --follow for JSON lines."""
+    path: str, args: argparse.Namespace, errors: list[CaptureError], opened: list[Capture]
+) -> Iterator[Advertisement]:
+    """The advertisements of one file (the Capture goes into `opened`, for progress);
+    --follow for JSON lines."""
     capture = open_capture(path, errors=errors)
-    progress_size.append(capture.size)
+    opened.append(capture)
     if args.follow:
         if capture.format != "jsonl":
             capture.close()
@@ -329,12 +330,10 @@ def _advertisements(
                 f"--follow reads growing JSON-lines recordings; this is {capture.format}", path=path
             )
         capture.close()
-        for adv in follow_jsonl(path, errors=errors):
-            yield adv, 0
+        yield from follow_jsonl(path, errors=errors)
         return
     with capture:
-        for adv in capture:
-            yield adv, capture.position
+        yield from capture
 
 
 def _decode_file(
@@ -347,16 +346,16 @@ def _decode_file(
     warned: set[tuple[str, KeyStatus]],
 ) -> int:
     errors: list[CaptureError] = []
-    sizes: list[int] = []
+    opened: list[Capture] = []
     progress: _Progress | None = None
     reported = 0
-    stream: Iterable[tuple[Advertisement, int]] = _advertisements(path, args, errors, sizes)
+    stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
     lines = out.lines
     write = out.out.write
     try:
-        for adv, position in stream:
+        for adv in stream:
             if progress is None:
-                progress = _Progress(sizes[0] if sizes else 0)
+                progress = _Progress(opened[0].size if opened else 0)
             if device is not None and adv.address != device:
                 continue
             if lines is not None:
@@ -367,7 +366,7 @@ def _decode_file(
                     summary.repeats += 1
                     write(line + "\n")
                     if summary.frames % 4096 == 0:
-                        progress.update(position, summary.frames)
+                        progress.update(opened[0].position, summary.frames)
                     if reported < len(errors):
                         reported = _report_new(errors, reported, summary)
                     continue
@@ -380,7 +379,7 @@ def _decode_file(
                     warned.add((adv.address, reading.status))
                     error(f"{adv.address}: {reading.error}")
             if summary.frames % 4096 == 0:
-                progress.update(position, summary.frames)
+                progress.update(opened[0].position, summary.frames)
             if reported < len(errors):
                 reported = _report_new(errors, reported, summary)
     except CaptureError as exc:
