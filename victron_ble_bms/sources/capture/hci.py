@@ -44,6 +44,13 @@ _LEGACY_ORIGINS = {t: "hci:le_adv_report:" + name for t, name in _LEGACY_EVENT_N
 LL_PDU_NAMES = {0x0: "ADV_IND", 0x2: "ADV_NONCONN_IND", 0x4: "SCAN_RSP", 0x6: "ADV_SCAN_IND"}
 _ADDRESS_TYPES = {0: "public", 1: "random", 2: "public", 3: "random"}
 
+# (event type, address type) bytes → (address type, origin), one lookup per report.
+_LEGACY_KINDS = {
+    bytes((event, addr)): (_ADDRESS_TYPES[addr], _LEGACY_ORIGINS[event])
+    for event in _LEGACY_ORIGINS
+    for addr in _ADDRESS_TYPES
+}
+
 AD_SHORT_NAME = 0x08
 AD_COMPLETE_NAME = 0x09
 AD_MANUFACTURER = 0xFF
@@ -157,9 +164,20 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
         and at + plen + 2 <= len(buf)
     ):
         # One legacy report filling the event exactly (what controllers send): no slicing of
-        # the event, no loop.
-        md, name = parse_ad(buf[at + 13 : at + plen + 1])
-        r = buf[at + plen + 1]
+        # the event, no loop; the usual AD data (one manufacturer structure) inline.
+        end = at + plen + 1
+        if plen > 15 and buf[at + 13] == plen - 13 and buf[at + 14] == AD_MANUFACTURER:
+            md: dict[int, bytes] = {buf[at + 15] | (buf[at + 16] << 8): buf[at + 17 : end]}
+            name = None
+        else:
+            md, name = parse_ad(buf[at + 13 : end])
+        kind = _LEGACY_KINDS.get(buf[at + 4 : at + 6])
+        if kind is None:
+            kind = (
+                _ADDRESS_TYPES.get(buf[at + 5]),
+                _LEGACY_ORIGINS.get(buf[at + 4]) or "hci:le_adv_report:" + str(buf[at + 4]),
+            )
+        r = buf[end]
         return [
             advertisement(
                 ts,
@@ -167,8 +185,8 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
                 md,
                 None if r == _RSSI_UNAVAILABLE else (r - 256 if r > 127 else r),
                 name,
-                _ADDRESS_TYPES.get(buf[at + 5]),
-                _LEGACY_ORIGINS.get(buf[at + 4]) or "hci:le_adv_report:" + str(buf[at + 4]),
+                kind[0],
+                kind[1],
             )
         ]
     if at:
