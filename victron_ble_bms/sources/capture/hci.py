@@ -45,7 +45,7 @@ LL_PDU_NAMES = {0x0: "ADV_IND", 0x2: "ADV_NONCONN_IND", 0x4: "SCAN_RSP", 0x6: "A
 _ADDRESS_TYPES = {0: "public", 1: "random", 2: "public", 3: "random"}
 
 # (event type, address type) bytes → (address type, origin), one lookup per report.
-_LEGACY_KINDS = {
+_LEGACY_KINDS: dict[bytes, tuple[str | None, str]] = {
     bytes((event, addr)): (_ADDRESS_TYPES[addr], _LEGACY_ORIGINS[event])
     for event in _LEGACY_ORIGINS
     for addr in _ADDRESS_TYPES
@@ -171,7 +171,7 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
             name = None
         else:
             md, name = parse_ad(buf[at + 13 : end])
-        kind = _LEGACY_KINDS.get(buf[at + 4 : at + 6])
+        kind: tuple[str | None, str] | None = _LEGACY_KINDS.get(buf[at + 4 : at + 6])
         if kind is None:
             kind = (
                 _ADDRESS_TYPES.get(buf[at + 5]),
