@@ -356,6 +356,8 @@ def _decode_file(
         for adv in stream:
             if progress is None:
                 progress = _Progress(opened[0].size if opened else 0)
+            if reported < len(errors):  # what the reader skipped before this frame
+                reported = _report_new(errors, reported, summary)
             if device is not None and adv.address != device:
                 continue
             if lines is not None:
@@ -367,8 +369,6 @@ def _decode_file(
                     write(line + "\n")
                     if summary.frames % 4096 == 0:
                         progress.update(opened[0].position, summary.frames)
-                    if reported < len(errors):
-                        reported = _report_new(errors, reported, summary)
                     continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)
@@ -380,11 +380,10 @@ def _decode_file(
                     error(f"{adv.address}: {reading.error}")
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)
-            if reported < len(errors):
-                reported = _report_new(errors, reported, summary)
     except CaptureError as exc:
         if progress is not None:
             progress.done()
+        reported = _report_new(errors, reported, summary)
         error(str(exc))
         summary.corrupt += 1
         return EXIT_USAGE if not summary.frames else EXIT_PARTIAL
