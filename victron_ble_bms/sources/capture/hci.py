@@ -20,6 +20,7 @@ a `CorruptRecord` with the file offset.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from ..advertisement import Advertisement
 
@@ -60,22 +61,36 @@ _RSSI_UNAVAILABLE = 127  # Core spec: 127 = RSSI not available
 
 _ADDRESSES: dict[bytes, str] = {}  # raw → text; a capture has few devices (bounded below)
 
-_new = object.__new__
-_ADV_SLOTS = tuple(
-    getattr(Advertisement, name).__set__
-    for name in (
-        "ts",
-        "address",
-        "manufacturer_data",
-        "rssi",
-        "name",
-        "address_type",
-        "origin",
-    )
-)
+_FIELDS = ("ts", "address", "manufacturer_data", "rssi", "name", "address_type", "origin")
 
 
-def advertisement(
+class _Building:
+    """A mutable twin of Advertisement (same slots, same layout) for building one: plain
+    slot stores cost half of calling the frozen dataclass's descriptors one by one. The
+    finished object is switched to `Advertisement` and is then as immutable as any."""
+
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        ts: float,
+        address: str,
+        manufacturer_data: dict[int, bytes],
+        rssi: int | None,
+        name: str | None,
+        address_type: str | None,
+        origin: str,
+    ) -> None:
+        self.ts = ts
+        self.address = address
+        self.manufacturer_data = manufacturer_data
+        self.rssi = rssi
+        self.name = name
+        self.address_type = address_type
+        self.origin = origin
+
+
+def _built(
     ts: float,
     address: str,
     manufacturer_data: dict[int, bytes],
@@ -84,10 +99,26 @@ def advertisement(
     address_type: str | None,
     origin: str,
 ) -> Advertisement:
-    """`Advertisement(...)` through its slots: the same object at a fraction of the cost of
-    the frozen dataclass's __init__ (one per frame read)."""
+    adv = _Building(ts, address, manufacturer_data, rssi, name, address_type, origin)
+    adv.__class__ = Advertisement  # type: ignore[assignment]
+    return adv  # type: ignore[return-value]
+
+
+_new = object.__new__
+_SLOT_SETTERS = tuple(getattr(Advertisement, name).__set__ for name in _FIELDS)
+
+
+def _through_slots(
+    ts: float,
+    address: str,
+    manufacturer_data: dict[int, bytes],
+    rssi: int | None,
+    name: str | None,
+    address_type: str | None,
+    origin: str,
+) -> Advertisement:
     adv = _new(Advertisement)
-    s1, s2, s3, s4, s5, s6, s7 = _ADV_SLOTS
+    s1, s2, s3, s4, s5, s6, s7 = _SLOT_SETTERS
     s1(adv, ts)
     s2(adv, address)
     s3(adv, manufacturer_data)
@@ -96,6 +127,23 @@ def advertisement(
     s6(adv, address_type)
     s7(adv, origin)
     return adv
+
+
+def _pick() -> Callable[..., Advertisement]:
+    """The class switch where the interpreter allows it (CPython: identical slot layouts),
+    else the slot setters; checked once against the real constructor."""
+    args = (1.5, "AA:BB:CC:DD:EE:FF", {737: b"\x10"}, -60, "n", "public", "o")
+    try:
+        if Advertisement.__slots__ == _FIELDS and _built(*args) == Advertisement(*args):
+            return _built
+    except TypeError:
+        pass
+    return _through_slots
+
+
+advertisement: Callable[..., Advertisement] = _pick()
+"""`Advertisement(ts, address, manufacturer_data, rssi, name, address_type, origin)` for the
+readers' hot loops: the same frozen object at a fraction of the dataclass __init__'s cost."""
 
 
 def format_address(raw: bytes) -> str:
