@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from ..advertisement import Advertisement
 
@@ -90,16 +91,8 @@ class _Building:
         self.origin = origin
 
 
-def _built(
-    ts: float,
-    address: str,
-    manufacturer_data: dict[int, bytes],
-    rssi: int | None,
-    name: str | None,
-    address_type: str | None,
-    origin: str,
-) -> Advertisement:
-    adv = _Building(ts, address, manufacturer_data, rssi, name, address_type, origin)
+def _built(*fields: Any) -> Advertisement:
+    adv = _Building(*fields)
     adv.__class__ = Advertisement  # type: ignore[assignment]
     return adv  # type: ignore[return-value]
 
@@ -108,24 +101,10 @@ _new = object.__new__
 _SLOT_SETTERS = tuple(getattr(Advertisement, name).__set__ for name in _FIELDS)
 
 
-def _through_slots(
-    ts: float,
-    address: str,
-    manufacturer_data: dict[int, bytes],
-    rssi: int | None,
-    name: str | None,
-    address_type: str | None,
-    origin: str,
-) -> Advertisement:
+def _through_slots(*fields: Any) -> Advertisement:
     adv = _new(Advertisement)
-    s1, s2, s3, s4, s5, s6, s7 = _SLOT_SETTERS
-    s1(adv, ts)
-    s2(adv, address)
-    s3(adv, manufacturer_data)
-    s4(adv, rssi)
-    s5(adv, name)
-    s6(adv, address_type)
-    s7(adv, origin)
+    for setter, value in zip(_SLOT_SETTERS, fields, strict=True):
+        setter(adv, value)
     return adv
 
 
