@@ -165,6 +165,8 @@ def write_keys(path: Path) -> None:
 
 
 # --- independent readers (they share nothing with victron_ble_bms.sources) -----------------
+# Each loop is written out for its format on purpose: a shared generic loop would be slower
+# and flatter our ratio; these are meant to be the fastest simple readers we can write.
 
 
 def _ad(data: bytes) -> tuple[dict[int, bytes], str | None]:
