@@ -62,6 +62,7 @@ def read_pcap(
     linktype = struct.unpack(endian + "I", head[20:24])[0]
     decoder = _decoder(linktype, path, 20)
     unpack = struct.Struct(endian + "IIII").unpack
+    phdr_h4 = decoder is h4_with_phdr
     offset = 24
     read = f.read
     while True:
@@ -80,7 +81,10 @@ def read_pcap(
             body_error(incl, len(data), MAX_PACKET, path=path, offset=offset, errors=errors)
             return
         try:
-            advs = decoder(data, sec + frac * resolution, 0)
+            if phdr_h4 and incl > 4 and data[4] == H4_EVENT:  # skip the h4_with_phdr layer
+                advs = parse_hci_event(data, sec + frac * resolution, 5)
+            else:
+                advs = decoder(data, sec + frac * resolution, 0)
         except ValueError:
             advs = decode_body(decoder, data, 0.0, 0, path=path, offset=offset, errors=errors)
         offset += 16 + incl
