@@ -185,10 +185,10 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
     plen = buf[at + 1]
     if (
         plen > 11
+        and at + plen + 2 <= len(buf)  # first: every index below is inside the event
         and buf[at + 2] == LE_ADVERTISING_REPORT
         and buf[at + 3] == 1
         and plen == 12 + buf[at + 12]
-        and at + plen + 2 <= len(buf)
     ):
         # One legacy report filling the event exactly (what controllers send): no slicing of
         # the event, no loop; the usual AD data (one manufacturer structure) inline.
