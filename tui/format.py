@@ -74,7 +74,9 @@ def percent(p: float | None) -> str:
     return "—" if p is None else f"{p:.1f} %"
 
 
-def yes_no(flag: bool) -> str:
+def yes_no(flag: bool | None) -> str:
+    if flag is None:  # not received (partial frame)
+        return "[b]unknown[/]"
     return "[green]yes[/]" if flag else "[red]no[/]"
 
 

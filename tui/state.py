@@ -60,6 +60,7 @@ class DeviceState:
     rate_hz: float | None = None
     history: dict[str, deque[float]] = field(default_factory=dict)
     codes: dict[str, ActiveCode] = field(default_factory=dict)
+    codes_unknown: bool = False  # the last record's codes were not received (partial frame)
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.last_seen)
@@ -146,7 +147,11 @@ class Fleet:
         dev.record = reading.record
         for name, value in history_values(reading.record).items():
             dev._push(name, value)
-        return self._update_codes(dev, reading.record.codes, now)
+        codes = reading.record.codes
+        dev.codes_unknown = codes is None
+        if codes is None:  # unknown: keep the codes last known, never clear them on a guess
+            return []
+        return self._update_codes(dev, codes, now)
 
     def _update_codes(
         self, dev: DeviceState, codes: Iterable[Code], now: float

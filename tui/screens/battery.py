@@ -44,7 +44,14 @@ class BatteryScreen(DetailScreen):
                 ("Temperature", celsius(record.battery_temperature_c)),
                 ("Allowed to charge", yes_no(record.allowed_to_charge)),
                 ("Allowed to discharge", yes_no(record.allowed_to_discharge)),
-                ("Pre-alarm", "[yellow]active[/]" if record.pre_alarm else "[green]no[/]"),
+                (
+                    "Pre-alarm",
+                    "[b]unknown[/]"
+                    if record.pre_alarm is None
+                    else "[yellow]active[/]"
+                    if record.pre_alarm
+                    else "[green]no[/]",
+                ),
                 ("Balancer", balance(record.balancer_status)),
             ]
         )

@@ -38,6 +38,8 @@ class DeviceCard(Static, can_focus=True):
                 f"[{SEVERITY_STYLE[a.code.severity]}]{a.code.id}[/]" for a in worst_codes
             )
             lines.append(f"Codes       {ids}")
+        if dev.codes_unknown:
+            lines.append("Codes       [b]unknown[/] (frame incomplete)")
         self.update(Text.from_markup("\n".join(lines)))
 
     def action_open(self) -> None:

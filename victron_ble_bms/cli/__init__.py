@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from victron_ble_bms import __version__
 
@@ -14,8 +15,21 @@ from victron_ble_bms import __version__
 _COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes what it did not understand ("invalid choice: '…'", "unrecognized
+    arguments: …"): a key typed in the wrong place would be echoed in full. Subcommand
+    parsers are made of this class too (`add_subparsers` uses the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        from victron_ble_bms.sources.keys import redact_keys
+
+        super().error(redact_keys(message))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, just that subcommand (the others' modules are
+    then not imported: `keys add` starts in half the time)."""
+    parser = _Parser(
         prog="victron-bms",
         description="Read Victron Instant Readout (BLE) from batteries and BMSes.",
     )
@@ -23,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -33,9 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line, when it is one of ours (else None: the
+    full parser then says what is wrong, or prints the help listing every command)."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if not arg.startswith("-"):  # the top level has no option that takes a value
+            return arg if arg in _COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command(given))
+    args = parser.parse_args(given)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",

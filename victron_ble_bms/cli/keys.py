@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 
 from victron_ble_bms.protocol import InvalidKey, normalize_key
+from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import AddressError, normalize_address
-from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore, redact, redact_keys
 
 from .output import error
 
@@ -86,11 +87,17 @@ def _usage(parser: argparse.ArgumentParser) -> object:
     return run
 
 
+def _say(text: str) -> None:
+    """A result line on stdout; paths are the user's text (a key given as --keys FILE?)."""
+    print(redact_keys(plain(text, 2000)))
+
+
 # --- checking what the user typed -------------------------------------------------------------
 
 
 def check_address(text: str) -> str:
-    """A normalised address, or `ValueError` naming the likely mistake."""
+    """A normalised address, or `ValueError` naming the likely mistake. The text is quoted
+    only through `redact` — it may be a key pasted in the wrong place."""
     stripped = text.strip()
     if _HEX32.match(stripped.replace(" ", "").replace(":", "")):
         raise ValueError(
@@ -100,14 +107,22 @@ def check_address(text: str) -> str:
     try:
         return normalize_address(stripped)
     except AddressError:
-        digits = re.sub(r"[^0-9A-Fa-f]", "", stripped)
+        pass
+    body = re.sub(r"[:\-_.\s]", "", stripped)
+    not_hex = sorted({c for c in body if c not in "0123456789abcdefABCDEF"})
+    digits = len(body) - sum(body.count(c) for c in not_hex)
+    if not_hex and len(body) == 12 and digits >= 8:
+        shown = ", ".join(repr(plain(c)) for c in not_hex[:3])
+        verb = "is not a hex digit" if len(not_hex) == 1 else "are not hex digits"
+        hint = f" ({shown} {verb}: 0-9, A-F)"
+    elif not not_hex:
+        hint = f" ({digits} hex digits; an address has 12)"
+    else:
         hint = ""
-        if len(digits) in (10, 11, 13, 14):
-            hint = f" ({len(digits)} hex digits; an address has 12)"
-        raise ValueError(
-            f"{stripped[:40]!r} is not a Bluetooth address{hint}: write it as "
-            "AA:BB:CC:DD:EE:FF (colons optional) or, on macOS, the device UUID"
-        ) from None
+    raise ValueError(
+        f"{redact(stripped)} is not a Bluetooth address{hint}: write it as "
+        "AA:BB:CC:DD:EE:FF (colons optional) or, on macOS, the device UUID"
+    )
 
 
 def check_key(text: str) -> bytes:
@@ -172,10 +187,12 @@ def run_add(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     replaced = address in store
-    entry = store.add(address, key, name=args.name)
+    # A new key keeps the device's name unless --name gives another.
+    name = args.name if args.name is not None else store.name(address)
+    entry = store.add(address, key, name=name)
     if not _save(store, path):
         return EXIT_ERROR
-    print(
+    _say(
         f"{'replaced' if replaced else 'added'} {entry.address}"
         f"{' (' + entry.name + ')' if entry.name else ''} key {entry.masked_key} in {path}"
     )
@@ -188,16 +205,16 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     path = keys_path(args)
     if not path.exists():
-        print(f"no keys yet ({path} does not exist); add one with: victron-bms keys add ADDR KEY")
+        _say(f"no keys yet ({path} does not exist); add one with: victron-bms keys add ADDR KEY")
         return EXIT_OK
     store = _load(path)
     if store is None:
         return EXIT_ERROR
     if not len(store):
-        print(f"no keys in {path}")
+        _say(f"no keys in {path}")
         return EXIT_OK
     for entry in store.entries():
-        print(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
+        _say(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
     return EXIT_OK
 
 
@@ -216,7 +233,7 @@ def run_remove(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if not _save(store, path):
         return EXIT_ERROR
-    print(f"removed {address} from {path}")
+    _say(f"removed {address} from {path}")
     return EXIT_OK
 
 
@@ -269,5 +286,5 @@ def run_import(args: argparse.Namespace) -> int:
         store.add(address, key, name=store.name(address))
     if not _save(store, path):
         return EXIT_ERROR
-    print(f"imported {len(parsed)} key(s) into {path}")
+    _say(f"imported {len(parsed)} key(s) into {path}")
     return EXIT_OK

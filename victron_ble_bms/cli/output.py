@@ -9,6 +9,8 @@ from typing import Any
 
 from victron_ble_bms.protocol import Code, Record, Severity
 from victron_ble_bms.protocol.enums import CellBound
+from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.keys import redact_keys
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.ALARM: "red", Severity.WARNING: "yellow"}
 
@@ -80,14 +82,45 @@ def print_record(record: Record) -> None:
     for name, value in record_rows(record):
         table.add_row(name, value)
     console.print(table)
-    for code in record.codes:
-        console.print(_code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False)
+    for note in record_notes(record):
+        console.print(note, style="bold red", highlight=False, markup=False)
+    codes = record.codes
+    for code in codes or ():
+        console.print(
+            _code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False, markup=False
+        )
         if code.explanation:
-            console.print(f"    {code.explanation}", highlight=False)
+            console.print(f"    {code.explanation}", highlight=False, markup=False)
         if code.remedy:
-            console.print(f"    What to do: {code.remedy}", highlight=False)
-    if not record.codes:
+            console.print(f"    What to do: {code.remedy}", highlight=False, markup=False)
+    if codes == () and not record.implausible:
         console.print("no active warnings, alarms or errors", style="green")
+
+
+def record_notes(record: Record) -> list[str]:
+    """Why a record's values or codes can't be taken at face value (partial, implausible)."""
+    notes = []
+    if record.codes is None:
+        notes.append(f"codes unknown — frame incomplete (missing: {_missing(record)})")
+    elif record.partial:
+        notes.append(f"frame incomplete (missing: {_missing(record)})")
+    if record.implausible:
+        notes.append(
+            "implausible — wrong key or corrupt frame? (" + "; ".join(record.implausible) + ")"
+        )
+    return notes
+
+
+def _missing(record: Record) -> str:
+    return ", ".join(record.missing_fields)
+
+
+def codes_text(record: Record) -> str:
+    """The active code ids for a table cell; says "unknown" when they are."""
+    codes = record.codes
+    if codes is None:
+        return "codes unknown (frame incomplete)"
+    return " ".join(c.id for c in codes)
 
 
 def _code_text(code: Code) -> str:
@@ -104,15 +137,28 @@ def _print_plain(record: Record) -> None:
         out.write(f"  product: {record.product} (0x{record.frame.model_id:04X})\n")
     for name, value in record_rows(record):
         out.write(f"  {name}: {value}\n")
-    for code in record.codes:
+    for note in record_notes(record):
+        out.write(note + "\n")
+    for code in record.codes or ():
         out.write(_code_text(code) + "\n")
         if code.remedy:
             out.write(f"    What to do: {code.remedy}\n")
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    sys.stderr.write(f"victron-bms: {message}\n")
+    """One clear line on stderr: `plain` (messages may quote outside text) and with any run
+    of hex digits longer than an address masked (a key typed in the wrong place must not be
+    echoed; DEVELOPERS.md: first and last byte only)."""
+    sys.stderr.write(f"victron-bms: {redact_keys(plain(message, 2000))}\n")
+
+
+def text_cell(value: object, style: str = "") -> Any:
+    """Outside text (a device name, an address, a capture field) for a rich table or
+    `console.print`: a `rich.text.Text`, so `[@click=app.quit]…[/]` or `x[/b]y` is shown as
+    written — never parsed as markup — and control characters are escaped (`plain`)."""
+    from rich.text import Text
+
+    return Text(plain(value), style=style)
 
 
 def main_values(record: Record, *, cells: bool = True) -> str:
@@ -136,4 +182,8 @@ def main_values(record: Record, *, cells: bool = True) -> str:
         parts.append("cells " + "/".join(shown))
     if record.provisional:
         parts.append("PROVISIONAL")
+    if record.partial:
+        parts.append("PARTIAL")
+    if record.implausible:
+        parts.append("IMPLAUSIBLE")
     return "  ".join(parts)

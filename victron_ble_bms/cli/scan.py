@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.ble import close_bleak_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DeviceState
@@ -31,7 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
 from .keys import default_keys_path
-from .output import error, main_values
+from .output import codes_text, error, main_values, text_cell
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -129,11 +130,11 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                codes = " ".join(c.id for c in reading.record.codes)
+                codes = codes_text(reading.record)
                 values = main_values(reading.record, cells=False)
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{address:17}  {(name or '')[:16]:16}  "
+                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
                     f"{(reading.record.product or '?')[:28]:28}  "
                     f"{values}{'  [' + codes + ']' if codes else ''}"
                 )
@@ -144,7 +145,7 @@ class _Printer:
             else:
                 product = dev.product if dev is not None else None
                 self.out.write(
-                    f"{address}  {product or 'unknown product'}: {reading.status.value} — "
+                    f"{plain(address)}  {product or 'unknown product'}: {reading.status.value} — "
                     f"{_message(reading)}"
                 )
             self.out.write("\n")
@@ -167,16 +168,20 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         name = names.get(dev.address) or dev.name
         record = dev.last_decoded.record if dev.last_decoded is not None else None
         values = main_values(record, cells=False) if record is not None else ""
-        codes = " ".join(c.id for c in record.codes) if record is not None else ""
+        codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""
+        # Names and addresses come from the air: Text cells, never markup (issue 9 item 4).
+        device = text_cell(dev.address) if not name else text_cell(name)
+        if name:
+            device.append("\n" + plain(dev.address))
         table.add_row(
-            f"{name}\n{dev.address}" if name else dev.address,
-            dev.product or "?",
-            f"[{style.get(dev.key_status, 'white')}]{dev.key_status.value}[/]",
-            values,
-            codes,
+            device,
+            text_cell(dev.product or "?"),
+            text_cell(dev.key_status.value, style.get(dev.key_status, "white")),
+            text_cell(values),
+            text_cell(codes),
             "" if age is None else f"{age:.0f} s",
             ("" if rate is None else f"{rate:.2f}/s") + slow,
             "" if dev.rssi is None else str(dev.rssi),
@@ -270,9 +275,11 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 if item.kind is EventKind.SCANNING and item.recovery_s is None:
                     continue  # the first start is not news
                 if live is not None:
-                    live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
+                    live.console.print(text_cell(f"{item.kind.value}: {item.message}", "dim"))
                 else:
                     error(item.message)
+                if recorder is not None and scan.record is None:
+                    stop.set()  # --record failed (disk full …): said above; exit non-zero
                 continue
             if live is None:
                 printer.reading(item, scan.devices.get(item.advertisement.address))
@@ -299,6 +306,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 live.stop()
     await close_bleak_bus()
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
+    if recorder is not None and scan.record is None:
+        return EXIT_UNAVAILABLE  # the recording stopped early (its line is above)
     return EXIT_OK
 
 
@@ -353,6 +362,8 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
                 item.kind is not EventKind.SCANNING or item.recovery_s is not None
             ):
                 error(item.message)
+            if scan.record is None:
+                stop.set()  # the writer failed (disk full …); its line is above
 
     try:
         async with scan:
@@ -363,5 +374,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
     finally:
         writer.close()
         await close_bleak_bus()
+    if scan.record is None:
+        return 1  # the recording stopped early: one line said why, the file is intact
     sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
     return EXIT_OK

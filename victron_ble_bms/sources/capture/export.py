@@ -13,12 +13,13 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Self
 
 from ...safetext import plain
 from ..advertisement import Advertisement
 from .errors import ExportError
 from .hci import AD_COMPLETE_NAME, AD_MANUFACTURER
+from .sink import RecordSink
 
 LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR = 201
 _DIRECTION_RECEIVED = 1  # pseudo-header: 0 = sent by the host, 1 = received
@@ -93,27 +94,29 @@ def hci_event(adv: Advertisement) -> bytes:
     return bytes((0x04, 0x3E, len(params))) + params
 
 
-class PcapngWriter:
-    """Stream advertisements into a pcapng file Wireshark and tshark open."""
+class _HciFileWriter:
+    """What pcapng and pcap writers share: a `RecordSink` (whole records; a full disk is
+    `RecordingError`), the H4 packet of an advertisement, and `ExportError` (nothing written,
+    the caller reports it and goes on) for one that has no such packet or time."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    TIME_RANGE = (-(2.0**64) / 1e6, 2.0**64 / 1e6)  # seconds the format's timestamp holds
+
+    def __init__(self, path: str | os.PathLike[str], header: bytes) -> None:
         self.path = Path(path)
-        self._file: BinaryIO = self.path.open("wb")
-        self.count = 0
+        self._sink = RecordSink(self.path)
         self.skipped = 0  # advertisements refused with ExportError
-        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
-        # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
-        idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
-        idb += struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
-        self._file.write(_block(0x0A0D0D0A, shb) + _block(1, idb))
+        self._sink.write(header, record=False)
 
-    def write(self, adv: Advertisement) -> None:
-        """Append one advertisement; `ExportError` (nothing written) when it cannot be
-        expressed as an HCI event in pcapng — the caller reports it and goes on."""
+    @property
+    def count(self) -> int:
+        return self._sink.count
+
+    def _packet(self, adv: Advertisement) -> bytes:
         try:
             packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
-            if not -(2.0**64) < adv.ts * 1e6 < 2.0**64:  # also false for NaN
-                raise ValueError(f"time {adv.ts!r} does not fit a pcapng timestamp")
+            low, high = self.TIME_RANGE
+            if not low < adv.ts < high:  # also false for NaN
+                raise ValueError(f"time {adv.ts!r} does not fit the file's timestamps")
         except ValueError as exc:
             self.skipped += 1
             raise ExportError(
@@ -121,23 +124,58 @@ class PcapngWriter:
                 f"({plain(adv.address, 60)}) not written: {exc}",
                 path=str(self.path),
             ) from None
-        ts = max(0, round(adv.ts * 1e6))  # before 1970: 0, as Wireshark cannot show it
-        epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
-        self._file.write(_block(6, epb + packet))
-        self._file.flush()
-        self.count += 1
+        return packet
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self._sink.close()
 
-    def __enter__(self) -> PcapngWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class PcapngWriter(_HciFileWriter):
+    """Stream advertisements into a pcapng file Wireshark and tshark open."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+        # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
+        idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
+        idb += struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
+        super().__init__(path, _block(0x0A0D0D0A, shb) + _block(1, idb))
+
+    def write(self, adv: Advertisement) -> None:
+        """Append one advertisement (`ExportError`: nothing written, see the base class)."""
+        packet = self._packet(adv)
+        ts = max(0, round(adv.ts * 1e6))  # before 1970: 0, as Wireshark cannot show it
+        epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
+        self._sink.write(_block(6, epb + packet))
+
+
+class PcapWriter(_HciFileWriter):
+    """Classic pcap (libpcap 2.4, µs timestamps), link type 201 like `PcapngWriter` — for
+    tools that read only pcap."""
+
+    TIME_RANGE = (0.0, 2.0**32)  # an unsigned 32-bit seconds field: 1970–2106
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        # magic, version 2.4, thiszone 0, sigfigs 0, snaplen, network (pcap-savefile(5))
+        head = struct.pack(
+            "<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFF, LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR
+        )
+        super().__init__(path, head)
+
+    def write(self, adv: Advertisement) -> None:
+        """Append one advertisement (`ExportError`: nothing written, see the base class)."""
+        packet = self._packet(adv)
+        seconds, micros = divmod(round(adv.ts * 1e6), 1_000_000)
+        if seconds > 0xFFFFFFFF:  # rounding up to the next second at the very end
+            seconds, micros = 0xFFFFFFFF, 999_999
+        self._sink.write(struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet)
 
 
 def export_pcapng(advertisements: Iterable[Advertisement], path: str | os.PathLike[str]) -> int:
