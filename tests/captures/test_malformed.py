@@ -233,3 +233,18 @@ def test_skipping_is_the_default_for_every_consumer(tmp_path: Path) -> None:
     got = list(capture)
     assert len(got) == 3 and not capture.complete and capture.skipped == 1
     assert seen == list(capture.errors) and seen[0].line == 3
+
+
+@pytest.mark.parametrize(
+    "event", [b"\x04\x3e\x20\x02\x01\x00", b"\x04\x3e\x0c\x02\x01\x00\x00\x01"]
+)
+def test_short_le_report_event_is_a_corrupt_record(tmp_path: Path, event: bytes) -> None:
+    # An LE Advertising Report whose parameter length runs past the record (found by the
+    # 10,000-file fuzz run: the one-report fast path indexed before checking the length).
+    f = tmp_path / "x.btsnoop"
+    rec = struct.pack(">IIIIq", len(event), len(event), 3, 0, 0x00E03AB44A676000) + event
+    f.write_bytes(b"btsnoop\0" + struct.pack(">II", 1, 1002) + rec + rec)
+    errors: list[CaptureError] = []
+    assert list(open_capture(f, errors=errors)) == []
+    assert [type(e) for e in errors] == [CorruptRecord, CorruptRecord]
+    assert errors[1].offset == 16 + len(rec)

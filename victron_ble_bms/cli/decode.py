@@ -28,7 +28,7 @@ from typing import TextIO
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
-from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_capture
+from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl, open_capture
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
@@ -428,11 +428,12 @@ def _why_nothing(
 
 
 def _advertisements(
-    path: str, args: argparse.Namespace, errors: list[CaptureError], progress_size: list[int]
-) -> Iterator[tuple[Advertisement, int]]:
-    """(advertisement, byte position) pairs from one file; --follow for JSON lines."""
+    path: str, args: argparse.Namespace, errors: list[CaptureError], opened: list[Capture]
+) -> Iterator[Advertisement]:
+    """The advertisements of one file (the Capture goes into `opened`, for progress);
+    --follow for JSON lines."""
     capture = open_capture(path, errors=errors)
-    progress_size.append(capture.size)
+    opened.append(capture)
     if args.follow:
         if capture.format != "jsonl":
             capture.close()
@@ -440,12 +441,10 @@ def _advertisements(
                 f"--follow reads growing JSON-lines recordings; this is {capture.format}", path=path
             )
         capture.close()
-        for adv in follow_jsonl(path, errors=errors):
-            yield adv, 0
+        yield from follow_jsonl(path, errors=errors)
         return
     with capture:
-        for adv in capture:
-            yield adv, capture.position
+        yield from capture
 
 
 def _decode_file(
@@ -458,16 +457,18 @@ def _decode_file(
     warned: set[tuple[str, KeyStatus]],
 ) -> int:
     errors: list[CaptureError] = []
-    sizes: list[int] = []
+    opened: list[Capture] = []
     progress: _Progress | None = None
     reported = 0
-    stream: Iterable[tuple[Advertisement, int]] = _advertisements(path, args, errors, sizes)
+    stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
     lines = out.lines
     write = out.out.write
     try:
-        for adv, position in stream:
+        for adv in stream:
             if progress is None:
-                progress = _Progress(sizes[0] if sizes else 0)
+                progress = _Progress(opened[0].size if opened else 0)
+            if reported < len(errors):  # what the reader skipped before this frame
+                reported = _report_new(errors, reported, summary)
             if device is not None and adv.address != device:
                 summary.hear(adv)
                 continue
@@ -479,9 +480,7 @@ def _decode_file(
                     summary.repeats += 1
                     write(line + "\n")
                     if summary.frames % 4096 == 0:
-                        progress.update(position, summary.frames)
-                    if reported < len(errors):
-                        reported = _report_new(errors, reported, summary)
+                        progress.update(opened[0].position, summary.frames)
                     continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)
@@ -491,12 +490,11 @@ def _decode_file(
                 if (adv.address, reading.status) not in warned:  # once per device …
                     _warn_device(warned, adv, reading)
             if summary.frames % 4096 == 0:
-                progress.update(position, summary.frames)
-            if reported < len(errors):
-                reported = _report_new(errors, reported, summary)
+                progress.update(opened[0].position, summary.frames)
     except CaptureError as exc:
         if progress is not None:
             progress.done()
+        reported = _report_new(errors, reported, summary)
         error(str(exc))
         summary.corrupt += 1
         return EXIT_USAGE if not summary.frames else EXIT_PARTIAL

@@ -70,31 +70,32 @@ class JsonLines:
         if device is None:
             return None
         data = adv.manufacturer_data.get(COMPANY_ID)
-        if data is None or len(data) != device.head[6] or adv.name != device.name:
-            return None
         head = device.head
-        if data[:5] != head[:5] or data[7] != head[5]:
+        if (
+            data is None
+            or len(data) != head[6]
+            or data[:5] != head[:5]
+            or data[7] != head[5]
+            or adv.name != device.name
+        ):
             return None
         ts = adv.ts
         if type(ts) is not float or ts - ts != 0.0:  # not a finite float: the full way
             return None
         nonce = data[5] | (data[6] << 8)
-        n = len(data) - 8
         stream = device.cipher.keystream(nonce)
-        plaintext = int.from_bytes(data[8:], "little") ^ int.from_bytes(stream[:n], "little")
-        if plaintext != device.plaintext:
+        if (
+            int.from_bytes(data[8:], "little") ^ int.from_bytes(stream[: len(data) - 8], "little")
+            != device.plaintext
+        ):
             return None
-        rssi = adv.rssi
-        p = device.parts
-        return (
-            p[0]
-            + _float_repr(ts)
-            + p[1]
-            + ("null" if rssi is None else str(rssi))
-            + p[2]
-            + str(nonce)
-            + p[3]
-        )
+        rssi: object = adv.rssi
+        if rssi is None:
+            rssi = "null"
+        elif type(rssi) is not int:  # written by json.dumps, not by us
+            return None
+        p0, p1, p2, p3 = device.parts
+        return f"{p0}{_float_repr(ts)}{p1}{rssi}{p2}{nonce}{p3}"
 
     def full(self, adv: Advertisement, name: str, record: Record) -> str:
         """The line for a freshly decoded record (exactly as before); remembers it as the

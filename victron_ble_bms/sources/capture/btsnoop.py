@@ -20,7 +20,8 @@ from .errors import (
     UnknownFormat,
     UnsupportedLinkType,
 )
-from .links import BTSNOOP_LINKS, LinkDecoder
+from .hci import parse_hci_event
+from .links import BTSNOOP_H4, BTSNOOP_LINKS, LinkDecoder
 
 MAGIC = b"btsnoop\0"
 HEADER = struct.Struct(">8sII")
@@ -96,6 +97,7 @@ def read_btsnoop(
     offset = HEADER.size
     unpack = RECORD.unpack
     read = f.read
+    h4_events = datalink == BTSNOOP_H4
     while True:
         rec = read(24)
         if len(rec) < 24:
@@ -112,7 +114,10 @@ def read_btsnoop(
             body_error(incl, len(data), MAX_RECORD, path=path, offset=offset, errors=errors)
             return
         try:
-            advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
+            if h4_events and data[:1] == b"\x04":  # H4 event: skip the h4() layer
+                advs = parse_hci_event(data, (ts_us - EPOCH_OFFSET_US) / 1e6, 1)
+            else:
+                advs = decoder(data, (ts_us - EPOCH_OFFSET_US) / 1e6, flags)
         except ValueError:
             advs = decode_body(decoder, data, 0.0, flags, path=path, offset=offset, errors=errors)
         offset += 24 + incl

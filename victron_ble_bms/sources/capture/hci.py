@@ -20,6 +20,8 @@ a `CorruptRecord` with the file offset.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from ..advertisement import Advertisement
 
@@ -44,6 +46,13 @@ _LEGACY_ORIGINS = {t: "hci:le_adv_report:" + name for t, name in _LEGACY_EVENT_N
 LL_PDU_NAMES = {0x0: "ADV_IND", 0x2: "ADV_NONCONN_IND", 0x4: "SCAN_RSP", 0x6: "ADV_SCAN_IND"}
 _ADDRESS_TYPES = {0: "public", 1: "random", 2: "public", 3: "random"}
 
+# (event type, address type) bytes → (address type, origin), one lookup per report.
+_LEGACY_KINDS: dict[bytes, tuple[str | None, str]] = {
+    bytes((event, addr)): (_ADDRESS_TYPES[addr], _LEGACY_ORIGINS[event])
+    for event in _LEGACY_ORIGINS
+    for addr in _ADDRESS_TYPES
+}
+
 AD_SHORT_NAME = 0x08
 AD_COMPLETE_NAME = 0x09
 AD_MANUFACTURER = 0xFF
@@ -53,42 +62,67 @@ _RSSI_UNAVAILABLE = 127  # Core spec: 127 = RSSI not available
 
 _ADDRESSES: dict[bytes, str] = {}  # raw → text; a capture has few devices (bounded below)
 
+_FIELDS = ("ts", "address", "manufacturer_data", "rssi", "name", "address_type", "origin")
+
+
+class _Building:
+    """A mutable twin of Advertisement (same slots, same layout) for building one: plain
+    slot stores cost half of calling the frozen dataclass's descriptors one by one. The
+    finished object is switched to `Advertisement` and is then as immutable as any."""
+
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        ts: float,
+        address: str,
+        manufacturer_data: dict[int, bytes],
+        rssi: int | None,
+        name: str | None,
+        address_type: str | None,
+        origin: str,
+    ) -> None:
+        self.ts = ts
+        self.address = address
+        self.manufacturer_data = manufacturer_data
+        self.rssi = rssi
+        self.name = name
+        self.address_type = address_type
+        self.origin = origin
+
+
+def _built(*fields: Any) -> Advertisement:
+    adv = _Building(*fields)
+    adv.__class__ = Advertisement  # type: ignore[assignment]
+    return adv  # type: ignore[return-value]
+
+
 _new = object.__new__
-_ADV_SLOTS = tuple(
-    getattr(Advertisement, name).__set__
-    for name in (
-        "ts",
-        "address",
-        "manufacturer_data",
-        "rssi",
-        "name",
-        "address_type",
-        "origin",
-    )
-)
+_SLOT_SETTERS = tuple(getattr(Advertisement, name).__set__ for name in _FIELDS)
 
 
-def advertisement(
-    ts: float,
-    address: str,
-    manufacturer_data: dict[int, bytes],
-    rssi: int | None,
-    name: str | None,
-    address_type: str | None,
-    origin: str,
-) -> Advertisement:
-    """`Advertisement(...)` through its slots: the same object at a fraction of the cost of
-    the frozen dataclass's __init__ (one per frame read)."""
+def _through_slots(*fields: Any) -> Advertisement:
     adv = _new(Advertisement)
-    s1, s2, s3, s4, s5, s6, s7 = _ADV_SLOTS
-    s1(adv, ts)
-    s2(adv, address)
-    s3(adv, manufacturer_data)
-    s4(adv, rssi)
-    s5(adv, name)
-    s6(adv, address_type)
-    s7(adv, origin)
+    for setter, value in zip(_SLOT_SETTERS, fields, strict=True):
+        setter(adv, value)
     return adv
+
+
+def _pick() -> Callable[..., Advertisement]:
+    """The class switch where the interpreter allows it (CPython: identical slot layouts),
+    else the slot setters; checked once against the real constructor."""
+    args = (1.5, "AA:BB:CC:DD:EE:FF", {737: b"\x10"}, -60, "n", "public", "o")
+    try:
+        if Advertisement.__slots__ == _FIELDS and _built(*args) == Advertisement(*args):
+            return _built
+    except TypeError:
+        pass
+    return _through_slots
+
+
+advertisement: Callable[..., Advertisement] = _pick()
+"""`Advertisement(ts, address, manufacturer_data, rssi, name, address_type, origin)` for the
+readers' hot loops: the same frozen object at a fraction of the dataclass __init__'s cost."""
 
 
 def format_address(raw: bytes) -> str:
@@ -151,15 +185,26 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
     plen = buf[at + 1]
     if (
         plen > 11
+        and at + plen + 2 <= len(buf)  # first: every index below is inside the event
         and buf[at + 2] == LE_ADVERTISING_REPORT
         and buf[at + 3] == 1
         and plen == 12 + buf[at + 12]
-        and at + plen + 2 <= len(buf)
     ):
         # One legacy report filling the event exactly (what controllers send): no slicing of
-        # the event, no loop.
-        md, name = parse_ad(buf[at + 13 : at + plen + 1])
-        r = buf[at + plen + 1]
+        # the event, no loop; the usual AD data (one manufacturer structure) inline.
+        end = at + plen + 1
+        if plen > 15 and buf[at + 13] == plen - 13 and buf[at + 14] == AD_MANUFACTURER:
+            md: dict[int, bytes] = {buf[at + 15] | (buf[at + 16] << 8): buf[at + 17 : end]}
+            name = None
+        else:
+            md, name = parse_ad(buf[at + 13 : end])
+        kind: tuple[str | None, str] | None = _LEGACY_KINDS.get(buf[at + 4 : at + 6])
+        if kind is None:
+            kind = (
+                _ADDRESS_TYPES.get(buf[at + 5]),
+                _LEGACY_ORIGINS.get(buf[at + 4]) or "hci:le_adv_report:" + str(buf[at + 4]),
+            )
+        r = buf[end]
         return [
             advertisement(
                 ts,
@@ -167,8 +212,8 @@ def parse_hci_event(buf: bytes, ts: float, at: int = 0) -> list[Advertisement]:
                 md,
                 None if r == _RSSI_UNAVAILABLE else (r - 256 if r > 127 else r),
                 name,
-                _ADDRESS_TYPES.get(buf[at + 5]),
-                _LEGACY_ORIGINS.get(buf[at + 4]) or "hci:le_adv_report:" + str(buf[at + 4]),
+                kind[0],
+                kind[1],
             )
         ]
     if at:

@@ -24,7 +24,8 @@ from .errors import (
     UnknownFormat,
     UnsupportedLinkType,
 )
-from .links import PCAP_LINKS, LinkDecoder
+from .hci import H4_EVENT, parse_hci_event
+from .links import PCAP_LINKS, LinkDecoder, h4_with_phdr
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -61,6 +62,7 @@ def read_pcap(
     linktype = struct.unpack(endian + "I", head[20:24])[0]
     decoder = _decoder(linktype, path, 20)
     unpack = struct.Struct(endian + "IIII").unpack
+    phdr_h4 = decoder is h4_with_phdr
     offset = 24
     read = f.read
     while True:
@@ -79,7 +81,10 @@ def read_pcap(
             body_error(incl, len(data), MAX_PACKET, path=path, offset=offset, errors=errors)
             return
         try:
-            advs = decoder(data, sec + frac * resolution, 0)
+            if phdr_h4 and incl > 4 and data[4] == H4_EVENT:  # skip the h4_with_phdr layer
+                advs = parse_hci_event(data, sec + frac * resolution, 5)
+            else:
+                advs = decoder(data, sec + frac * resolution, 0)
         except ValueError:
             advs = decode_body(decoder, data, 0.0, 0, path=path, offset=offset, errors=errors)
         offset += 16 + incl
@@ -175,18 +180,18 @@ def read_pcapng(
             pair = struct.Struct(endian + "II").unpack
             epb_raw = struct.pack(endian + "I", 6)
             epb_head = struct.Struct(endian + "IIIII").unpack_from
-            total = pair(hdr)[1]
+            btype, total = pair(hdr)
             rest_len = total - 12
+            least = 28  # a section header holds magic, version and section length
             interfaces = []  # a new section starts a new interface list
         else:
             if first:
                 raise UnknownFormat("not a pcapng file (no section header)", path=path, offset=0)
-            total = pair(hdr)[1]
+            btype, total = pair(hdr)
             rest_len = total - 8
+            least = 12
         first = False
-        btype = pair(hdr)[0]
-        # A section header holds at least magic, version and section length (28 bytes).
-        if total < (28 if btype_raw == PCAPNG_SHB else 12) or total % 4 or total > MAX_BLOCK:
+        if total < least or total % 4 or total > MAX_BLOCK:
             handle(
                 errors,
                 CorruptCapture(
@@ -207,7 +212,7 @@ def read_pcapng(
                 ),
             )
             return
-        if rest[rest_len - 4 :] != hdr[4:8]:  # trailing length, same byte order
+        if rest[rest_len - 4 :] != hdr[4:]:  # trailing length, same byte order
             handle(
                 errors,
                 CorruptCapture(
@@ -228,7 +233,10 @@ def read_pcapng(
                 if decoder is not None:
                     ts = ((ts_hi << 32) | ts_lo) * iface.resolution + iface.ts_offset
                     try:
-                        advs = decoder(rest[20 : 20 + caplen], ts, 0)
+                        if decoder is h4_with_phdr and caplen > 4 and rest[24] == H4_EVENT:
+                            advs = parse_hci_event(rest[20 : 20 + caplen], ts, 5)  # no layer
+                        else:
+                            advs = decoder(rest[20 : 20 + caplen], ts, 0)
                     except ValueError as exc:
                         advs = []
                         handle(
