@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import os
 import random
 import resource
 import sys
@@ -56,7 +57,11 @@ def main() -> int:
         f"unknown, {stats.implausible:,} implausible"
     )
     print("key types: " + ", ".join(f"{k} {n:,}" for k, n in stats.key_types.most_common()))
-    print(f"slowest frame: {stats.slowest_s * 1000:.1f} ms (hang limit {HANG_S} s per 1,000)")
+    print(
+        f"slowest frame: {stats.slowest_s * 1000:.1f} ms wall clock (frame #{stats.slowest_frame:,}"
+        f"; hang limit {HANG_S} s per 1,000), {stats.slowest_cpu_s * 1000:.1f} ms CPU; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"peak memory (RSS): {_rss_mib():.1f} MiB (at start {rss_start:.1f} MiB)")
     print(f"tracebacks / broken promises: {len(stats.foreign)}")
     for data, text in stats.foreign[:10]:

@@ -221,7 +221,7 @@ class Layout:
 # received bits are constants (None), never a per-field test. Small fields (≤ 12 bits) become a
 # precomputed tuple indexed by the raw bits; larger ones an inline expression or a bounded memo.
 _TABLE_MAX_WIDTH = 12  # scalar fields up to 4096 entries
-_MEMO_LIMIT = 4096
+_MEMO_LIMIT = 1024  # per field: a device repeats a few values; random input must stay small
 
 
 class _Memo(dict[int, Any]):
@@ -316,7 +316,7 @@ _MEMOS: dict[tuple[Field, int], _Memo] = {}
 
 def _memo(f: Field, elements: int) -> _Memo:
     """One bounded memo per field (and received elements), shared by every length's decoder,
-    so memory stays bounded whatever the input: at most a few dozen memos of 4096 values."""
+    so memory stays bounded whatever the input: at most a few dozen memos of _MEMO_LIMIT values."""
     memo = _MEMOS.get((f, elements))
     if memo is None:
         convert = _element_reader(f, elements) if elements else f.from_raw
