@@ -8,7 +8,8 @@ our JSON lines, recognised by content). Keys come from `--keys FILE`, else the d
 file that `scan` and `dashboard` use (`keys.default_keys_path()`). Exit status for captures:
 0 every file read completely; 1 read, but nothing decoded (the summary says why); 2 nothing
 could be read (bad arguments, unreadable or unknown file); 3 partial — some records were
-corrupt or a file was cut short; everything readable was still decoded and printed.
+corrupt or a file was cut short, or a frame decoded only in part (codes unknown) or to
+implausible values; everything readable was still decoded and printed.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "btmon -w), pcap/pcapng (Wireshark, nRF Sniffer) and victron-bms recordings. "
         f"Keys: --keys FILE, else {default_keys_path()}. Exit status for captures: 0 complete, "
         f"{EXIT_NOTHING} nothing decoded, {EXIT_USAGE} unreadable, "
-        f"{EXIT_PARTIAL} partial (corrupt records skipped).",
+        f"{EXIT_PARTIAL} partial (corrupt records skipped, or frames incomplete or implausible).",
     )
     p.add_argument("inputs", nargs="+", metavar="HEX|FILE", help="manufacturer data, or files")
     p.add_argument("--key", required=False, help="the device's Instant Readout key (32 hex digits)")
@@ -178,6 +179,10 @@ class Summary:
     unsupported: int = 0
     corrupt: int = 0
     repeats: int = 0  # decoded frames written the cached way (counted as decoded)
+    # Decoded, but not to be trusted as complete: fields missing (codes unknown), or values no
+    # device can send (wrong key with the right check byte, or a corrupt/forged frame).
+    partial: int = 0
+    implausible: int = 0
     # Devices by status (for the "nothing decoded" reason), and every Victron device heard.
     devices: dict[KeyStatus, set[str]] = field(
         default_factory=lambda: {s: set() for s in KeyStatus}
@@ -207,6 +212,16 @@ class Summary:
                 self.corrupt += 1
         else:
             self.status[reading.status] += 1
+            record = reading.record
+            if record is not None:
+                if record.partial:
+                    self.partial += 1
+                if record.implausible:
+                    self.implausible += 1
+
+    @property
+    def doubtful(self) -> int:
+        return self.partial + self.implausible
 
     def text(self) -> str:
         s = self.status
@@ -222,6 +237,8 @@ class Summary:
             f"{s[KeyStatus.OK] + self.repeats} decoded, {s[KeyStatus.NO_KEY]} no key, "
             f"{s[KeyStatus.MISMATCH]} key mismatch, {not_ir} not Instant Readout, "
             f"{self.unsupported} unsupported, {self.corrupt} corrupt"
+            + (f", {self.partial} partial (codes unknown)" if self.partial else "")
+            + (f", {self.implausible} implausible" if self.implausible else "")
         )
 
 
@@ -458,6 +475,7 @@ def _decode_file(
 ) -> int:
     errors: list[CaptureError] = []
     opened: list[Capture] = []
+    doubtful_before = summary.doubtful
     progress: _Progress | None = None
     reported = 0
     stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
@@ -501,7 +519,8 @@ def _decode_file(
     if progress is not None:
         progress.done()
     _report_new(errors, reported, summary)
-    return EXIT_PARTIAL if errors else EXIT_OK
+    # A frame decoded only in part, or to impossible values, is not a clean read either.
+    return EXIT_PARTIAL if errors or summary.doubtful > doubtful_before else EXIT_OK
 
 
 MAX_DEVICE_WARNINGS = 10

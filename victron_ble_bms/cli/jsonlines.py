@@ -102,7 +102,8 @@ class JsonLines:
         device's template when the frame is one the cached way can recognise."""
         obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
         line = dumps(obj)
-        self._remember(adv, obj, line)
+        if not (record.partial or record.implausible):  # those are counted frame by frame
+            self._remember(adv, obj, line)
         return line
 
     def _remember(self, adv: Advertisement, obj: dict[str, Any], line: str) -> None:
