@@ -7,6 +7,10 @@ devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
 - a device's state is published when it changed (values, codes, key status — not ts, nonce or
   RSSI), at most once per `min_interval_s`; a change inside that interval is sent when it ends;
 - and at least once per `heartbeat_s` while the device is heard;
+- a keyed device's state is *retained*, so a subscriber that starts later (Home Assistant, a
+  remote `dashboard --mqtt`) gets the latest state at once instead of at the next heartbeat; it
+  stays retained while the device is offline (its `ts` says how old it is, its availability
+  says "offline"), and is cleared (empty retained payload) when the device leaves the keys file;
 - `<prefix>/<addr>/availability` (retained) is "online" while heard and "offline" once the
   device has been silent for `stale_after_s`;
 - devices with a key in the keys file get retained availability and an HA discovery document
@@ -47,6 +51,9 @@ class Outgoing:
     payload: bytes
     retain: bool = False
     qos: int = 0
+    # The outbox key (default: the topic). While disconnected a newer message replaces an older
+    # one with the same key; raw advertisements share one topic, so they are keyed per device.
+    key: str | None = None
 
 
 @dataclass(slots=True)
@@ -119,8 +126,8 @@ class Publisher:
             if dev.discovery_sig is not None and self.cfg.discovery:
                 out.extend(self._discovery_message(dev))
             out.append(self._availability(dev))
-            if dev.state is not None and dev.online:
-                out.append(Outgoing(topics.state_topic(self.prefix, dev.address), dev.state))
+            if dev.state is not None:  # retained: the broker may have lost it
+                out.append(self._state_message(dev))
         return out
 
     def rediscover(self) -> list[Outgoing]:
@@ -245,8 +252,15 @@ class Publisher:
     def _state(self, dev: _Device, now: float) -> Outgoing:
         dev.last_sent = now
         dev.pending = False
+        return self._state_message(dev)
+
+    def _state_message(self, dev: _Device) -> Outgoing:
         assert dev.state is not None  # noqa: S101 - set before any state is sent
-        return Outgoing(topics.state_topic(self.prefix, dev.address), dev.state)
+        # Retained only for keyed devices: a flood of random addresses must not leave
+        # thousands of retained topics on the broker.
+        return Outgoing(
+            topics.state_topic(self.prefix, dev.address), dev.state, retain=dev.keyed
+        )
 
     def _discovery(self, dev: _Device, obj: Mapping[str, Any], name: str | None) -> list[Outgoing]:
         cells = obj.get("cell_voltages_v")
@@ -295,7 +309,7 @@ class Publisher:
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:
         """The keys file changed: devices no longer in it lose their HA entities (empty
-        retained config) and their retained availability."""
+        retained config), their retained availability and their retained state."""
         out: list[Outgoing] = []
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
@@ -303,10 +317,13 @@ class Publisher:
         return out
 
     def removal(self, address: str) -> list[Outgoing]:
+        """Empty retained payloads (MQTT's way to delete them): the entities first, so Home
+        Assistant has removed them before their state topic is cleared."""
         object_id = topics.discovery_object_id(self.prefix, address)
         return [
             Outgoing(topics.discovery_topic(self.cfg.discovery_prefix, object_id), b"", True, 1),
             Outgoing(topics.availability_topic(self.prefix, address), b"", True, 1),
+            Outgoing(topics.state_topic(self.prefix, address), b"", True, 1),
         ]
 
     def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]:
