@@ -201,7 +201,10 @@ class Publisher:
             # is built only when it goes out (a flood costs little CPU).
             beat = dev.last_sent is None or now - dev.last_sent >= self.cfg.heartbeat_s
             if (status_changed or beat) and self._spend(now):
-                dev.state = _json(state_object(reading, self._name(dev, reading)))
+                obj = state_object(reading, self._name(dev, reading))
+                if self.extra_state is not None:  # which receiver heard it: for these too
+                    obj = {**obj, **self.extra_state(address)}
+                dev.state = _json(obj)
                 out.append(self._state(dev, now))
             return out
         record = reading.record
