@@ -73,6 +73,25 @@ class _Device:
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
 
 
+@dataclass(slots=True)
+class Budget:
+    """A token bucket: `rate` messages per second, bursts of up to `burst`; `spend(now)` says
+    whether one more may go. Caps what a flood of addresses from the air can make us send."""
+
+    rate: float
+    burst: float
+    at: float
+    tokens: float = -1.0  # -1: full at the start
+
+    def spend(self, now: float) -> bool:
+        full = self.burst if self.tokens < 0 else self.tokens + (now - self.at) * self.rate
+        self.tokens, self.at = min(self.burst, full), now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -109,8 +128,7 @@ class Publisher:
         self.unkeyed: OrderedDict[str, _Device] = OrderedDict()
         self.evicted = 0
         self.throttled = 0  # unkeyed messages not sent because of the global budget
-        self._budget = UNKEYED_BURST
-        self._budget_at = clock()
+        self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
 
     # --- whole-bridge messages ---------------------------------------------------------------
@@ -244,10 +262,7 @@ class Publisher:
         return out
 
     def _spend(self, now: float) -> bool:
-        self._budget = min(UNKEYED_BURST, self._budget + (now - self._budget_at) * UNKEYED_RATE)
-        self._budget_at = now
-        if self._budget >= 1.0:
-            self._budget -= 1.0
+        if self._budget.spend(now):
             return True
         self.throttled += 1
         return False

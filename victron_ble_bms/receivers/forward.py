@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from victron_ble_bms.mqtt import topics
-from victron_ble_bms.mqtt.publisher import Outgoing
+from victron_ble_bms.mqtt.publisher import Budget, Outgoing
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .formats import MAX_RECEIVER_ID, encode_raw, raw_topic
@@ -80,12 +80,9 @@ class RawForwarder:
         self.topic = raw_topic(prefix, receiver)
         self.availability_topic = f"{self.topic}/availability"
         self.max_devices = max_devices
-        self.rate = rate
-        self.burst = burst
         self.clock = clock
         self._last: OrderedDict[str, bytes] = OrderedDict()  # address → Victron data sent
-        self._budget = burst
-        self._budget_at = clock()
+        self._budget = Budget(rate, burst, clock())
         self.sent = 0
         self.repeats = 0  # the same data again: not sent
         self.not_victron = 0
@@ -103,7 +100,7 @@ class RawForwarder:
             if last == data:
                 self.repeats += 1
                 return []
-        if not self._spend():
+        if not self._budget.spend(self.clock()):
             self.throttled += 1
             return []  # not remembered: the next copy may go when the budget allows
         self._last[adv.address] = data
@@ -113,15 +110,6 @@ class RawForwarder:
         self.sent += 1
         # Keyed per device in the outbox: after an outage each device's latest frame goes out.
         return [Outgoing(self.topic, encode_raw(adv), key=f"{self.topic}#{adv.address}")]
-
-    def _spend(self) -> bool:
-        now = self.clock()
-        self._budget = min(self.burst, self._budget + (now - self._budget_at) * self.rate)
-        self._budget_at = now
-        if self._budget >= 1.0:
-            self._budget -= 1.0
-            return True
-        return False
 
     # --- what mqtt/link.py asks on (re)connect and stop ----------------------------------------
     def _availability(self, payload: str) -> Outgoing:
@@ -144,6 +132,6 @@ class RawForwarder:
 
     def summary(self) -> str:
         return (
-            f"{self.sent} raw advertisements sent, {self.repeats} repeats and "
+            f"{self.sent} sent, {self.repeats} repeats and "
             f"{self.throttled} over the rate budget not sent"
         )
