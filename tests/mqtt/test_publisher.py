@@ -171,3 +171,24 @@ def test_the_outbox_is_bounded_and_keeps_retained_messages() -> None:
     assert "keep/config" in link.outbox
     link.send([Outgoing("t/7/state", b"newer")] * 3)  # same topic: replaced, not queued again
     assert len(link.outbox) == limit and link.outbox["t/7/state"].payload == b"newer"
+
+
+def test_a_keyed_state_is_retained_kept_offline_and_emptied_when_the_key_goes() -> None:
+    emu, advs = fleet(1)
+    clock = Clock()
+    keys = dict(emu.keys)
+    pub = Publisher(MqttConfig(), keys, clock=clock)
+    (state,) = states(pub.reading(decode_advertisement(advs[0], keys)))
+    assert state.retain and json.loads(state.payload)["key_status"] == "ok"
+    clock.now += 120  # silent: offline, and after a reconnect the last state is there again
+    offline = [m for m in pub.tick() if m.topic.endswith("/availability")]
+    assert [m.payload for m in offline] == [b"offline"]
+    again = states(pub.bridge_online())
+    assert [(m.topic, m.payload, m.retain) for m in again] == [
+        (state.topic, state.payload, True)
+    ]
+    keys.clear()  # the key left the keys file
+    removed = pub.forget_unkeyed()
+    assert [(m.payload, m.retain) for m in removed] == [(b"", True)] * 3
+    topics = [m.topic for m in removed]
+    assert topics[0].startswith("homeassistant/") and topics[-1] == state.topic  # HA first

@@ -103,10 +103,15 @@ def test_emulator_fleet_publishes_the_contract(
         assert now[f"{PREFIX}/{addr}/availability"] == "online"
         config = json.loads(now[f"homeassistant/device/victron_ble_bms_{addr}/config"])
         assert config["device"]["manufacturer"] == "Victron Energy"
+        # The state is retained too: a subscriber starting now gets it without waiting.
+        held = json.loads(now[f"{PREFIX}/{addr}/state"])
+        assert held["address"] == obj["address"] and isinstance(held["cell_voltages_v"], list)
         assert s.stop(30) == 0
     after = retained(mqtt_broker)
     assert after[f"{PREFIX}/bridge/availability"] == "offline"
     assert after[f"{PREFIX}/{addr}/availability"] == "offline"
+    # The last known state stays (its ts tells its age); availability says it is not current.
+    assert json.loads(after[f"{PREFIX}/{addr}/state"])["address"] == obj["address"]
     assert f"homeassistant/device/victron_ble_bms_{addr}/config" in after
     clean(s.stderr)
 
@@ -243,6 +248,8 @@ def test_removing_a_key_removes_the_entities(
     # A device removed while serve was not running: its retained config is still there.
     gone = "homeassistant/device/victron_ble_bms_0a0b0c0d0e0f/config"
     publish(mqtt_broker, gone, '{"device": {"identifiers": ["x"]}}', retain=True)
+    gone_state = f"{PREFIX}/0a0b0c0d0e0f/state"
+    publish(mqtt_broker, gone_state, '{"address": "0A:0B:0C:0D:0E:0F"}', retain=True)
     nodes = [a.replace(":", "").lower() for a in keys]
     s = Serve(
         tmp_path,
@@ -255,13 +262,17 @@ def test_removing_a_key_removes_the_entities(
             sub.wait_for(lambda m, n=node: n in m.topic and m.payload != "")  # type: ignore[misc]
         sub.wait_for(lambda m: m.topic == gone and m.payload == "")
         removed = next(iter(keys))
+        node = removed.replace(":", "").lower()
+        held = retained(mqtt_broker, f"{PREFIX}/+/state")
+        assert f"{PREFIX}/{node}/state" in held and gone_state not in held
         store.remove(removed)
         store.save()
-        node = removed.replace(":", "").lower()
         sub.wait_for(lambda m: node in m.topic and m.payload == "", timeout=20)
     now = retained(mqtt_broker)
     assert f"homeassistant/device/victron_ble_bms_{node}/config" not in now
     assert f"{PREFIX}/{node}/availability" not in now
+    assert f"{PREFIX}/{node}/state" not in now  # emptied, not left behind
+    assert f"{PREFIX}/{nodes[1]}/state" in now
     assert f"homeassistant/device/victron_ble_bms_{nodes[1]}/config" in now
     assert gone not in now
     s.stop()

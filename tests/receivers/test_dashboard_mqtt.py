@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
@@ -161,3 +165,40 @@ def test_dashboard_mqtt_bad_url_is_one_line() -> None:
         assert done.returncode == 2
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_a_dashboard_started_later_sees_the_devices_at_once(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """serve retains each device's state: a dashboard started after serve has gone quiet (no
+    live message will come for up to a heartbeat, here never) still shows every device."""
+    battery = "C0:FF:EE:00:00:07"
+    serve = subprocess.run(
+        [
+            *(sys.executable, "-m", "victron_ble_bms", "serve", "--source", "emulator"),
+            *("--device", f"lithium-25.6v-200ah:{battery}:0102030405060708090a0b0c0d0e0f10"),
+            *("--mqtt", mqtt_broker.url, "--duration", "4"),  # keys: XDG default, none
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, XDG_CONFIG_HOME=str(tmp_path)),
+    )
+    assert serve.returncode == 0 and "Traceback" not in serve.stderr, serve.stderr
+
+    async def main() -> tuple[str, str, list[str]]:
+        clock = RemoteClock()
+        notes: list[str] = []
+        source = remote_readings(mqtt_broker.url, clock=clock, on_note=notes.append)
+        app = DashboardApp(source, keys=KeyStore(None), clock=clock, tick_s=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_devices(pilot, app, 1)
+            assert battery in app.fleet.devices
+            listing = body(app)
+            await open_device(pilot, battery)
+            return listing, body(app), notes
+
+    listing, detail, notes = asyncio.run(main())
+    assert "25.6V/200Ah" in listing or "25.6 V" in listing, listing
+    assert "Cell 8" in detail
+    assert any("remote serve offline" in n for n in notes)  # retained too: serve has stopped

@@ -3,6 +3,7 @@ discovery (the topic contract is in victron_ble_bms/mqtt/topics.py and the READM
 
     victron-bms serve --mqtt mqtt://[user@]host[:port] [--source ble|emulator|mqtt]
     victron-bms serve --mqtt mqtts://host --source capture FILE [--speed N|max]
+    victron-bms serve --mqtt URL --publish-raw [--receiver-id ID]   (a receiver: raw frames only)
     victron-bms serve … --print-systemd-unit
 
 Runs for weeks: bounded memory, one line per problem on stderr, reconnects with back-off, never
@@ -22,7 +23,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = p.add_argument_group("ble source")
     g.add_argument("--adapter", metavar="NAME", help="Bluetooth adapter, e.g. hci1")
     g.add_argument("--passive", action="store_true", help="passive scan (BlueZ experimental)")
+    g = p.add_argument_group(
+        "a receiver for a remote decoder",
+        "With --publish-raw serve decodes nothing and needs no keys: it forwards each Victron "
+        "advertisement its source hears (once per transmission, never retained) to "
+        "<prefix>/raw/<receiver-id>, for a `serve --source mqtt` elsewhere to decode. No "
+        "state, no Home Assistant discovery: those come from the decoder, so two machines "
+        "never publish the same device.",
+    )
+    g.add_argument(
+        "--publish-raw",
+        action="store_true",
+        help="publish raw advertisements instead of decoded states (a receiver, e.g. a Pi Zero)",
+    )
+    g.add_argument(
+        "--receiver-id",
+        metavar="ID",
+        help="this receiver's name in topics and states: letters, digits, . _ - "
+        "(default: the host name)",
+    )
     g = p.add_argument_group("mqtt source (remote receivers)")
     g.add_argument(
         "--receiver-topic",
@@ -225,7 +245,9 @@ async def _remote(
         say("--source mqtt is not available in this version (no victron_ble_bms.receivers)")
         return
     # The whole config, not just the URL: its password (file or env) and cafile apply too.
-    async for adv in advertisements(cfg, args.receiver_topic or None, receivers=tracker):
+    # Our own receivers publish under the same --topic-prefix as this serve.
+    topics = args.receiver_topic or receivers.default_topics(cfg.topic_prefix)
+    async for adv in advertisements(cfg, topics, receivers=tracker):
         yield adv
 
 
@@ -284,12 +306,23 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--mqtt", argv_mqtt]
     if args.topic_prefix:
         opts += ["--topic-prefix", args.topic_prefix]
-    opts += ["--keys", str(Path(args.keys or default_keys_path()).expanduser().resolve())]
+    if not args.publish_raw:  # a receiver reads no keys
+        opts += ["--keys", str(Path(args.keys or default_keys_path()).expanduser().resolve())]
     if args.config:
         opts += ["--config", str(Path(args.config).resolve())]
     if args.adapter:
         opts += ["--adapter", args.adapter]
+    if args.publish_raw:
+        opts += ["--publish-raw", "--receiver-id", _receiver_id(args)]
     return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
+
+
+def _receiver_id(args: argparse.Namespace) -> str:
+    from victron_ble_bms.receivers.forward import check_receiver_id, receiver_id_from_hostname
+
+    if args.receiver_id is None:
+        return receiver_id_from_hostname(socket.gethostname())
+    return check_receiver_id(args.receiver_id)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -310,6 +343,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         error(f"--speed: {args.speed!r} is not a positive number or 'max'")
         return EXIT_USAGE
+    if args.publish_raw and source == "mqtt":
+        error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
+        return EXIT_USAGE
+    if args.receiver_id is not None and not args.publish_raw:
+        error("--receiver-id names a receiver: it goes with --publish-raw")
+        return EXIT_USAGE
+    if args.publish_raw:
+        from victron_ble_bms.receivers.forward import ReceiverIdError
+
+        try:
+            args.receiver_id = _receiver_id(args)
+        except ReceiverIdError as exc:
+            error(str(exc))
+            return EXIT_USAGE
     if args.print_systemd_unit:
         sys.stdout.write(_unit(args, args.mqtt))
         return EXIT_OK
@@ -329,15 +376,17 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         error("serve needs aiomqtt: pip install 'victron-ble-bms[mqtt]'")
         return EXIT_USAGE
-    keys_path = Path(args.keys) if args.keys else default_keys_path()
-    try:
-        store = KeyStore.load(keys_path, missing_ok=args.keys is None)
-    except KeyFileError as exc:
-        error(str(exc))
-        return EXIT_USAGE
-    for warning in store.warnings:
-        error("warning: " + warning)
-    keys = ReloadingKeys(store, keys_path)
+    keys: ReloadingKeys | None = None  # a receiver (--publish-raw) reads no keys
+    if not args.publish_raw:
+        keys_path = Path(args.keys) if args.keys else default_keys_path()
+        try:
+            store = KeyStore.load(keys_path, missing_ok=args.keys is None)
+        except KeyFileError as exc:
+            error(str(exc))
+            return EXIT_USAGE
+        for warning in store.warnings:
+            error("warning: " + warning)
+        keys = ReloadingKeys(store, keys_path)
     try:
         return asyncio.run(_serve(args, cfg, keys, source, speed))
     except KeyboardInterrupt:
@@ -365,27 +414,65 @@ def _readings(
     return _decoded(_remote(args, cfg, tracker), keys), keys
 
 
-async def _serve(
-    args: argparse.Namespace, cfg: Any, keys: ReloadingKeys, source: str, speed: float | None
-) -> int:
-    from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
-    from victron_ble_bms.mqtt.link import Link
-    from victron_ble_bms.mqtt.publisher import Publisher
+def _raw_advertisements(
+    args: argparse.Namespace, source: str, speed: float | None
+) -> AsyncIterator[Advertisement]:
+    """What the source hears, undecoded (serve --publish-raw): no keys at all."""
+    if source == "emulator":
+        stream: AsyncIterator[Advertisement] = _emulator(args, speed)[0].stream()
+        return stream
+    if source == "capture":
+        return _capture(args.source[1], speed)
 
+    async def heard() -> AsyncIterator[Advertisement]:
+        async for reading in _ble(args, {}):  # no keys: nothing decrypted; repeats dropped
+            yield reading.advertisement
+
+    return heard()
+
+
+async def _serve(
+    args: argparse.Namespace,
+    cfg: Any,
+    keys: ReloadingKeys | None,
+    source: str,
+    speed: float | None,
+) -> int:
+    from dataclasses import replace
+
+    from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
+    from victron_ble_bms.mqtt.link import Link, Session
+    from victron_ble_bms.mqtt.publisher import Outgoing, Publisher
+
+    items: Any  # readings, or advertisements for a receiver: what `handle` takes
+    handle: Callable[[Any], list[Outgoing]]
+    session: Session
+    publisher: Publisher | None = None
     try:
-        tracker = _receiver_tracker(source)
-        items, publish_keys = _readings(args, source, speed, keys, cfg, tracker)
+        if keys is None:  # --publish-raw: a receiver
+            from victron_ble_bms.receivers.forward import RawForwarder
+
+            cfg = replace(cfg, discovery=False)  # the decoder offers the entities, not we
+            forwarder = RawForwarder(cfg.topic_prefix, args.receiver_id)
+            items = _raw_advertisements(args, source, speed)
+            handle, session, what = forwarder.advertisement, forwarder, "raw advertisements"
+            where = f"{forwarder.topic}"
+        else:
+            tracker = _receiver_tracker(source)
+            items, publish_keys = _readings(args, source, speed, keys, cfg, tracker)
+            publisher = Publisher(
+                cfg,
+                publish_keys,
+                hostname=socket.gethostname(),
+                names=keys.name,
+                extra_state=None if tracker is None else tracker.state_fields,
+            )
+            handle, session, what = publisher.reading, publisher, "readings"
+            where = f"{cfg.topic_prefix}/"
     except (ScenarioError, DeviceSpecError, ValueError) as exc:
         error(str(exc))
         return EXIT_USAGE
-    publisher = Publisher(
-        cfg,
-        publish_keys,
-        hostname=socket.gethostname(),
-        names=keys.name,
-        extra_state=None if tracker is None else tracker.state_fields,
-    )
-    link = Link(cfg, publisher, say=say)
+    link = Link(cfg, session, say=say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -393,7 +480,7 @@ async def _serve(
             loop.add_signal_handler(sig, stop.set)
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
-    say(f"publishing {source} readings to {cfg.broker} under {cfg.topic_prefix}/")
+    say(f"publishing {source} {what} to {cfg.broker} under {where}")
     readings = 0
 
     async def consume() -> None:
@@ -401,7 +488,7 @@ async def _serve(
         try:
             async for reading in items:
                 readings += 1
-                link.send(publisher.reading(reading))
+                link.send(handle(reading))
         except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
             say(f"source stopped: {type(exc).__name__}: {exc}")
         else:
@@ -412,9 +499,11 @@ async def _serve(
         last_keys = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
+            if publisher is None or keys is None:
+                continue  # a receiver has no heartbeats and no keys file
             try:
                 link.send(publisher.tick())
-                if publish_keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
+                if publisher.keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
                     last_keys = time.monotonic()
                     if keys.refresh():
                         link.send(publisher.forget_unkeyed())
@@ -430,7 +519,7 @@ async def _serve(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await items.aclose()  # type: ignore[attr-defined]
+            await items.aclose()
         link.stop()
         try:
             await asyncio.wait_for(link_task, 15)
@@ -438,8 +527,9 @@ async def _serve(
             pass
         except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
             say(f"stopping: {type(exc).__name__}: {exc}")
+    counted = f"{len(publisher)} devices" if publisher is not None else forwarder.summary()
     say(
-        f"stopped: {readings} readings, {len(publisher)} devices, {link.published} messages "
+        f"stopped: {readings} {what}, {counted}, {link.published} messages "
         f"published, {len(link.outbox)} not sent"
     )
     return EXIT_OK

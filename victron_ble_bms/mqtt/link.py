@@ -3,9 +3,9 @@
 - Connects with the bridge's last will (`<prefix>/bridge/availability` = offline, retained).
 - On every (re)connect re-sends the bridge, discovery, availability and latest states
   (`Publisher.bridge_online`), then whatever queued up meanwhile.
-- While disconnected, messages wait in an *outbox keyed by topic*: a newer message replaces an
-  older one on the same topic, so memory is bounded by the number of topics and every device's
-  latest state survives an outage of any length.
+- While disconnected, messages wait in an *outbox keyed by topic* (or `Outgoing.key`): a newer
+  message replaces an older one on the same topic, so memory is bounded by the number of topics
+  and every device's latest state survives an outage of any length.
 - Failures are one line each (`say`), never a traceback and never the password, and the next
   attempt waits 1, 2, 4 … 60 s.
 - Listens to `<discovery_prefix>/status`: when Home Assistant comes online it gets the configs
@@ -26,10 +26,10 @@ import ssl
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from .config import MqttConfig
-from .publisher import Outgoing, Publisher
+from .publisher import Outgoing
 
 # paho/aiomqtt log socket errors themselves; serve says each problem once, in its own words.
 # Their log is shown with `victron-bms -vv` (debug) only.
@@ -73,11 +73,22 @@ def describe(exc: BaseException, password: str | None = None) -> str:
     return text[:300]
 
 
+class Session(Protocol):
+    """What the link asks of what it publishes for: `Publisher` (decoded states) or
+    `receivers.forward.RawForwarder` (`serve --publish-raw`)."""
+
+    def bridge_online(self) -> list[Outgoing]: ...
+    def bridge_offline(self) -> list[Outgoing]: ...
+    def rediscover(self) -> list[Outgoing]: ...
+    def will(self) -> Outgoing: ...
+    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]: ...
+
+
 class Link:
     def __init__(
         self,
         cfg: MqttConfig,
-        publisher: Publisher,
+        publisher: Session,
         *,
         say: Callable[[str], None],
         client_id: str | None = None,
@@ -102,18 +113,19 @@ class Link:
     # --- feeding ---------------------------------------------------------------------------
     def send(self, messages: Iterable[Outgoing]) -> None:
         for m in messages:
-            if m.topic in self.outbox:
-                del self.outbox[m.topic]  # the newer message replaces it, and goes last
-            self.outbox[m.topic] = m
+            key = m.key or m.topic
+            if key in self.outbox:
+                del self.outbox[key]  # the newer message replaces it, and goes last
+            self.outbox[key] = m
         while len(self.outbox) > OUTBOX_LIMIT:
             self._drop_one()
         if self.outbox:
             self._wake.set()
 
     def _drop_one(self) -> None:
-        for topic, m in self.outbox.items():
+        for key, m in self.outbox.items():
             if not m.retain:
-                del self.outbox[topic]
+                del self.outbox[key]
                 self.dropped += 1
                 return
         self.outbox.popitem(last=False)
@@ -233,10 +245,10 @@ class Link:
                     for _, m in batch
                 )
             )  # on failure every message stays in the outbox for the next connection
-            for topic, m in batch:
+            for key, m in batch:
                 # Sent: drop it unless a newer message for the topic arrived meanwhile.
-                if self.outbox.get(topic) is m:
-                    del self.outbox[topic]
+                if self.outbox.get(key) is m:
+                    del self.outbox[key]
             self.published += len(batch)
 
     _found: set[str] = set()

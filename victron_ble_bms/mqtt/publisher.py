@@ -7,6 +7,10 @@ devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
 - a device's state is published when it changed (values, codes, key status — not ts, nonce or
   RSSI), at most once per `min_interval_s`; a change inside that interval is sent when it ends;
 - and at least once per `heartbeat_s` while the device is heard;
+- a keyed device's state is *retained*, so a subscriber that starts later (Home Assistant, a
+  remote `dashboard --mqtt`) gets the latest state at once instead of at the next heartbeat; it
+  stays retained while the device is offline (its `ts` says how old it is, its availability
+  says "offline"), and is cleared (empty retained payload) when the device leaves the keys file;
 - `<prefix>/<addr>/availability` (retained) is "online" while heard and "offline" once the
   device has been silent for `stale_after_s`;
 - devices with a key in the keys file get retained availability and an HA discovery document
@@ -47,6 +51,9 @@ class Outgoing:
     payload: bytes
     retain: bool = False
     qos: int = 0
+    # The outbox key (default: the topic). While disconnected a newer message replaces an older
+    # one with the same key; raw advertisements share one topic, so they are keyed per device.
+    key: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +71,25 @@ class _Device:
     status: KeyStatus | None = None
     discovery_sig: tuple[Any, ...] | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
+
+
+@dataclass(slots=True)
+class Budget:
+    """A token bucket: `rate` messages per second, bursts of up to `burst`; `spend(now)` says
+    whether one more may go. Caps what a flood of addresses from the air can make us send."""
+
+    rate: float
+    burst: float
+    at: float
+    tokens: float = -1.0  # -1: full at the start
+
+    def spend(self, now: float) -> bool:
+        full = self.burst if self.tokens < 0 else self.tokens + (now - self.at) * self.rate
+        self.tokens, self.at = min(self.burst, full), now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def _json(obj: Any) -> bytes:
@@ -102,8 +128,7 @@ class Publisher:
         self.unkeyed: OrderedDict[str, _Device] = OrderedDict()
         self.evicted = 0
         self.throttled = 0  # unkeyed messages not sent because of the global budget
-        self._budget = UNKEYED_BURST
-        self._budget_at = clock()
+        self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
 
     # --- whole-bridge messages ---------------------------------------------------------------
@@ -119,8 +144,8 @@ class Publisher:
             if dev.discovery_sig is not None and self.cfg.discovery:
                 out.extend(self._discovery_message(dev))
             out.append(self._availability(dev))
-            if dev.state is not None and dev.online:
-                out.append(Outgoing(topics.state_topic(self.prefix, dev.address), dev.state))
+            if dev.state is not None:  # retained: the broker may have lost it
+                out.append(self._state_message(dev))
         return out
 
     def rediscover(self) -> list[Outgoing]:
@@ -194,7 +219,10 @@ class Publisher:
             # is built only when it goes out (a flood costs little CPU).
             beat = dev.last_sent is None or now - dev.last_sent >= self.cfg.heartbeat_s
             if (status_changed or beat) and self._spend(now):
-                dev.state = _json(state_object(reading, self._name(dev, reading)))
+                obj = state_object(reading, self._name(dev, reading))
+                if self.extra_state is not None:  # which receiver heard it: for these too
+                    obj = {**obj, **self.extra_state(address)}
+                dev.state = _json(obj)
                 out.append(self._state(dev, now))
             return out
         record = reading.record
@@ -234,10 +262,7 @@ class Publisher:
         return out
 
     def _spend(self, now: float) -> bool:
-        self._budget = min(UNKEYED_BURST, self._budget + (now - self._budget_at) * UNKEYED_RATE)
-        self._budget_at = now
-        if self._budget >= 1.0:
-            self._budget -= 1.0
+        if self._budget.spend(now):
             return True
         self.throttled += 1
         return False
@@ -245,8 +270,15 @@ class Publisher:
     def _state(self, dev: _Device, now: float) -> Outgoing:
         dev.last_sent = now
         dev.pending = False
+        return self._state_message(dev)
+
+    def _state_message(self, dev: _Device) -> Outgoing:
         assert dev.state is not None  # noqa: S101 - set before any state is sent
-        return Outgoing(topics.state_topic(self.prefix, dev.address), dev.state)
+        # Retained only for keyed devices: a flood of random addresses must not leave
+        # thousands of retained topics on the broker.
+        return Outgoing(
+            topics.state_topic(self.prefix, dev.address), dev.state, retain=dev.keyed
+        )
 
     def _discovery(self, dev: _Device, obj: Mapping[str, Any], name: str | None) -> list[Outgoing]:
         cells = obj.get("cell_voltages_v")
@@ -295,7 +327,7 @@ class Publisher:
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:
         """The keys file changed: devices no longer in it lose their HA entities (empty
-        retained config) and their retained availability."""
+        retained config), their retained availability and their retained state."""
         out: list[Outgoing] = []
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
@@ -303,10 +335,13 @@ class Publisher:
         return out
 
     def removal(self, address: str) -> list[Outgoing]:
+        """Empty retained payloads (MQTT's way to delete them): the entities first, so Home
+        Assistant has removed them before their state topic is cleared."""
         object_id = topics.discovery_object_id(self.prefix, address)
         return [
             Outgoing(topics.discovery_topic(self.cfg.discovery_prefix, object_id), b"", True, 1),
             Outgoing(topics.availability_topic(self.prefix, address), b"", True, 1),
+            Outgoing(topics.state_topic(self.prefix, address), b"", True, 1),
         ]
 
     def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]:

@@ -1,9 +1,14 @@
 """The topic contract (README "Home Assistant and MQTT"):
 
-    <prefix>/<addr>/state          one JSON object per published reading (not retained)
+    <prefix>/<addr>/state          one JSON object per published reading (retained for devices
+                                   in the keys file; emptied when the key is removed)
     <prefix>/<addr>/availability   "online" / "offline" (retained; offline once stale)
     <prefix>/bridge/availability   "online" / "offline" (retained; also the MQTT last will)
     <discovery_prefix>/device/<prefix_id>_<addr>/config   HA device discovery (retained)
+    <prefix>/raw/<receiver-id>     raw advertisements of `serve --publish-raw` (not retained;
+                                   format in receivers/formats.py)
+    <prefix>/raw/<receiver-id>/availability   that receiver's "online" / "offline" (retained,
+                                   its last will)
 
 `<addr>` is the Bluetooth address as 12 lower-case hex digits (a macOS CoreBluetooth UUID, which
 is not an address, becomes its 32 hex digits).

@@ -32,7 +32,8 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
   goes silent (> `silent_after_s`, default 60 s) or comes back.
 
 Our own raw format (`serve --publish-raw`): `raw_topic(prefix, receiver_id)` and
-`encode_raw(adv) -> bytes` (see formats.py for the JSON).
+`encode_raw(adv) -> bytes` (see formats.py for the JSON); `RawForwarder` (forward.py) decides
+what a receiver sends (each transmission once, bounded, never retained).
 """
 
 from .formats import (
@@ -43,7 +44,15 @@ from .formats import (
     parse_message,
     raw_topic,
 )
-from .stream import DEFAULT_TOPICS, advertisements, client_for, config_for, reconnecting
+from .forward import RawForwarder, ReceiverIdError, check_receiver_id, receiver_id_from_hostname
+from .stream import (
+    DEFAULT_TOPICS,
+    advertisements,
+    client_for,
+    config_for,
+    default_topics,
+    reconnecting,
+)
 from .tracker import DUPLICATE_WINDOW_S, SILENT_AFTER_S, Receivers, RemoteDevice
 
 __all__ = [
@@ -53,13 +62,18 @@ __all__ = [
     "SILENT_AFTER_S",
     "Heard",
     "MessageError",
+    "RawForwarder",
+    "ReceiverIdError",
     "Receivers",
     "RemoteDevice",
     "advertisements",
+    "check_receiver_id",
     "client_for",
     "config_for",
+    "default_topics",
     "encode_raw",
     "parse_message",
     "raw_topic",
+    "receiver_id_from_hostname",
     "reconnecting",
 ]

@@ -161,6 +161,8 @@ async def remote_readings(
                 continue
             if not topic.matches(state_filter):
                 continue  # device availability: staleness follows the readings' own time
+            if not data:
+                continue  # an emptied retained state: the device left the remote's keys file
             try:
                 reading = reading_from_state(bytes(data), time.time())
             except StateError as exc:

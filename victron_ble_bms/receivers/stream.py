@@ -32,8 +32,17 @@ log = logging.getLogger("victron_ble_bms.receivers")
 T = TypeVar("T")
 
 # Theengs Gateway and OpenMQTTGateway (home/<gateway>/BTtoMQTT/<mac>) and our own raw topic.
-# Their last wills (home/<gateway>/LWT = "offline") say at once when a gateway drops off.
-DEFAULT_TOPICS = ("home/+/BTtoMQTT/+", "home/+/LWT", "victron-ble-bms/raw/+")
+# Their last wills (home/<gateway>/LWT = "offline", ours <prefix>/raw/<id>/availability) say at
+# once when a gateway drops off.
+DEFAULT_PREFIX = "victron-ble-bms"
+
+
+def default_topics(prefix: str = DEFAULT_PREFIX) -> tuple[str, ...]:
+    """The gateways' topics, and our own raw topics under `prefix` (serve's --topic-prefix)."""
+    return ("home/+/BTtoMQTT/+", "home/+/LWT", f"{prefix}/raw/+", f"{prefix}/raw/+/availability")
+
+
+DEFAULT_TOPICS = default_topics()
 # Messages waiting in the client: a burst beyond this is dropped by aiomqtt (with a warning)
 # rather than growing memory without limit.
 MAX_QUEUED_MESSAGES = 10_000
@@ -149,6 +158,9 @@ def handle(tracker: Receivers, topic: str, payload: object, now: float) -> Adver
     parts = topic.split("/")
     if len(parts) == 3 and parts[2] == "LWT":  # Theengs Gateway / OpenMQTTGateway last will
         tracker.gateway_status(plain(parts[1])[:64], bytes(payload[:16]), now)
+        return None
+    if len(parts) >= 4 and parts[-1] == "availability" and parts[-3] == "raw":  # ours, retained
+        tracker.gateway_status(plain(parts[-2])[:64], bytes(payload[:16]), now)
         return None
     try:
         heard = parse_message(topic, bytes(payload), now)
