@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import WorkerFailed
 
 from victron_ble_bms.protocol import LynxSmartBmsRecord, SmartBmsRecord, SmartLithiumRecord
 from victron_ble_bms.protocol.codes import Severity
@@ -56,14 +57,16 @@ FRAME_S = 0.1
 def crash_line(error: BaseException) -> str:
     """One line for an internal error: its type and where, never its message or locals (either
     may hold a device key)."""
+    if isinstance(error, WorkerFailed):  # the source worker's own error, not the wrapper
+        error = error.error
     where = ""
     frames = traceback.extract_tb(error.__traceback__)
     if frames:
         last = frames[-1]
         where = f" at {Path(last.filename).name}:{last.lineno}"
     return (
-        f"victron-bms dashboard: internal error ({type(error).__name__}{where}); details are "
-        "not shown because they may contain a device key. Please report it."
+        f"victron-bms dashboard: internal error ({type(error).__name__}{where}); "
+        "details withheld (they may hold a device key); please report it"
     )
 
 
@@ -111,7 +114,8 @@ class DashboardApp(App[None]):
         self._dirty: dict[str, None] = {}  # devices changed since the last frame (ordered set)
         self._frame_pending = False
         self._started: list[ActiveCode] = []  # codes that became active since the last frame
-        self.device_list = DeviceListScreen()
+        self.device_list: DeviceListScreen | None = None  # made once the app runs (a screen
+        # made here would belong to no app: no toasts on it)
         self.max_queue = 0  # deepest the message queue got (the load test reads it)
         self.handled = 0  # device updates handed to the screen (after coalescing)
         self.frames = 0
@@ -119,6 +123,7 @@ class DashboardApp(App[None]):
 
     # -- lifecycle --------------------------------------------------------------------------
     def get_default_screen(self) -> DeviceListScreen:
+        self.device_list = DeviceListScreen()
         return self.device_list
 
     def on_mount(self) -> None:
@@ -140,8 +145,11 @@ class DashboardApp(App[None]):
         if self._exception is None:  # Pilot re-raises it after the test's `async with`
             self._exception = error
             self._exception_event.set()
-        self.crash = crash_line(error)
-        self.panic(Text(self.crash))
+        if self.crash is None:  # a worker's failure arrives twice (the error, then WorkerFailed)
+            self.crash = crash_line(error)
+            # The CLI prints `crash` after the screen is restored (Textual would crop it to the
+            # terminal width); panic() with nothing to show closes the app at once.
+            self.panic()
 
     # -- the source -------------------------------------------------------------------------
     def decode(self, item: Advertisement | Reading) -> Reading:
@@ -194,7 +202,8 @@ class DashboardApp(App[None]):
         changed, self._dirty = self._dirty, {}
         self.frames += 1
         self.handled += len(changed)
-        self.device_list.devices_changed(changed)
+        if self.device_list is not None:
+            self.device_list.devices_changed(changed)
         screen = self.screen
         if isinstance(screen, FleetScreen) and screen is not self.device_list:
             screen.devices_changed(changed)
