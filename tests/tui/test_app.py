@@ -258,3 +258,73 @@ def test_help_opens_and_closes():
             assert isinstance(app.screen, DeviceListScreen)
 
     run(main())
+
+
+def test_key_dialog_refuses_a_key_whose_first_byte_does_not_match_the_frames(tmp_path: Path):
+    """Every encrypted frame carries its key's first byte in clear (protocol.md §1)."""
+    path = tmp_path / "keys.toml"
+
+    async def main():
+        source = PushSource(frames.fleet())
+        app = make_app(source, keys=key_store(path))
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            await open_card(pilot, frames.NOKEY)
+            assert isinstance(app.screen, KeyDialog)
+            wrong = "66" + frames.NOKEY_KEY[2:]  # valid hex, another device's first byte
+            app.screen.query_one("Input").value = wrong
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, KeyDialog)
+            text = screen_text(app)
+            assert "starts with 66" in text and "starting with 55" in text
+            assert not path.exists()
+            app.screen.query_one("Input").value = frames.NOKEY_KEY
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, DeviceListScreen)
+            assert "key ok" in str(card(app, frames.NOKEY).render())
+
+    run(main())
+    assert KeyStore.load(path)[frames.NOKEY] == bytes.fromhex(frames.NOKEY_KEY)
+
+
+def test_not_allowed_to_charge_says_why():
+    """Lithium Battery Smart manual §4.4.1 (charging from 5 °C by default) and §6.1.3 (a cell at
+    3.75 V turns the chargers off)."""
+    cold = frames.lithium(
+        (3.30, 3.31, 3.30, 3.31), flags=BmsFlags.ALLOWED_TO_DISCHARGE, temperature_c=2
+    )
+    high = frames.lithium((3.40, 3.76, 3.41, 3.40), flags=BmsFlags.ALLOWED_TO_DISCHARGE)
+
+    async def main():
+        source = PushSource([frames.advert(frames.HOUSE, cold)])
+        app = make_app(source)
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "Allowed to charge     no" in text
+            assert "Not charging — likely: too cold to charge (2 °C)" in text
+            assert "cell is high" not in text
+            source.push(frames.advert(frames.HOUSE, high, nonce=2))
+            await settle(pilot, source)
+            text = screen_text(app)
+            assert "a cell is high (cell 2 3.76 V)" in text
+            assert "too cold" not in text
+
+    run(main())
+
+
+def test_card_title_prefers_the_advertised_name_with_the_key_file_label_beside_it():
+    keys = key_store()
+    keys.add(frames.BOW, frames.KEYS[frames.BOW], name="short-circuit: test rig")
+
+    async def main():
+        source = PushSource([frames.advert(frames.BOW, frames.bow())])  # advertises "Bow thruster"
+        app = make_app(source, keys=keys)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, source)
+            assert "Bow thruster (short-circuit: test rig)" in screen_text(app)
+
+    run(main())
