@@ -52,6 +52,9 @@ _BATCH = 50
 # The screen takes the devices that changed at most this often: readings in between are
 # coalesced per device (a device at 10 Hz costs one card update per frame, not ten).
 FRAME_S = 0.1
+# A device's card is repainted at most this often (with its newest state): painting costs
+# Textual milliseconds per card, so CPU must not follow a device's advertising rate.
+REPAINT_S = 0.25
 
 
 def crash_line(error: BaseException) -> str:
@@ -197,9 +200,25 @@ class DashboardApp(App[None]):
 
     # -- frames -----------------------------------------------------------------------------
     def _frame(self) -> None:
-        """Hand the devices that changed since the last frame to the screens, once each."""
+        """Hand the devices that changed since the last frame to the screens, once each (a
+        device shown less than REPAINT_S ago waits for a later frame)."""
         self._frame_pending = False
-        changed, self._dirty = self._dirty, {}
+        dirty, self._dirty = self._dirty, {}
+        mono = time.monotonic()
+        changed: dict[str, None] = {}
+        devices = self.fleet.devices
+        for address in dirty:
+            dev = devices.get(address)
+            if dev is None:
+                continue
+            if mono - dev.shown_at < REPAINT_S:
+                self._dirty[address] = None
+            else:
+                dev.shown_at = mono
+                changed[address] = None
+        if self._dirty:
+            self._frame_pending = True
+            self.set_timer(FRAME_S, self._frame)
         self.frames += 1
         self.handled += len(changed)
         if self.device_list is not None:
@@ -213,7 +232,11 @@ class DashboardApp(App[None]):
         self._refresh_status()
 
     def flush(self) -> None:
-        """Apply pending updates now (tests and the benchmark call it)."""
+        """Apply pending updates now, however recent (tests call it)."""
+        for address in self._dirty:
+            dev = self.fleet.devices.get(address)
+            if dev is not None:
+                dev.shown_at = 0.0
         if self._dirty or self._started:
             self._frame()
 

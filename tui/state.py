@@ -96,6 +96,7 @@ class DeviceState:
     count: int = 0
     rate_hz: float | None = None
     last_advertisement: Advertisement | None = None
+    shown_at: float = 0.0  # monotonic time the screen last took this device (app's frames)
     history: dict[str, Series] = field(default_factory=dict)
     codes: dict[str, ActiveCode] = field(default_factory=dict)
 

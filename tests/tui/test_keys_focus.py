@@ -70,6 +70,20 @@ def test_focus_follows_into_view_and_enter_opens_the_focused_card():
         async with app.run_test(size=(120, 30)) as pilot:
             await settle(pilot, source)
             await pilot.pause()
+            # Card 20 is painted, scrolled away, changes off screen, and must show the new
+            # value when it scrolls back (off-screen cards are repainted lazily).
+            await pilot.press(*["down"] * 10)
+            await pilot.pause(0.3)
+            assert "13.26 V" in screen_text(app)
+            await pilot.press(*["up"] * 10)
+            await pilot.pause(0.3)
+            assert "Battery 20" not in screen_text(app)
+            key = keys[advs[20].address]
+            data = encode(
+                frames.lithium((3.40, 3.41, 3.42, 3.43)), key=key, nonce=2, model_id=0xA0E5
+            )
+            source.push(Advertisement(frames.T0, advs[20].address, {0x02E1: data}, rssi=-60))
+            await settle(pilot, source)
             await pilot.press(*["down"] * 10)  # two columns: card 20
             await pilot.pause(0.3)  # the scroll animates
             focused = app.focused
@@ -78,6 +92,7 @@ def test_focus_follows_into_view_and_enter_opens_the_focused_card():
             assert region.height > 0 and 0 <= region.y and region.bottom <= app.size.height
             widget, _ = app.screen.get_widget_at(region.x + 2, region.y + 2)
             assert widget is focused  # really on screen, not under the footer
+            assert "13.66 V" in screen_text(app)  # 3.40 + 3.41 + 3.42 + 3.43
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, BatteryScreen)

@@ -7,7 +7,7 @@ an update costs the same with 5 cards or 5,000 (issue 12); new cards are mounted
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -21,6 +21,29 @@ from .base import FleetScreen
 
 class CardGrid(VerticalScroll, can_focus=False):
     """The scrolling grid of cards. Not focusable itself: focus is always on a card."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.call_after_refresh(self._paint_visible)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._paint_visible)
+
+    def _paint_visible(self) -> None:
+        screen = self.screen
+        if isinstance(screen, DeviceListScreen):
+            screen.paint_visible()
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 class DeviceListScreen(FleetScreen):
@@ -42,9 +65,28 @@ class DeviceListScreen(FleetScreen):
         yield self.footer()
 
     # -- updates ------------------------------------------------------------------------------
+    def on_screen(self) -> Collection[object]:
+        """The widgets painted in the last screen update. Textual keeps this map (and uses it
+        itself to scroll focus into view); asking a card that is not in it for its region
+        makes Textual lay out every card, so updates of off-screen cards are deferred."""
+        if self.app.screen is not self:
+            return ()
+        try:
+            return self._compositor.visible_widgets
+        except AttributeError:  # a Textual without it: paint everything (correct, slower)
+            return _Everything()
+
+    def paint_visible(self) -> None:
+        """Repaint cards that changed while off screen and are now in view."""
+        for widget in self.on_screen():
+            if isinstance(widget, DeviceCard) and widget.needs_paint:
+                widget.needs_paint = False
+                widget.refresh()
+
     def devices_changed(self, addresses: Collection[str]) -> None:
         fleet = self.fleet
         now = fleet.clock()
+        visible = self.on_screen()
         for address in fleet.forgotten:
             self._remove(address)
         fleet.forgotten.clear()
@@ -66,7 +108,7 @@ class DeviceListScreen(FleetScreen):
                     grid.move_child(card, before=target)
                 elif target is None and grid.children[-1] is not card:
                     grid.move_child(card, after=grid.children[-1])
-            card.show(dev, now)
+            card.show(dev, now, paint=card in visible or not card.is_mounted)
         if new:
             self._mount(new)
 
@@ -126,10 +168,15 @@ class DeviceListScreen(FleetScreen):
     def refresh_all(self) -> None:
         now = self.fleet.clock()
         devices = self.fleet.devices
+        visible = self.on_screen()
         for address, card in self.cards.items():
             dev = devices.get(address)
             if dev is not None:
-                card.show(dev, now)
+                card.show(dev, now, paint=card in visible)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.call_after_refresh(self.paint_visible)
 
     # -- keys -----------------------------------------------------------------------------------
     def columns(self) -> int:

@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.events import Click
 from textual.widget import Widget
 
+from victron_ble_bms.protocol.codes import Severity
+
 from ..format import CODES_UNKNOWN, SEVERITY_STYLE, STATUS_TEXT, main_values, outside
 from ..messages import MoveFocus, OpenDevice
 from ..state import DeviceState, format_age
@@ -34,62 +36,70 @@ class DeviceCard(Widget, can_focus=True):
         self.dev = dev
         self.address = dev.address
         self._clock = clock
-        self._shape: tuple[int, str | None] = (0, None)
+        self._lines = 0
+        self._classes_now: tuple[bool, Severity | None, bool] | None = None
         self._title: str | None = None
-        self._subtitle: str | None = None
+        self.needs_paint = False
 
-    def show(self, dev: DeviceState, now: float) -> None:
-        """Take the device's new state: classes and border now, the body when next painted."""
+    def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
+        """Take the device's new state: classes, title and height now, the body when painted.
+
+        Cheap on purpose (called for every card once a second, and per changed device per
+        frame): classes are only touched when they change, the height is set from the line
+        count (the grid never measures the text of 500 cards), and only cards on screen are
+        repainted (`paint`).
+        """
         self.dev = dev
         stale = dev.stale(now)
-        worst = dev.worst
-        self.set_class(stale, "-stale")
-        for sev, style in SEVERITY_STYLE.items():
-            self.set_class(worst is sev and not stale, f"-{style}")
-        self.set_class(dev.suspect_recent(now), "-suspect")
+        state = (stale, None if stale else dev.worst, dev.suspect_recent(now))
+        if state != self._classes_now:
+            self._classes_now = state
+            self.set_class(stale, "-stale")
+            for sev, style in SEVERITY_STYLE.items():
+                self.set_class(state[1] is sev, f"-{style}")
+            self.set_class(state[2], "-suspect")
         title = dev.title
         if title != self._title:
             self._title = title
             self.border_title = outside(title)  # Text: never parsed as markup
-        age = format_age(dev.age(now))
-        rssi = "—" if dev.rssi is None else f"{dev.rssi} dBm"
-        subtitle = f"stale · {age} ago" if stale else f"{rssi} · {age}"
-        if subtitle != self._subtitle:
-            self._subtitle = subtitle
-            self.border_subtitle = Text(subtitle)
-        # Layout (the card's height) only when the number of lines or the wrapped reason changes.
-        shape = (self.line_count(dev, now), dev.suspect if dev.suspect_recent(now) else None)
-        self.refresh(layout=shape != self._shape)
-        self._shape = shape
-
-    @staticmethod
-    def line_count(dev: DeviceState, now: float) -> int:
-        return (
-            2
-            + len(main_values(dev.record))
-            + bool(dev.codes or dev.codes_unknown)
-            + dev.suspect_recent(now)
-        )
+        lines = line_count(dev, now)
+        if lines != self._lines:
+            self._lines = lines
+            self.styles.height = lines + 2  # + the border; a layout only when this changes
+        if paint:
+            self.needs_paint = False
+            self.refresh()
+        else:
+            # Off screen: refreshing it would make Textual lay out the whole grid to find it.
+            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
+            self.needs_paint = True
 
     def render(self) -> Text:
         dev, now = self.dev, self._clock()
-        out = Text()
+        out = Text(no_wrap=True, overflow="ellipsis")
         out.append(dev.product or "unknown product", style="bold")
         out.append("\n")
         out.append_text(STATUS_TEXT[dev.status])
         for label, value in main_values(dev.record):
             out.append(f"\n{label:<12}")
             out.append_text(value if isinstance(value, Text) else Text(value))
-        if dev.codes:
+        if dev.codes or dev.codes_unknown:
             out.append("\nCodes       ")
             for active in sorted(dev.codes.values(), key=lambda a: -a.code.severity):
                 out.append(active.code.id + " ", style=SEVERITY_STYLE[active.code.severity])
-        if dev.codes_unknown:
-            out.append("\n" if not dev.codes else "")
-            out.append(("" if dev.codes else "Codes       ") + CODES_UNKNOWN, style="bold yellow")
+            if dev.codes_unknown:
+                out.append(CODES_UNKNOWN, style="bold yellow")
         if dev.suspect_recent(now):
             out.append("\n⚠ suspect frame ignored: ", style="bold magenta")
             out.append(dev.suspect or "")
+        stale = dev.stale(now)
+        age = format_age(dev.age(now))
+        rssi = "—" if dev.rssi is None else f"{dev.rssi} dBm"
+        out.append("\n")
+        out.append(
+            f"stale · last heard {age} ago" if stale else f"{rssi} · {age} ago",
+            style="bold yellow" if stale else "dim",
+        )
         return out
 
     def action_open(self) -> None:
@@ -102,6 +112,21 @@ class DeviceCard(Widget, can_focus=True):
         event.stop()
         self.focus()
         self.post_message(OpenDevice(self.address))
+
+
+_VALUE_LINES: dict[type, int] = {}
+
+
+def line_count(dev: DeviceState, now: float) -> int:
+    """Lines of a card's body; the number of main values is fixed per record type (cached:
+    computing the values means decoding fields)."""
+    record = dev.record
+    values = 0
+    if record is not None:
+        values = _VALUE_LINES.get(type(record), -1)
+        if values < 0:
+            values = _VALUE_LINES[type(record)] = len(main_values(record))
+    return 3 + values + bool(dev.codes or dev.codes_unknown) + dev.suspect_recent(now)
 
 
 def card_id(address: str) -> str:
