@@ -12,6 +12,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
+from textual.geometry import Size
 from textual.widget import Widget
 
 from victron_ble_bms.protocol.codes import Severity
@@ -65,7 +66,7 @@ class DeviceCard(Widget, can_focus=True):
         lines = line_count(dev, now)
         if lines != self._lines:
             self._lines = lines
-            self.styles.height = lines + 2  # + the border; a layout only when this changes
+            self.refresh(layout=True)  # the only change that needs a layout
         if paint:
             self.needs_paint = False
             self.refresh()
@@ -73,6 +74,11 @@ class DeviceCard(Widget, can_focus=True):
             # Off screen: refreshing it would make Textual lay out the whole grid to find it.
             # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
             self.needs_paint = True
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # The grid's auto rows ask every card for its height on each layout; the line count is
+        # known without rendering (no line wraps: the text is cut with an ellipsis).
+        return self._lines or super().get_content_height(container, viewport, width)
 
     def render(self) -> Text:
         dev, now = self.dev, self._clock()
