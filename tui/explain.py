@@ -34,10 +34,10 @@ def _cells(record: SmartLithiumRecord) -> list[tuple[int, float]]:
 
 
 def why_not_charging(record: SmartLithiumRecord) -> list[str]:
-    """Likely reasons the battery disallows charging ([] when it is allowed)."""
-    if record.allowed_to_charge:
+    """Likely reasons the battery disallows charging ([] when allowed or not received)."""
+    if record.allowed_to_charge is not False:
         return []
-    flags, temp = record.bms_flags, record.battery_temperature_c
+    flags, temp = record.bms_flags or BmsFlags(0), record.battery_temperature_c
     reasons: list[str] = []
     cold = flags & (BmsFlags.ALARM_UNDER_TEMPERATURE_CHARGE | BmsFlags.ALARM_UNDER_TEMPERATURE)
     if cold or (temp is not None and temp < CHARGE_MIN_TEMP_C):
@@ -68,10 +68,10 @@ def why_not_charging(record: SmartLithiumRecord) -> list[str]:
 
 
 def why_not_discharging(record: SmartLithiumRecord) -> list[str]:
-    """Likely reasons the battery disallows discharging ([] when it is allowed)."""
-    if record.allowed_to_discharge:
+    """Likely reasons the battery disallows discharging ([] when allowed or not received)."""
+    if record.allowed_to_discharge is not False:
         return []
-    flags, temp = record.bms_flags, record.battery_temperature_c
+    flags, temp = record.bms_flags or BmsFlags(0), record.battery_temperature_c
     reasons: list[str] = []
     low = [(n, v) for n, v in _cells(record) if v <= DISCHARGE_CELL_LOW_V]
     if low or flags & BmsFlags.ALARM_UNDER_VOLTAGE:

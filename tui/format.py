@@ -97,7 +97,9 @@ def percent(p: float | None) -> str:
     return DASH if p is None else f"{p:.1f} %"
 
 
-def yes_no(flag: bool) -> Text:
+def yes_no(flag: bool | None) -> Text:
+    if flag is None:  # not received (partial frame)
+        return Text("unknown", style="bold")
     return Text("yes", style="green") if flag else Text("no", style="red")
 
 

@@ -19,7 +19,7 @@ def test_every_record_type_has_a_layout_and_a_class() -> None:
 @pytest.mark.parametrize("record_type", sorted(EXPECTED_TYPES))
 def test_dataclass_fields_follow_the_layout(record_type: int) -> None:
     cls = RECORD_CLASSES[record_type]
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "wire"]
+    names = [f.name for f in dataclasses.fields(cls) if not f.kw_only]
     assert names == [f.name for f in cls.LAYOUT.fields]
     assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
     assert hasattr(cls, "__slots__")

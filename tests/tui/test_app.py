@@ -17,6 +17,7 @@ from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
 from victron_ble_bms.tui.widgets.status_bar import StatusBar
 
 from victron_ble_bms.protocol.enums import BmsFlags
+from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import read_jsonl
 from victron_ble_bms.sources.keys import KeyStore
 
@@ -334,5 +335,34 @@ def test_card_title_prefers_the_advertised_name_with_the_key_file_label_beside_i
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot, source)
             assert "Bow thruster (short-circuit: test rig)" in screen_text(app)
+
+    run(main())
+
+
+def test_a_frame_cut_short_says_codes_unknown_never_the_all_clear():
+    """Issue 9 item 2: a frame without its flag fields has unknown codes (protocol contract:
+    `Record.codes is None`), shown on the card, the detail and the status line."""
+    full = frames.advert(frames.HOUSE, frames.house())
+    data = full.manufacturer_data[0x02E1]
+    cut = Advertisement(
+        frames.T0, frames.HOUSE, {0x02E1: data[:10]}, rssi=-60, name="House", origin="test"
+    )
+
+    async def main():
+        source = PushSource([full])
+        app = make_app(source)
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            assert "no active codes" in app.status_text()
+            source.push(cut)
+            await settle(pilot, source)
+            text = screen_text(app)
+            assert "codes unknown (frame incomplete)" in text
+            assert "no active codes" not in app.status_text()
+            assert "1 codes unknown" in app.status_text()
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "Codes unknown (frame incomplete)" in text
+            assert "No active codes" not in text
 
     run(main())

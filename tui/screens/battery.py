@@ -41,7 +41,13 @@ class BatteryScreen(DetailScreen):
         if not isinstance(record, SmartLithiumRecord):
             return
         self.query_one(CellBars).show(record)
-        pre_alarm = Text("active", "yellow") if record.pre_alarm else Text("no", "green")
+        pre_alarm = (
+            Text("unknown", "bold")
+            if record.pre_alarm is None
+            else Text("active", "yellow")
+            if record.pre_alarm
+            else Text("no", "green")
+        )
         self.query_one("#values", Readout).show(
             [
                 ("Battery voltage", volts(record.battery_voltage_v)),

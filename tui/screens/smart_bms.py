@@ -32,14 +32,15 @@ class SmartBmsScreen(DetailScreen):
         if not isinstance(record, SmartBmsRecord):
             return
         pct = record.alternator_current_pct
+        err, alarm, raw = record.bms_error, record.alarm_reason, record.unidentified
         self.query_one("#values", Readout).show(
             [
                 ("Battery", volts(record.battery_voltage_v)),
                 ("System+", volts(record.system_voltage_v)),
                 ("Alternator/starter", volts(record.alternator_voltage_v)),
                 ("Alternator current", "—" if pct is None else f"{pct} % of limit"),
-                ("BMS error", record.bms_error.label),
-                ("Alarm reason", str(record.alarm_reason.name or "none").lower()),
-                ("Unidentified bits", record.unidentified.hex(" ")),
+                ("BMS error", "unknown" if err is None else err.label),
+                ("Alarm reason", "unknown" if alarm is None else str(alarm.name or "none").lower()),
+                ("Unidentified bits", "unknown" if raw is None else raw.hex(" ")),
             ]
         )

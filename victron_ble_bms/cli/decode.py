@@ -30,7 +30,7 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
 from ..jsonform import frame_object
-from .output import error, main_values, print_json, print_record
+from .output import codes_text, error, main_values, print_json, print_record
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -115,6 +115,8 @@ def run_hex(args: argparse.Namespace) -> int:
             print_json(record.to_dict())
         else:
             print_record(record)
+        if record.partial or record.implausible:
+            status = max(status, EXIT_PARTIAL)  # printed what it could; the rest is unknown
     return status
 
 
@@ -153,10 +155,6 @@ class Summary:
             f"{s[KeyStatus.MISMATCH]} key mismatch, {not_ir} not Instant Readout, "
             f"{self.unsupported} unsupported, {self.corrupt} corrupt"
         )
-
-
-def _codes(record: Record) -> str:
-    return " ".join(c.id for c in record.codes)
 
 
 def _time(ts: float) -> str:
@@ -217,12 +215,12 @@ class _Output:
                     d.get("battery_current_a", ""),
                     d.get("soc_pct", ""),
                     d.get("battery_temperature_c", d.get("temperature_c", "")),
-                    _codes(record),
+                    codes_text(record),
                     json.dumps(d, ensure_ascii=False, separators=(",", ":")),
                 )
             )
         else:
-            codes = _codes(record)
+            codes = codes_text(record)
             self.out.write(
                 f"{_time(adv.ts):23}  {adv.address:17}  {name[:16]:16}  "
                 f"{(record.product or '?')[:28]:28}  {main_values(record)}"

@@ -80,14 +80,43 @@ def print_record(record: Record) -> None:
     for name, value in record_rows(record):
         table.add_row(name, value)
     console.print(table)
-    for code in record.codes:
+    for note in record_notes(record):
+        console.print(note, style="bold red", highlight=False)
+    codes = record.codes
+    for code in codes or ():
         console.print(_code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False)
         if code.explanation:
             console.print(f"    {code.explanation}", highlight=False)
         if code.remedy:
             console.print(f"    What to do: {code.remedy}", highlight=False)
-    if not record.codes:
+    if codes == () and not record.implausible:
         console.print("no active warnings, alarms or errors", style="green")
+
+
+def record_notes(record: Record) -> list[str]:
+    """Why a record's values or codes can't be taken at face value (partial, implausible)."""
+    notes = []
+    if record.codes is None:
+        notes.append(f"codes unknown — frame incomplete (missing: {_missing(record)})")
+    elif record.partial:
+        notes.append(f"frame incomplete (missing: {_missing(record)})")
+    if record.implausible:
+        notes.append(
+            "implausible — wrong key or corrupt frame? (" + "; ".join(record.implausible) + ")"
+        )
+    return notes
+
+
+def _missing(record: Record) -> str:
+    return ", ".join(record.missing_fields)
+
+
+def codes_text(record: Record) -> str:
+    """The active code ids for a table cell; says "unknown" when they are."""
+    codes = record.codes
+    if codes is None:
+        return "codes unknown (frame incomplete)"
+    return " ".join(c.id for c in codes)
 
 
 def _code_text(code: Code) -> str:
@@ -104,7 +133,9 @@ def _print_plain(record: Record) -> None:
         out.write(f"  product: {record.product} (0x{record.frame.model_id:04X})\n")
     for name, value in record_rows(record):
         out.write(f"  {name}: {value}\n")
-    for code in record.codes:
+    for note in record_notes(record):
+        out.write(note + "\n")
+    for code in record.codes or ():
         out.write(_code_text(code) + "\n")
         if code.remedy:
             out.write(f"    What to do: {code.remedy}\n")
@@ -136,4 +167,8 @@ def main_values(record: Record, *, cells: bool = True) -> str:
         parts.append("cells " + "/".join(shown))
     if record.provisional:
         parts.append("PROVISIONAL")
+    if record.partial:
+        parts.append("PARTIAL")
+    if record.implausible:
+        parts.append("IMPLAUSIBLE")
     return "  ".join(parts)

@@ -31,7 +31,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
 from .keys import default_keys_path
-from .output import error, main_values
+from .output import codes_text, error, main_values
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -129,7 +129,7 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                codes = " ".join(c.id for c in reading.record.codes)
+                codes = codes_text(reading.record)
                 values = main_values(reading.record, cells=False)
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
@@ -167,7 +167,7 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         name = names.get(dev.address) or dev.name
         record = dev.last_decoded.record if dev.last_decoded is not None else None
         values = main_values(record, cells=False) if record is not None else ""
-        codes = " ".join(c.id for c in record.codes) if record is not None else ""
+        codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""

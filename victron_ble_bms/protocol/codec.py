@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
-from .crypto import KeyCipher, cipher_for, normalize_key
+from .crypto import KeyCipher, KeyLike, hashable_key, normalize_key
 from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
 from .fields import EncodeError, compile_decoder
 from .records import RECORD_CLASSES, Record
 
-# Compiled on first use per record type (tables cost ~10 ms each): payload int → record, for
-# frames with every bit present.
-_FAST: dict[int, tuple[int, Callable[[int, Any], Record]]] = {}
+# Decoders compiled on first use per record type and received data length (0..16 bytes):
+# payload int → record. Every length has its own straight-line decoder (issue 12).
+_DECODERS: dict[int, list[Callable[[int, Any], Record] | None]] = {
+    t: [None] * (MAX_DATA_BYTES + 1) for t in RECORD_CLASSES
+}
 
 
-def _fast_decoder(record_type: int) -> tuple[int, Callable[[int, Any], Record]]:
-    entry = _FAST.get(record_type)
-    if entry is None:
+def _decoder(record_type: int, n: int) -> Callable[[int, Any], Record]:
+    """The decoder for `n` received data bytes (n ≤ 16) of a known record type."""
+    slots = _DECODERS[record_type]
+    fn = slots[n]
+    if fn is None:
         cls = RECORD_CLASSES[record_type]
-        entry = _FAST[record_type] = (cls.LAYOUT.used_bits, compile_decoder(cls.LAYOUT, cls))
-    return entry
+        layout = cls.LAYOUT
+        full = slots[layout.data_bytes] if n >= layout.data_bytes else None
+        fn = full or compile_decoder(layout, cls, min(n * 8, layout.used_bits))
+        slots[n] = fn
+    return fn
 
 
 def record_class(record_type: int) -> type[Record]:
@@ -35,67 +43,99 @@ def record_class(record_type: int) -> type[Record]:
         raise UnsupportedRecord(record_type, "no layout is known for it") from None
 
 
-def decrypt(frame: Frame, key: bytes | str | None) -> bytes:
+def decrypt(frame: Frame, key: KeyLike | None) -> bytes:
     """The record's plaintext: at most 16 bytes (one AES block, protocol.md §8.1)."""
     data = frame.data[:MAX_DATA_BYTES]
     if frame.key_check is None:
         return data
     if key is None:
         raise DecodeError("this frame is encrypted and no key was given")
-    cipher = cipher_for(normalize_key(key))
+    cipher = _CIPHERS.get(key) if isinstance(key, bytes | str) else None
+    cipher = cipher or _CIPHERS.add(hashable_key(key))
     if frame.key_check != cipher.key_check:
         raise KeyMismatch(frame.key_check, cipher.key_check)
     return cipher.apply(frame.nonce, data)
 
 
-def decode_frame(frame: Frame, key: bytes | str | None) -> Record:
-    """Decode an already parsed frame."""
-    cls = record_class(frame.record_type)
+def decode_frame(frame: Frame, key: KeyLike | None) -> Record:
+    """Decode an already parsed frame. Raises only `DecodeError` (as `decode`)."""
+    try:
+        return _decode_frame(frame, key)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bug of ours must still not escape as a foreign exception
+        raise DecodeError(f"internal decoding error ({type(exc).__name__})") from exc
+
+
+def _decode_frame(frame: Frame, key: KeyLike | None) -> Record:
+    record_class(frame.record_type)  # UnsupportedRecord for unknown types
     plaintext = decrypt(frame, key)
-    payload = int.from_bytes(plaintext, "little")
-    bits, fast = _fast_decoder(frame.record_type)
-    wire = frame.to_bytes()
-    if len(plaintext) * 8 >= bits:
-        return fast(payload, wire)
-    # Short record: fields that reach past the received bytes are "not available" (§8.1).
-    available = len(plaintext) * 8
-    values = [f.extract(payload, available) for f in cls.LAYOUT.fields]
-    return cls(*values, wire=wire)
+    n = len(plaintext)
+    return _decoder(frame.record_type, n)(int.from_bytes(plaintext, "little"), frame.to_bytes())
 
 
-# The key exactly as callers pass it (bytes or text) → its cipher. Bounded: cleared when full.
-_CIPHER_BY_KEY: dict[bytes | str, KeyCipher] = {}
-_CIPHER_BY_KEY_LIMIT = 4096
+class _CipherCache(dict[bytes | str, KeyCipher]):
+    """The key exactly as callers pass it (bytes or text) → its cipher.
+
+    Bounded, oldest first out: no cliff below the limit (a hit is one dict look-up, nothing
+    reordered); when full, the oldest eighth goes in one pass (amortised O(1)). Each key holds
+    ~1.1 KB of OpenSSL context (benchmarks/decode.py measures it).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def add(self, key: bytes | str) -> KeyCipher:
+        raw = normalize_key(key)
+        cipher = self.get(raw)
+        if cipher is None:
+            cipher = KeyCipher(raw)
+            self._put(raw, cipher)
+        if key is not raw:
+            self._put(key, cipher)
+        return cipher
+
+    def _put(self, key: bytes | str, cipher: KeyCipher) -> None:
+        if len(self) >= self.limit:
+            for old in list(islice(self, max(1, self.limit // 8))):
+                del self[old]
+        self[key] = cipher
+
+
+# 131,072 keys (spellings): a marina's worth of devices and more, ~150 MB if ever all used.
+_CIPHERS = _CipherCache(1 << 17)
+_cipher_get = _CIPHERS.get
 _ZERO_TAIL = bytes(14)
 
 
-def decode(data: bytes, key: bytes | str | None) -> Record:
+def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
     """Manufacturer data (with or without the company id) → typed record.
 
     Raises only `DecodeError` subclasses: `NotInstantReadout`, `TruncatedFrame`, `KeyMismatch`,
     `UnsupportedRecord`, `InvalidKey`.
     """
     try:
-        # Hot path: a complete encrypted frame of a known type, with a key seen before. It does
-        # what parse_frame + decode_frame do, minus their checks that cannot fail here.
-        if type(data) is bytes and 8 < len(data) <= 24 and data[0] == PRODUCT_ADVERTISEMENT:
-            entry = _FAST.get(data[4])
-            cipher = _CIPHER_BY_KEY.get(key) if key is not None else None
-            if entry is not None and cipher is not None:
+        if key is not None and type(key) is not bytes and type(key) is not str:
+            key = hashable_key(key)  # bytearray, memoryview, str subclass: one cache form
+        # Hot path: an encrypted frame of a known type: what parse_frame + decode_frame do,
+        # minus their checks that cannot fail here, and a decoder compiled for its length.
+        if type(data) is bytes and len(data) > 8 and data[0] == PRODUCT_ADVERTISEMENT:
+            decoders = _DECODERS.get(data[4])
+            if decoders is not None and key is not None:
+                cipher = _cipher_get(key) or _CIPHERS.add(key)
                 if data[7] != cipher.key_check:
                     raise KeyMismatch(data[7], cipher.key_check)
                 n = len(data) - 8
-                if n * 8 >= entry[0]:
-                    stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
-                    payload = (int.from_bytes(data, "little") >> 64) ^ (
-                        int.from_bytes(stream, "little") & ((1 << (n * 8)) - 1)
-                    )
-                    return entry[1](payload, data)
-            elif cipher is None and key is not None and type(key) in (bytes, str):
-                if len(_CIPHER_BY_KEY) >= _CIPHER_BY_KEY_LIMIT:
-                    _CIPHER_BY_KEY.clear()
-                _CIPHER_BY_KEY[key] = cipher_for(normalize_key(key))
-        return decode_frame(parse_frame(data), key)
+                if n > MAX_DATA_BYTES:
+                    n = MAX_DATA_BYTES
+                fn = decoders[n] or _decoder(data[4], n)
+                stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
+                # Bits past the received bytes are keystream, not data: every compiled decoder
+                # masks each field it reads and reads none past its length.
+                payload = (int.from_bytes(data, "little") >> 64) ^ int.from_bytes(stream, "little")
+                return fn(payload, data)
+        return _decode_frame(parse_frame(data), key)
     except DecodeError:
         raise
     except Exception as exc:  # a bug of ours must still not escape as a foreign exception
@@ -105,9 +145,8 @@ def decode(data: bytes, key: bytes | str | None) -> Record:
 def decode_plaintext(record_type: int, plaintext: bytes) -> Record:
     """Decode decrypted record bytes (as peers publish them); extra bytes are ignored."""
     cls = record_class(record_type)
-    data = plaintext[: cls.LAYOUT.data_bytes]
-    payload, available = int.from_bytes(data, "little"), len(data) * 8
-    return cls(*(f.extract(payload, available) for f in cls.LAYOUT.fields))
+    data = bytes(plaintext[: cls.LAYOUT.data_bytes])
+    return _decoder(record_type, len(data))(int.from_bytes(data, "little"), None)
 
 
 def encode_plaintext(record: Record) -> bytes:
@@ -121,7 +160,7 @@ def encode_plaintext(record: Record) -> bytes:
 
 
 def encode(
-    record: Record, *, key: bytes | str | None, nonce: int, model_id: int, byte1: int = 0
+    record: Record, *, key: KeyLike | None, nonce: int, model_id: int, byte1: int = 0
 ) -> bytes:
     """Record → manufacturer data (without company id). `decode(encode(r, …), key) == r`."""
     if not 0 <= nonce <= 0xFFFF:
@@ -134,7 +173,7 @@ def encode(
         return Frame(byte1, model_id, record_type, nonce, None, plaintext).to_bytes()
     if key is None:
         raise EncodeError("a key is needed to encode an encrypted record")
-    cipher = cipher_for(normalize_key(key))
+    cipher = _CIPHERS.add(hashable_key(key))
     data = cipher.apply(nonce, plaintext)
     return (
         bytes((PRODUCT_ADVERTISEMENT, byte1))

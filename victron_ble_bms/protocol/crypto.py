@@ -21,18 +21,38 @@ _SEPARATORS = re.compile(r"[\s:\-_.,]")
 _HEX = frozenset(string.hexdigits)
 
 
-def normalize_key(key: bytes | str) -> bytes:
-    """Return the 16 key bytes from bytes or text in any common spelling.
+KeyLike = bytes | bytearray | memoryview | str
+_MAX_KEY_TEXT = 200  # longer text is no key spelling; refused before any work is done on it
+
+
+def normalize_key(key: KeyLike) -> bytes:
+    """Return the 16 key bytes from bytes-like or text in any common spelling.
 
     Text may use any case, spaces, colons or dashes and a ``0x`` prefix. The key itself is
     never put into an error message.
     """
     if isinstance(key, bytes | bytearray | memoryview):
-        raw = bytes(key)
+        try:
+            raw = bytes(key)
+        except (TypeError, ValueError):  # e.g. a released memoryview
+            raise InvalidKey("key is an unreadable buffer") from None
         if len(raw) != KEY_BYTES:
             raise InvalidKey(f"key must be {KEY_BYTES} bytes, got {len(raw)}")
         return raw
-    return _normalize_key_text(key)
+    if not isinstance(key, str):
+        raise InvalidKey(f"key must be text or bytes, not {type(key).__name__}")
+    if len(key) > _MAX_KEY_TEXT:
+        raise InvalidKey(f"key text is {len(key)} characters; a key has 32 hex digits")
+    return _normalize_key_text(str(key))
+
+
+def hashable_key(key: KeyLike) -> bytes | str:
+    """The key as bytes or str, fit for a cache: bytearray/memoryview are copied to bytes."""
+    if type(key) is bytes or type(key) is str:
+        return key
+    if isinstance(key, str):
+        return str(key)
+    return normalize_key(key)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -104,7 +124,7 @@ def cipher_for(key: bytes) -> KeyCipher:
     return KeyCipher(key)
 
 
-def mask_key(key: bytes | str) -> str:
+def mask_key(key: KeyLike) -> str:
     """Show only the first and last byte of a key: enough to tell keys apart, not to use one."""
     raw = normalize_key(key)
     return f"{raw[0]:02x}{'·' * 28}{raw[-1]:02x}"

@@ -9,6 +9,23 @@ from __future__ import annotations
 import enum
 from typing import Any, Self
 
+_ENUM_CACHE_LIMIT = 1024
+
+
+class OpenIntFlag(enum.IntFlag):
+    """An IntFlag whose cache of unnamed combinations is bounded.
+
+    `enum` keeps every combination ever built; with 32-bit words from the air (or random bits
+    from a wrong key) that grows without end. Past the bound, combinations are built anew.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        member = super()._missing_(value)
+        if len(cls._value2member_map_) > _ENUM_CACHE_LIMIT:
+            cls._value2member_map_.pop(value, None)
+        return member
+
 
 class OpenIntEnum(enum.IntEnum):
     """An IntEnum that accepts values it has no name for."""
@@ -20,8 +37,10 @@ class OpenIntEnum(enum.IntEnum):
         member = int.__new__(cls, value)
         member._name_ = f"UNKNOWN_{value}"
         member._value_ = value
-        # Cache so that the next lookup of this value is a dict hit, not a new object.
-        cls._value2member_map_[value] = member
+        # Cache so that the next lookup of this value is a dict hit, not a new object; bounded,
+        # since values come from the air.
+        if len(cls._value2member_map_) < _ENUM_CACHE_LIMIT:
+            cls._value2member_map_[value] = member
         return member
 
     @property
@@ -132,7 +151,7 @@ class ChargerError(OpenIntEnum):
     INTERNAL_SUPPLY_D = 215
 
 
-class OffReason(enum.IntFlag):
+class OffReason(OpenIntFlag):
     """VE_REG_DEVICE_OFF_REASON_2, u32 bit field (protocol.md §4.8)."""
 
     NO_INPUT_POWER = 0x0001
@@ -153,7 +172,7 @@ class OffReason(enum.IntFlag):
     ACTIVE_ALARM = 0x8000
 
 
-class AlarmReason(enum.IntFlag):
+class AlarmReason(OpenIntFlag):
     """VE_REG_ALARM_REASON / VE_REG_WARNING_REASON, u16 (protocol.md §4.7)."""
 
     LOW_VOLTAGE = 1 << 0
@@ -173,7 +192,7 @@ class AlarmReason(enum.IntFlag):
     BMS_CABLE_FAILURE = 1 << 14
 
 
-class BmsFlags(enum.IntFlag):
+class BmsFlags(OpenIntFlag):
     """VE_REG_BMS_FLAGS (0x2100), the 32-bit word of record 0x05 (protocol.md §4.1)."""
 
     CHARGED = 1 << 0
@@ -208,7 +227,7 @@ class BmsFlags(enum.IntFlag):
     ALARM_HIGH_CURRENT = 1 << 29
 
 
-class SmartLithiumErrorFlags(enum.IntFlag):
+class SmartLithiumErrorFlags(OpenIntFlag):
     """Low 16 bits of VE_REG_SMART_LITHIUM_ERROR_FLAGS (0xEC80) (protocol.md §4.2)."""
 
     BALANCER_FAILURE = 1 << 0

@@ -82,7 +82,7 @@ def strip_company_id(data: bytes) -> bytes:
     return data
 
 
-def parse_frame(data: bytes) -> Frame:
+def parse_frame(data: bytes | bytearray | memoryview) -> Frame:
     """Read the clear header. No key needed; raises `NotInstantReadout` or `TruncatedFrame`."""
     data = strip_company_id(bytes(data))
     if not data or data[0] != PRODUCT_ADVERTISEMENT:

@@ -52,6 +52,9 @@ class Field:
     count: int = 1  # > 1: that many consecutive fields of this width, as a tuple
     json_name: str | None = None
     json_as_name: bool = False  # enums shown by lower-case name instead of number
+    # Physical bounds (low, high) of a value: outside them the frame is "implausible — wrong key
+    # or corrupt frame?" (plausibility.py says why each bound is what it is).
+    plausible: tuple[float, float] | None = None
     doc: str = ""
 
     @property
@@ -162,7 +165,7 @@ class Field:
         return payload
 
     def json_value(self, value: Any) -> Any:
-        if self.count > 1:
+        if self.count > 1 and value is not None:
             return [self._json_one(v) for v in value]
         return self._json_one(value)
 
@@ -194,6 +197,10 @@ class Layout:
     def used_bits(self) -> int:
         return max(f.end for f in self.fields)
 
+    def missing(self, available_bits: int) -> tuple[str, ...]:
+        """The fields (wholly or partly) beyond the received bits."""
+        return tuple(f.name for f in self.fields if f.end > available_bits)
+
     def check(self) -> None:
         """Raise ValueError if fields overlap or do not fit the record."""
         taken = 0
@@ -209,72 +216,18 @@ class Layout:
 
 
 # --------------------------------------------------------------------------------------------
-# Fast decoding: the table is compiled once per record class into straight-line Python, so a
-# frame costs a few shifts and list look-ups. Small fields (≤ 12 bits) become a precomputed
-# tuple indexed by the raw bits; larger ones an inline expression.
+# Fast decoding: the table is compiled into straight-line Python once per record class AND
+# received length, so a frame of any length costs a few shifts and look-ups; fields past the
+# received bits are constants (None), never a per-field test. Small fields (≤ 12 bits) become a
+# precomputed tuple indexed by the raw bits; larger ones an inline expression or a bounded memo.
 _TABLE_MAX_WIDTH = 12  # scalar fields up to 4096 entries
-_GROUP_MAX_WIDTH = 14  # repeated fields: several elements per 16384-entry table
-
-
-def compile_decoder(layout: Layout, cls: type[Any]) -> Callable[[int, Any], Any]:
-    """Build ``decode(payload_int, wire) -> record`` for a frame with every bit present.
-
-    The record is filled through its slot descriptors, which costs half of the frozen
-    dataclass ``__init__`` (no per-field ``object.__setattr__`` look-ups); the values are the
-    same ones ``__init__`` would store, and records have no ``__post_init__``.
-    """
-    namespace: dict[str, Any] = {
-        "_new": object.__new__,
-        "_cls": cls,
-        "_set_wire": cls.wire.__set__,
-    }
-    lines = ["def _decode(v, wire):"]
-    stores: list[str] = []
-    for index, f in enumerate(layout.fields):
-        namespace[f"_set{index}"] = getattr(cls, f.name).__set__
-        if f.count > 1:
-            stores.append(f"    _set{index}(o, {_repeated(f, namespace, index)})")
-            continue
-        raw = f"(v >> {f.start}) & {f.mask:#x}" if f.start else f"v & {f.mask:#x}"
-        var = f"f{index}"
-        if f.width <= _TABLE_MAX_WIDTH:
-            namespace[f"_t{index}"] = tuple(f.from_raw(r) for r in range(1 << f.width))
-            lines.append(f"    {var} = _t{index}[{raw}]")
-        else:
-            lines.append(f"    r = {raw}")
-            lines.extend(f"    {line}" for line in _inline(f, namespace, index, var))
-        stores.append(f"    _set{index}(o, {var})")
-    lines.append("    o = _new(_cls)")
-    lines.extend(stores)
-    lines.append("    _set_wire(o, wire)")
-    lines.append("    return o")
-    source = "\n".join(lines)
-    # Our own table, never input data, goes into this source text.
-    exec(compile(source, f"<decoder {layout.name}>", "exec"), namespace)  # noqa: S102
-    decoder: Callable[[int, Any], Any] = namespace["_decode"]
-    return decoder
-
-
-def _repeated(f: Field, namespace: dict[str, Any], index: int) -> str:
-    """A tuple expression for a repeated field: groups of elements share one table look-up."""
-    per_group = max(1, _GROUP_MAX_WIDTH // f.width)
-    parts = []
-    for first in range(0, f.count, per_group):
-        size = min(per_group, f.count - first)
-        bits = f.width * size
-        table = f"_t{index}_{first}"
-        namespace[table] = tuple(
-            tuple(f.from_raw(raw >> (f.width * i) & f.mask) for i in range(size))
-            for raw in range(1 << bits)
-        )
-        parts.append(f"{table}[(v >> {f.start + f.width * first}) & {(1 << bits) - 1:#x}]")
-    return " + ".join(parts)
+_MEMO_LIMIT = 4096
 
 
 class _Memo(dict[int, Any]):
-    """Value cache for a wide enum/flag field, bounded so that random input cannot grow it."""
+    """Value cache for a wide field, bounded so that random input cannot grow it."""
 
-    def __init__(self, convert: Callable[[int], Any], limit: int = 4096) -> None:
+    def __init__(self, convert: Callable[[int], Any], limit: int = _MEMO_LIMIT) -> None:
         super().__init__()
         self.convert = convert
         self.limit = limit
@@ -286,10 +239,103 @@ class _Memo(dict[int, Any]):
         return value
 
 
+def _element_reader(f: Field, elements: int) -> Callable[[int], tuple[Any, ...]]:
+    """raw bits of the first `elements` items → the field's tuple (None for the rest)."""
+    table = tuple(f.from_raw(r) for r in range(1 << f.width))
+    width, mask, tail = f.width, f.mask, (None,) * (f.count - elements)
+    shifts = tuple(width * i for i in range(elements))
+
+    def read(raw: int) -> tuple[Any, ...]:
+        return tuple([table[(raw >> s) & mask] for s in shifts]) + tail
+
+    return read
+
+
+def compile_decoder(
+    layout: Layout, cls: type[Any], available_bits: int | None = None
+) -> Callable[[int, Any], Any]:
+    """Build ``decode(payload_int, wire) -> record`` for frames with `available_bits` received
+    (default: every bit of the layout). Bits of the payload past those are never read (the
+    hot path leaves keystream there), so every read masks its field.
+
+    The record is filled through its slot descriptors, which costs half of the frozen
+    dataclass ``__init__`` (no per-field ``object.__setattr__`` look-ups); the values are the
+    same ones ``__init__`` would store, and records have no ``__post_init__``.
+    """
+    available = layout.used_bits if available_bits is None else available_bits
+    namespace: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": cls,
+        "_set_wire": cls.wire.__set__,
+        "_set_missing": cls.missing_fields.__set__,
+        "_missing": layout.missing(available),
+    }
+    lines = ["def _decode(v, wire):"]
+    stores: list[str] = []
+    for index, f in enumerate(layout.fields):
+        namespace[f"_set{index}"] = getattr(cls, f.name).__set__
+        var = f"f{index}"
+        if f.count > 1:
+            received = min(f.count, max(0, (available - f.start) // f.width))
+            if received == 0:
+                namespace[var] = (None,) * f.count
+                stores.append(f"    _set{index}(o, {var})")
+                continue
+            # One memo look-up for the whole tuple: cell voltages repeat frame after frame.
+            namespace[f"_m{index}"] = _memo(f, received)
+            bits = f.width * received
+            lines.append(f"    {var} = _m{index}[(v >> {f.start}) & {(1 << bits) - 1:#x}]")
+        elif f.end > available:
+            stores.append(f"    _set{index}(o, None)")
+            continue
+        else:
+            raw = f"(v >> {f.start}) & {f.mask:#x}" if f.start else f"v & {f.mask:#x}"
+            if f.width <= _TABLE_MAX_WIDTH:
+                namespace[f"_t{index}"] = _table(f)
+                lines.append(f"    {var} = _t{index}[{raw}]")
+            else:
+                lines.append(f"    r = {raw}")
+                lines.extend(f"    {line}" for line in _inline(f, namespace, index, var))
+        stores.append(f"    _set{index}(o, {var})")
+    lines.append("    o = _new(_cls)")
+    lines.extend(stores)
+    lines.append("    _set_wire(o, wire)")
+    lines.append("    _set_missing(o, _missing)")
+    lines.append("    return o")
+    source = "\n".join(lines)
+    # Our own table, never input data, goes into this source text.
+    name = f"<decoder {layout.name} {available} bits>"
+    exec(compile(source, name, "exec"), namespace)  # noqa: S102
+    decoder: Callable[[int, Any], Any] = namespace["_decode"]
+    return decoder
+
+
+_TABLES: dict[Field, tuple[Any, ...]] = {}
+_MEMOS: dict[tuple[Field, int], _Memo] = {}
+
+
+def _memo(f: Field, elements: int) -> _Memo:
+    """One bounded memo per field (and received elements), shared by every length's decoder,
+    so memory stays bounded whatever the input: at most a few dozen memos of 4096 values."""
+    memo = _MEMOS.get((f, elements))
+    if memo is None:
+        convert = _element_reader(f, elements) if elements else f.from_raw
+        memo = _MEMOS[(f, elements)] = _Memo(convert)
+    return memo
+
+
+def _table(f: Field) -> tuple[Any, ...]:
+    """raw → value for a narrow field; shared by the decoders of every length."""
+    table = _TABLES.get(f)
+    if table is None:
+        table = _TABLES[f] = tuple(f.from_raw(r) for r in range(1 << f.width))
+    return table
+
+
 def _inline(f: Field, namespace: dict[str, Any], index: int, var: str) -> list[str]:
     """Statements setting ``var`` from raw ``r`` for a wide field."""
     if f.kind is Kind.FLAGS or f.kind is Kind.ENUM or f.kind is Kind.BYTES:
-        namespace[f"_m{index}"] = _Memo(f.from_raw)
+        namespace[f"_m{index}"] = _memo(f, 0)
         return [f"{var} = _m{index}[r]"]
     expr = "r"
     if f.signed:

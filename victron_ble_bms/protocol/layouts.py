@@ -17,6 +17,7 @@ from .enums import (
     SmartLithiumErrorFlags,
 )
 from .fields import Field, Kind, Layout
+from .plausibility import BATTERY_V, DC_V, SOC_PCT
 from .provisional import SMART_BMS_LAYOUT
 
 
@@ -28,8 +29,14 @@ def _charger_error(start: int = 8, name: str = "charger_error") -> Field:
     return Field(name, start, 8, Kind.ENUM, enum=ChargerError, doc="VE_REG_CHR_ERROR_CODE")
 
 
-def _volts(name: str, start: int, width: int = 16, signed: bool = True) -> Field:
-    return Field(name, start, width, signed=signed, decimals=2, unit="V")
+def _volts(
+    name: str,
+    start: int,
+    width: int = 16,
+    signed: bool = True,
+    plausible: tuple[float, float] | None = DC_V,
+) -> Field:
+    return Field(name, start, width, signed=signed, decimals=2, unit="V", plausible=plausible)
 
 
 def _amps(name: str, start: int, width: int = 16, signed: bool = True, decimals: int = 1) -> Field:
@@ -92,7 +99,7 @@ LAYOUTS: dict[int, Layout] = {
             "Battery monitor",
             (
                 Field("ttg_min", 0, 16, unit="min"),
-                _volts("battery_voltage_v", 16),
+                _volts("battery_voltage_v", 16, plausible=BATTERY_V),
                 _flags("alarm_reason", 32, 16, AlarmReason, "VE_REG_ALARM_REASON"),
                 Field(
                     "aux_raw", 48, 16, has_na=False, doc="starter V, mid V or temperature: aux_mode"
@@ -108,7 +115,7 @@ LAYOUTS: dict[int, Layout] = {
                     unit="Ah",
                     doc="consumed Ah = −raw (SPEC)",
                 ),
-                Field("soc_pct", 108, 10, decimals=1, unit="%"),
+                Field("soc_pct", 108, 10, decimals=1, unit="%", plausible=SOC_PCT),
             ),
             data_bytes=15,
         ),
@@ -121,7 +128,7 @@ LAYOUTS: dict[int, Layout] = {
                 _flags("alarm_reason", 8, 16, AlarmReason, "VE_REG_ALARM_REASON"),
                 _volts("battery_voltage_v", 24),
                 Field("ac_apparent_power_va", 40, 16, unit="VA"),
-                _volts("ac_voltage_v", 56, 15, signed=False),
+                _volts("ac_voltage_v", 56, 15, signed=False, plausible=None),
                 _amps("ac_current_a", 71, 11, signed=False),
             ),
             data_bytes=11,
@@ -161,7 +168,7 @@ LAYOUTS: dict[int, Layout] = {
                     unit="V",
                     doc="2.60 V + raw × 0.01; 0 = <2.61 V, 126 = >3.85 V, 127 = n/a",
                 ),
-                _volts("battery_voltage_v", 104, 12, signed=False),
+                _volts("battery_voltage_v", 104, 12, signed=False, plausible=BATTERY_V),
                 Field(
                     "balancer_status",
                     116,
@@ -197,7 +204,7 @@ LAYOUTS: dict[int, Layout] = {
             (
                 _volts("battery_voltage_v", 0, signed=False),
                 Field("pv_power_w", 16, 20, unit="W"),
-                Field("soc_pct", 36, 7, unit="%"),
+                Field("soc_pct", 36, 7, unit="%", plausible=SOC_PCT),
                 Field("battery_power_w", 43, 21, signed=True, unit="W"),
                 Field("dc_power_w", 64, 21, signed=True, unit="W"),
             ),
@@ -254,7 +261,7 @@ LAYOUTS: dict[int, Layout] = {
                     doc="VE_REG_BMS_ERROR (§4.3)",
                 ),
                 Field("ttg_min", 8, 16, unit="min"),
-                _volts("battery_voltage_v", 24),
+                _volts("battery_voltage_v", 24, plausible=BATTERY_V),
                 _amps("battery_current_a", 40),
                 Field("io_status", 56, 16, has_na=False, doc="VE_REG_BMS_IO, 8 × 2-bit (§4.4)"),
                 Field(
@@ -264,7 +271,7 @@ LAYOUTS: dict[int, Layout] = {
                     has_na=False,
                     doc="VE_REG_BMS_WARNINGS_ALARMS, 9 × 2-bit (§4.5)",
                 ),
-                Field("soc_pct", 90, 10, decimals=1, unit="%"),
+                Field("soc_pct", 90, 10, decimals=1, unit="%", plausible=SOC_PCT),
                 Field(
                     "consumed_ah",
                     100,
@@ -309,7 +316,7 @@ LAYOUTS: dict[int, Layout] = {
                 Field("ac_out_power_w", 67, 19, signed=True, unit="W"),
                 Field("alarm", 86, 2, Kind.ENUM, enum=AlarmNotification),
                 _temperature("battery_temperature_c", 88),
-                Field("soc_pct", 95, 7, unit="%"),
+                Field("soc_pct", 95, 7, unit="%", plausible=SOC_PCT),
             ),
             data_bytes=13,
         ),
@@ -326,7 +333,7 @@ LAYOUTS: dict[int, Layout] = {
                     has_na=False,
                     doc="VE_REG_BMV_MONITOR_MODE (−3 DC/DC charger, −1 generic source …)",
                 ),
-                _volts("battery_voltage_v", 16),
+                _volts("battery_voltage_v", 16, plausible=BATTERY_V),
                 _flags("alarm_reason", 32, 16, AlarmReason, "VE_REG_ALARM_REASON"),
                 Field("aux_raw", 48, 16, has_na=False, doc="starter V or temperature: aux_mode"),
                 Field("aux_mode", 64, 2, Kind.ENUM, enum=AuxInput, has_na=False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .enums import AlarmReason, BmsError
 from .fields import Field, Kind, Layout
+from .plausibility import SMART_BMS_V
 
 # -- Record 0x0E, Smart BMS CL 12/100 and 12/200 (protocol.md §8.2) ------------------------------
 # Chosen to agree with the one public decrypted sample (a 12/200 with the engine off):
@@ -44,6 +45,7 @@ SMART_BMS_LAYOUT = Layout(
             signed=True,
             decimals=2,
             unit="V",
+            plausible=SMART_BMS_V,
             doc="Li-ion port voltage (inferred; sample 12.56 V)",
         ),
         Field(
@@ -53,6 +55,7 @@ SMART_BMS_LAYOUT = Layout(
             signed=True,
             decimals=2,
             unit="V",
+            plausible=SMART_BMS_V,
             doc="System+ port voltage; CL 12/100 has none (inferred; sample 12.55 V)",
         ),
         Field(
@@ -62,6 +65,7 @@ SMART_BMS_LAYOUT = Layout(
             signed=True,
             decimals=2,
             unit="V",
+            plausible=SMART_BMS_V,
             doc="alternator/starter voltage (inferred; sample 12.15 V)",
         ),
         Field(

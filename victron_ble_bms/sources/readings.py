@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 
 from victron_ble_bms.protocol import (
+    COMPANY_ID,
     DecodeError,
     Frame,
     KeyMismatch,
     NotInstantReadout,
     Record,
     UnsupportedRecord,
+    decode,
     decode_frame,
     parse_frame,
 )
+from victron_ble_bms.protocol.crypto import KeyLike
+from victron_ble_bms.protocol.envelope import make_frame
 
 from .advertisement import Advertisement
 
@@ -37,9 +41,47 @@ class Reading:
     error: str | None = None  # the specific message when there is no record
 
 
-def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) -> Reading:
+def _slot_builder() -> Callable[[Advertisement, Frame, Record], Reading]:
+    """`Reading(adv, OK, frame, record)` through its slots, every other field at its default:
+    the same object at a fraction of the frozen dataclass __init__ (the hot path). Built from
+    the dataclass's own fields, so a field added later is set too."""
+    given = {"advertisement": "adv", "status": "_ok", "frame": "frame", "record": "record"}
+    namespace: dict[str, object] = {"_new": object.__new__, "_Reading": Reading}
+    namespace["_ok"] = KeyStatus.OK
+    lines = ["def build(adv, frame, record):", "    o = _new(_Reading)"]
+    for i, f in enumerate(fields(Reading)):
+        if f.name not in given and f.default is MISSING:  # no plain default: use __init__
+            return lambda adv, frame, record: Reading(adv, KeyStatus.OK, frame, record)
+        namespace[f"_s{i}"] = getattr(Reading, f.name).__set__
+        namespace[f"_d{i}"] = f.default
+        lines.append(f"    _s{i}(o, {given.get(f.name, f'_d{i}')})")
+    lines.append("    return o")
+    # Our own field names, never input data, go into this source text.
+    exec(compile("\n".join(lines), "<Reading builder>", "exec"), namespace)  # noqa: S102
+    build: Callable[[Advertisement, Frame, Record], Reading] = namespace["build"]  # type: ignore[assignment]
+    return build
+
+
+_ok_reading = _slot_builder()
+
+
+def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:
     """Decode with the key stored for the advertisement's address (keys by normalised address)."""
-    data = adv.victron_data
+    data = adv.manufacturer_data.get(COMPANY_ID)
+    key = keys.get(adv.address)
+    # Hot path: an encrypted Instant Readout frame with a key; `decode` checks the rest.
+    if key is not None and type(data) is bytes and len(data) > 8 and data[0] == 0x10:
+        if data[4] != 0xFF:
+            try:
+                record = decode(data, key)
+            except DecodeError:
+                pass  # the path below gives the specific status and message
+            else:
+                frame = make_frame(
+                    data[1], data[2] | data[3] << 8, data[4], data[5] | data[6] << 8, data[7],
+                    data[8:],
+                )  # fmt: skip
+                return _ok_reading(adv, frame, record)
     if data is None:
         return Reading(adv, KeyStatus.NOT_VICTRON, error="no Victron manufacturer data")
     try:
@@ -48,7 +90,6 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, bytes | str]) ->
         return Reading(adv, KeyStatus.NOT_VICTRON, error=str(exc))
     except DecodeError as exc:
         return Reading(adv, KeyStatus.UNDECODABLE, error=str(exc))
-    key = keys.get(adv.address)
     if key is None and frame.encrypted:
         return Reading(adv, KeyStatus.NO_KEY, frame, error=f"no key for {adv.address}")
     try:
