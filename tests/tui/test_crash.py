@@ -21,11 +21,13 @@ INJECT = """
 import sys
 import victron_ble_bms.sources.readings as readings
 
-def broken_decode_frame(frame, key):
-    secret_copy = bytes(key)  # a key in a local of the frame that raises
+def broken(data_or_frame, key):
+    secret_copy = bytes.fromhex(key.hex())  # a key in a local of the frame that raises
     raise TypeError("injected fault")
 
-readings.decode_frame = broken_decode_frame
+# Whichever path decode_advertisement takes (its hot path or the frame path) raises.
+readings.decode = broken
+readings.decode_frame = broken
 from victron_ble_bms.cli import main
 sys.exit(main(sys.argv[1:]))
 """
