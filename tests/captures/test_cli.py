@@ -83,7 +83,7 @@ def test_decode_table_csv_and_device_filter(
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {r["address"] for r in rows} == {LITHIUM_ADDRESS} and len(rows) == 2
     assert rows[0]["battery_voltage_v"] == "13.24"
-    assert "2 frames read" in err
+    assert "6 frames read, 4 of other devices skipped (--device), 2 kept" in err
 
 
 def test_corrupt_file_is_partial(

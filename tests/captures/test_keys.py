@@ -49,11 +49,12 @@ def test_world_readable_file_warns(tmp_path: Path, caplog: pytest.LogCaptureFixt
     f = tmp_path / "keys.toml"
     f.write_text(f'[devices."AA:BB:CC:DD:EE:FF"]\nkey = "{KEY}"\n')
     f.chmod(0o644)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.DEBUG):
         store = KeyStore.load(f)
     assert len(store.warnings) == 1 and "0644" in store.warnings[0]
-    assert "chmod 600" in caplog.text
-    assert KEY not in caplog.text
+    assert "chmod 600" in store.warnings[0]
+    # Returned, not also logged: the CLI printed it twice (issue 10 item 4).
+    assert caplog.text == ""
 
 
 def test_keys_are_masked(tmp_path: Path) -> None:

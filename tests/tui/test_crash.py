@@ -19,15 +19,13 @@ from . import frames
 
 INJECT = """
 import sys
-import victron_ble_bms.sources.readings as readings
+import victron_ble_bms.tui.app as app
 
-def broken(data_or_frame, key):
-    secret_copy = bytes.fromhex(key.hex())  # a key in a local of the frame that raises
+def broken(adv, keys):
+    key = keys[adv.address]  # a key in a local of the frame that raises
     raise TypeError("injected fault")
 
-# Whichever path decode_advertisement takes (its hot path or the frame path) raises.
-readings.decode = broken
-readings.decode_frame = broken
+app.decode_advertisement = broken  # a bug in code that holds a key, wherever decoding lives
 from victron_ble_bms.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -4,9 +4,11 @@
     victron-bms decode FILE… --keys KEYS [--format table|jsonl|csv] [--device ADDR] [--follow]
 
 Positional arguments that are existing files are read as captures (btsnoop, pcap, pcapng or
-our JSON lines, recognised by content). Exit status for captures: 0 every file read completely;
-2 nothing could be read (bad arguments, unreadable or unknown file); 3 partial — some records
-were corrupt or a file was cut short; everything readable was still decoded and printed.
+our JSON lines, recognised by content). Keys come from `--keys FILE`, else the default keys
+file that `scan` and `dashboard` use (`keys.default_keys_path()`). Exit status for captures:
+0 every file read completely; 1 read, but nothing decoded (the summary says why); 2 nothing
+could be read (bad arguments, unreadable or unknown file); 3 partial — some records were
+corrupt or a file was cut short; everything readable was still decoded and printed.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
-from victron_ble_bms.sources.advertisement import AddressError, Advertisement, normalize_address
+from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import CaptureError, follow_jsonl, open_capture
-from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
 from ..jsonform import frame_object
+from .keys import default_keys_path
 from .output import codes_text, error, main_values, print_json, print_record
 
 EXIT_OK = 0
+EXIT_NOTHING = 1  # captures read, but no frame decoded (no keys, wrong keys, --device unheard)
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # some of the capture was unreadable; what was readable was decoded
 
@@ -46,13 +51,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Decode Victron manufacturer data (hex, with or without the e1 02 company "
         "id; spaces and colons allowed), or capture files: btsnoop (Android HCI snoop log, "
         "btmon -w), pcap/pcapng (Wireshark, nRF Sniffer) and victron-bms recordings. "
-        f"Exit status for captures: 0 complete, {EXIT_USAGE} unreadable, "
+        f"Keys: --keys FILE, else {default_keys_path()}. Exit status for captures: 0 complete, "
+        f"{EXIT_NOTHING} nothing decoded, {EXIT_USAGE} unreadable, "
         f"{EXIT_PARTIAL} partial (corrupt records skipped).",
     )
     p.add_argument("inputs", nargs="+", metavar="HEX|FILE", help="manufacturer data, or files")
     p.add_argument("--key", required=False, help="the device's Instant Readout key (32 hex digits)")
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
-    p.add_argument("--keys", metavar="KEYS", help="keys file (TOML) for capture files")
+    p.add_argument(
+        "--keys",
+        metavar="KEYS",
+        help=f"keys file (TOML) for capture files (default {default_keys_path()})",
+    )
     p.add_argument(
         "--format",
         choices=("table", "jsonl", "csv"),
@@ -66,25 +76,56 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
-def parse_hex(text: str) -> bytes:
+_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+
+
+def _hex_digits(text: str) -> str:
     cleaned = "".join(text.split()).replace(":", "").replace("-", "")
     if cleaned[:2].lower() == "0x":
         cleaned = cleaned[2:]
-    return binascii.unhexlify(cleaned)
+    return cleaned
+
+
+def parse_hex(text: str) -> bytes:
+    return binascii.unhexlify(_hex_digits(text))
+
+
+def _not_a_file(text: str) -> str | None:
+    """Why an argument that is not a readable capture file cannot be one, or None when it
+    reads as hex (then it is decoded as manufacturer data)."""
+    if os.path.isdir(text):
+        return f"{plain(text)}: is a directory; give capture files (or hex manufacturer data)"
+    digits = _hex_digits(text)
+    if digits and set(digits) <= _HEX_CHARS:
+        return None
+    if os.path.lexists(text):
+        return f"{plain(text)}: not a regular file (give capture files, or hex)"
+    if os.sep in text or "." in text:
+        return f"{plain(text)}: no such file"
+    return (
+        f"not hex, and no such file: '{plain(text, 40)}' (give manufacturer data as hex "
+        "digits, or capture files)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     files = [a for a in args.inputs if os.path.isfile(a)]
+    others = [a for a in args.inputs if a not in files]
+    problems = [m for m in map(_not_a_file, others) if m is not None]
+    for message in problems:
+        error(message)
+    if problems:
+        return EXIT_USAGE
     if files:
-        if len(files) != len(args.inputs):
-            missing = next(a for a in args.inputs if a not in files)
-            error(f"{missing}: no such file (give either capture files or hex, not both)")
+        if others:
+            error(
+                f"{len(others)} argument(s) are hex, not files: give either capture files or "
+                "hex manufacturer data, not both"
+            )
             return EXIT_USAGE
         return run_captures(args, files)
     if args.keys or args.format or args.device or args.follow:
-        error(
-            f"{args.inputs[0]}: no such file (--keys/--format/--device/--follow are for captures)"
-        )
+        error("--keys/--format/--device/--follow are for capture files; this is hex data")
         return EXIT_USAGE
     return run_hex(args)
 
@@ -92,12 +133,16 @@ def run(args: argparse.Namespace) -> int:
 def run_hex(args: argparse.Namespace) -> int:
     status = 0
     for text in args.inputs:
-        try:
-            data = parse_hex(text)
-        except (binascii.Error, ValueError):
-            error(f"not hex: {text[:40]!r} (give the manufacturer data as hex digits)")
+        digits = _hex_digits(text)
+        if len(digits) % 2:
+            # Quoting a prefix would show something that *is* valid hex; count instead.
+            error(
+                f"{len(digits)} hex digits is an odd number: every byte is two digits — "
+                "was one lost when copying?"
+            )
             status = 2
             continue
+        data = parse_hex(text)
         try:
             record = decode(data, args.key)
         except NotInstantReadout as exc:
@@ -132,11 +177,27 @@ class Summary:
     status: Counter[KeyStatus] = field(default_factory=Counter)
     unsupported: int = 0
     corrupt: int = 0
+    # Devices by status (for the "nothing decoded" reason), and every Victron device heard.
+    devices: dict[KeyStatus, set[str]] = field(
+        default_factory=lambda: {s: set() for s in KeyStatus}
+    )
+    heard: set[str] = field(default_factory=set)  # before --device filters
+    MAX_DEVICES = 10_000  # bounded: a hostile capture may hold any number of addresses
+
+    skipped: int = 0  # frames of other devices (--device)
+
+    def hear(self, adv: Advertisement) -> None:
+        self.skipped += 1
+        if adv.victron_data is not None and len(self.heard) < self.MAX_DEVICES:
+            self.heard.add(adv.address)
 
     def add(self, reading: Reading) -> None:
         self.frames += 1
         if reading.advertisement.victron_data is not None:
             self.victron += 1
+            seen = self.devices[reading.status]
+            if len(seen) < self.MAX_DEVICES:
+                seen.add(reading.advertisement.address)
         if reading.status is KeyStatus.UNDECODABLE:
             # An unknown record type is "unsupported"; a frame cut short is "corrupt".
             if (reading.error or "").startswith("unsupported record"):
@@ -149,8 +210,14 @@ class Summary:
     def text(self) -> str:
         s = self.status
         not_ir = s[KeyStatus.NOT_VICTRON] - (self.frames - self.victron)
+        read = (
+            f"{self.frames + self.skipped} frames read, {self.skipped} of other devices "
+            f"skipped (--device), {self.frames} kept"
+            if self.skipped
+            else f"{self.frames} frames read"
+        )
         return (
-            f"{self.frames} frames read, {self.victron} Victron frames: "
+            f"{read}, {self.victron} Victron frames: "
             f"{s[KeyStatus.OK]} decoded, {s[KeyStatus.NO_KEY]} no key, "
             f"{s[KeyStatus.MISMATCH]} key mismatch, {not_ir} not Instant Readout, "
             f"{self.unsupported} unsupported, {self.corrupt} corrupt"
@@ -158,7 +225,10 @@ class Summary:
 
 
 def _time(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+    except (ValueError, OverflowError, OSError, TypeError):  # NaN, ±inf, year 10^12 …
+        return plain(f"(time {ts!r})", 23)
 
 
 class _Output:
@@ -198,6 +268,8 @@ class _Output:
         if not self._header_done:
             self._header()
         name = adv.name or self.names.name(adv.address) or ""
+        if self.fmt != "jsonl":  # JSON escapes by itself; tables and CSV get plain text
+            name = plain(name)
         if self.fmt == "jsonl":
             obj = frame_object(adv.ts, adv.address, adv.rssi, name, record)
             self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -206,7 +278,7 @@ class _Output:
             self._csv.writerow(
                 (
                     f"{adv.ts:.6f}",
-                    adv.address,
+                    plain(adv.address),
                     "" if adv.rssi is None else adv.rssi,
                     name,
                     record.product or "",
@@ -222,7 +294,7 @@ class _Output:
         else:
             codes = codes_text(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {adv.address:17}  {name[:16]:16}  "
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
                 f"{(record.product or '?')[:28]:28}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
@@ -254,39 +326,40 @@ class _Progress:
 
 
 def _load_keys(args: argparse.Namespace) -> KeyStore | None:
-    store = KeyStore()
-    if args.keys:
-        try:
-            store = KeyStore.load(args.keys)
-        except KeyFileError as exc:
-            error(str(exc))
-            return None
-        for w in store.warnings:
-            error("warning: " + w)
+    """--keys FILE, else the default keys file (missing is fine: nothing decodes, and the
+    summary says why); plus --key for --device."""
+    explicit = args.keys is not None
+    try:
+        store = KeyStore.load(args.keys or default_keys_path(), missing_ok=not explicit)
+    except KeyFileError as exc:
+        error(str(exc))
+        return None
+    for w in store.warnings:
+        error("warning: " + w)
     if args.key:
         if not args.device:
             error("--key needs --device ADDR for capture files (or put the keys in a --keys file)")
             return None
         try:
             store.add(args.device, normalize_key(args.key))
-        except (DecodeError, KeyFileError) as exc:
-            error(str(exc))
+        except (DecodeError, KeyFileError) as exc:  # neither quotes the key (redacted)
+            error(f"--device: {exc}" if isinstance(exc, KeyFileError) else f"--key: {exc}")
             return None
     return store
 
 
 def run_captures(args: argparse.Namespace, files: list[str]) -> int:
     fmt = args.format or ("jsonl" if args.json else "table")
-    store = _load_keys(args)
-    if store is None:
-        return EXIT_USAGE
     device = None
     if args.device:
         try:
-            device = normalize_address(args.device)
-        except AddressError as exc:
-            error(str(exc))
+            device = address_or_error(args.device)  # quotes the text redacted: it may be a key
+        except KeyFileError as exc:
+            error(f"--device: {exc}")
             return EXIT_USAGE
+    store = _load_keys(args)
+    if store is None:
+        return EXIT_USAGE
     # A plain dict: one lookup per frame, no address normalisation on the hot path.
     keys = {e.address: e.key for e in store.entries()}
     out = _Output(fmt, store, sys.stdout)
@@ -303,7 +376,53 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
         return status
     sys.stdout.flush()
     sys.stderr.write("victron-bms: " + summary.text() + "\n")
+    why = _why_nothing(summary, device, args, store)
+    if why is not None and status in (EXIT_OK, EXIT_PARTIAL):
+        error(why)
+        return EXIT_NOTHING if status == EXIT_OK else status
     return status
+
+
+def _why_nothing(
+    summary: Summary, device: str | None, args: argparse.Namespace, store: KeyStore
+) -> str | None:
+    """One line saying why nothing decoded, or None when something did (or nothing was read)."""
+    if summary.status[KeyStatus.OK]:
+        return None
+    if device is not None and not summary.frames:
+        heard = sorted(summary.heard)
+        listed = ", ".join(heard[:5]) + (f" and {len(heard) - 5} more" if len(heard) > 5 else "")
+        return f"no frames from {device} in the capture; " + (
+            f"Victron devices heard: {listed}" if heard else "no Victron devices heard"
+        )
+    if not summary.victron:
+        return "no Victron Instant Readout frames in the capture" if summary.frames else None
+    readable = (KeyStatus.NO_KEY, KeyStatus.MISMATCH, KeyStatus.UNDECODABLE)
+    n = len(set().union(*(summary.devices[k] for k in readable)))
+    if not n:
+        return "no Victron Instant Readout frames in the capture"
+    where = (
+        f"--keys {args.keys}"
+        if args.keys
+        else f"the keys file {default_keys_path()}"
+        + ("" if len(store) or default_keys_path().exists() else " (not created yet)")
+    )
+    no_key = len(summary.devices[KeyStatus.NO_KEY])
+    mismatch = len(summary.devices[KeyStatus.MISMATCH])
+    if no_key == n:
+        return (
+            f"nothing decoded: no key for any of the {n} device(s) in {where}; add keys with "
+            "'victron-bms keys add ADDR KEY' (or keys import), or pass --keys FILE"
+        )
+    parts = []
+    if no_key:
+        parts.append(f"{no_key} device(s) have no key")
+    if mismatch:
+        parts.append(f"{mismatch} device(s) have a key that does not match (see above)")
+    rest = n - no_key - mismatch
+    if rest:
+        parts.append(f"{rest} device(s) sent frames that cannot be decoded (unsupported/corrupt)")
+    return f"nothing decoded from {n} device(s) with {where}: " + "; ".join(parts)
 
 
 def _advertisements(
@@ -346,6 +465,7 @@ def _decode_file(
             if progress is None:
                 progress = _Progress(sizes[0] if sizes else 0)
             if device is not None and adv.address != device:
+                summary.hear(adv)
                 continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)

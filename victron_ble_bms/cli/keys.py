@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 
 from victron_ble_bms.protocol import InvalidKey, normalize_key
+from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import AddressError, normalize_address
-from victron_ble_bms.sources.keys import KeyFileError, KeyStore
+from victron_ble_bms.sources.keys import KeyFileError, KeyStore, redact
 
 from .output import error
 
@@ -90,7 +91,8 @@ def _usage(parser: argparse.ArgumentParser) -> object:
 
 
 def check_address(text: str) -> str:
-    """A normalised address, or `ValueError` naming the likely mistake."""
+    """A normalised address, or `ValueError` naming the likely mistake. The text is quoted
+    only through `redact` — it may be a key pasted in the wrong place."""
     stripped = text.strip()
     if _HEX32.match(stripped.replace(" ", "").replace(":", "")):
         raise ValueError(
@@ -100,14 +102,22 @@ def check_address(text: str) -> str:
     try:
         return normalize_address(stripped)
     except AddressError:
-        digits = re.sub(r"[^0-9A-Fa-f]", "", stripped)
+        pass
+    body = re.sub(r"[:\-_.\s]", "", stripped)
+    not_hex = sorted({c for c in body if c not in "0123456789abcdefABCDEF"})
+    digits = len(body) - sum(body.count(c) for c in not_hex)
+    if not_hex and len(body) == 12 and digits >= 8:
+        shown = ", ".join(repr(plain(c)) for c in not_hex[:3])
+        verb = "is not a hex digit" if len(not_hex) == 1 else "are not hex digits"
+        hint = f" ({shown} {verb}: 0-9, A-F)"
+    elif not not_hex:
+        hint = f" ({digits} hex digits; an address has 12)"
+    else:
         hint = ""
-        if len(digits) in (10, 11, 13, 14):
-            hint = f" ({len(digits)} hex digits; an address has 12)"
-        raise ValueError(
-            f"{stripped[:40]!r} is not a Bluetooth address{hint}: write it as "
-            "AA:BB:CC:DD:EE:FF (colons optional) or, on macOS, the device UUID"
-        ) from None
+    raise ValueError(
+        f"{redact(stripped)} is not a Bluetooth address{hint}: write it as "
+        "AA:BB:CC:DD:EE:FF (colons optional) or, on macOS, the device UUID"
+    )
 
 
 def check_key(text: str) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 
 from victron_ble_bms.protocol import Code, Record, Severity
 from victron_ble_bms.protocol.enums import CellBound
+from victron_ble_bms.safetext import plain
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.ALARM: "red", Severity.WARNING: "yellow"}
 
@@ -81,14 +82,16 @@ def print_record(record: Record) -> None:
         table.add_row(name, value)
     console.print(table)
     for note in record_notes(record):
-        console.print(note, style="bold red", highlight=False)
+        console.print(note, style="bold red", highlight=False, markup=False)
     codes = record.codes
     for code in codes or ():
-        console.print(_code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False)
+        console.print(
+            _code_text(code), style=SEVERITY_STYLE[code.severity], highlight=False, markup=False
+        )
         if code.explanation:
-            console.print(f"    {code.explanation}", highlight=False)
+            console.print(f"    {code.explanation}", highlight=False, markup=False)
         if code.remedy:
-            console.print(f"    What to do: {code.remedy}", highlight=False)
+            console.print(f"    What to do: {code.remedy}", highlight=False, markup=False)
     if codes == () and not record.implausible:
         console.print("no active warnings, alarms or errors", style="green")
 
@@ -142,8 +145,17 @@ def _print_plain(record: Record) -> None:
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    sys.stderr.write(f"victron-bms: {message}\n")
+    """One clear line on stderr (made `plain`: messages may quote outside text)."""
+    sys.stderr.write(f"victron-bms: {plain(message, 2000)}\n")
+
+
+def text_cell(value: object, style: str = "") -> Any:
+    """Outside text (a device name, an address, a capture field) for a rich table or
+    `console.print`: a `rich.text.Text`, so `[@click=app.quit]…[/]` or `x[/b]y` is shown as
+    written — never parsed as markup — and control characters are escaped (`plain`)."""
+    from rich.text import Text
+
+    return Text(plain(value), style=style)
 
 
 def main_values(record: Record, *, cells: bool = True) -> str:

@@ -23,15 +23,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from victron_ble_bms.sources.ble import close_bleak_bus
+from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
-from victron_ble_bms.sources.devices import DeviceState
+from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from ..jsonform import frame_object
+from ..safetext import plain
 from .keys import default_keys_path
-from .output import codes_text, error, main_values
+from .output import codes_text, error, main_values, text_cell
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -83,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
     """The JSON object of one reading: `decode --format jsonl` plus key status."""
     adv = reading.advertisement
-    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record)
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record, reading.suspect)
     obj["key_status"] = reading.status.value
     return obj
 
@@ -91,7 +92,7 @@ def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
 def status_object(reading: Reading, dev: DeviceState | None, name: str | None) -> dict[str, Any]:
     """One device that cannot be decoded: what it is and why."""
     adv = reading.advertisement
-    obj = frame_object(adv.ts, adv.address, adv.rssi, name, None)
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, None, reading.suspect)
     frame = reading.frame
     obj["key_status"] = reading.status.value
     obj["product"] = dev.product if dev is not None else None
@@ -118,7 +119,8 @@ class _Printer:
         self.out = out
         self.json = json_mode
         self.names = names
-        self.status: dict[str, KeyStatus] = {}
+        # Last status printed per address, bounded like the device table (issue 9 item 10).
+        self.status: BoundedDict[str, KeyStatus] = BoundedDict(DEFAULT_MAX_DEVICES)
 
     def reading(self, reading: Reading, dev: DeviceState | None) -> None:
         address = reading.advertisement.address
@@ -129,13 +131,16 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                codes = codes_text(reading.record)
-                values = main_values(reading.record, cells=False)
+                if reading.suspect:  # its values are not the device's: never shown as such
+                    shown = f"SUSPECT, values ignored: {plain(reading.suspect)}"
+                else:
+                    codes = codes_text(reading.record)
+                    shown = main_values(reading.record, cells=False)
+                    shown += f"  [{codes}]" if codes else ""
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{address:17}  {(name or '')[:16]:16}  "
-                    f"{(reading.record.product or '?')[:28]:28}  "
-                    f"{values}{'  [' + codes + ']' if codes else ''}"
+                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
+                    f"{(reading.record.product or '?')[:28]:28}  {shown}"
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change
@@ -144,8 +149,8 @@ class _Printer:
             else:
                 product = dev.product if dev is not None else None
                 self.out.write(
-                    f"{address}  {product or 'unknown product'}: {reading.status.value} — "
-                    f"{_message(reading)}"
+                    f"{plain(address)}  {product or 'unknown product'}: {reading.status.value} — "
+                    f"{plain(_message(reading))}"
                 )
             self.out.write("\n")
         self.out.flush()
@@ -165,18 +170,26 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
     }
     for dev in sorted(devices, key=lambda d: d.address):
         name = names.get(dev.address) or dev.name
+        # Only good values: a suspect frame never shows as current (issue 9 item 5).
         record = dev.last_decoded.record if dev.last_decoded is not None else None
-        values = main_values(record, cells=False) if record is not None else ""
+        values = text_cell(main_values(record, cells=False) if record is not None else "")
+        last = dev.last_reading
+        if last is not None and last.suspect:
+            values.append(f"\nlast frame ignored: {plain(last.suspect)}", style="bold red")
         codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
         slow = " (slow)" if dev.slow() else ""
+        # Names and addresses come from the air: Text cells, never markup (issue 9 item 4).
+        device = text_cell(dev.address) if not name else text_cell(name)
+        if name:
+            device.append("\n" + plain(dev.address))
         table.add_row(
-            f"{name}\n{dev.address}" if name else dev.address,
-            dev.product or "?",
-            f"[{style.get(dev.key_status, 'white')}]{dev.key_status.value}[/]",
+            device,
+            text_cell(dev.product or "?"),
+            text_cell(dev.key_status.value, style.get(dev.key_status, "white")),
             values,
-            codes,
+            text_cell(codes),
             "" if age is None else f"{age:.0f} s",
             ("" if rate is None else f"{rate:.2f}/s") + slow,
             "" if dev.rssi is None else str(dev.rssi),
@@ -231,6 +244,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
         WatchdogConfig,
     )
 
+    quiet_lost_bus(asyncio.get_running_loop())
     names = {e.address: e.name for e in store.entries() if e.name}
     scan = LiveScan(
         store,
@@ -263,24 +277,39 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
     printer = _Printer(sys.stdout, args.json, names)
+    failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:
         async for item in scan:
             if isinstance(item, StatusEvent):
                 if item.kind is EventKind.SCANNING and item.recovery_s is None:
                     continue  # the first start is not news
+                if item.kind is EventKind.BUS_LOST:  # nothing to wait for: say so and stop
+                    failure.append(
+                        "the D-Bus system bus went away (dbus-daemon stopped?): stopping the scan"
+                    )
+                    stop.set()
+                    continue
                 if live is not None:
-                    live.console.print(f"[dim]{item.kind.value}:[/] {item.message}")
+                    live.console.print(text_cell(f"{item.kind.value}: {item.message}", "dim"))
                 else:
                     error(item.message)
+                if recorder is not None and scan.record is None:
+                    stop.set()  # --record failed (disk full …): said above; exit non-zero
                 continue
             if live is None:
-                printer.reading(item, scan.devices.get(item.advertisement.address))
+                try:
+                    printer.reading(item, scan.devices.get(item.advertisement.address))
+                except Exception as exc:  # one bad frame must not end the session (issue 9)
+                    _frame_failed(item, exc)
 
     async def repaint() -> None:
         assert live is not None  # noqa: S101 — only started with a live display
         while True:
-            live.update(_table(list(scan.devices), names, time.time()))
+            try:
+                live.update(_table(list(scan.devices), names, time.time()))
+            except Exception as exc:  # never stop repainting over one device's values
+                error(f"could not draw the table: {type(exc).__name__}")
             await asyncio.sleep(REFRESH_S)
 
     async with scan:
@@ -298,8 +327,23 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 live.update(_table(list(scan.devices), names, time.time()))
                 live.stop()
     await close_bleak_bus()
+    if failure:
+        error(failure[0])
+        return EXIT_UNAVAILABLE
     _summary(scan.devices, scan.advertisements, scan.watchdog.restarts)
+    if recorder is not None and scan.record is None:
+        return EXIT_UNAVAILABLE  # the recording stopped early (its line is above)
     return EXIT_OK
+
+
+def _frame_failed(reading: Reading, exc: Exception) -> None:
+    """One line for a reading we could not show; the scan goes on with the next one."""
+    frame = reading.frame
+    nonce = "" if frame is None else f" (nonce {frame.nonce})"
+    error(
+        f"{plain(reading.advertisement.address)}: could not show a frame{nonce}: "
+        f"{type(exc).__name__}; continuing"
+    )
 
 
 def _summary(devices: Any, advertisements: int, restarts: int) -> None:
@@ -325,6 +369,7 @@ def record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
 async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) -> int:
     from victron_ble_bms.sources.live import EventKind, LiveScan, ScanError, StatusEvent
 
+    quiet_lost_bus(asyncio.get_running_loop())
     scan = LiveScan({}, record=None)
     try:
         await scan.preflight()
@@ -353,6 +398,8 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
                 item.kind is not EventKind.SCANNING or item.recovery_s is not None
             ):
                 error(item.message)
+            if scan.record is None:
+                stop.set()  # the writer failed (disk full …); its line is above
 
     try:
         async with scan:
@@ -363,5 +410,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
     finally:
         writer.close()
         await close_bleak_bus()
+    if scan.record is None:
+        return 1  # the recording stopped early: one line said why, the file is intact
     sys.stderr.write(f"victron-bms: recorded {writer.count} advertisements to {args.output}\n")
     return EXIT_OK

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from victron_ble_bms.protocol import COMPANY_ID
 
@@ -31,22 +32,45 @@ if TYPE_CHECKING:
     from bleak.backends.scanner import AdvertisementData
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Manufacturer Specific Data AD structure content: company id 0x02E1 little-endian, then the
 # record prefix 0x10 "product advertisement" (protocol.md §1.1; ecosystem-notes §3.2 [E1]).
 VICTRON_PREFIX = COMPANY_ID.to_bytes(2, "little") + b"\x10"
 # bleak waits this long for StopDiscovery; a vanished bluetoothd never answers (§3.5).
 STOP_TIMEOUT_S = 3.0
+# Every start-up call to D-Bus gets an answer within this, or the scan says who is stuck: a
+# frozen bluetoothd (or dbus-daemon) still owns its name and never replies (issue 9 item 6).
+CALL_TIMEOUT_S = 5.0
+# bleak's start is several calls (GetManagedObjects, SetDiscoveryFilter, StartDiscovery …).
+START_TIMEOUT_S = 3 * CALL_TIMEOUT_S
+NO_ANSWER = (
+    "bluetoothd does not answer on D-Bus (no reply within {s:g} s): restart it with "
+    "'sudo systemctl restart bluetooth'"
+)
+BUS_GONE = (
+    "cannot reach the D-Bus system bus (is D-Bus running? on Linux: 'sudo systemctl start dbus')"
+)
 
 
 class ScanError(Exception):
     """Scanning could not start or broke; the message says why and what to do."""
 
-    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+    def __init__(self, message: str, *, unavailable: bool = False, bus_gone: bool = False) -> None:
         super().__init__(message)
         # True when Bluetooth itself is missing (no bus, no bluetoothd, no adapter, powered
         # off): waiting may help, retrying at once will not.
-        self.unavailable = unavailable
+        self.unavailable = unavailable or bus_gone
+        # True when the D-Bus system bus itself cannot be reached (dbus-daemon not running).
+        self.bus_gone = bus_gone
+
+
+async def answered(call: Awaitable[T], timeout: float, message: str) -> T:
+    """`await call`, or `ScanError(message)` when nobody answers within `timeout` seconds."""
+    try:
+        return await asyncio.wait_for(call, timeout)
+    except TimeoutError:
+        raise ScanError(message, unavailable=True) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +102,16 @@ def to_advertisement(
     )
 
 
+_GONE_ERRNOS = {errno.EBADF, errno.EPIPE, errno.ENOTCONN, errno.ECONNRESET, errno.ENOENT}
+
+
+def _bus_gone(exc: BaseException) -> bool:
+    """The D-Bus connection or its socket is gone (refused, reset, closed under us)."""
+    if isinstance(exc, ConnectionError | FileNotFoundError | EOFError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS
+
+
 def explain(exc: BaseException, options: ScanOptions) -> ScanError:
     """Any failure from bleak/dbus-fast → one sentence a user can act on."""
     if isinstance(exc, ScanError):
@@ -86,12 +120,8 @@ def explain(exc: BaseException, options: ScanOptions) -> ScanError:
     name = type(exc).__name__
     where = f"adapter {options.adapter}" if options.adapter else "a Bluetooth adapter"
     dbus_error = getattr(exc, "dbus_error", "") or ""
-    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
-        return ScanError(
-            "cannot reach the D-Bus system bus (is D-Bus running? on Linux: "
-            "'sudo systemctl start dbus')",
-            unavailable=True,
-        )
+    if _bus_gone(exc):
+        return ScanError(BUS_GONE, bus_gone=True)
     if isinstance(exc, PermissionError) or "AccessDenied" in dbus_error:
         return ScanError(
             "permission denied talking to BlueZ: run as a user in group 'bluetooth' or with sudo",
@@ -194,7 +224,7 @@ class BleSource:
             return
         scanner = self._build()
         try:
-            await scanner.start()
+            await answered(scanner.start(), START_TIMEOUT_S, NO_ANSWER.format(s=START_TIMEOUT_S))
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(scanner.stop(), STOP_TIMEOUT_S)
@@ -236,3 +266,20 @@ async def close_bleak_bus() -> None:
             await asyncio.wait({task}, timeout=2)
     finally:
         bleak_log.setLevel(level)
+
+
+def quiet_lost_bus(loop: asyncio.AbstractEventLoop) -> None:
+    """When the D-Bus daemon dies, dbus-fast leaves futures failed with `BrokenPipeError` that
+    nobody awaits; asyncio would print each with a traceback at exit. The watchdog already
+    reports the loss in one line, so these are logged at debug level; anything else gets one
+    line on the log, never a traceback (issue 9 item 6)."""
+
+    def handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if exc is not None and _bus_gone(exc):
+            log.debug("after the D-Bus connection was lost: %s", exc)
+            return
+        what = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+        log.error("%s%s", context.get("message", "event loop error"), what)
+
+    loop.set_exception_handler(handler)

@@ -2,35 +2,72 @@
 
 Everything here works from the clear header (protocol.md §1.1), so a device without a key is
 still listed with its product and record type. The nonce is a 16-bit counter that goes up by
-one per new reading (protocol.md §1.1 "Nonce behaviour", §8.3):
+one per new reading (protocol.md §1.1 "Nonce behaviour", §8.1). Anyone nearby can send a frame
+with any header, and the one-byte key check lets random ciphertext through 1 time in 256, so a
+frame is judged against the device's **established sequence**, never against the newest frame
+(issue 9 item 5):
 
 * same nonce, same bytes → a **repeat** (bleak reports every PropertiesChanged, RSSI-only ones
   too, ecosystem-notes §3.1) — not a new reading;
-* same nonce, different bytes, or a nonce a little *behind* the last one (within
-  `REPLAY_WINDOW`, the window Victron's own reader uses, DBS `seqnr_window = 60`) → a new
-  reading flagged as a possible replay/spoof;
-* a larger backwards jump is a restarted counter (device reboot), accepted silently.
+* a nonce a plausible step ahead of the sequence (`FORWARD_SLACK` plus twice the device's
+  nonce rate times the time elapsed) → a new reading, the sequence moves on;
+* a nonce between the last two accepted frames → the newest frame, which nothing confirmed,
+  was ahead of the device (a forged frame): it is discarded from the sequence, this frame
+  continues it — so one forged frame cannot make the genuine frames that follow look replayed;
+* a nonce already accepted (the last `SEEN_BITS` are kept in one bit mask), the same nonce
+  with other bytes, or any other nonce behind the sequence → **suspect** (replayed/forged);
+* any other jump, forwards or backwards → **suspect** and a *candidate* sequence; it becomes
+  the device's sequence (a device restart) only when `CONFIRM_FRAMES` frames continue it while
+  the established sequence stays silent for `quiet_s` — a live genuine device clears it;
+* a record whose values cannot be physically true (`Record.implausible`) → **suspect**
+  ("wrong key or corrupt frame?"), and it does not move the sequence.
 
-The table is an LRU bounded by `max_devices`, so a flood of random addresses cannot grow memory.
+A suspect reading is still reported, with `Reading.suspect` saying why, but it never replaces
+`DeviceState.last_decoded`, the last good values.
+
+The table is an LRU bounded by `max_devices`, so a flood of random addresses cannot grow memory;
+each device costs a fixed few hundred bytes plus its last two readings (see benchmarks/scanner.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from victron_ble_bms.protocol import LAYOUTS, DecodeError, NotInstantReadout, parse_frame
+from victron_ble_bms.protocol import (
+    COMPANY_ID,
+    LAYOUTS,
+    DecodeError,
+    NotInstantReadout,
+    Record,
+    decode,
+    parse_frame,
+)
+from victron_ble_bms.protocol.crypto import KeyLike
+from victron_ble_bms.protocol.envelope import PRODUCT_ADVERTISEMENT, UNENCRYPTED, make_frame
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
-from .readings import KeyStatus, Reading, decode_advertisement
+from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed
 
 NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
-REPLAY_WINDOW = 60  # DBS src/ble-dbus.c seqnr_window (protocol.md §1.1)
-DEFAULT_MAX_DEVICES = 512
+_NONCE_MASK = NONCE_MODULO - 1
+REPLAY_WINDOW = 60  # DBS src/ble-dbus.c seqnr_window (protocol.md §1.1): wording of messages
+SEEN_BITS = 64  # accepted nonces remembered behind the newest one (one int per device)
+_SEEN_MASK = (1 << SEEN_BITS) - 1
+FORWARD_SLACK = 64  # nonce steps always plausible ahead of the sequence (lost frames)
+NONCE_RATE_HZ = 1.0  # a device counts about one nonce per second (protocol.md §1.1)
+CONFIRM_FRAMES = 2  # frames that must continue a jump before it becomes the sequence
+QUIET_MIN_S = 2.0  # ...while the established sequence stays silent at least this long
+QUIET_MAX_S = 30.0
+# A busy marina holds thousands of devices (issue 12): 16,384 entries keep replay tracking for
+# all of them at a few MB (bytes per device: benchmarks/scanner.py).
+DEFAULT_MAX_DEVICES = 16_384
 # Devices update about once a second (protocol.md §1.1: consecutive nonces ~1 s apart); a mean
 # interval between new readings this long means most updates are being lost (ecosystem-notes
 # §3.3, controller duplicate filtering).
@@ -38,12 +75,58 @@ DEFAULT_SLOW_INTERVAL_S = 5.0
 SLOW_MIN_READINGS = 3  # intervals needed before calling a device slow
 _EWMA = 0.3  # weight of the newest interval in the update-interval average
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedDict(OrderedDict[K, V], Generic[K, V]):
+    """A dict that forgets its least recently *set* key beyond `limit` entries: for every
+    per-address structure next to the device table (issue 9 item 10)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.limit:
+            self.popitem(last=False)
+
 
 class Outcome(enum.Enum):
     NEW = "new"  # a new reading (decoded or not)
     REPEAT = "repeat"  # same nonce and bytes: bleak re-reported it
-    SUSPECT = "suspect"  # new, but looks replayed or spoofed (see module docstring)
+    SUSPECT = "suspect"  # new, but looks replayed, forged or implausible (module docstring)
     IGNORED = "ignored"  # not a Victron Instant Readout advertisement
+
+
+# Record → its implausibility reasons. Records are frozen (hashable, `wire` excluded) and a
+# device's values change slowly, so most frames hit; bounded, cleared when full.
+_PLAUSIBILITY: dict[Record, tuple[str, ...]] = {}
+_PLAUSIBILITY_LIMIT = 4096
+
+
+def _implausible(record: Record) -> tuple[str, ...]:
+    try:
+        return _PLAUSIBILITY[record]
+    except KeyError:
+        reasons = record.implausible
+        if len(_PLAUSIBILITY) >= _PLAUSIBILITY_LIMIT:
+            _PLAUSIBILITY.clear()
+        _PLAUSIBILITY[record] = reasons
+        return reasons
+    except TypeError:  # an unhashable value (never for decoded records): no cache
+        return record.implausible
+
+
+class _Verdict(enum.Enum):
+    FIRST = 1  # the first frame of a device starts its sequence
+    ACCEPT = 2  # a plausible step ahead
+    DISPUTE = 3  # between the last two accepted: the newest was ahead of the device
+    ADOPT = 4  # a candidate jump confirmed: the device restarted
+    SUSPECT = 5  # replayed / forged: the sequence is unchanged
+    CANDIDATE = 6  # a jump, suspect until confirmed
 
 
 @dataclass(slots=True)
@@ -58,14 +141,21 @@ class DeviceState:
     record_type: int | None = None
     key_status: KeyStatus = KeyStatus.NO_KEY
     error: str | None = None  # why there is no record (no key, mismatch …)
-    last_reading: Reading | None = None  # the last *new* reading
-    last_decoded: Reading | None = None  # the last reading with a record
+    last_reading: Reading | None = None  # the last *new* reading (suspect ones included)
+    last_decoded: Reading | None = None  # the last good reading with a record (never suspect)
     rssi: int | None = None
     readings: int = 0  # new readings
     repeats: int = 0
     suspicious: int = 0
-    suspicion: str | None = None  # the last replay/spoof explanation
-    nonce: int | None = None
+    suspicion: str | None = None  # the last replay/forgery/implausibility explanation
+    nonce: int | None = None  # newest nonce of the established sequence
+    _seen: int = 0  # bit i: nonce - i was accepted (SEEN_BITS of them)
+    _seq_ts: float | None = None  # when the newest frame of the sequence arrived
+    _prev: int | None = None  # the accepted nonce before `nonce` (to judge disputes)
+    _prev_ts: float | None = None
+    _cand: int | None = None  # a jump waiting for confirmation: its newest nonce
+    _cand_ts: float = 0.0
+    _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
     _last_new: float | None = None
     interval_s: float | None = None  # EWMA of the time between new readings
@@ -101,6 +191,91 @@ class DeviceState:
             and self.interval_s >= threshold_s
         )
 
+    # --- the nonce sequence (module docstring) ------------------------------------------------
+    def _allowance(self, elapsed: float) -> int:
+        """How far ahead a genuine nonce can plausibly be after `elapsed` seconds."""
+        rate = NONCE_RATE_HZ
+        if self.nonce_step and self.interval_s:
+            rate = max(rate, self.nonce_step / self.interval_s)
+        return FORWARD_SLACK + int(max(0.0, elapsed) * 2 * rate)
+
+    def _quiet_s(self) -> float:
+        if self.interval_s is None:
+            return QUIET_MIN_S
+        return min(QUIET_MAX_S, max(QUIET_MIN_S, 2 * self.interval_s))
+
+    def _judge(self, nonce: int, ts: float) -> tuple[_Verdict, str | None]:
+        head = self.nonce
+        if head is None or self._seq_ts is None:
+            return _Verdict.FIRST, None
+        ahead = (nonce - head) & _NONCE_MASK
+        if ahead == 0:
+            return _Verdict.SUSPECT, (
+                f"nonce {nonce} reused with different data: possible forged or replayed frame"
+            )
+        if ahead <= self._allowance(ts - self._seq_ts):
+            return _Verdict.ACCEPT, None
+        back = (head - nonce) & _NONCE_MASK
+        if back < SEEN_BITS and (self._seen >> back) & 1:
+            return _Verdict.SUSPECT, f"nonce {nonce} was already received: replayed frame"
+        prev = self._prev
+        if prev is not None and self._prev_ts is not None:
+            after_prev = (nonce - prev) & _NONCE_MASK
+            if 0 < after_prev < ((head - prev) & _NONCE_MASK) and after_prev <= self._allowance(
+                ts - self._prev_ts
+            ):
+                return _Verdict.DISPUTE, None
+        cand = self._cand
+        if cand is not None:
+            step = (nonce - cand) & _NONCE_MASK
+            if 0 < step <= self._allowance(ts - self._cand_ts):
+                if self._cand_count + 1 >= CONFIRM_FRAMES and ts - self._seq_ts >= self._quiet_s():
+                    return _Verdict.ADOPT, None
+                return _Verdict.CANDIDATE, (
+                    f"nonce {nonce} continues a jump from {head}; the device's sequence "
+                    "still stands until more frames confirm it (restart, or replayed frames?)"
+                )
+        if back <= REPLAY_WINDOW:
+            reason = f"nonce went back from {head} to {nonce}: possible replayed frame"
+        elif back < ahead:
+            reason = (
+                f"nonce went back from {head} to {nonce}: replayed frame or a device "
+                "restart (accepted once following frames confirm it)"
+            )
+        else:
+            reason = (
+                f"nonce jumped ahead from {head} to {nonce}: possible forged frame "
+                "(accepted once following frames confirm it)"
+            )
+        return _Verdict.CANDIDATE, reason
+
+    def _advance(self, verdict: _Verdict, nonce: int, ts: float) -> None:
+        """Move the sequence as `verdict` says (called only for good readings)."""
+        head = self.nonce
+        if verdict is _Verdict.ACCEPT and head is not None:
+            ahead = (nonce - head) & _NONCE_MASK
+            self._seen = ((self._seen << ahead) | 1) & _SEEN_MASK if ahead < SEEN_BITS else 1
+            self._prev, self._prev_ts = head, self._seq_ts
+        elif verdict is _Verdict.DISPUTE and head is not None:
+            back = (head - nonce) & _NONCE_MASK
+            self._seen = ((self._seen >> back) | 1) if back < SEEN_BITS else 1
+            self.suspicion = (
+                f"frame with nonce {head} was ahead of the device's sequence and was "
+                "discarded (possible forged frame)"
+            )
+        elif verdict is _Verdict.CANDIDATE:
+            if self._cand is not None and 0 < (nonce - self._cand) & _NONCE_MASK:
+                self._cand_count += 1
+            else:
+                self._cand_count = 0
+            self._cand, self._cand_ts = nonce, ts
+            return
+        else:  # FIRST, ADOPT: a new sequence
+            self._seen, self._prev, self._prev_ts = 1, None, None
+        self.nonce, self._seq_ts = nonce, ts
+        self._cand = None
+        self._cand_count = 0
+
 
 @dataclass(frozen=True, slots=True)
 class Update:
@@ -113,12 +288,27 @@ class Update:
     suspicion: str | None = None
 
 
+_IGNORED = Update(Outcome.IGNORED, None)
+# Built through their slots on the hot path (as protocol.envelope.make_frame does): the same
+# frozen objects at a fraction of the cost of their dataclass __init__.
+_new = object.__new__
+_READING_SLOTS = tuple(
+    getattr(Reading, name).__set__
+    for name in ("advertisement", "status", "frame", "record", "error", "suspect")
+)
+_UPDATE_SLOTS = tuple(
+    getattr(Update, name).__set__
+    for name in ("outcome", "device", "reading", "status_changed", "suspicion")
+)
+_HEADER = 8
+
+
 class DevicesState:
     """The device table: `update(adv)` for every advertisement; bounded LRU by address."""
 
     def __init__(
         self,
-        keys: Mapping[str, bytes | str],
+        keys: Mapping[str, KeyLike],
         *,
         max_devices: int = DEFAULT_MAX_DEVICES,
         replay_window: int = REPLAY_WINDOW,
@@ -146,73 +336,171 @@ class DevicesState:
         return self._devices.get(address)
 
     def update(self, adv: Advertisement) -> Update:
-        data = adv.victron_data
+        data = adv.manufacturer_data.get(COMPANY_ID)
         if data is None:
-            return Update(Outcome.IGNORED, None)
-        try:
-            frame = parse_frame(data)
-        except NotInstantReadout:
-            return Update(Outcome.IGNORED, None)
-        except DecodeError:
-            frame = None  # Victron data but cut short: still a device, "undecodable"
-        dev = self._device(adv)
+            return _IGNORED
+        # Hot path: the next frame of a known device, a small step ahead, decoded and
+        # plausible — what nearly every advertisement is. Anything else: `_update`.
+        dev = self._devices.get(adv.address)
+        if (
+            dev is not None
+            and type(data) is bytes
+            and len(data) > _HEADER
+            and data[0] == PRODUCT_ADVERTISEMENT
+            and data[4] != UNENCRYPTED
+            and data != dev._data
+            and dev.nonce is not None
+            and dev._seq_ts is not None
+        ):
+            head = dev.nonce
+            nonce = data[5] | (data[6] << 8)
+            ahead = (nonce - head) & _NONCE_MASK
+            key = self.keys.get(adv.address) if 0 < ahead <= FORWARD_SLACK else None
+            if key is not None:
+                try:
+                    record: Record | None = decode(data, key)
+                except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+                    record = None
+                if record is not None:
+                    good = dev.last_decoded
+                    # Values unchanged since the last good reading (most frames): plausible.
+                    if good is not None and good.record == record or not _implausible(record):
+                        return self._next(dev, adv, data, record, head, nonce, ahead)
+        return self._update(adv, data)
+
+    def _next(
+        self,
+        dev: DeviceState,
+        adv: Advertisement,
+        data: bytes,
+        record: Record,
+        head: int,
+        nonce: int,
+        ahead: int,
+    ) -> Update:
+        """`update` for a good frame a small step ahead: the same effect as the general path
+        (ACCEPT, status OK), with the objects built through their slots."""
+        self._devices.move_to_end(adv.address)
+        ts = adv.ts
+        dev.last_seen = ts
+        if adv.rssi is not None:
+            dev.rssi = adv.rssi
+        if adv.name:
+            dev.name = adv.name
+        dev._data = data
+        model_id = data[2] | (data[3] << 8)
+        dev.model_id = model_id
+        dev.record_type = data[4]
+        reading = _new(Reading)
+        r_adv, r_status, r_frame, r_record, r_error, r_suspect = _READING_SLOTS
+        r_adv(reading, adv)
+        r_status(reading, KeyStatus.OK)
+        r_frame(reading, make_frame(data[1], model_id, data[4], nonce, data[7], data[_HEADER:]))
+        r_record(reading, record)
+        r_error(reading, None)
+        r_suspect(reading, None)
+        changed = dev.readings == 0 or dev.key_status is not KeyStatus.OK
+        dev.key_status = KeyStatus.OK
+        dev.error = None
+        dev.readings += 1
+        dev.last_reading = dev.last_decoded = reading
+        dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
+        dev._prev, dev._prev_ts = head, dev._seq_ts
+        dev.nonce, dev._seq_ts = nonce, ts
+        if dev._cand is not None:
+            dev._cand, dev._cand_count = None, 0
+        self._timing(dev, ts, ahead)
+        update = _new(Update)
+        u_outcome, u_device, u_reading, u_changed, u_suspicion = _UPDATE_SLOTS
+        u_outcome(update, Outcome.NEW)
+        u_device(update, dev)
+        u_reading(update, reading)
+        u_changed(update, changed)
+        u_suspicion(update, None)
+        return update
+
+    def _update(self, adv: Advertisement, data: bytes) -> Update:
+        """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
+        if (
+            type(data) is bytes
+            and len(data) > _HEADER
+            and data[0] == PRODUCT_ADVERTISEMENT
+            and data[4] != UNENCRYPTED
+        ):  # the common case, read in place (same result as parse_frame)
+            frame = make_frame(
+                data[1],
+                data[2] | (data[3] << 8),
+                data[4],
+                data[5] | (data[6] << 8),
+                data[7],
+                data[_HEADER:],
+            )
+        else:
+            try:
+                frame = parse_frame(data)
+            except NotInstantReadout:
+                return _IGNORED
+            except DecodeError:
+                frame = None  # Victron data but cut short: still a device, "undecodable"
+        devices = self._devices
+        address = adv.address
+        dev = devices.get(address)
+        if dev is None:
+            dev = self._add(adv)
+        else:
+            devices.move_to_end(address)
         dev.last_seen = adv.ts
         if adv.rssi is not None:
             dev.rssi = adv.rssi
         if adv.name:
             dev.name = adv.name
-        suspicion: str | None = None
-        if frame is not None:
-            dev.model_id = frame.model_id
-            dev.record_type = frame.record_type
-            if dev.nonce is not None:
-                back = (dev.nonce - frame.nonce) % NONCE_MODULO
-                if back == 0:
-                    if data == dev._data:
-                        dev.repeats += 1
-                        return Update(Outcome.REPEAT, dev)
-                    suspicion = (
-                        f"nonce {frame.nonce} reused with different data: "
-                        "possible replayed or spoofed frame"
-                    )
-                elif back <= self.replay_window:
-                    suspicion = (
-                        f"nonce went back from {dev.nonce} to {frame.nonce}: "
-                        "possible replayed frame"
-                    )
-                else:
-                    self._timing(dev, adv.ts, (frame.nonce - dev.nonce) % NONCE_MODULO)
-            else:
-                self._timing(dev, adv.ts, None)
-            if suspicion is None:
-                dev.nonce = frame.nonce
-        elif data == dev._data:
+        if data == dev._data:
             dev.repeats += 1
             return Update(Outcome.REPEAT, dev)
         dev._data = data
-        reading = decode_advertisement(adv, self.keys)
+        if frame is None:
+            return self._record(dev, decode_advertisement(adv, self.keys), None)
+        nonce = frame.nonce
+        dev.model_id = frame.model_id
+        dev.record_type = frame.record_type
+        verdict, suspicion = dev._judge(nonce, adv.ts)
+        head = dev.nonce
+        ahead = verdict is _Verdict.ACCEPT and head is not None
+        step = (nonce - (head or 0)) & _NONCE_MASK if ahead else None
+        reading = decode_parsed(adv, frame, data, self.keys.get(address))
+        record = reading.record
+        implausible = _implausible(record) if record is not None else ()
+        if implausible:  # values that cannot be true do not move the sequence either
+            why = f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
+            suspicion = why if suspicion is None else f"{suspicion}; {why}"
+        elif suspicion is None:
+            dev._advance(verdict, nonce, adv.ts)
+            self._timing(dev, adv.ts, step)
+        elif verdict is _Verdict.CANDIDATE:
+            dev._advance(verdict, nonce, adv.ts)
+        return self._record(dev, reading, suspicion)
+
+    def _record(self, dev: DeviceState, reading: Reading, suspicion: str | None) -> Update:
         changed = dev.readings == 0 or reading.status is not dev.key_status
         dev.key_status = reading.status
         dev.error = reading.error
         dev.readings += 1
-        dev.last_reading = reading
-        if reading.record is not None:
-            dev.last_decoded = reading
         if suspicion is not None:
+            reading = dataclasses.replace(reading, suspect=suspicion)
+            dev.last_reading = reading
             dev.suspicious += 1
             dev.suspicion = suspicion
             return Update(Outcome.SUSPECT, dev, reading, changed, suspicion)
+        dev.last_reading = reading
+        if reading.record is not None:
+            dev.last_decoded = reading
         return Update(Outcome.NEW, dev, reading, changed)
 
-    def _device(self, adv: Advertisement) -> DeviceState:
-        dev = self._devices.get(adv.address)
-        if dev is not None:
-            self._devices.move_to_end(adv.address)
-            return dev
-        dev = DeviceState(adv.address, first_seen=adv.ts)
-        self._devices[adv.address] = dev
-        while len(self._devices) > self.max_devices:
-            self._devices.popitem(last=False)
+    def _add(self, adv: Advertisement) -> DeviceState:
+        devices = self._devices
+        dev = devices[adv.address] = DeviceState(adv.address, first_seen=adv.ts)
+        if len(devices) > self.max_devices:
+            devices.popitem(last=False)
             self.evicted += 1
         return dev
 

@@ -34,6 +34,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Protocol
 
+from victron_ble_bms.protocol.crypto import KeyLike
+
 from .advertisement import Advertisement
 from .ble import BleSource, ScanError, ScanOptions
 from .devices import DEFAULT_MAX_DEVICES, DevicesState, Outcome
@@ -70,7 +72,7 @@ class LiveScan:
 
     def __init__(
         self,
-        keys: Mapping[str, bytes | str],
+        keys: Mapping[str, KeyLike],
         options: ScanOptions | None = None,
         config: WatchdogConfig | None = None,
         *,
@@ -88,6 +90,7 @@ class LiveScan:
         self.status_events = status_events
         self.dropped = 0  # items lost because the consumer fell more than QUEUE_LIMIT behind
         self.advertisements = 0  # everything bleak reported, repeats included
+        self.failed = 0  # advertisements the device table could not take (a bug; logged)
         self._queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
 
@@ -152,7 +155,12 @@ class LiveScan:
     def _on_advertisement(self, adv: Advertisement) -> None:
         self.advertisements += 1
         self.watchdog.saw_advertisement()
-        update = self.devices.update(adv)
+        try:
+            update = self.devices.update(adv)
+        except Exception as exc:  # one bad frame must never end the scan (issue 9 item 1)
+            self.failed += 1
+            log.warning("ignored an advertisement from %s: %s", adv.address, type(exc).__name__)
+            return
         if update.reading is None:
             return  # not Victron, or a repeat
         if self.record is not None:
@@ -160,9 +168,9 @@ class LiveScan:
                 self.record.write(adv)
             except OSError as exc:
                 self.record = None
-                self._on_event(
-                    StatusEvent(adv.ts, EventKind.SCAN_FAILED, f"recording stopped: {exc}")
-                )
+                text = str(exc)  # RecordingError already says "recording stopped …"
+                message = text if "recording stopped" in text else f"recording stopped: {text}"
+                self._on_event(StatusEvent(adv.ts, EventKind.SCAN_FAILED, message))
         self._put(update.reading)
         if update.outcome is Outcome.SUSPECT and update.suspicion is not None:
             self._on_event(
@@ -171,7 +179,7 @@ class LiveScan:
 
 
 async def readings(
-    keys: Mapping[str, bytes | str],
+    keys: Mapping[str, KeyLike],
     *,
     passive: bool = False,
     adapter: str | None = None,

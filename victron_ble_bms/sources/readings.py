@@ -15,7 +15,6 @@ from victron_ble_bms.protocol import (
     Record,
     UnsupportedRecord,
     decode,
-    decode_frame,
     parse_frame,
 )
 from victron_ble_bms.protocol.crypto import KeyLike
@@ -39,6 +38,9 @@ class Reading:
     frame: Frame | None = None
     record: Record | None = None
     error: str | None = None  # the specific message when there is no record
+    # Why this frame looks replayed, forged or implausible (set by the live device table,
+    # `sources/devices.py`); a suspect reading never replaces a device's last good values.
+    suspect: str | None = None
 
 
 def _slot_builder() -> Callable[[Advertisement, Frame, Record], Reading]:
@@ -90,12 +92,25 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Rea
         return Reading(adv, KeyStatus.NOT_VICTRON, error=str(exc))
     except DecodeError as exc:
         return Reading(adv, KeyStatus.UNDECODABLE, error=str(exc))
+    return decode_parsed(adv, frame, data, key)
+
+
+def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | None) -> Reading:
+    """Decode `data` (whose header `frame` is already parsed) with `key`: a `Reading`, never
+    an exception — one bad frame must not end a scan or a capture (issue 9 item 1)."""
     if key is None and frame.encrypted:
         return Reading(adv, KeyStatus.NO_KEY, frame, error=f"no key for {adv.address}")
     try:
-        record = decode_frame(frame, key)
+        record = decode(data, key)  # the protocol's hot path for complete frames
     except KeyMismatch as exc:
         return Reading(adv, KeyStatus.MISMATCH, frame, error=str(exc))
     except (UnsupportedRecord, DecodeError) as exc:
         return Reading(adv, KeyStatus.UNDECODABLE, frame, error=str(exc))
+    except Exception as exc:  # decode promises DecodeError only; a bug must still not escape
+        return Reading(
+            adv,
+            KeyStatus.UNDECODABLE,
+            frame,
+            error=f"internal decoding error ({type(exc).__name__})",
+        )
     return Reading(adv, KeyStatus.OK, frame, record)

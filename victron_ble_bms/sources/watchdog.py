@@ -18,6 +18,7 @@ is restarted every `rediscover_every_s` while such devices exist — the workaro
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -27,7 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .ble import BleSource, ScanError, ScanOptions
+from .ble import (
+    BUS_GONE,
+    CALL_TIMEOUT_S,
+    NO_ANSWER,
+    BleSource,
+    ScanError,
+    ScanOptions,
+    answered,
+    explain,
+)
 from .devices import DEFAULT_SLOW_INTERVAL_S, DevicesState
 
 log = logging.getLogger(__name__)
@@ -37,6 +47,7 @@ ADAPTER_IFACE = "org.bluez.Adapter1"
 DBUS = "org.freedesktop.DBus"
 OBJECT_MANAGER_IFACE = "org.freedesktop.DBus.ObjectManager"
 PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
+BUS_SILENT = f"the D-Bus system bus does not answer (no reply within {CALL_TIMEOUT_S:g} s)"
 
 
 class EventKind(enum.Enum):
@@ -53,6 +64,7 @@ class EventKind(enum.Enum):
     SLOW_UPDATES = "slow updates"
     REDISCOVERY = "discovery restarted"
     SUSPECT = "possible replay"
+    BUS_LOST = "D-Bus lost"  # the system bus itself is gone (dbus-daemon stopped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +116,32 @@ class BluezMonitor:
         return self._bus is not None and bool(self._bus.connected)
 
     async def start(self) -> None:
-        from dbus_fast import BusType, Message, MessageType
+        from dbus_fast import BusType
         from dbus_fast.aio import MessageBus
 
         try:
-            bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+            bus = await answered(
+                MessageBus(bus_type=BusType.SYSTEM).connect(), CALL_TIMEOUT_S, BUS_SILENT
+            )
         except Exception as exc:
-            from .ble import ScanOptions, explain
-
             raise explain(exc, ScanOptions()) from None
         self._bus = bus
         bus.add_message_handler(self._on_message)
+        try:
+            await self._subscribe(bus)
+        except ScanError:
+            raise
+        except Exception as exc:  # the bus went away while we asked
+            raise explain(exc, ScanOptions()) from None
+
+    async def _call(self, msg: Any, silent: str) -> Any:
+        if self._bus is None:
+            raise ScanError(BUS_GONE, bus_gone=True)
+        return await answered(self._bus.call(msg), CALL_TIMEOUT_S, silent)
+
+    async def _subscribe(self, bus: Any) -> None:
+        from dbus_fast import Message, MessageType
+
         rules = (
             f"type='signal',sender='{DBUS}',member='NameOwnerChanged',arg0='{BLUEZ}'",
             f"type='signal',interface='{OBJECT_MANAGER_IFACE}',member='InterfacesAdded',"
@@ -125,7 +152,7 @@ class BluezMonitor:
             f"arg0='{ADAPTER_IFACE}'",
         )
         for rule in rules:
-            await bus.call(
+            await self._call(
                 Message(
                     destination=DBUS,
                     path="/org/freedesktop/DBus",
@@ -133,9 +160,10 @@ class BluezMonitor:
                     member="AddMatch",
                     signature="s",
                     body=[rule],
-                )
+                ),
+                BUS_SILENT,
             )
-        reply = await bus.call(
+        reply = await self._call(
             Message(
                 destination=DBUS,
                 path="/org/freedesktop/DBus",
@@ -143,7 +171,8 @@ class BluezMonitor:
                 member="GetNameOwner",
                 signature="s",
                 body=[BLUEZ],
-            )
+            ),
+            BUS_SILENT,
         )
         self.owner = reply.body[0] if reply.message_type == MessageType.METHOD_RETURN else None
         await self.refresh()
@@ -157,19 +186,21 @@ class BluezMonitor:
         self.adapters = {}
         if self._bus is None or self.owner is None:
             return
-        reply = await self._bus.call(
+        no_answer = NO_ANSWER.format(s=CALL_TIMEOUT_S)
+        reply = await self._call(
             Message(
                 destination=BLUEZ,
                 path="/org/bluez",
                 interface="org.freedesktop.DBus.Introspectable",
                 member="Introspect",
-            )
+            ),
+            no_answer,
         )
         if reply.message_type != MessageType.METHOD_RETURN:
             return
         names = [n.name for n in Node.parse(reply.body[0]).nodes if n.name]
         for name in sorted(names):
-            props = await self._bus.call(
+            props = await self._call(
                 Message(
                     destination=BLUEZ,
                     path=f"/org/bluez/{name}",
@@ -177,7 +208,8 @@ class BluezMonitor:
                     member="GetAll",
                     signature="s",
                     body=[ADAPTER_IFACE],
-                )
+                ),
+                no_answer,
             )
             if props.message_type == MessageType.METHOD_RETURN and props.body[0]:
                 powered = props.body[0].get("Powered")
@@ -280,7 +312,8 @@ class Watchdog:
         self._slow_reported: set[str] = set()
         self._silences = 0  # consecutive silence restarts: each waits longer (up to 8x)
         self.restarts = 0
-        self.recoveries: list[float] = []  # seconds from a loss to scanning again
+        # seconds from a loss to scanning again: the latest ones (bounded for months of uptime)
+        self.recoveries: collections.deque[float] = collections.deque(maxlen=100)
         self.scanning = False
         self.adapter: str | None = None
 
@@ -367,10 +400,15 @@ class Watchdog:
 
     async def start_once(self) -> None:
         """One attempt to start scanning (raises `ScanError`); used by `run()` and preflight."""
-        await self._prepare()
-        if self.adapter is not None and self.source.options.adapter != self.adapter:
-            self.source.options = _with_adapter(self.source.options, self.adapter)
-        await self.source.start()
+        try:
+            await self._prepare()
+            if self.adapter is not None and self.source.options.adapter != self.adapter:
+                self.source.options = _with_adapter(self.source.options, self.adapter)
+            await self.source.start()
+        except ScanError:
+            raise
+        except Exception as exc:  # e.g. the bus went away mid-call: still one clear message
+            raise explain(exc, self.options) from None
 
     async def run(self) -> None:
         backoff = self.config.backoff_initial_s
@@ -389,7 +427,10 @@ class Watchdog:
                     message = str(exc)
                     if message != last_failure:  # say it once, not at every retry
                         last_failure = message
-                        self._event(EventKind.SCAN_FAILED, f"{message}; retrying")
+                        if exc.bus_gone:
+                            self._event(EventKind.BUS_LOST, message)
+                        else:
+                            self._event(EventKind.SCAN_FAILED, f"{message}; retrying")
                     await self._sleep(backoff, self._wake)
                     backoff = min(backoff * 2, self.config.backoff_max_s)
                     continue
@@ -422,6 +463,9 @@ class Watchdog:
                     self._event(kind, message)
                     continue  # a deliberate restart: no back-off, not a loss
                 lost_at = time.monotonic()
+                if kind is EventKind.BUS_LOST:
+                    self._monitor_stale()
+                    continue  # reconnect at once: the next attempt says what is wrong
                 self._event(kind, f"{message}; restarting scanning")
                 if kind in (EventKind.BLUEZ_LOST, EventKind.ADAPTER_REMOVED):
                     self._monitor_stale()
@@ -456,7 +500,7 @@ class Watchdog:
                     return self._trouble_reason
                 self._trouble.clear()
             if self._monitor is not None and not self._monitor.connected:
-                return (EventKind.BLUEZ_LOST, "lost the D-Bus connection to BlueZ")
+                return (EventKind.BUS_LOST, "lost the connection to the D-Bus system bus")
             now = time.monotonic()
             silence = cfg.silence_s * min(2**self._silences, 8)
             if cfg.silence_s > 0 and now - self._last_adv >= silence:

@@ -13,8 +13,9 @@ from .errors import (
     UnknownFormat,
     UnsupportedLinkType,
 )
-from .export import PcapngWriter, export_pcapng
+from .export import PcapngWriter, PcapWriter, export_pcapng
 from .jsonl import JsonlWriter, follow_jsonl, read_jsonl
+from .sink import RecordingError
 
 __all__ = [
     "Capture",
@@ -22,7 +23,9 @@ __all__ = [
     "CorruptCapture",
     "CorruptRecord",
     "JsonlWriter",
+    "PcapWriter",
     "PcapngWriter",
+    "RecordingError",
     "TruncatedCapture",
     "UnknownFormat",
     "UnsupportedLinkType",

@@ -13,10 +13,10 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
 from ..advertisement import Advertisement
 from .hci import AD_COMPLETE_NAME, AD_MANUFACTURER
+from .sink import RecordSink
 
 LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR = 201
 _DIRECTION_RECEIVED = 1  # pseudo-header: 0 = sent by the host, 1 = received
@@ -74,31 +74,69 @@ def hci_event(adv: Advertisement) -> bytes:
 
 
 class PcapngWriter:
-    """Stream advertisements into a pcapng file Wireshark and tshark open."""
+    """Stream advertisements into a pcapng file Wireshark and tshark open (whole blocks only:
+    `RecordSink`)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: BinaryIO = self.path.open("wb")
-        self.count = 0
+        self._sink = RecordSink(self.path)
         shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         # if_tsresol (option 9) = 6: microseconds; then opt_endofopt.
         idb = struct.pack("<HHI", LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR, 0, 0)
         idb += struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
-        self._file.write(_block(0x0A0D0D0A, shb) + _block(1, idb))
+        self._sink.write(_block(0x0A0D0D0A, shb) + _block(1, idb), record=False)
+
+    @property
+    def count(self) -> int:
+        return self._sink.count
 
     def write(self, adv: Advertisement) -> None:
         packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
         ts = max(0, round(adv.ts * 1e6))
         epb = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(packet), len(packet))
-        self._file.write(_block(6, epb + packet))
-        self._file.flush()
-        self.count += 1
+        self._sink.write(_block(6, epb + packet))
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self._sink.close()
 
     def __enter__(self) -> PcapngWriter:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PcapWriter:
+    """Classic pcap (libpcap 2.4, µs timestamps), link type 201 like `PcapngWriter` — for
+    tools that read only pcap. Whole records only (`RecordSink`)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._sink = RecordSink(self.path)
+        # magic, version 2.4, thiszone 0, sigfigs 0, snaplen, network (pcap-savefile(5))
+        head = struct.pack(
+            "<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0xFFFF, LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR
+        )
+        self._sink.write(head, record=False)
+
+    @property
+    def count(self) -> int:
+        return self._sink.count
+
+    def write(self, adv: Advertisement) -> None:
+        packet = struct.pack(">I", _DIRECTION_RECEIVED) + hci_event(adv)
+        ts = round(adv.ts * 1e6)
+        seconds, micros = divmod(ts, 1_000_000)
+        if not 0 <= seconds <= 0xFFFFFFFF:
+            raise ValueError(f"timestamp {adv.ts!r} does not fit a pcap record (1970–2106)")
+        self._sink.write(struct.pack("<IIII", seconds, micros, len(packet), len(packet)) + packet)
+
+    def close(self) -> None:
+        self._sink.close()
+
+    def __enter__(self) -> PcapWriter:
         return self
 
     def __exit__(

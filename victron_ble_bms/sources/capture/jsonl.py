@@ -4,8 +4,9 @@
     {"ts": 1700000000.25, "address": "AA:BB:CC:DD:EE:FF", "rssi": -60, "name": "…",
      "manufacturer_data": {"737": "1000e5a005…"}, "address_type": "public", "origin": "emulator"}
 
-The writer flushes every line, so a crash or power loss loses at most the line being written;
-the reader tolerates such a truncated last line.
+The writer writes every line whole (`sink.RecordSink`), so a crash or power loss loses at most
+the line being written — the reader tolerates such a truncated last line — and a full disk
+stops the recording with one clear `RecordingError`, every line before it intact.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from ..advertisement import Advertisement
 from .errors import CaptureError, CorruptRecord, UnknownFormat
+from .sink import RecordSink
 
 __all__ = [
     "FORMAT",
@@ -66,29 +68,31 @@ def advertisement_from_json(obj: dict[str, Any]) -> Advertisement:
     )
 
 
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8")
+
+
 class JsonlWriter:
-    """Append advertisements to a capture file, one flushed line each."""
+    """Append advertisements to a capture file, one whole line each (`RecordSink`: a full
+    disk stops the recording with `RecordingError`, every line before it intact)."""
 
     def __init__(self, path: str | os.PathLike[str], *, source: str = "", **header: Any) -> None:
         self.path = Path(path)
-        self._file: IO[str] = self.path.open("w", encoding="utf-8")
-        self.count = 0
+        self._sink = RecordSink(self.path)
         created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         head = {"format": FORMAT, "version": VERSION, "created": created, "source": source}
         head.update(header)
-        self._write(head)
+        self._sink.write(_line(head), record=False)
 
-    def _write(self, obj: dict[str, Any]) -> None:
-        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._file.flush()
+    @property
+    def count(self) -> int:
+        return self._sink.count
 
     def write(self, adv: Advertisement) -> None:
-        self._write(advertisement_to_json(adv))
-        self.count += 1
+        self._sink.write(_line(advertisement_to_json(adv)))
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self._sink.close()
 
     def __enter__(self) -> JsonlWriter:
         return self

@@ -1,0 +1,152 @@
+"""The scanner path (advertisement → device table → reading) beside a minimal loop, and how the
+device table scales with the number of devices (issue 12).
+
+    python benchmarks/scanner.py [--runs 3] [--frames 200000] [--sizes 10,1000,10000,100000]
+
+For each number of devices N, every device has its own key and sends frames whose nonce goes
+up by one (interleaved, as a busy marina's are). Measured in the same run, on the same input:
+
+* minimal loop — `dict` + `vbb.decode`: `latest[adv.address] = decode(data, keys.get(address))`,
+  the least any scanner must do (no repeat or replay tracking);
+* scanner path — `DevicesState.update(adv)` with the default bound (16,384 devices): header,
+  nonce sequence (replay/forgery judgement), decode, `Reading`.
+
+Targets: scanner ≥ 0.8 × the minimal loop's speed; no cliff in µs/frame up to 100,000 devices;
+bytes per device reported (tracemalloc, table sized to hold every device). Figures are
+min / median / max over `--runs` runs; ratios are taken within each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+
+from victron_ble_bms import decode
+from victron_ble_bms.protocol import COMPANY_ID, SmartLithiumRecord, encode
+from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiumErrorFlags
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, DevicesState
+
+T0 = 1_700_000_000.0
+MODEL = 0xA0E0  # Smart Lithium 12.8 V (protocol.md §3)
+
+
+def _record(step: int) -> SmartLithiumRecord:
+    cells = (3.30, 3.31, 3.30, 3.29 + 0.01 * (step % 3))  # LFP, plausible (manual §5)
+    return SmartLithiumRecord(
+        bms_flags=BmsFlags.ALLOWED_TO_CHARGE | BmsFlags.ALLOWED_TO_DISCHARGE,
+        error_flags=SmartLithiumErrorFlags(0),
+        cell_voltages_v=cells + (None,) * 4,
+        battery_voltage_v=round(sum(cells), 2),
+        balancer_status=BalancerStatus.BALANCED,
+        battery_temperature_c=20,
+    )
+
+
+def workload(devices: int, frames: int) -> tuple[list[Advertisement], dict[str, bytes]]:
+    """`frames` advertisements from `devices` devices (at least 2 each), 1 Hz per device."""
+    per_device = max(2, frames // devices)
+    records = [_record(i) for i in range(3)]
+    keys: dict[str, bytes] = {}
+    addresses = []
+    for i in range(devices):
+        address = ":".join(f"{b:02X}" for b in (0xC0 | (i >> 40) & 0x3F, *(i.to_bytes(5, "big"))))
+        addresses.append(address)
+        keys[address] = (i * 2654435761 % (1 << 128)).to_bytes(16, "little")
+    advs = []
+    for k in range(per_device):
+        for i, address in enumerate(addresses):
+            nonce = (1000 + 17 * i + k) & 0xFFFF
+            # Values change every 10th frame: most frames repeat their device's values (issue
+            # 12: 99.8 % in real captures), the rest are new values.
+            record = records[(k // 10 + i) % 3]
+            data = encode(record, key=keys[address], nonce=nonce, model_id=MODEL)
+            advs.append(Advertisement(T0 + k + i / devices, address, {COMPANY_ID: data}, rssi=-70))
+    return advs, keys
+
+
+def minimal(advs: Sequence[Advertisement], keys: dict[str, bytes]) -> float:
+    latest: dict[str, object] = {}
+    get = keys.get
+    start = time.perf_counter()
+    for adv in advs:
+        latest[adv.address] = decode(adv.manufacturer_data[COMPANY_ID], get(adv.address))
+    return time.perf_counter() - start
+
+
+def scanner(advs: Sequence[Advertisement], keys: dict[str, bytes], max_devices: int) -> float:
+    table = DevicesState(keys, max_devices=max_devices)
+    update = table.update
+    start = time.perf_counter()
+    for adv in advs:
+        update(adv)
+    took = time.perf_counter() - start
+    assert table.get(advs[-1].address) is not None
+    return took
+
+
+def bytes_per_device(advs: Sequence[Advertisement], keys: dict[str, bytes], n: int) -> float:
+    """Traced memory of a table holding all `n` devices (each with its last readings)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        table = DevicesState(keys, max_devices=max(n, 1))
+        for adv in advs:
+            table.update(adv)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(table) == n
+    return (after - before) / n
+
+
+def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
+    return " / ".join(fmt(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--sizes", default="10,1000,10000,100000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(
+        f"scanner path vs minimal loop (dict + vbb.decode); default bound {DEFAULT_MAX_DEVICES}; "
+        f"min / median / max of {args.runs} runs"
+    )
+    header = (
+        f"{'devices':>8}  {'frames':>7}  {'minimal µs/frame':>20}  {'scanner µs/frame':>20}  "
+        f"{'ratio (target ≥ 0.80)':>22}  {'bytes/device':>12}"
+    )
+    print(header)
+    ratios_all: list[float] = []
+    for n in sizes:
+        advs, keys = workload(n, args.frames)
+        mins, scans, ratios = [], [], []
+        for _ in range(args.runs):
+            gc.collect()
+            m = minimal(advs, keys)
+            s = scanner(advs, keys, DEFAULT_MAX_DEVICES)
+            mins.append(m / len(advs) * 1e6)
+            scans.append(s / len(advs) * 1e6)
+            ratios.append(m / s)
+        ratios_all.extend(ratios)
+        per_device = bytes_per_device(advs, keys, n)
+        print(
+            f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
+            f"{spread(scans, '{:.2f}'.format):>20}  {spread(ratios, '{:.2f}'.format):>22}  "
+            f"{per_device:>12.0f}"
+        )
+    verdict = "met" if min(ratios_all) >= 0.8 else "NOT met"
+    print(f"scanner/minimal ratio target ≥ 0.80: {verdict} (worst run {min(ratios_all):.2f})")
+
+
+if __name__ == "__main__":
+    main()
