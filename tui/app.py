@@ -8,6 +8,7 @@ import datetime as dt
 import time
 import traceback
 from collections.abc import AsyncIterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -20,6 +21,7 @@ from victron_ble_bms.protocol.codes import Severity
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
+from victron_ble_bms.sources.devices import DevicesState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
@@ -34,7 +36,7 @@ from .screens.help import HelpScreen
 from .screens.key_dialog import KeyDialog, SecretKey
 from .screens.lynx import LynxScreen
 from .screens.smart_bms import SmartBmsScreen
-from .state import ActiveCode, Clock, Fleet
+from .state import MAX_DEVICES, ActiveCode, Clock, Fleet
 from .widgets.status_bar import Part, StatusBar
 
 Source = AsyncIterable[Advertisement | Reading]
@@ -104,6 +106,7 @@ class DashboardApp(App[None]):
         self.demo = demo
         self.source_label = plain(source_label)
         self.fleet = Fleet(clock)
+        self.judge = DevicesState(self.keys, max_devices=MAX_DEVICES, clock=clock)
         self.fleet.names.update({e.address: e.name for e in self.keys.entries() if e.name})
         self.record_dir = record_dir or Path.cwd()
         self.recorder: JsonlWriter | None = None
@@ -157,11 +160,20 @@ class DashboardApp(App[None]):
     # -- the source -------------------------------------------------------------------------
     def decode(self, item: Advertisement | Reading) -> Reading:
         if isinstance(item, Advertisement):
-            return decode_advertisement(item, self.keys)
+            # The scanner's device table judges each frame against the device's established
+            # nonce sequence (replayed, forged, implausible → Reading.suspect), as `scan` does.
+            update = self.judge.update(item)
+            if update.reading is not None:
+                return update.reading
+            return decode_advertisement(item, self.keys)  # a re-report, or not Victron
         if item.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH) and (
             item.advertisement.address in self.keys
         ):
-            return decode_advertisement(item.advertisement, self.keys)
+            item = decode_advertisement(item.advertisement, self.keys)
+        if item.suspect is None and item.record is not None and item.record.implausible:
+            # A reading from a feed that did not judge it (e.g. a remote dashboard feed).
+            why = "; ".join(item.record.implausible)
+            item = replace(item, suspect=f"implausible values ({why}): wrong key or corrupt frame?")
         return item
 
     def ingest(self, item: Advertisement | Reading) -> None:
@@ -221,6 +233,8 @@ class DashboardApp(App[None]):
             self.set_timer(FRAME_S, self._frame)
         self.frames += 1
         self.handled += len(changed)
+        if not self.is_running or not self.screen_stack:  # a frame timer after the app ended
+            return
         if self.device_list is not None:
             self.device_list.devices_changed(changed)
         screen = self.screen

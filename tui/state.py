@@ -168,19 +168,9 @@ def format_age(seconds: float) -> str:
 
 
 def suspect_reason(reading: Reading) -> str | None:
-    """Why a reading must not replace the device's last good values, or None.
-
-    `Reading.suspect` (replayed/forged, set by the live branch's device table) and
-    `Record.implausible` (protocol branch) are read with getattr so the dashboard works with
-    and without those branches merged.
-    """
-    reason: str | None = getattr(reading, "suspect", None)
-    if reason:
-        return plain(reason)
-    implausible: tuple[str, ...] = getattr(reading.record, "implausible", ()) or ()
-    if implausible:
-        return "implausible — wrong key or corrupt frame? (" + plain("; ".join(implausible)) + ")"
-    return None
+    """Why a reading must not replace the device's last good values (replayed, forged or
+    implausible: `Reading.suspect`, set by the device table), or None."""
+    return plain(reading.suspect) if reading.suspect else None
 
 
 class Fleet:

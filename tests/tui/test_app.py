@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import stat
@@ -343,7 +344,7 @@ def test_a_frame_cut_short_says_codes_unknown_never_the_all_clear():
     """Issue 9 item 2: a frame without its flag fields has unknown codes (protocol contract:
     `Record.codes is None`), shown on the card, the detail and the status line."""
     full = frames.advert(frames.HOUSE, frames.house())
-    data = full.manufacturer_data[0x02E1]
+    data = frames.advert(frames.HOUSE, frames.house(), nonce=2).manufacturer_data[0x02E1]
     cut = Advertisement(
         frames.T0, frames.HOUSE, {0x02E1: data[:10]}, rssi=-60, name="House", origin="test"
     )
@@ -364,5 +365,31 @@ def test_a_frame_cut_short_says_codes_unknown_never_the_all_clear():
             text = screen_text(app)
             assert "Codes unknown (frame incomplete)" in text
             assert "No active codes" not in text
+
+    run(main())
+
+
+def test_a_suspect_frame_is_marked_and_does_not_replace_the_last_good_values():
+    """Issue 9 item 5: a pack voltage far from the sum of its cells is implausible (wrong key
+    with the right first byte, or a corrupt frame): flagged, the last good values stay."""
+    bad = frames.lithium((3.30, 3.30, 3.30, 3.30))
+    bad = dataclasses.replace(bad, battery_voltage_v=25.0)  # cells sum to 13.2 V
+
+    async def main():
+        source = PushSource([frames.advert(frames.HOUSE, frames.house(), nonce=1)])
+        app = make_app(source)
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2))
+            await settle(pilot, source)
+            rendered = str(card(app, frames.HOUSE).render())
+            assert "⚠ suspect frame ignored: implausible" in rendered
+            assert "13.99 V" in rendered and "25.00 V" not in rendered
+            assert card(app, frames.HOUSE).has_class("-suspect")
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "1 suspect frame(s) ignored" in text
+            assert "The values below are the last good reading." in text
+            assert "13.99 V" in text and "25.00 V" not in text
 
     run(main())

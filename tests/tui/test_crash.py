@@ -19,13 +19,13 @@ from . import frames
 
 INJECT = """
 import sys
-import victron_ble_bms.tui.app as app
+from victron_ble_bms.tui.app import DashboardApp
 
-def broken(adv, keys):
-    key = keys[adv.address]  # a key in a local of the frame that raises
+def broken(self, item):
+    key = self.keys[item.address]  # a key in a local of the frame that raises
     raise TypeError("injected fault")
 
-app.decode_advertisement = broken  # a bug in code that holds a key, wherever decoding lives
+DashboardApp.decode = broken  # a bug in the dashboard's decoding step, with a key in hand
 from victron_ble_bms.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -69,7 +69,7 @@ class DeviceListScreen(FleetScreen):
         """The widgets painted in the last screen update. Textual keeps this map (and uses it
         itself to scroll focus into view); asking a card that is not in it for its region
         makes Textual lay out every card, so updates of off-screen cards are deferred."""
-        if self.app.screen is not self:
+        if not self.is_current:
             return ()
         try:
             return self._compositor.visible_widgets
