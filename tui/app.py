@@ -358,9 +358,8 @@ class DashboardApp(App[None]):
         if self.skipped:
             parts.append((2, Text(f"{len(self.skipped)} corrupt records skipped", "yellow")))
         if self.recorder is not None:
-            rec = Text("● REC ", style="red")
-            rec.append_text(outside(self.recorder.path.name))
-            parts.append((2, rec))
+            parts.append((1, Text("● REC", style="bold red")))
+            parts.append((4, outside(self.recorder.path.name)))  # the name only when it fits
         counts: dict[Severity, int] = {}
         unknown = 0
         for dev in self.fleet.devices.values():
@@ -379,7 +378,7 @@ class DashboardApp(App[None]):
             parts.append((0, text))
         else:
             parts.append((0, Text("no active codes", style="green")))
-        parts.append((2, Text(f"{len(self.fleet.devices)} devices")))
+        parts.append((3, Text(f"{len(self.fleet.devices)} devices")))
         return parts
 
     def status_text(self) -> str:
