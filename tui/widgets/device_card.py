@@ -39,7 +39,7 @@ class DeviceCard(Widget, can_focus=True):
         self._clock = clock
         self._lines = 0
         self._classes_now: tuple[bool, Severity | None, bool] | None = None
-        self._title: str | None = None
+        self._names: tuple[str | None, ...] | None = None
         self.needs_paint = False
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
@@ -59,10 +59,10 @@ class DeviceCard(Widget, can_focus=True):
             for sev, style in SEVERITY_STYLE.items():
                 self.set_class(state[1] is sev, f"-{style}")
             self.set_class(state[2], "-suspect")
-        title = dev.title
-        if title != self._title:
-            self._title = title
-            self.border_title = outside(title)  # Text: never parsed as markup
+        names = (dev.advertised_name, dev.label, dev.product)
+        if names != self._names:  # the title is rebuilt (plain()) only when a name changes
+            self._names = names
+            self.border_title = outside(dev.title)  # Text: never parsed as markup
         lines = line_count(dev, now)
         if lines != self._lines:
             self._lines = lines
