@@ -41,8 +41,15 @@ class StatusBar(Widget):
     def on_mount(self) -> None:
         self.set_class(bool(getattr(self.app, "demo", False)), "-demo")
 
+    _shown: str | None = None
+
     def refresh_status(self) -> None:
-        self.refresh()
+        # Called every frame: repaint only when the line's text changed.
+        text = getattr(self.app, "status_text", None)
+        now = text() if callable(text) else ""
+        if now != self._shown:
+            self._shown = now
+            self.refresh()
 
     def render(self) -> Text:
         parts = getattr(self.app, "status_parts", None)
