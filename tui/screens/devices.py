@@ -171,8 +171,12 @@ class DeviceListScreen(FleetScreen):
         visible = self.on_screen()
         for address, card in self.cards.items():
             dev = devices.get(address)
-            if dev is not None:
+            if dev is None:
+                continue
+            if card in visible or card.state_changes(dev, now):
                 card.show(dev, now, paint=card in visible)
+            else:  # off screen, only its age changed: painted when it scrolls into view
+                card.needs_paint = True
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()

@@ -75,6 +75,11 @@ class DeviceCard(Widget, can_focus=True):
             # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
             self.needs_paint = True
 
+    def state_changes(self, dev: DeviceState, now: float) -> bool:
+        """Whether the clock alone changes this card's classes (stale, suspect mark expiring)."""
+        state = self._classes_now
+        return state is None or dev.stale(now) != state[0] or dev.suspect_recent(now) != state[2]
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         # The grid's auto rows ask every card for its height on each layout; the line count is
         # known without rendering (no line wraps: the text is cut with an ellipsis).
