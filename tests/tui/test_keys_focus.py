@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from textual import events
 from victron_ble_bms.tui.screens.battery import BatteryScreen
 from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
 
@@ -133,5 +134,25 @@ def test_status_line_keeps_the_warning_count_at_70_columns(tmp_path):
             status = screen_text(app).splitlines()[1]
             assert "2 warning" in status, status
             assert "DEMO" in status  # the demo banner stays too
+
+    asyncio.run(main())
+
+
+def test_arrow_keys_typed_faster_than_focus_moves_each_move_one_step():
+    """Three ↓ queued before the app handles any (a fast typist, a slow Pi) go three rows down."""
+    keys, advs = _many(12)
+    source = PushSource(advs)
+    app = make_app(source, keys=keys)
+
+    async def main():
+        async with app.run_test(size=(70, 40)) as pilot:  # one column
+            await settle(pilot, source)
+            await pilot.pause()
+            assert isinstance(app.focused, DeviceCard) and app.focused.address == advs[0].address
+            for _ in range(3):  # queued at once, no waiting in between
+                app.post_message(events.Key("down", None))
+            await pilot.pause(0.3)
+            assert isinstance(app.focused, DeviceCard)
+            assert app.focused.address == advs[3].address
 
     asyncio.run(main())

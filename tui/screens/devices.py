@@ -11,9 +11,9 @@ from collections.abc import Collection, Iterator
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.events import DescendantFocus
 from textual.widgets import Static
 
-from ..messages import MoveFocus
 from ..state import sort_key
 from ..widgets.device_card import DeviceCard
 from .base import FleetScreen
@@ -54,6 +54,7 @@ class DeviceListScreen(FleetScreen):
         self._keys: dict[str, tuple[str, str]] = {}
         self._user_moved = False  # until the user moves, focus stays on the first card
         self._auto_focus: DeviceCard | None = None
+        self._moving_to: str | None = None  # the card an arrow key is moving focus to
 
     def compose(self) -> ComposeResult:
         yield from self.header_widgets()
@@ -187,16 +188,25 @@ class DeviceListScreen(FleetScreen):
         grid = self.query_one(CardGrid)
         return max(1, grid.styles.grid_size_columns or 1)
 
-    def on_move_focus(self, message: MoveFocus) -> None:
-        message.stop()
-        key = self._keys.get(message.address)
+    def move_focus(self, address: str, dx: int, dy: int) -> None:
+        """An arrow key on a card. Textual moves focus later (call_later), so keys typed fast
+        (↓↓↓) all reach the card focused before them: each move starts from the card the
+        previous move is taking focus to."""
+        if self._moving_to in self._keys:
+            address = self._moving_to
+        key = self._keys.get(address)
         if key is None:
             return
-        index = bisect_left(self._order, (key, message.address))
+        index = bisect_left(self._order, (key, address))
         cols = self.columns()
-        target = index + message.dx + message.dy * cols
-        if message.dx and target // cols != index // cols:
+        target = index + dx + dy * cols
+        if dx and target // cols != index // cols:
             return  # ← → stay within the row
         if 0 <= target < len(self._order):
             self._user_moved = True
-            self.cards[self._order[target][1]].focus()  # scrolls it into view
+            self._moving_to = self._order[target][1]
+            self.cards[self._moving_to].focus()  # scrolls it into view
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        if isinstance(event.widget, DeviceCard) and event.widget.address == self._moving_to:
+            self._moving_to = None  # arrived

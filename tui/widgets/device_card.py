@@ -18,7 +18,7 @@ from textual.widget import Widget
 from victron_ble_bms.protocol.codes import Severity
 
 from ..format import CODES_UNKNOWN, SEVERITY_STYLE, STATUS_TEXT, main_values, outside
-from ..messages import MoveFocus, OpenDevice
+from ..messages import OpenDevice
 from ..state import DeviceState, format_age
 
 
@@ -117,7 +117,11 @@ class DeviceCard(Widget, can_focus=True):
         self.post_message(OpenDevice(self.address))
 
     def action_move(self, dx: int, dy: int) -> None:
-        self.post_message(MoveFocus(self.address, dx, dy))
+        # Handled at once, not posted: keys typed quickly (↓↓↓) each start from the card the
+        # previous one focused (a posted message would let all three start from this card).
+        mover = getattr(self.screen, "move_focus", None)
+        if callable(mover):
+            mover(self.address, dx, dy)
 
     def on_click(self, event: Click) -> None:
         event.stop()
