@@ -1,15 +1,16 @@
 """What the dashboard knows about each device: last reading, age, rate, RSSI, history, codes.
 
 Deliberately small and free of textual, so that it can be tested (and benchmarked) alone.
-The scanner's richer per-device state (issue 5) can replace it later; the screens only read
-the attributes below.
+Every per-device structure is bounded (issue 9 item 10): at most `MAX_DEVICES` devices (the
+least recently heard is forgotten first), a fixed number of history points per series kept in
+flat arrays, and one last advertisement per device.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from victron_ble_bms.protocol import (
@@ -21,6 +22,8 @@ from victron_ble_bms.protocol import (
 )
 from victron_ble_bms.protocol.codes import Severity
 from victron_ble_bms.protocol.products import product_name
+from victron_ble_bms.safetext import plain
+from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 # Instant Readout devices advertise about once a second (ecosystem-notes §3.3); ten missed
@@ -28,8 +31,16 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 # (the Lithium Battery Smart manual: Bluetooth stops below 8 V or any cell below 2 V).
 STALE_AFTER_S = 10.0
 
-# Points kept per history series: at ~1 Hz this is the last ten minutes of the session.
+# Points kept per history series, one per second of the device's own timestamps (a device
+# advertising at 10 Hz keeps its last value of each second): the last ten minutes.
 HISTORY_POINTS = 600
+
+# Devices remembered at once. More than a marina's worth of cards on one screen; beyond it the
+# device heard least recently is forgotten (and its card removed), so memory stays bounded.
+MAX_DEVICES = 2048
+
+# A suspect frame (replayed, forged, implausible) stays marked on the card this long.
+SUSPECT_SHOWN_S = 60.0
 
 Clock = Callable[[], float]
 
@@ -44,23 +55,63 @@ class ActiveCode:
     started: float
 
 
+class Series:
+    """One value's history: at most HISTORY_POINTS floats in a flat array, one per second."""
+
+    __slots__ = ("values", "_second")
+
+    def __init__(self) -> None:
+        self.values = array("d")
+        self._second: int | None = None
+
+    def push(self, ts: float, value: float) -> None:
+        second = int(ts)
+        if second == self._second and self.values:
+            self.values[-1] = value
+            return
+        self._second = second
+        self.values.append(value)
+        if len(self.values) > HISTORY_POINTS:
+            del self.values[0]
+
+
 @dataclass(slots=True)
 class DeviceState:
     address: str
-    name: str
     first_seen: float
     last_seen: float
+    advertised_name: str | None = None  # from the air: shown as plain text only
+    label: str | None = None  # from the keys file
     status: KeyStatus = KeyStatus.NO_KEY
     product: str | None = None
     model_id: int | None = None
-    record: Record | None = None  # last decoded record (kept when a later frame fails)
+    key_check: int | None = None  # the first key byte every encrypted frame carries in clear
+    record: Record | None = None  # last good record (kept when a later frame fails or is suspect)
     error: str | None = None  # why the last frame gave no record
+    codes_unknown: bool = False  # the last good record lacked the fields codes come from
+    suspect: str | None = None  # why the last suspect frame was ignored
+    suspect_at: float | None = None
+    suspect_count: int = 0
     rssi: int | None = None
     count: int = 0
     rate_hz: float | None = None
-    history: dict[str, deque[float]] = field(default_factory=dict)
+    last_advertisement: Advertisement | None = None
+    shown_at: float = 0.0  # monotonic time the screen last took this device (app's frames)
+    history: dict[str, Series] = field(default_factory=dict)
     codes: dict[str, ActiveCode] = field(default_factory=dict)
-    codes_unknown: bool = False  # the last record's codes were not received (partial frame)
+
+    @property
+    def name(self) -> str:
+        """The advertised name first (the device's own, current), then the keys-file label."""
+        return plain(self.advertised_name or self.label or self.product or self.address)
+
+    @property
+    def title(self) -> str:
+        """The card title: the name, with the keys-file label beside it when that differs."""
+        name = self.name
+        if self.advertised_name and self.label and plain(self.label) != name:
+            return f"{name} ({plain(self.label)})"
+        return name
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.last_seen)
@@ -68,20 +119,24 @@ class DeviceState:
     def stale(self, now: float) -> bool:
         return self.age(now) > STALE_AFTER_S
 
+    def suspect_recent(self, now: float) -> bool:
+        return self.suspect_at is not None and now - self.suspect_at <= SUSPECT_SHOWN_S
+
     @property
     def worst(self) -> Severity | None:
         return max((c.code.severity for c in self.codes.values()), default=None)
 
     def series(self, name: str) -> list[float]:
-        return list(self.history.get(name, ()))
+        points = self.history.get(name)
+        return [] if points is None else points.values.tolist()
 
-    def _push(self, name: str, value: float | None) -> None:
+    def _push(self, ts: float, name: str, value: float | None) -> None:
         if value is None:
             return
         points = self.history.get(name)
         if points is None:
-            points = self.history[name] = deque(maxlen=HISTORY_POINTS)
-        points.append(float(value))
+            points = self.history[name] = Series()
+        points.push(ts, float(value))
 
 
 def history_values(record: Record) -> dict[str, float | None]:
@@ -112,13 +167,21 @@ def format_age(seconds: float) -> str:
     return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
 
 
-class Fleet:
-    """Every device seen this session, updated one reading at a time."""
+def suspect_reason(reading: Reading) -> str | None:
+    """Why a reading must not replace the device's last good values (replayed, forged or
+    implausible: `Reading.suspect`, set by the device table), or None."""
+    return plain(reading.suspect) if reading.suspect else None
 
-    def __init__(self, clock: Clock = time.time) -> None:
+
+class Fleet:
+    """Every device seen this session (at most `max_devices`), updated one reading at a time."""
+
+    def __init__(self, clock: Clock = time.time, max_devices: int = MAX_DEVICES) -> None:
         self.clock = clock
+        self.max_devices = max_devices
         self.devices: dict[str, DeviceState] = {}
-        self.names: dict[str, str] = {}  # address → name from the key file
+        self.names: dict[str, str] = {}  # address → label from the keys file
+        self.forgotten: list[str] = []  # addresses dropped to stay bounded (the screen drains it)
 
     def update(self, reading: Reading) -> list[ActiveCode]:
         """Apply one reading; return the codes that became active with it."""
@@ -126,7 +189,9 @@ class Fleet:
         adv = reading.advertisement
         dev = self.devices.get(adv.address)
         if dev is None:
-            dev = DeviceState(adv.address, adv.address, now, now)
+            if len(self.devices) >= self.max_devices:
+                self._forget()
+            dev = DeviceState(adv.address, now, now, label=self.names.get(adv.address))
             self.devices[adv.address] = dev
         elif now > dev.last_seen:
             # Exponential moving average of the update rate; 0.2 follows changes within ~5 readings.
@@ -134,29 +199,51 @@ class Fleet:
             dev.rate_hz = inst if dev.rate_hz is None else dev.rate_hz * 0.8 + inst * 0.2
         dev.last_seen = now
         dev.count += 1
-        dev.status = reading.status
-        dev.error = reading.error
+        dev.last_advertisement = adv
         if adv.rssi is not None:
             dev.rssi = adv.rssi
-        if reading.frame is not None:
-            dev.model_id = reading.frame.model_id
-            dev.product = product_name(reading.frame.model_id)
-        dev.name = self.names.get(adv.address) or adv.name or dev.product or adv.address
-        if reading.record is None:
+        if adv.name:
+            dev.advertised_name = adv.name
+        reason = suspect_reason(reading)
+        if reason is not None:
+            # Shown on the card, but the last good values stay (issue 9 item 5).
+            dev.suspect, dev.suspect_at = reason, now
+            dev.suspect_count += 1
             return []
-        dev.record = reading.record
-        for name, value in history_values(reading.record).items():
-            dev._push(name, value)
-        codes = reading.record.codes
-        dev.codes_unknown = codes is None
-        if codes is None:  # unknown: keep the codes last known, never clear them on a guess
+        dev.status = reading.status
+        dev.error = reading.error
+        frame = reading.frame
+        if frame is not None:
+            dev.model_id = frame.model_id
+            dev.product = product_name(frame.model_id)
+            dev.key_check = frame.key_check
+        record = reading.record
+        if record is None:
             return []
+        dev.record = record
+        ts = adv.ts
+        for name, value in history_values(record).items():
+            dev._push(ts, name, value)
+        codes: tuple[Code, ...] | None = record.codes
+        if codes is None:  # fields the codes come from were not received: unknown, not clear
+            dev.codes_unknown = True
+            return []
+        dev.codes_unknown = False
         return self._update_codes(dev, codes, now)
 
+    def _forget(self) -> None:
+        # Forget the least recently heard eighth at once: one O(n log n) pass per n/8 new devices.
+        oldest = sorted(self.devices.values(), key=lambda d: d.last_seen)
+        for dev in oldest[: max(1, self.max_devices // 8)]:
+            del self.devices[dev.address]
+            self.forgotten.append(dev.address)
+
     def _update_codes(
-        self, dev: DeviceState, codes: Iterable[Code], now: float
+        self, dev: DeviceState, codes: tuple[Code, ...], now: float
     ) -> list[ActiveCode]:
         current = {c.id: c for c in codes}
+        if not current and not dev.codes:
+            return []
         for gone in [cid for cid in dev.codes if cid not in current]:
             del dev.codes[gone]
         started: list[ActiveCode] = []
@@ -173,4 +260,9 @@ class Fleet:
         return sorted(every, key=lambda a: (-a.started, -a.code.severity, a.device, a.code.id))
 
     def sorted_devices(self) -> list[DeviceState]:
-        return sorted(self.devices.values(), key=lambda d: (d.name.lower(), d.address))
+        return sorted(self.devices.values(), key=sort_key)
+
+
+def sort_key(dev: DeviceState) -> tuple[str, str]:
+    """Cards in name order, as the VictronConnect device list."""
+    return (dev.name.lower(), dev.address)

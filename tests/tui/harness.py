@@ -71,6 +71,9 @@ async def settle(pilot: Pilot[None], source: PushSource | None = None) -> None:
         await pilot.pause()
         if (source is None or source.queue.empty()) and not pilot.app._message_queue.qsize():
             break
+    flush = getattr(pilot.app, "flush", None)  # updates wait for the next frame: take it now
+    if callable(flush):
+        flush()
     await pilot.pause()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import stat
@@ -17,6 +18,7 @@ from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
 from victron_ble_bms.tui.widgets.status_bar import StatusBar
 
 from victron_ble_bms.protocol.enums import BmsFlags
+from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.capture import read_jsonl
 from victron_ble_bms.sources.keys import KeyStore
 
@@ -150,7 +152,7 @@ def test_stale_devices_grey_out_with_their_age():
             await pilot.pause()
             c = card(app, frames.HOUSE)
             assert c.has_class("-stale")
-            assert "stale · 42 s ago" in str(c.border_subtitle)
+            assert "stale · last heard 42 s ago" in str(c.render())
             source.push(frames.advert(frames.HOUSE, frames.house(), ts=clock.now))
             await settle(pilot, source)
             assert not card(app, frames.HOUSE).has_class("-stale")
@@ -164,6 +166,14 @@ def test_a_new_alarm_rings_the_bell_and_flashes():
         app = make_app(source)
         rings = []
         app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+        flashed: list[bool] = []
+        flash = app._flash
+
+        def spy() -> None:  # the flash lasts 1.5 s: look right after it starts (a loaded CI)
+            flash()
+            flashed.append(app.screen.query_one(StatusBar).has_class("-flash"))
+
+        app._flash = spy  # type: ignore[method-assign]
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot, source)
             assert rings == []
@@ -172,7 +182,7 @@ def test_a_new_alarm_rings_the_bell_and_flashes():
             source.push(frames.advert(frames.HOUSE, alarm, nonce=2))
             await settle(pilot, source)
             assert rings == [1]
-            assert app.screen.query_one(StatusBar).has_class("-flash")
+            assert flashed == [True]
             await pilot.press("a")
             await pilot.pause()
             text = screen_text(app)
@@ -256,5 +266,130 @@ def test_help_opens_and_closes():
             await pilot.press("escape")
             await pilot.pause()
             assert isinstance(app.screen, DeviceListScreen)
+
+    run(main())
+
+
+def test_key_dialog_refuses_a_key_whose_first_byte_does_not_match_the_frames(tmp_path: Path):
+    """Every encrypted frame carries its key's first byte in clear (protocol.md §1)."""
+    path = tmp_path / "keys.toml"
+
+    async def main():
+        source = PushSource(frames.fleet())
+        app = make_app(source, keys=key_store(path))
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            await open_card(pilot, frames.NOKEY)
+            assert isinstance(app.screen, KeyDialog)
+            wrong = "66" + frames.NOKEY_KEY[2:]  # valid hex, another device's first byte
+            app.screen.query_one("Input").value = wrong
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, KeyDialog)
+            text = screen_text(app)
+            assert "starts with 66" in text and "starting with 55" in text
+            assert not path.exists()
+            app.screen.query_one("Input").value = frames.NOKEY_KEY
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, DeviceListScreen)
+            assert "key ok" in str(card(app, frames.NOKEY).render())
+
+    run(main())
+    assert KeyStore.load(path)[frames.NOKEY] == bytes.fromhex(frames.NOKEY_KEY)
+
+
+def test_not_allowed_to_charge_says_why():
+    """Lithium Battery Smart manual §4.4.1 (charging from 5 °C by default) and §6.1.3 (a cell at
+    3.75 V turns the chargers off)."""
+    cold = frames.lithium(
+        (3.30, 3.31, 3.30, 3.31), flags=BmsFlags.ALLOWED_TO_DISCHARGE, temperature_c=2
+    )
+    high = frames.lithium((3.40, 3.76, 3.41, 3.40), flags=BmsFlags.ALLOWED_TO_DISCHARGE)
+
+    async def main():
+        source = PushSource([frames.advert(frames.HOUSE, cold)])
+        app = make_app(source)
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "Allowed to charge     no" in text
+            assert "Not charging — likely: too cold to charge (2 °C)" in text
+            assert "cell is high" not in text
+            source.push(frames.advert(frames.HOUSE, high, nonce=2))
+            await settle(pilot, source)
+            text = screen_text(app)
+            assert "a cell is high (cell 2 3.76 V)" in text
+            assert "too cold" not in text
+
+    run(main())
+
+
+def test_card_title_prefers_the_advertised_name_with_the_key_file_label_beside_it():
+    keys = key_store()
+    keys.add(frames.BOW, frames.KEYS[frames.BOW], name="short-circuit: test rig")
+
+    async def main():
+        source = PushSource([frames.advert(frames.BOW, frames.bow())])  # advertises "Bow thruster"
+        app = make_app(source, keys=keys)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, source)
+            assert "Bow thruster (short-circuit: test rig)" in screen_text(app)
+
+    run(main())
+
+
+def test_a_frame_cut_short_says_codes_unknown_never_the_all_clear():
+    """Issue 9 item 2: a frame without its flag fields has unknown codes (protocol contract:
+    `Record.codes is None`), shown on the card, the detail and the status line."""
+    full = frames.advert(frames.HOUSE, frames.house())
+    data = frames.advert(frames.HOUSE, frames.house(), nonce=2).manufacturer_data[0x02E1]
+    cut = Advertisement(
+        frames.T0, frames.HOUSE, {0x02E1: data[:10]}, rssi=-60, name="House", origin="test"
+    )
+
+    async def main():
+        source = PushSource([full])
+        app = make_app(source)
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            assert "no active codes" in app.status_text()
+            source.push(cut)
+            await settle(pilot, source)
+            text = screen_text(app)
+            assert "codes unknown (frame incomplete)" in text
+            assert "no active codes" not in app.status_text()
+            assert "1 codes unknown" in app.status_text()
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "Codes unknown (frame incomplete)" in text
+            assert "No active codes" not in text
+
+    run(main())
+
+
+def test_a_suspect_frame_is_marked_and_does_not_replace_the_last_good_values():
+    """Issue 9 item 5: a pack voltage far from the sum of its cells is implausible (wrong key
+    with the right first byte, or a corrupt frame): flagged, the last good values stay."""
+    bad = frames.lithium((3.30, 3.30, 3.30, 3.30))
+    bad = dataclasses.replace(bad, battery_voltage_v=25.0)  # cells sum to 13.2 V
+
+    async def main():
+        source = PushSource([frames.advert(frames.HOUSE, frames.house(), nonce=1)])
+        app = make_app(source)
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2))
+            await settle(pilot, source)
+            rendered = str(card(app, frames.HOUSE).render())
+            assert "⚠ suspect frame ignored: implausible" in rendered
+            assert "13.99 V" in rendered and "25.00 V" not in rendered
+            assert card(app, frames.HOUSE).has_class("-suspect")
+            await open_card(pilot, frames.HOUSE)
+            text = screen_text(app)
+            assert "1 suspect frame(s) ignored" in text
+            assert "The values below are the last good reading." in text
+            assert "13.99 V" in text and "25.00 V" not in text
 
     run(main())

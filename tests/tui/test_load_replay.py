@@ -148,3 +148,34 @@ def test_replay_through_the_dashboard(tmp_path: Path):
             assert "source ended" in app.status_text()
 
     asyncio.run(main())
+
+
+def test_replay_continues_past_a_corrupt_record_like_decode(tmp_path: Path):
+    """Issue 9 item 6: `dashboard --replay` stopped at the first corrupt record that `decode`
+    skips. The corrupt lines are written by hand (not by our writer)."""
+    from victron_ble_bms.cli.dashboard import _replay_plan
+
+    capture = tmp_path / "c.jsonl"
+    _write_capture(capture, [float(t) for t in range(10)])
+    lines = capture.read_text().splitlines()
+    lines.insert(4, '{"ts": 3.5, "address": "C0:00:00:00:00:01", "manufacturer_data": {"737": "zz')
+    lines.insert(8, "[1, 2")
+    capture.write_text("\n".join(lines) + "\n")
+    keys = KeyStore()
+    keys.add(frames.HOUSE, frames.KEYS[frames.HOUSE])
+    plan = _replay_plan(str(capture), 1000.0, keys)
+    assert plan.clock is not None
+    app = make_app(plan.source, clock=plan.clock, keys=keys, skipped=plan.skipped)
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not app.source_done:
+                await pilot.pause(0.02)
+            await settle(pilot)
+            assert app.source_error is None
+            assert app.fleet.devices[frames.HOUSE].count == 10  # every good record shown
+            assert "2 corrupt records skipped" in app.status_text()
+
+    asyncio.run(main())
+    assert plan.skipped is not None and len(plan.skipped) == 2
+    assert all("line" in str(e) for e in plan.skipped)  # each says where

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
 from textual.screen import Screen
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 
 
 class FleetScreen(Screen[None]):
-    """A screen that shows fleet state. The app calls `device_changed` for each update and
-    `refresh_all` once a second (ages) and when the screen comes back into view."""
+    """A screen that shows fleet state. The app calls `devices_changed` once per frame with the
+    devices that changed since the last frame, and `refresh_all` once a second (ages) and when
+    the screen comes back into view."""
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -32,8 +34,8 @@ class FleetScreen(Screen[None]):
     def footer(self) -> Footer:
         return Footer()
 
-    def device_changed(self, address: str) -> None:
-        """One device has new data."""
+    def devices_changed(self, addresses: Collection[str]) -> None:
+        """These devices have new data."""
 
     def refresh_all(self) -> None:
         """Redraw everything (ages change with the clock)."""

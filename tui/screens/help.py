@@ -13,15 +13,19 @@ from ..state import STALE_AFTER_S
 HELP = f"""[b]victron-bms dashboard[/]
 
 [b]Keys[/]
-  ↑ ↓ / Tab    move between devices        ⏎ or click  open a device
-  a            alerts (every active code)  r           start/stop recording a capture
-  ?            this help                   Esc         back          q  quit
+  ← ↑ ↓ →   move between cards (Tab too)   ⏎ / click  open a device
+  a         alerts (every active code)     r          record (on/off)
+  ?         this help                      Esc        back        q  quit
 
 [b]Device list[/]
-  Each card shows a device's product, key status, main values, its codes and
-  "RSSI · age". The border colour is the worst active code: yellow warning,
-  red alarm, magenta error. A device not heard for {STALE_AFTER_S:.0f} s turns grey and
-  shows how long ago it was last heard.
+  Each card shows a device's advertised name (its keys-file label beside it),
+  product, key status, main values, its codes and "RSSI · age". The border
+  colour is the worst active code: yellow warning, red alarm, magenta error.
+  The focused card has a double white frame and a tinted background.
+  A device not heard for {STALE_AFTER_S:.0f} s turns grey and shows how long ago it was
+  last heard. "codes unknown (frame incomplete)": the last frame was too short
+  to carry the codes — not an all-clear. "⚠ suspect frame ignored": a frame
+  looked replayed, forged or implausible; the card keeps the last good values.
   "no key — add key": press ⏎ to enter the device's Instant Readout key; it is
   saved to the keys file (mode 0600) and used at once.
   "key mismatch": the key no longer fits — the device probably has a new key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
@@ -13,11 +14,12 @@ from ..state import DeviceState
 from ..widgets.readout import Readout
 from .detail import DetailScreen
 
-_TRI = {TriState.YES: "[green]yes[/]", TriState.NO: "[red]no[/]"}
+_TRI = {TriState.YES: Text("yes", style="green"), TriState.NO: Text("no", style="red")}
+_NA = Text("n/a", style="dim")
 _LEVEL = {
-    AlarmLevel.OK: "[green]ok[/]",
-    AlarmLevel.WARNING: "[yellow]warning[/]",
-    AlarmLevel.ALARM: "[red]alarm[/]",
+    AlarmLevel.OK: Text("ok", style="green"),
+    AlarmLevel.WARNING: Text("warning", style="yellow"),
+    AlarmLevel.ALARM: Text("alarm", style="red"),
 }
 
 
@@ -56,10 +58,10 @@ class LynxScreen(DetailScreen):
             ]
         )
         self.query_one("#io", Readout).show(
-            [(_name(k), _TRI.get(v, "[dim]n/a[/]")) for k, v in record.io.items() if k != "field_7"]
+            [(_name(k), _TRI.get(v, _NA)) for k, v in record.io.items() if k != "field_7"]
         )
         # Only the items this BMS reports (0 = unsupported, protocol.md §4.5).
         self.query_one("#alarms", Readout).show(
             [(_name(k), _LEVEL[v]) for k, v in record.alarms.items() if v in _LEVEL]
-            or [("(none reported)", "")]
+            or [("(none reported)", Text(""))]
         )

@@ -7,17 +7,25 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from ..format import SEVERITY_STYLE
+from ..format import CODES_UNKNOWN, SEVERITY_STYLE
 from ..state import ActiveCode, format_age
 
 
 class CodeList(Static):
-    def show(self, codes: Iterable[ActiveCode], now: float) -> None:
+    def show(self, codes: Iterable[ActiveCode], now: float, *, unknown: bool = False) -> None:
         ordered = sorted(codes, key=lambda a: (-a.code.severity, a.code.id))
-        if not ordered:
+        out = Text()
+        if unknown:  # the last frame lacked the flag/code fields: never the green all-clear
+            out.append(CODES_UNKNOWN[0].upper() + CODES_UNKNOWN[1:], style="bold yellow")
+            out.append(
+                ": the last frame was shorter than its layout, so active codes are not known."
+                + (" Codes shown below are from earlier frames." if ordered else ""),
+            )
+            if ordered:
+                out.append("\n\n")
+        elif not ordered:
             self.update(Text("No active codes.", style="green"))
             return
-        out = Text()
         for i, active in enumerate(ordered):
             code = active.code
             style = SEVERITY_STYLE[code.severity]

@@ -1,54 +1,149 @@
-"""One card per device on the home screen, like the VictronConnect device list."""
+"""One card per device on the home screen, like the VictronConnect device list.
+
+The card keeps a reference to its device's state and builds its text in `render()`, which
+Textual calls only for cards on screen: an update of a card scrolled out of view costs a flag,
+not a repaint (issue 12: CPU per reading independent of the number of cards).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.widget import Widget
 
-from ..format import SEVERITY_STYLE, STATUS_TEXT, main_values
+from victron_ble_bms.protocol.codes import Severity
+
+from ..format import CODES_UNKNOWN, SEVERITY_STYLE, STATUS_TEXT, main_values, outside
 from ..messages import OpenDevice
 from ..state import DeviceState, format_age
 
 
-class DeviceCard(Static, can_focus=True):
-    BINDINGS = [Binding("enter", "open", "Open", show=False)]
+class DeviceCard(Widget, can_focus=True):
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        # On the card itself, so that the scrolling container's own arrow bindings never win.
+        Binding("down,j", "move(0, 1)", "Down", show=False),
+        Binding("up,k", "move(0, -1)", "Up", show=False),
+        Binding("right,l", "move(1, 0)", "Right", show=False),
+        Binding("left,h", "move(-1, 0)", "Left", show=False),
+    ]
 
-    def __init__(self, address: str) -> None:
-        super().__init__(id=card_id(address), classes="card")
-        self.address = address
+    def __init__(self, dev: DeviceState, clock: Callable[[], float]) -> None:
+        super().__init__(id=card_id(dev.address), classes="card")
+        self.dev = dev
+        self.address = dev.address
+        self._clock = clock
+        self._lines = 0
+        self._classes_now: tuple[bool, Severity | None, bool] | None = None
+        self._names: tuple[str | None, ...] | None = None
+        self.needs_paint = False
 
-    def show(self, dev: DeviceState, now: float) -> None:
+    def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
+        """Take the device's new state: classes, title and height now, the body when painted.
+
+        Cheap on purpose (called for every card once a second, and per changed device per
+        frame): classes are only touched when they change, the height is set from the line
+        count (the grid never measures the text of 500 cards), and only cards on screen are
+        repainted (`paint`).
+        """
+        self.dev = dev
         stale = dev.stale(now)
-        worst = dev.worst
-        self.set_class(stale, "-stale")
-        for sev, style in SEVERITY_STYLE.items():
-            self.set_class(worst is sev and not stale, f"-{style}")
-        self.border_title = dev.name
+        state = (stale, None if stale else dev.worst, dev.suspect_recent(now))
+        if state != self._classes_now:
+            self._classes_now = state
+            self.set_class(stale, "-stale")
+            for sev, style in SEVERITY_STYLE.items():
+                self.set_class(state[1] is sev, f"-{style}")
+            self.set_class(state[2], "-suspect")
+        names = (dev.advertised_name, dev.label, dev.product)
+        if names != self._names:  # the title is rebuilt (plain()) only when a name changes
+            self._names = names
+            self.border_title = outside(dev.title)  # Text: never parsed as markup
+        lines = line_count(dev, now)
+        if lines != self._lines:
+            self._lines = lines
+            self.refresh(layout=True)  # the only change that needs a layout
+        if paint:
+            self.needs_paint = False
+            self.refresh()
+        else:
+            # Off screen: refreshing it would make Textual lay out the whole grid to find it.
+            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
+            self.needs_paint = True
+
+    def state_changes(self, dev: DeviceState, now: float) -> bool:
+        """Whether the clock alone changes this card's classes (stale, suspect mark expiring)."""
+        state = self._classes_now
+        return state is None or dev.stale(now) != state[0] or dev.suspect_recent(now) != state[2]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # The grid's auto rows ask every card for its height on each layout; the line count is
+        # known without rendering (no line wraps: the text is cut with an ellipsis).
+        return self._lines or super().get_content_height(container, viewport, width)
+
+    def render(self) -> Text:
+        dev, now = self.dev, self._clock()
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(dev.product or "unknown product", style="bold")
+        out.append("\n")
+        out.append_text(STATUS_TEXT[dev.status])
+        for label, value in main_values(dev.record):
+            out.append(f"\n{label:<12}")
+            out.append_text(value if isinstance(value, Text) else Text(value))
+        if dev.codes or dev.codes_unknown:
+            out.append("\nCodes       ")
+            for active in sorted(dev.codes.values(), key=lambda a: -a.code.severity):
+                out.append(active.code.id + " ", style=SEVERITY_STYLE[active.code.severity])
+            if dev.codes_unknown:
+                out.append(CODES_UNKNOWN, style="bold yellow")
+        if dev.suspect_recent(now):
+            out.append("\n⚠ suspect frame ignored: ", style="bold magenta")
+            out.append(dev.suspect or "")
+        stale = dev.stale(now)
         age = format_age(dev.age(now))
         rssi = "—" if dev.rssi is None else f"{dev.rssi} dBm"
-        self.border_subtitle = f"stale · {age} ago" if stale else f"{rssi} · {age}"
-        lines = [f"[b]{dev.product or 'unknown product'}[/]", STATUS_TEXT[dev.status]]
-        for label, value in main_values(dev.record):
-            lines.append(f"{label:<12}{value}")
-        if dev.codes:
-            worst_codes = sorted(dev.codes.values(), key=lambda a: -a.code.severity)
-            ids = " ".join(
-                f"[{SEVERITY_STYLE[a.code.severity]}]{a.code.id}[/]" for a in worst_codes
-            )
-            lines.append(f"Codes       {ids}")
-        if dev.codes_unknown:
-            lines.append("Codes       [b]unknown[/] (frame incomplete)")
-        self.update(Text.from_markup("\n".join(lines)))
+        out.append("\n")
+        out.append(
+            f"stale · last heard {age} ago" if stale else f"{rssi} · {age} ago",
+            style="bold yellow" if stale else "dim",
+        )
+        return out
 
     def action_open(self) -> None:
         self.post_message(OpenDevice(self.address))
 
+    def action_move(self, dx: int, dy: int) -> None:
+        # Handled at once, not posted: keys typed quickly (↓↓↓) each start from the card the
+        # previous one focused (a posted message would let all three start from this card).
+        mover = getattr(self.screen, "move_focus", None)
+        if callable(mover):
+            mover(self.address, dx, dy)
+
     def on_click(self, event: Click) -> None:
         event.stop()
+        self.focus()
         self.post_message(OpenDevice(self.address))
 
 
+_VALUE_LINES: dict[type, int] = {}
+
+
+def line_count(dev: DeviceState, now: float) -> int:
+    """Lines of a card's body; the number of main values is fixed per record type (cached:
+    computing the values means decoding fields)."""
+    record = dev.record
+    values = 0
+    if record is not None:
+        values = _VALUE_LINES.get(type(record), -1)
+        if values < 0:
+            values = _VALUE_LINES[type(record)] = len(main_values(record))
+    return 3 + values + bool(dev.codes or dev.codes_unknown) + dev.suspect_recent(now)
+
+
 def card_id(address: str) -> str:
-    return "card-" + address.replace(":", "").replace("-", "").lower()
+    # Addresses are normalised by the sources; anything else is reduced to safe id characters.
+    return "card-" + "".join(ch for ch in address.lower() if ch.isalnum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline
@@ -15,12 +16,15 @@ class History(Vertical):
         self.unit = unit
 
     def compose(self) -> ComposeResult:
-        yield Label(self.label, classes="history-label")
+        yield Label(Text(self.label), classes="history-label")
         yield Sparkline([], summary_function=max)
 
     def show(self, points: list[float]) -> None:
         label = self.query_one(Label)
         if points:
             lo, hi, last = min(points), max(points), points[-1]
-            label.update(f"{self.label}  [b]{last:g} {self.unit}[/]  [dim]({lo:g}–{hi:g})[/]")
+            text = Text(f"{self.label}  ")
+            text.append(f"{last:g} {self.unit}", style="bold")
+            text.append(f"  ({lo:g}–{hi:g})", style="dim")
+            label.update(text)
         self.query_one(Sparkline).data = points

@@ -22,7 +22,10 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 
 from .output import error
 
+EXIT_INTERNAL = 1  # a bug: one line, no traceback, no locals
+EXIT_SOURCE = 1  # the source stopped (its message is printed after the screen closes)
 EXIT_USAGE = 2
+EXIT_PARTIAL = 3  # corrupt records were skipped (as `decode`)
 # A remote serve publishes a steady device at its heartbeat (mqtt config heartbeat_s, 60 s).
 REMOTE_STALE_AFTER_S = 70.0
 
@@ -76,6 +79,7 @@ class Plan:
     clock: Callable[[], float] | None = None
     note: str = ""
     on_app: Callable[[Any], None] | None = None  # told the app once it exists (remote notes)
+    skipped: list[Any] | None = None  # problems the source skips past (corrupt records)
 
 
 def bluetooth_adapter() -> str | None:
@@ -152,10 +156,13 @@ def _demo_plan(note: str = "") -> Plan:
 
 
 def _replay_plan(path: str, speed: float, keys: KeyStore) -> Plan:
-    from victron_ble_bms.sources.capture import open_capture
+    from victron_ble_bms.sources.capture import CaptureError, open_capture
     from victron_ble_bms.tui.feeds import ReplayClock, replay
 
-    capture = open_capture(path)  # CaptureError: unreadable or unknown format
+    # A corrupt record is collected in `errors` and skipped, as `decode` does (issue 9 item 6);
+    # only an unreadable or unknown file raises CaptureError here.
+    errors: list[CaptureError] = []
+    capture = open_capture(path, errors=errors)
 
     clock = ReplayClock(speed)
 
@@ -165,7 +172,7 @@ def _replay_plan(path: str, speed: float, keys: KeyStore) -> Plan:
                 yield adv
 
     label = f"replay {Path(path).name} ×{speed:g} ({capture.format})"
-    return Plan(advertisements(), keys, False, label, clock=clock)
+    return Plan(advertisements(), keys, False, label, clock=clock, skipped=errors)
 
 
 def _load_keys(path: str | None) -> KeyStore:
@@ -249,9 +256,20 @@ def run(args: argparse.Namespace) -> int:
         keys=chosen.keys,
         demo=chosen.demo,
         source_label=chosen.note or chosen.label,
+        skipped=chosen.skipped,
         **kwargs,
     )
     if chosen.on_app is not None:
         chosen.on_app(app)
     app.run()
-    return 0
+    if app.return_code:  # an internal error: one line, never a traceback with locals
+        sys.stderr.write((app.crash or "victron-bms dashboard: internal error") + "\n")
+        return EXIT_INTERNAL
+    status = 0
+    for problem in chosen.skipped or ():
+        error(plain(problem))
+        status = EXIT_PARTIAL
+    if app.source_error:
+        error(app.source_error)
+        status = EXIT_SOURCE
+    return status
