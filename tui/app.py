@@ -336,12 +336,25 @@ class DashboardApp(App[None]):
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             path = self.record_dir / f"dashboard-{stamp}.jsonl"
             try:
-                self.recorder = JsonlWriter(path, source=self.source_label or "dashboard")
+                self.recorder = JsonlWriter(
+                    path, source=self.source_label or "dashboard", **self._demo_keys_beside(path)
+                )
             except OSError as exc:
                 self.notify(f"cannot record: {plain(exc)}", severity="error", markup=False)
                 return
             self.notify(f"recording to {plain(path)}", markup=False)
         self._refresh_status()
+
+    def _demo_keys_beside(self, path: Path) -> dict[str, str]:
+        """In the demo, the emulated devices' published test keys go beside the recording and
+        its header names them, so `decode REC --keys REC.keys.toml` decodes every frame (issue
+        10 item 2). Never for real devices: a user's keys are not copied next to a capture."""
+        if not self.demo:
+            return {}
+        store = KeyStore(Path(f"{path}.keys.toml"))
+        for entry in self.keys.entries():
+            store.add(entry.address, entry.key, name=entry.name)
+        return {"keys": store.save().name}
 
     # -- status -----------------------------------------------------------------------------
     def status_parts(self) -> list[Part]:
