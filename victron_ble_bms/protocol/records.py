@@ -307,7 +307,12 @@ class SmartLithiumRecord(Record):
 
     @property
     def pre_alarm(self) -> bool | None:
-        return None if self.bms_flags is None else BmsFlags.PRE_ALARM in self.bms_flags
+        """The cell under-voltage pre-alarm (LBS manual §3.3, code W-SL12). The battery reports
+        it in bit 12, WARN_UNDER_VOLTAGE: that is among the bits it sets, while the generic
+        PRE_ALARM bit 27 is not (protocol.md §4.1). Either bit counts."""
+        if self.bms_flags is None:
+            return None
+        return bool(self.bms_flags & (BmsFlags.PRE_ALARM | BmsFlags.WARNING_UNDER_VOLTAGE))
 
 
 def _as_volts(value: float | CellBound) -> float:
