@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.user import keys_file
 from victron_ble_bms.cli import main
 from victron_ble_bms.sources.capture import (
     CaptureError,
@@ -53,10 +54,7 @@ def _idb(options: bytes = b"") -> bytes:
 
 
 def _keys(tmp_path: Path) -> Path:
-    f = tmp_path / "keys.toml"
-    f.write_text(f'[devices."{SHUNT_ADDRESS}"]\nkey = "{SHUNT_KEY}"\n')
-    f.chmod(0o600)
-    return f
+    return keys_file(tmp_path, SHUNT_ADDRESS, SHUNT_KEY)
 
 
 def test_pcapng_section_header_of_length_12(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .user import SHUNT_HEX, SHUNT_KEY, victron_bms
+from .user import SHUNT_HEX, keys_file, victron_bms
 
 ADDRESS = "D1:23:45:67:89:AB"
 # The public SmartShunt vector cut after two data bytes (the reproduction): the alarm
@@ -32,10 +32,7 @@ def _recording(path: Path, frames: list[str]) -> Path:
 
 
 def _keys(home: Path) -> Path:
-    keys = home / "keys.toml"
-    keys.write_text(f'[devices."{ADDRESS}"]\nkey = "{SHUNT_KEY}"\n')
-    keys.chmod(0o600)
-    return keys
+    return keys_file(home, ADDRESS)
 
 
 def test_a_cut_frame_makes_the_read_partial_and_its_codes_unknown(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .user import SHUNT_HEX, SHUNT_KEY, victron_bms
+from .user import SHUNT_HEX, keys_file, victron_bms
 
 ADDRESS = "D1:23:45:67:89:AB"
 HOSTILE = [
@@ -44,10 +44,7 @@ def _capture(path: Path, names: list[str]) -> Path:
 
 @pytest.fixture
 def keys(tmp_path: Path) -> Path:
-    f = tmp_path / "keys.toml"
-    f.write_text(f'[devices."{ADDRESS}"]\nkey = "{SHUNT_KEY}"\nname = "[blink]label[/]"\n')
-    f.chmod(0o600)
-    return f
+    return keys_file(tmp_path, ADDRESS, name="[blink]label[/]")
 
 
 def _no_raw_controls(text: str) -> None:

@@ -37,3 +37,16 @@ def victron_bms(
 
 def default_keys(home: Path) -> Path:
     return home / ".config" / "victron-ble-bms" / "keys.toml"
+
+
+def keys_file(
+    directory: Path, address: str, key: str = SHUNT_KEY, *, name: str | None = None
+) -> Path:
+    """A keys file written by hand (not by our KeyStore), mode 0600 as `keys add` leaves it."""
+    path = directory / "keys.toml"
+    text = f'[devices."{address}"]\nkey = "{key}"\n'
+    if name is not None:
+        text += f'name = "{name}"\n'
+    path.write_text(text)
+    path.chmod(0o600)
+    return path

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from ..jsonform import frame_object
 from ..safetext import plain
 from .keys import default_keys_path
 from .output import codes_text, error, main_values, text_cell
+from .stopping import stop_event
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -260,13 +260,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
     finally:
         await close_bleak_bus()
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if args.duration is not None:
-        loop.call_later(args.duration, stop.set)
+    stop = stop_event(args.duration)
 
     live = None
     if not args.json and sys.stdout.isatty():
@@ -384,13 +378,7 @@ async def _record_ble(args: argparse.Namespace, open_writer: Callable[[], Any]) 
         error(f"{args.output}: cannot write: {exc.strerror or exc}")
         return EXIT_USAGE
     scan.record = writer
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if args.duration:
-        loop.call_later(args.duration, stop.set)
+    stop = stop_event(args.duration or None)
 
     async def report() -> None:
         async for item in scan:

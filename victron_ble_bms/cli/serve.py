@@ -19,7 +19,6 @@ import getpass
 import importlib
 import math
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -35,6 +34,7 @@ from victron_ble_bms.sources.readings import Reading
 from .emulate import _speed  # the same --speed N|max as emulate
 from .keys import default_keys_path
 from .output import error
+from .stopping import stop_event
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -473,13 +473,7 @@ async def _serve(
         error(str(exc))
         return EXIT_USAGE
     link = Link(cfg, session, say=say)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    if args.duration is not None:
-        loop.call_later(args.duration, stop.set)
+    stop = stop_event(args.duration)
     say(f"publishing {source} {what} to {cfg.broker} under {where}")
     readings = 0
 
