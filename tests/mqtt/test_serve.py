@@ -279,24 +279,6 @@ def test_removing_a_key_removes_the_entities(
     clean(s.stderr)
 
 
-def test_source_mqtt_without_receivers_says_so(
-    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
-) -> None:
-    pytest.importorskip("aiomqtt")
-    try:
-        import victron_ble_bms.receivers  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the receivers package is here: tests/receivers covers --source mqtt")
-    s = Serve(tmp_path, "--source", "mqtt", "--mqtt", mqtt_broker.url, "--duration", "10")
-    serves.append(s)
-    assert s.proc.wait(30) == 0
-    assert "not available" in s.stderr
-    s.stop()
-    clean(s.stderr)
-
-
 def test_home_assistant_restart_gets_the_configs_again(
     mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
 ) -> None:

@@ -237,17 +237,13 @@ async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisemen
 async def _remote(
     args: argparse.Namespace, cfg: Any, tracker: Any
 ) -> AsyncIterator[Advertisement]:
-    """Remote receivers (receivers branch). Imported lazily: without it, one clear line."""
-    try:
-        receivers = importlib.import_module("victron_ble_bms.receivers")
-        advertisements = receivers.advertisements
-    except (ImportError, AttributeError):
-        say("--source mqtt is not available in this version (no victron_ble_bms.receivers)")
-        return
+    """Remote receivers (imported here: they need the optional MQTT client, checked first)."""
+    from victron_ble_bms import receivers
+
     # The whole config, not just the URL: its password (file or env) and cafile apply too.
     # Our own receivers publish under the same --topic-prefix as this serve.
     topics = args.receiver_topic or receivers.default_topics(cfg.topic_prefix)
-    async for adv in advertisements(cfg, topics, receivers=tracker):
+    async for adv in receivers.advertisements(cfg, topics, receivers=tracker):
         yield adv
 
 
@@ -256,10 +252,8 @@ def _receiver_tracker(source: str) -> Any:
     receivers — each reported in one line), or None."""
     if source != "mqtt":
         return None
-    try:
-        receivers = importlib.import_module("victron_ble_bms.receivers")
-    except ImportError:
-        return None
+    from victron_ble_bms import receivers
+
     return receivers.Receivers(on_event=say)
 
 
