@@ -16,7 +16,8 @@ from typing import Any
 
 from victron_ble_bms.emulator.dbus_daemon import PrivateBus
 from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
-from victron_ble_bms.protocol import COMPANY_ID
+from victron_ble_bms.protocol import COMPANY_ID, decode_plaintext
+from victron_ble_bms.protocol.crypto import cipher_for, normalize_key
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .fleet import KEY_KEYED, KEYED, advertisement
@@ -30,9 +31,20 @@ def genuine(nonce: int) -> Advertisement:
 
 def forged(nonce: int, seed: int) -> Advertisement:
     """Random ciphertext behind the device's clear header with the right key-check byte —
-    what anyone nearby can send (protocol.md §1.1)."""
+    what anyone nearby can send (protocol.md §1.1).
+
+    Random ciphertext decrypts to random plaintext, and about 6 % of random Lithium plaintexts
+    happen to hold values a battery could have — no check can tell those from a genuine frame.
+    So that the frame is the same implausible one at whatever nonce the scan reached (the
+    keystream differs per nonce), the plaintext is drawn from `seed` until it is one no
+    battery can hold, then encrypted at `nonce`."""
     header = genuine(nonce).manufacturer_data[COMPANY_ID][:8]
-    return Advertisement(0.0, KEYED, {COMPANY_ID: header + random.Random(seed).randbytes(16)})
+    rng = random.Random(seed)
+    plaintext = rng.randbytes(16)
+    while not decode_plaintext(0x05, plaintext).implausible:
+        plaintext = rng.randbytes(16)
+    ciphertext = cipher_for(normalize_key(KEY_KEYED)).apply(nonce & 0xFFFF, plaintext)
+    return Advertisement(0.0, KEYED, {COMPANY_ID: header + ciphertext})
 
 
 def cut(adv: Advertisement, length: int) -> Advertisement:
