@@ -246,3 +246,63 @@ def test_short_le_report_event_is_a_corrupt_record(tmp_path: Path, event: bytes)
     assert list(open_capture(f, errors=errors)) == []
     assert [type(e) for e in errors] == [CorruptRecord, CorruptRecord]
     assert errors[1].offset == 16 + len(rec)
+
+
+def _damage_caplen(block: bytearray) -> None:
+    struct.pack_into("<I", block, 20, len(block))  # caplen beyond the block
+
+
+def _damage_interface(block: bytearray) -> None:
+    struct.pack_into("<I", block, 8, 7)  # interface 7 was never declared
+
+
+def _damage_trailer(block: bytearray) -> None:
+    struct.pack_into("<I", block, len(block) - 4, len(block) + 4)
+
+
+def _damage_length(block: bytearray) -> None:
+    struct.pack_into("<I", block, 4, len(block) + 2)  # not a multiple of 4
+
+
+def _damage_packet(block: bytearray) -> None:
+    # caplen 3: too short for LINKTYPE 201's direction header + H4 byte.
+    struct.pack_into("<I", block, 20, 3)
+
+
+@pytest.mark.parametrize("chunk", [1 << 16, 64, 37], ids=["default", "chunk64", "chunk37"])
+@pytest.mark.parametrize(
+    ("damage", "kind", "goes_on"),
+    [
+        (_damage_caplen, "CorruptRecord", True),
+        (_damage_interface, "CorruptRecord", True),
+        (_damage_packet, "CorruptRecord", True),
+        (_damage_trailer, "CorruptCapture", False),
+        (_damage_length, "CorruptCapture", False),
+    ],
+)
+def test_pcapng_damage_after_good_packets(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+    damage: object,
+    kind: str,
+    goes_on: bool,
+) -> None:
+    """A damaged Enhanced Packet after good ones of the same interface (the reader's fast
+    loop; with small chunks, blocks also cross the chunk's end) gets the same error at the
+    block's byte offset as a damaged first packet."""
+    from victron_ble_bms.sources.capture import pcap
+
+    monkeypatch.setattr(pcap, "CHUNK", chunk)
+    good = _epb(_h4_event())
+    bad = bytearray(good)
+    damage(bad)  # type: ignore[operator]
+    head = _shb() + _idb() + good * 3
+    f = tmp_path / "x.pcapng"
+    f.write_bytes(head + bytes(bad) + good * 2)
+    errors: list[CaptureError] = []
+    advs = list(open_capture(f, errors=errors))
+    assert [(type(e).__name__, e.offset) for e in errors] == [(kind, len(head))]
+    assert f"byte {len(head)}:" in str(errors[0])
+    assert len(advs) == (5 if goes_on else 3)
+    assert {a.address for a in advs} == {SHUNT_ADDRESS}

@@ -10,7 +10,7 @@ Simple Packet 3, obsolete Packet 2; other blocks skipped).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,6 +36,11 @@ PCAP_MAGICS = {
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_PACKET = 1 << 18  # libpcap's own maximum snapshot length
 MAX_BLOCK = 1 << 24
+CHUNK = 1 << 16  # pcapng is read in chunks of this size (see _Chunks)
+# An Enhanced Packet Block's head: type, total length, interface, timestamp high and low,
+# captured and original length; and a block's trailing length. Per byte order.
+_EPB = {e: struct.Struct(e + "IIIIIII") for e in "<>"}
+_TRAILER = {e: struct.Struct(e + "I") for e in "<>"}
 
 _SUPPORTED = ", ".join(str(t) for t in PCAP_LINKS)
 
@@ -130,21 +135,106 @@ def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
     return iface
 
 
+class _Chunks:
+    """The file read in large chunks: `read(n)` behaves like the file's (fewer bytes only at
+    the end of the file), and `buf`/`pos` let read_pcapng's fast loop walk whole blocks in
+    place with `unpack_from`, one slice per packet instead of two reads and two slices.
+    `len(buf)` never exceeds MAX_BLOCK (refills read at most max(n, CHUNK) bytes in all, and
+    n ≤ MAX_BLOCK is checked before), so a block found whole in `buf` has a possible length."""
+
+    __slots__ = ("_raw", "buf", "pos", "base")
+
+    def __init__(self, raw: Callable[[int], bytes]) -> None:
+        self._raw = raw
+        self.buf = b""
+        self.pos = 0  # next unread byte in buf
+        self.base = 0  # file offset of buf[0]
+
+    def read(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            self._refill(n)
+        data = self.buf[self.pos : self.pos + n]
+        self.pos += len(data)
+        return data
+
+    def _refill(self, need: int) -> None:
+        parts = [self.buf[self.pos :]]
+        got = len(parts[0])
+        want = max(need, CHUNK)
+        while got < need:
+            more = self._raw(want - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        self.base += self.pos
+        self.pos = 0
+        self.buf = b"".join(parts)
+
+
 def read_pcapng(
     f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
 ) -> Iterator[Advertisement]:
     """Stream the advertisements in a pcapng file (all sections, all Bluetooth interfaces)."""
-    offset = 0
     endian = "<"
     interfaces: list[_Interface] = []
-    read = f.read
+    chunks = _Chunks(f.read)
+    read = chunks.read
     first = True
     seen_bluetooth = False
     other_links: set[int] = set()
     pair = struct.Struct("<II").unpack
-    epb_raw = b""
-    epb_head = struct.Struct("<IIIII").unpack_from
+    epb_head = _EPB["<"].unpack_from
+    trailer = _TRAILER["<"].unpack_from
+    # The interface of the last Enhanced Packet read (-1: none yet in this section), cached
+    # for the fast loop: only a Bluetooth interface is cached.
+    cur = -1
+    decoder: LinkDecoder = h4_with_phdr
+    resolution = 1e-6
+    ts_offset = 0
     while True:
+        if cur >= 0:
+            # The hot path: Enhanced Packets of the cached interface lying whole in the chunk.
+            # Every check of the slow path below is here, in one condition (the block length
+            # ≥ 32 is implied by caplen + 32 ≤ total, ≤ MAX_BLOCK by lying whole in the
+            # chunk); a block failing any of them — or of another type or interface, or
+            # crossing the chunk's end — goes to the slow path for its message.
+            buf = chunks.buf
+            pos = chunks.pos
+            size = len(buf)
+            stop = size - 28
+            phdr = decoder is h4_with_phdr
+            while pos <= stop:
+                btype, total, if_id, ts_hi, ts_lo, caplen, _orig = epb_head(buf, pos)
+                end = pos + total
+                if (
+                    btype != 6
+                    or if_id != cur
+                    or total & 3
+                    or caplen + 32 > total
+                    or end > size
+                    or trailer(buf, end - 4)[0] != total
+                ):
+                    break
+                ts = ((ts_hi << 32) | ts_lo) * resolution + ts_offset
+                try:
+                    if phdr and caplen > 4 and buf[pos + 32] == H4_EVENT:
+                        advs = parse_hci_event(buf[pos + 28 : pos + 28 + caplen], ts, 5)
+                    else:
+                        advs = decoder(buf[pos + 28 : pos + 28 + caplen], ts, 0)
+                except ValueError as exc:
+                    advs = []
+                    handle(
+                        errors,
+                        CorruptRecord(
+                            f"packet skipped: {exc}", path=path, offset=chunks.base + pos
+                        ),
+                    )
+                pos = end
+                yield from advs
+            chunks.pos = pos
+        # The slow path: one block of any type, each check with its own message.
+        offset = chunks.base + chunks.pos
         hdr = read(8)
         if len(hdr) < 8:
             if hdr:
@@ -158,10 +248,7 @@ def read_pcapng(
                     f"no Bluetooth interface (link types {links}; we read {_SUPPORTED})", path=path
                 )
             return
-        btype_raw = hdr[:4]
-        if btype_raw == PCAPNG_SHB:
-            if len(hdr) < 8:
-                return
+        if hdr[:4] == PCAPNG_SHB:
             magic = read(4)
             if magic == b"\x4d\x3c\x2b\x1a":
                 endian = "<"
@@ -178,12 +265,13 @@ def read_pcapng(
                 handle(errors, err)
                 return
             pair = struct.Struct(endian + "II").unpack
-            epb_raw = struct.pack(endian + "I", 6)
-            epb_head = struct.Struct(endian + "IIIII").unpack_from
+            epb_head = _EPB[endian].unpack_from
+            trailer = _TRAILER[endian].unpack_from
             btype, total = pair(hdr)
             rest_len = total - 12
             least = 28  # a section header holds magic, version and section length
             interfaces = []  # a new section starts a new interface list
+            cur = -1
         else:
             if first:
                 raise UnknownFormat("not a pcapng file (no section header)", path=path, offset=0)
@@ -223,33 +311,9 @@ def read_pcapng(
                 ),
             )
             return
-        if btype_raw == epb_raw and rest_len >= 24:
-            # The hot path, an Enhanced Packet on a known interface, inline; anything odd
-            # about it goes through _block below for its message.
-            if_id, ts_hi, ts_lo, caplen, _orig = epb_head(rest, 0)
-            if caplen <= rest_len - 24 and if_id < len(interfaces):
-                iface = interfaces[if_id]
-                decoder = iface.decoder
-                if decoder is not None:
-                    ts = ((ts_hi << 32) | ts_lo) * iface.resolution + iface.ts_offset
-                    try:
-                        if decoder is h4_with_phdr and caplen > 4 and rest[24] == H4_EVENT:
-                            advs = parse_hci_event(rest[20 : 20 + caplen], ts, 5)  # no layer
-                        else:
-                            advs = decoder(rest[20 : 20 + caplen], ts, 0)
-                    except ValueError as exc:
-                        advs = []
-                        handle(
-                            errors,
-                            CorruptRecord(f"packet skipped: {exc}", path=path, offset=offset),
-                        )
-                    offset += total
-                    yield from advs
-                    continue
         body = rest[:-4]
-        block_offset, offset = offset, offset + total
         try:
-            advs = _block(btype, body, endian, interfaces, path, block_offset)
+            advs = _block(btype, body, endian, interfaces, path, offset)
         except CorruptRecord as err:
             handle(errors, err)
             continue
@@ -258,6 +322,15 @@ def read_pcapng(
                 other_links.add(interfaces[-1].linktype)
             else:
                 seen_bluetooth = True
+        elif btype == 6:
+            # _block read it, so the body holds the header and the interface exists.
+            if_id = trailer(body, 0)[0]  # the first field, a u32 like the trailer
+            iface = interfaces[if_id]
+            if iface.decoder is not None:
+                cur = if_id
+                decoder = iface.decoder
+                resolution = iface.resolution
+                ts_offset = iface.ts_offset
         yield from advs
 
 
