@@ -16,17 +16,40 @@ from pathlib import Path
 
 import pytest
 
-from tests.mqtt.broker import Broker, Message, subscribe
+from tests.mqtt.broker import Broker, Message, Subscriber, subscribe
 from victron_ble_bms.emulator.dbus_daemon import PrivateBus
 from victron_ble_bms.emulator.engine import DeviceSpec, Emulator
 from victron_ble_bms.emulator.scenario import load_scenario
-from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser
+from victron_ble_bms.emulator.virtual_bluez import VirtualBluez, VirtualBluezAdvertiser
 from victron_ble_bms.sources.keys import KeyStore
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("TheengsGateway") is None,
     reason="Theengs Gateway not installed (pip install theengsgateway; scripts/test.sh does)",
 )
+
+
+# Theengs Gateway's own last-will topic (its default lwt_topic): "online" once MQTT is up.
+GATEWAY_LWT = "home/TheengsGateway/LWT"
+# Theengs Gateway 1.8 `run()` schedules its scan loop on another thread *before* creating its
+# MQTT client, and the loop's first step reads that client: when the loop thread wins, an
+# AttributeError ends the loop inside a future nobody reads — the gateway stays online on MQTT,
+# logs nothing more and never scans (up to 1 start in 4 here on a busy machine). A live loop
+# calls StartDiscovery at once, or 5 s later if MQTT was not connected yet (its retry sleep), so
+# a gateway online for SCAN_GRACE seconds without a discovery session will never scan: start it
+# again (at most GATEWAY_STARTS times). That is readiness, not an assertion: the chain is only
+# judged once the gateway scans.
+SCAN_GRACE = 10.0
+GATEWAY_STARTS = 5
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -36,12 +59,53 @@ def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subproc
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
+
+
+async def scans(
+    gateway: subprocess.Popen[bytes], log: Path, sub: Subscriber, seen: int, bluez: VirtualBluez
+) -> bool:
+    """True once the gateway holds a discovery session on our virtual BlueZ (nothing else scans
+    on this private bus); False when it has been online on MQTT for SCAN_GRACE seconds without
+    one (messages from index `seen` on are this start's)."""
+    loop = asyncio.get_running_loop()
+    online_at: float | None = None
+    while not bluez.is_discovering():
+        if gateway.poll() is not None:
+            pytest.fail(f"Theengs Gateway exited ({gateway.returncode}):\n{log.read_text()}")
+        if online_at is None and any(
+            m.topic == GATEWAY_LWT and m.payload == "online" for m in sub.messages[seen:]
+        ):
+            online_at = loop.time()
+        if online_at is not None and loop.time() - online_at > SCAN_GRACE:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def scanning_gateway(
+    stack: contextlib.ExitStack,
+    args: list[str],
+    env: dict[str, str],
+    sub: Subscriber,
+    bluez: VirtualBluez,
+    logs: list[Path],
+) -> subprocess.Popen[bytes]:
+    """Start Theengs Gateway until one scans (see SCAN_GRACE); the first start logs to
+    `logs[0]`, each further one to a sibling file appended to `logs`."""
+    first = logs[0]
+    for start in range(1, GATEWAY_STARTS + 1):
+        log = first if start == 1 else first.with_name(f"{first.stem}-{start}{first.suffix}")
+        if start > 1:
+            logs.append(log)
+        seen = len(sub.messages)
+        gateway = stack.enter_context(process(args, log, env))
+        if await scans(gateway, log, sub, seen, bluez):
+            return gateway
+        # Its scan loop died at start-up (see SCAN_GRACE): this process would never scan.
+        print(f"Theengs Gateway start {start} online {SCAN_GRACE:.0f} s without scanning")
+        stop(gateway)
+    pytest.fail(f"Theengs Gateway never scanned in {GATEWAY_STARTS} starts")
 
 
 def theengs_args(broker: Broker, config: Path) -> list[str]:
@@ -75,6 +139,8 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
     keys.save()
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path))
 
+    logs = [tmp_path / "theengs.log"]
+
     async def chain() -> tuple[Message, Message]:
         advertiser = VirtualBluezAdvertiser()
         await advertiser.start()
@@ -85,20 +151,18 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
 
         feeding = asyncio.create_task(advertise())
         gateway_env = dict(env, DBUS_SYSTEM_BUS_ADDRESS=advertiser.bus_address)
+        gateway_args = theengs_args(mqtt_broker, tmp_path / "theengsgw.conf")
         serve = [
             *(sys.executable, "-m", "victron_ble_bms", "serve", "--source", "mqtt"),
             *("--mqtt", mqtt_broker.url, "--keys", str(keys.path), "--duration", "60"),
         ]
         try:
-            with (
-                subscribe(mqtt_broker, "#") as sub,
-                process(
-                    theengs_args(mqtt_broker, tmp_path / "theengsgw.conf"),
-                    tmp_path / "theengs.log",
-                    gateway_env,
-                ) as gateway,
-                process(serve, tmp_path / "serve.log", env),
-            ):
+            with subscribe(mqtt_broker, "#") as sub, contextlib.ExitStack() as stack:
+                gateway = await scanning_gateway(
+                    stack, gateway_args, gateway_env, sub, advertiser.bluez, logs
+                )
+                # serve starts once the gateway scans, so it meets only that gateway.
+                stack.enter_context(process(serve, tmp_path / "serve.log", env))
 
                 def wait(predicate: object, timeout: float) -> Message:
                     return sub.wait_for(predicate, timeout)  # type: ignore[arg-type]
@@ -132,14 +196,14 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
             await advertiser.close()
 
     try:
-        raw, state = asyncio.run(asyncio.wait_for(chain(), 120))
+        raw, state = asyncio.run(asyncio.wait_for(chain(), 180))
     except TimeoutError:
-        logs = "\n".join(
+        tails = "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in (tmp_path / "theengs.log", tmp_path / "serve.log")
+            for p in (*logs, tmp_path / "serve.log")
             if p.exists()
         )
-        pytest.fail(f"the chain did not deliver in time\n{logs}")
+        pytest.fail(f"the chain did not deliver in time\n{tails}")
     # Theengs Gateway's own message carries the frame, company id first.
     assert '"e1021000' in raw.payload
     obj = state.json()
@@ -155,4 +219,4 @@ def test_emulator_to_theengs_gateway_to_serve_to_an_independent_client(
     assert "Traceback" not in serve_log
     assert "receiver 'TheengsGateway' (theengs/omg) is sending" in serve_log
     assert "receiver 'TheengsGateway' went offline (its last will)" in serve_log
-    assert "Traceback" not in (tmp_path / "theengs.log").read_text()
+    assert all("Traceback" not in log.read_text() for log in logs)
