@@ -54,6 +54,7 @@ from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
+    make_frame,
 )
 from victron_ble_bms.protocol.frozen import frozen_builder
 from victron_ble_bms.protocol.products import product_name
@@ -384,9 +385,11 @@ class DevicesState:
         if adv.name:
             dev.name = adv.name
         dev._data = data
-        frame = encrypted_frame(data)
-        dev.model_id = frame.model_id
-        dev.record_type = frame.record_type
+        # encrypted_frame(data), with the header bytes already read
+        model_id = data[2] | (data[3] << 8)
+        frame = make_frame(data[1], model_id, data[4], nonce, data[7], data[8:])
+        dev.model_id = model_id
+        dev.record_type = data[4]
         reading = ok_reading(adv, frame, record)
         changed = dev.readings == 0 or dev.key_status is not _OK
         dev.key_status = _OK
