@@ -150,3 +150,44 @@ def test_default_table_keeps_replay_tracking_for_a_busy_marina() -> None:
     assert len(table) == 10_000 and table.evicted == 0
     replay = table.update(Advertisement(T0 + 3, addresses[0], frames[0]))
     assert replay.outcome is Outcome.SUSPECT and "already received" in (replay.suspicion or "")
+
+
+def test_fast_path_leaves_the_table_as_the_general_path_does() -> None:
+    """`update` takes a shortcut for the next good frame of a known device; every frame of a
+    mixed stream (in sequence, repeats, replays, forgeries, jumps, RSSI and name changes)
+    must leave the same update and device state as the general path alone (`_update`)."""
+    rng = random.Random(12)
+    stream: list[Advertisement] = []
+    nonce, t = 300, T0
+    for i in range(400):
+        t += rng.uniform(0.2, 2.0)
+        kind = rng.random()
+        if kind < 0.6:
+            nonce += rng.choice((1, 1, 1, 2, 5, 64, 65))
+            adv = advertisement(KEYED, KEY_KEYED, nonce & 0xFFFF, t)
+        elif kind < 0.7 and stream:
+            adv = stream[-1]  # bleak re-reports the same frame
+        elif kind < 0.8:
+            adv = advertisement(KEYED, KEY_KEYED, (nonce - rng.randrange(1, 80)) & 0xFFFF, t)
+        elif kind < 0.9:
+            adv = _forged((nonce + 1) & 0xFFFF, i, t)
+        else:
+            adv = advertisement(KEYED, KEY_KEYED, (nonce + rng.randrange(70, 3000)) & 0xFFFF, t)
+        stream.append(
+            Advertisement(
+                adv.ts, KEYED, adv.manufacturer_data, rssi=-60 - i % 7, name=f"bank {i % 3}"
+            )
+        )
+    fast, general = DevicesState(KEYS), DevicesState(KEYS)
+    for adv in stream:
+        data = adv.manufacturer_data[COMPANY_ID]
+        got, want = fast.update(adv), general._update(adv, data)
+        assert (got.outcome, got.reading, got.status_changed, got.suspicion) == (
+            want.outcome,
+            want.reading,
+            want.status_changed,
+            want.suspicion,
+        )
+        assert fast.get(KEYED) == general.get(KEYED)
+    dev = fast.get(KEYED)
+    assert dev is not None and dev.readings > 100 and dev.suspicious > 10 and dev.repeats > 10

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import NotInstantReadout, TruncatedFrame
+from .frozen import frozen_builder
 
 COMPANY_ID = 0x02E1  # Victron Energy BV
 _COMPANY_ID_LE = COMPANY_ID.to_bytes(2, "little")
@@ -53,38 +55,19 @@ class Frame:
         )
 
 
-_new = object.__new__
-(_set_byte1, _set_model_id, _set_record_type, _set_nonce, _set_key_check, _set_data) = (
-    getattr(Frame, name).__set__
-    for name in ("byte1", "model_id", "record_type", "nonce", "key_check", "data")
+_FIELDS = ("byte1", "model_id", "record_type", "nonce", "key_check", "data")
+# `Frame(...)` at a fraction of the cost, for the hot paths (protocol/frozen.py).
+make_frame: Callable[[int, int, int, int, int | None, bytes], Frame] = frozen_builder(
+    Frame, _FIELDS
 )
-
-
-def make_frame(
-    byte1: int, model_id: int, record_type: int, nonce: int, key_check: int | None, data: bytes
-) -> Frame:
-    """`Frame(...)` through its slots: the same object at half the cost, for the hot path."""
-    frame = _new(Frame)
-    _set_byte1(frame, byte1)
-    _set_model_id(frame, model_id)
-    _set_record_type(frame, record_type)
-    _set_nonce(frame, nonce)
-    _set_key_check(frame, key_check)
-    _set_data(frame, data)
-    return frame
 
 
 def encrypted_frame(data: bytes) -> Frame:
     """The header of an encrypted frame already known to be one (byte 0 0x10, ≥ 9 bytes, byte 4
     not 0xFF): `parse_frame` without its checks."""
-    frame = _new(Frame)
-    _set_byte1(frame, data[1])
-    _set_model_id(frame, data[2] | data[3] << 8)
-    _set_record_type(frame, data[4])
-    _set_nonce(frame, data[5] | data[6] << 8)
-    _set_key_check(frame, data[7])
-    _set_data(frame, data[8:])
-    return frame
+    return make_frame(
+        data[1], data[2] | data[3] << 8, data[4], data[5] | data[6] << 8, data[7], data[8:]
+    )
 
 
 def strip_company_id(data: bytes) -> bytes:

@@ -54,12 +54,16 @@ from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
+    make_frame,
 )
+from victron_ble_bms.protocol.frozen import frozen_builder
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
 from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed
 from .readings import _ok_reading as ok_reading
+
+_OK = KeyStatus.OK
 
 NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
 _NONCE_MASK = NONCE_MODULO - 1
@@ -80,6 +84,7 @@ DEFAULT_MAX_DEVICES = 16_384
 DEFAULT_SLOW_INTERVAL_S = 5.0
 SLOW_MIN_READINGS = 3  # intervals needed before calling a device slow
 _EWMA = 0.3  # weight of the newest interval in the update-interval average
+_KEEP = 1 - _EWMA  # ...and of the average so far
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -295,12 +300,10 @@ class Update:
 
 
 _IGNORED = Update(Outcome.IGNORED, None)
-# Built through its slots on the hot path (as protocol.envelope.make_frame does): the same
-# frozen objects at a fraction of the cost of their dataclass __init__.
-_new = object.__new__
-_UPDATE_SLOTS = tuple(
-    getattr(Update, name).__set__
-    for name in ("outcome", "device", "reading", "status_changed", "suspicion")
+_NEW = Outcome.NEW
+# `Update(...)` at a fraction of the frozen dataclass __init__ (protocol/frozen.py).
+_make_update: Callable[[Outcome, DeviceState, Reading | None, bool, str | None], Update] = (
+    frozen_builder(Update, ("outcome", "device", "reading", "status_changed", "suspicion"))
 )
 _HEADER = 8
 
@@ -341,48 +344,40 @@ class DevicesState:
         data = adv.manufacturer_data.get(COMPANY_ID)
         if data is None:
             return _IGNORED
-        # Hot path: the next frame of a known device, a small step ahead, decoded and
-        # plausible — what nearly every advertisement is. Anything else: `_update`.
-        dev = self._devices.get(adv.address)
+        # Hot path: the next frame of a known device, a small step ahead of its sequence,
+        # decoded and plausible — what nearly every advertisement is. It is the general path's
+        # ACCEPT (`FORWARD_SLACK` ≤ `_allowance`) with a good reading, done in one piece;
+        # anything else (repeats included) goes to `_update`.
+        address = adv.address
+        dev = self._devices.get(address)
         if (
-            dev is not None
-            and type(data) is bytes
-            and len(data) > _HEADER
-            and data[0] == PRODUCT_ADVERTISEMENT
-            and data[4] != UNENCRYPTED
-            and data != dev._data
-            and dev.nonce is not None
-            and dev._seq_ts is not None
+            dev is None
+            or type(data) is not bytes
+            or len(data) <= _HEADER
+            or data[0] != PRODUCT_ADVERTISEMENT
+            or data[4] == UNENCRYPTED
         ):
-            head = dev.nonce
-            nonce = data[5] | (data[6] << 8)
-            ahead = (nonce - head) & _NONCE_MASK
-            key = self.keys.get(adv.address) if 0 < ahead <= FORWARD_SLACK else None
-            if key is not None:
-                try:
-                    record: Record | None = decode(data, key)
-                except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
-                    record = None
-                if record is not None:
-                    good = dev.last_decoded
-                    # Values unchanged since the last good reading (most frames): plausible.
-                    if good is not None and good.record == record or not _implausible(record):
-                        return self._next(dev, adv, data, record, head, nonce, ahead)
-        return self._update(adv, data)
-
-    def _next(
-        self,
-        dev: DeviceState,
-        adv: Advertisement,
-        data: bytes,
-        record: Record,
-        head: int,
-        nonce: int,
-        ahead: int,
-    ) -> Update:
-        """`update` for a good frame a small step ahead: the same effect as the general path
-        (ACCEPT, status OK), with the objects built through their slots."""
-        self._devices.move_to_end(adv.address)
+            return self._update(adv, data)
+        head = dev.nonce
+        seq_ts = dev._seq_ts
+        if head is None or seq_ts is None or data == dev._data:
+            return self._update(adv, data)
+        nonce = data[5] | (data[6] << 8)
+        ahead = (nonce - head) & _NONCE_MASK
+        if not 0 < ahead <= FORWARD_SLACK:
+            return self._update(adv, data)
+        key = self.keys.get(address)
+        if key is None:
+            return self._update(adv, data)
+        try:
+            record = decode(data, key)
+        except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+            return self._update(adv, data)
+        good = dev.last_decoded
+        # Values equal to the last good reading's (most frames) were judged plausible then.
+        if (good is None or good.record != record) and _implausible(record):
+            return self._update(adv, data)  # flagged suspect there
+        self._devices.move_to_end(address)
         ts = adv.ts
         dev.last_seen = ts
         if adv.rssi is not None:
@@ -390,29 +385,33 @@ class DevicesState:
         if adv.name:
             dev.name = adv.name
         dev._data = data
+        # encrypted_frame(data), with the header bytes already read
         model_id = data[2] | (data[3] << 8)
+        frame = make_frame(data[1], model_id, data[4], nonce, data[7], data[8:])
         dev.model_id = model_id
         dev.record_type = data[4]
-        reading = ok_reading(adv, encrypted_frame(data), record)
-        changed = dev.readings == 0 or dev.key_status is not KeyStatus.OK
-        dev.key_status = KeyStatus.OK
+        reading = ok_reading(adv, frame, record)
+        changed = dev.readings == 0 or dev.key_status is not _OK
+        dev.key_status = _OK
         dev.error = None
         dev.readings += 1
         dev.last_reading = dev.last_decoded = reading
+        # _advance(ACCEPT) and _timing, inline
         dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
-        dev._prev, dev._prev_ts = head, dev._seq_ts
-        dev.nonce, dev._seq_ts = nonce, ts
+        dev._prev = head
+        dev._prev_ts = seq_ts
+        dev.nonce = nonce
+        dev._seq_ts = ts
         if dev._cand is not None:
             dev._cand, dev._cand_count = None, 0
-        self._timing(dev, ts, ahead)
-        update = _new(Update)
-        u_outcome, u_device, u_reading, u_changed, u_suspicion = _UPDATE_SLOTS
-        u_outcome(update, Outcome.NEW)
-        u_device(update, dev)
-        u_reading(update, reading)
-        u_changed(update, changed)
-        u_suspicion(update, None)
-        return update
+        last = dev._last_new
+        if last is not None and ts > last:
+            mean = dev.interval_s
+            dev.interval_s = ts - last if mean is None else _KEEP * mean + _EWMA * (ts - last)
+        step = dev.nonce_step
+        dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
+        dev._last_new = ts
+        return _make_update(_NEW, dev, reading, changed, None)
 
     def _update(self, adv: Advertisement, data: bytes) -> Update:
         """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
@@ -421,9 +420,11 @@ class DevicesState:
             and len(data) > _HEADER
             and data[0] == PRODUCT_ADVERTISEMENT
             and data[4] != UNENCRYPTED
-        ):  # the common case, read in place (same result as parse_frame)
-            frame: Frame | None = encrypted_frame(data)
+        ):  # the common case, read in place after the repeat check (same result as parse_frame)
+            frame: Frame | None = None
+            in_place = True
         else:
+            in_place = False
             try:
                 frame = parse_frame(data)
             except NotInstantReadout:
@@ -444,8 +445,10 @@ class DevicesState:
             dev.name = adv.name
         if data == dev._data:
             dev.repeats += 1
-            return Update(Outcome.REPEAT, dev)
+            return _make_update(Outcome.REPEAT, dev, None, False, None)
         dev._data = data
+        if in_place:
+            frame = encrypted_frame(data)
         if frame is None:
             return self._record(dev, decode_advertisement(adv, self.keys), None)
         nonce = frame.nonce
@@ -478,11 +481,11 @@ class DevicesState:
             dev.last_reading = reading
             dev.suspicious += 1
             dev.suspicion = suspicion
-            return Update(Outcome.SUSPECT, dev, reading, changed, suspicion)
+            return _make_update(Outcome.SUSPECT, dev, reading, changed, suspicion)
         dev.last_reading = reading
         if reading.record is not None:
             dev.last_decoded = reading
-        return Update(Outcome.NEW, dev, reading, changed)
+        return _make_update(_NEW, dev, reading, changed, None)
 
     def _add(self, adv: Advertisement) -> DeviceState:
         devices = self._devices
@@ -497,15 +500,11 @@ class DevicesState:
         if dev._last_new is not None and ts > dev._last_new:
             interval = ts - dev._last_new
             dev.interval_s = (
-                interval
-                if dev.interval_s is None
-                else (1 - _EWMA) * dev.interval_s + _EWMA * interval
+                interval if dev.interval_s is None else _KEEP * dev.interval_s + _EWMA * interval
             )
         if step is not None:
             dev.nonce_step = (
-                float(step)
-                if dev.nonce_step is None
-                else (1 - _EWMA) * dev.nonce_step + _EWMA * step
+                float(step) if dev.nonce_step is None else _KEEP * dev.nonce_step + _EWMA * step
             )
         dev._last_new = ts
 

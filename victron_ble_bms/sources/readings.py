@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 
 from victron_ble_bms.protocol import (
     COMPANY_ID,
@@ -19,6 +19,7 @@ from victron_ble_bms.protocol import (
 )
 from victron_ble_bms.protocol.crypto import KeyLike
 from victron_ble_bms.protocol.envelope import encrypted_frame
+from victron_ble_bms.protocol.frozen import frozen_builder
 
 from .advertisement import Advertisement
 
@@ -43,28 +44,11 @@ class Reading:
     suspect: str | None = None
 
 
-def _slot_builder() -> Callable[[Advertisement, Frame, Record], Reading]:
-    """`Reading(adv, OK, frame, record)` through its slots, every other field at its default:
-    the same object at a fraction of the frozen dataclass __init__ (the hot path). Built from
-    the dataclass's own fields, so a field added later is set too."""
-    given = {"advertisement": "adv", "status": "_ok", "frame": "frame", "record": "record"}
-    namespace: dict[str, object] = {"_new": object.__new__, "_Reading": Reading}
-    namespace["_ok"] = KeyStatus.OK
-    lines = ["def build(adv, frame, record):", "    o = _new(_Reading)"]
-    for i, f in enumerate(fields(Reading)):
-        if f.name not in given and f.default is MISSING:  # no plain default: use __init__
-            return lambda adv, frame, record: Reading(adv, KeyStatus.OK, frame, record)
-        namespace[f"_s{i}"] = getattr(Reading, f.name).__set__
-        namespace[f"_d{i}"] = f.default
-        lines.append(f"    _s{i}(o, {given.get(f.name, f'_d{i}')})")
-    lines.append("    return o")
-    # Our own field names, never input data, go into this source text.
-    exec(compile("\n".join(lines), "<Reading builder>", "exec"), namespace)  # noqa: S102
-    build: Callable[[Advertisement, Frame, Record], Reading] = namespace["build"]  # type: ignore[assignment]
-    return build
-
-
-_ok_reading = _slot_builder()
+# `Reading(adv, OK, frame, record)`, every other field at its default, at a fraction of the
+# frozen dataclass __init__ (protocol/frozen.py): the hot path.
+_ok_reading: Callable[[Advertisement, Frame, Record], Reading] = frozen_builder(
+    Reading, ("advertisement", "frame", "record"), {"status": KeyStatus.OK}
+)
 
 
 def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:

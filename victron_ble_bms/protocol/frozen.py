@@ -1,0 +1,81 @@
+"""Frozen slotted dataclasses built fast, for the hot paths (the device table, decoding).
+
+A frozen dataclass's `__init__` stores every field through `object.__setattr__`, because its
+own `__setattr__` refuses; calling each slot descriptor's `__set__` is not much cheaper (one
+wrapper call per field, issue 12's profile). Cheapest in CPython: fill a plain slotted *twin*
+with the same slots, where each store is one specialised bytecode, then give the object its
+real class — `__class__` assignment between classes of the same layout, which CPython allows
+for heap types. The result is the object `cls(...)` would build (these classes have no
+`__post_init__`): same class, same slot values, frozen from then on. Checked once per class
+when the builder is made; where the interpreter refuses the assignment, the builder uses the
+slot descriptors instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def frozen_builder(
+    cls: type[T], params: Sequence[str], fixed: Mapping[str, object] | None = None
+) -> Callable[..., T]:
+    """`build(*params)` → `cls(**params, **fixed)` with every other field at its default.
+
+    Every field of `cls` is set: the ones named in `params` from the arguments, in that order,
+    then `fixed`, then the field's plain default (a field with neither is a `TypeError` here,
+    at import, not a half-built object later)."""
+    fixed = dict(fixed or {})
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = (set(params) | set(fixed)) - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    values: dict[str, str] = {}
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    for i, f in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
+        if f.name in params:
+            values[f.name] = f.name
+            continue
+        if f.name in fixed:
+            namespace[f"_v{i}"] = fixed[f.name]
+        elif f.default is not dataclasses.MISSING:
+            namespace[f"_v{i}"] = f.default
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} has no plain default: pass it")
+        values[f.name] = f"_v{i}"
+    twin = _twin(cls)
+    lines = [f"def build({', '.join(params)}):"]
+    if twin is not None:
+        namespace["_twin"] = twin
+        lines.append("    o = _new(_twin)")
+        lines.extend(f"    o.{name} = {value}" for name, value in values.items())
+        lines.append("    o.__class__ = _cls")
+    else:
+        lines.append("    o = _new(_cls)")
+        for i, (name, value) in enumerate(values.items()):
+            namespace[f"_s{i}"] = getattr(cls, name).__set__
+            lines.append(f"    _s{i}(o, {value})")
+    lines.append("    return o")
+    # Field names of our own classes, never input data, go into this source text.
+    source = "\n".join(lines)
+    exec(compile(source, f"<{cls.__name__} builder>", "exec"), namespace)  # noqa: S102
+    build: Callable[..., T] = namespace["build"]
+    return build
+
+
+def _twin(cls: type) -> type | None:
+    """A mutable class with `cls`'s layout, or None where `__class__` assignment to `cls`
+    is refused (another interpreter, a base with slots of its own …)."""
+    slots = cls.__dict__.get("__slots__")
+    if cls.__bases__ != (object,) or not isinstance(slots, tuple):
+        return None
+    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": slots})
+    probe: Any = object.__new__(twin)
+    try:
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return twin if type(probe) is cls else None
