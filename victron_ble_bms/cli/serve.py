@@ -437,6 +437,11 @@ async def _serve(
     from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
     from victron_ble_bms.mqtt.link import Link, Session
     from victron_ble_bms.mqtt.publisher import Outgoing, Publisher
+    from victron_ble_bms.sources.loop_errors import one_line_loop_errors
+
+    # Weeks unattended: a socket closed under a callback (paho after a reconnect, dbus-fast
+    # after bluetoothd died) is one debug line, never a traceback on the journal.
+    one_line_loop_errors(asyncio.get_running_loop())
 
     items: Any  # readings, or advertisements for a receiver: what `handle` takes
     handle: Callable[[Any], list[Outgoing]]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from victron_ble_bms.protocol import COMPANY_ID
 
 from .advertisement import AddressError, Advertisement, normalize_address
+from .loop_errors import connection_gone, one_line_loop_errors
 
 if TYPE_CHECKING:
     from bleak import BleakScanner
@@ -102,14 +102,9 @@ def to_advertisement(
     )
 
 
-_GONE_ERRNOS = {errno.EBADF, errno.EPIPE, errno.ENOTCONN, errno.ECONNRESET, errno.ENOENT}
 
 
-def _bus_gone(exc: BaseException) -> bool:
-    """The D-Bus connection or its socket is gone (refused, reset, closed under us)."""
-    if isinstance(exc, ConnectionError | FileNotFoundError | EOFError):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS
+_bus_gone = connection_gone
 
 
 def explain(exc: BaseException, options: ScanOptions) -> ScanError:
@@ -269,17 +264,6 @@ async def close_bleak_bus() -> None:
 
 
 def quiet_lost_bus(loop: asyncio.AbstractEventLoop) -> None:
-    """When the D-Bus daemon dies, dbus-fast leaves futures failed with `BrokenPipeError` that
-    nobody awaits; asyncio would print each with a traceback at exit. The watchdog already
-    reports the loss in one line, so these are logged at debug level; anything else gets one
-    line on the log, never a traceback (issue 9 item 6)."""
-
-    def handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        if exc is not None and _bus_gone(exc):
-            log.debug("after the D-Bus connection was lost: %s", exc)
-            return
-        what = f": {type(exc).__name__}: {exc}" if exc is not None else ""
-        log.error("%s%s", context.get("message", "event loop error"), what)
-
-    loop.set_exception_handler(handler)
+    """When the D-Bus daemon dies, the failed futures it leaves are logged at debug level, not
+    printed with a traceback; the watchdog reports the loss in one line (issue 9 item 6)."""
+    one_line_loop_errors(loop)
