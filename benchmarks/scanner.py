@@ -24,36 +24,28 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from victron_ble_bms import decode
-from victron_ble_bms.protocol import COMPANY_ID, SmartLithiumRecord, encode
-from victron_ble_bms.protocol.enums import BalancerStatus, BmsFlags, SmartLithiumErrorFlags
+from victron_ble_bms.protocol import COMPANY_ID, encode
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, DevicesState
 
+# The scanner tests' battery (plausible LFP cells, values cycling every 3 steps), not a copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.scan.fleet import SMART_LITHIUM_12V, battery  # noqa: E402
+
 T0 = 1_700_000_000.0
-MODEL = 0xA0E0  # Smart Lithium 12.8 V (protocol.md §3)
-
-
-def _record(step: int) -> SmartLithiumRecord:
-    cells = (3.30, 3.31, 3.30, 3.29 + 0.01 * (step % 3))  # LFP, plausible (manual §5)
-    return SmartLithiumRecord(
-        bms_flags=BmsFlags.ALLOWED_TO_CHARGE | BmsFlags.ALLOWED_TO_DISCHARGE,
-        error_flags=SmartLithiumErrorFlags(0),
-        cell_voltages_v=cells + (None,) * 4,
-        battery_voltage_v=round(sum(cells), 2),
-        balancer_status=BalancerStatus.BALANCED,
-        battery_temperature_c=20,
-    )
 
 
 def workload(devices: int, frames: int) -> tuple[list[Advertisement], dict[str, bytes]]:
     """`frames` advertisements from `devices` devices (at least 2 each), 1 Hz per device."""
     per_device = max(2, frames // devices)
-    records = [_record(i) for i in range(3)]
+    records = [battery(i) for i in range(3)]
     keys: dict[str, bytes] = {}
     addresses = []
     for i in range(devices):
@@ -67,7 +59,7 @@ def workload(devices: int, frames: int) -> tuple[list[Advertisement], dict[str, 
             # Values change every 10th frame: most frames repeat their device's values (issue
             # 12: 99.8 % in real captures), the rest are new values.
             record = records[(k // 10 + i) % 3]
-            data = encode(record, key=keys[address], nonce=nonce, model_id=MODEL)
+            data = encode(record, key=keys[address], nonce=nonce, model_id=SMART_LITHIUM_12V)
             advs.append(Advertisement(T0 + k + i / devices, address, {COMPANY_ID: data}, rssi=-70))
     return advs, keys
 
