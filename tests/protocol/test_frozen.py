@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from victron_ble_bms.protocol import Frame, parse_frame
+from victron_ble_bms.protocol import Frame, frozen, parse_frame
 from victron_ble_bms.protocol.envelope import encrypted_frame
 from victron_ble_bms.protocol.frozen import frozen_builder
 
@@ -35,13 +35,29 @@ def test_builder_refuses_unknown_or_missing_fields() -> None:
         frozen_builder(_Point, ("y",))  # x has no default
 
 
-def test_builder_falls_back_where_class_assignment_is_impossible() -> None:
+def test_builder_of_a_subclass_takes_the_twin_path() -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
     class Child(_Point):
         z: int = 0
 
-    build = frozen_builder(Child, ("x", "z"))
-    child = build(1, 2)
+    assert frozen.mutable_twin(Child) is not None
+    child = frozen_builder(Child, ("x", "z"))(1, 2)
+    assert type(child) is Child and child == Child(1, 7, None, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.z = 3  # type: ignore[misc]
+
+
+def test_builder_falls_back_where_class_assignment_is_impossible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Where the interpreter refuses `__class__` assignment, the slot descriptors fill it.
+    monkeypatch.setattr(frozen, "mutable_twin", lambda cls: None)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Child(_Point):
+        z: int = 0
+
+    child = frozen_builder(Child, ("x", "z"))(1, 2)
     assert type(child) is Child and child == Child(1, 7, None, 2)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from .crypto import KeyCipher, KeyLike, hashable_key, normalize_key
+from .crypto import ACCEL, KeyCipher, KeyLike, hashable_key, normalize_key
 from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
 from .fields import EncodeError, compile_decoder
@@ -107,6 +107,7 @@ class _CipherCache(dict[bytes | str, KeyCipher]):
 _CIPHERS = _CipherCache(1 << 17)
 _cipher_get = _CIPHERS.get
 _ZERO_TAIL = bytes(14)
+_accel_payload = None if ACCEL is None else ACCEL.payload
 
 
 def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
@@ -130,9 +131,11 @@ def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
                 if n > MAX_DATA_BYTES:
                     n = MAX_DATA_BYTES
                 fn = decoders[n] or _decoder(data[4], n)
-                stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
                 # Bits past the received bytes are keystream, not data: every compiled decoder
                 # masks each field it reads and reads none past its length.
+                if _accel_payload is not None:  # the same int, in one compiled call
+                    return fn(_accel_payload(cipher.round_keys, data), data)
+                stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
                 payload = (int.from_bytes(data, "little") >> 64) ^ int.from_bytes(stream, "little")
                 return fn(payload, data)
         return _decode_frame(parse_frame(data), key)

@@ -3,17 +3,38 @@
 Counter block 0 is the nonce little-endian in bytes 0-1 and 14 zero bytes. Records are at most
 16 bytes, so one block operation per frame is all the cipher ever does: we keep one ECB
 encryptor per key and encrypt the counter block ourselves.
+
+Where the optional compiled helper `_aes_accel` was built and the CPU has AES instructions,
+the decoding hot path uses it (`ACCEL`, one call per frame); everything else, and every
+machine without it, goes through `cryptography`. Set VICTRON_BMS_PURE_PYTHON=1 to refuse the
+helper (the tests run both ways).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import string
+from types import ModuleType
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .errors import InvalidKey
+
+
+def _load_accel() -> ModuleType | None:
+    if os.environ.get("VICTRON_BMS_PURE_PYTHON"):
+        return None
+    try:
+        from . import _aes_accel
+    except ImportError:  # not built here (no compiler, another platform): cryptography does it
+        return None
+    return _aes_accel if _aes_accel.available() else None
+
+
+# The compiled helper when it is usable on this machine, else None.
+ACCEL = _load_accel()
 
 KEY_BYTES = 16
 _ZERO_TAIL = bytes(14)
@@ -98,12 +119,14 @@ def _length_hint(digits: int) -> str:
 class KeyCipher:
     """The block cipher for one key; `keystream(nonce)` is the one AES operation per frame."""
 
-    __slots__ = ("key_check", "encrypt_block")
+    __slots__ = ("key_check", "encrypt_block", "round_keys")
 
     def __init__(self, key: bytes) -> None:
         self.key_check = key[0]
         # ECB of one block == CTR block 0: CTR is just AES(counter) XOR data.
         self.encrypt_block = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update  # noqa: S305
+        # The compiled helper's form of the key (None without it); as secret as the key.
+        self.round_keys = None if ACCEL is None else ACCEL.expand_key(key)
 
     def keystream(self, nonce: int) -> bytes:
         """AES_K(counter block 0) for this nonce: 16 bytes of keystream."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .enums import CellBound
+from .frozen import mutable_twin
 
 
 class Kind(enum.Enum):
@@ -258,49 +259,53 @@ def compile_decoder(
     (default: every bit of the layout). Bits of the payload past those are never read (the
     hot path leaves keystream there), so every read masks its field.
 
-    The record is filled through its slot descriptors, which costs half of the frozen
-    dataclass ``__init__`` (no per-field ``object.__setattr__`` look-ups); the values are the
-    same ones ``__init__`` would store, and records have no ``__post_init__``.
+    The record is filled as a mutable twin of its class and then given its class
+    (`frozen.mutable_twin`): one specialised store per field instead of the frozen
+    dataclass ``__init__``'s ``object.__setattr__`` calls — the same object with the same
+    values (records have no ``__post_init__``); the slot descriptors where the twin is refused.
     """
     available = layout.used_bits if available_bits is None else available_bits
+    twin = mutable_twin(cls)
     namespace: dict[str, Any] = {
         "_new": object.__new__,
         "_cls": cls,
-        "_set_wire": cls.wire.__set__,
-        "_set_missing": cls.missing_fields.__set__,
+        "_twin": twin,
         "_missing": layout.missing(available),
     }
-    lines = ["def _decode(v, wire):"]
-    stores: list[str] = []
+    lines = ["def _decode(v, wire):", "    o = _new(_cls if _twin is None else _twin)"]
+
+    def store(name: str, value: str) -> None:
+        if twin is None:
+            namespace[f"_set_{name}"] = getattr(cls, name).__set__
+            lines.append(f"    _set_{name}(o, {value})")
+        else:
+            lines.append(f"    o.{name} = {value}")
+
     for index, f in enumerate(layout.fields):
-        namespace[f"_set{index}"] = getattr(cls, f.name).__set__
-        var = f"f{index}"
         if f.count > 1:
             received = min(f.count, max(0, (available - f.start) // f.width))
             if received == 0:
-                namespace[var] = (None,) * f.count
-                stores.append(f"    _set{index}(o, {var})")
+                namespace[f"_n{index}"] = (None,) * f.count
+                store(f.name, f"_n{index}")
                 continue
             # One memo look-up for the whole tuple: cell voltages repeat frame after frame.
             namespace[f"_m{index}"] = _memo(f, received)
             bits = f.width * received
-            lines.append(f"    {var} = _m{index}[(v >> {f.start}) & {(1 << bits) - 1:#x}]")
+            store(f.name, f"_m{index}[(v >> {f.start}) & {(1 << bits) - 1:#x}]")
         elif f.end > available:
-            stores.append(f"    _set{index}(o, None)")
-            continue
+            store(f.name, "None")
         else:
             raw = f"(v >> {f.start}) & {f.mask:#x}" if f.start else f"v & {f.mask:#x}"
             if f.width <= _TABLE_MAX_WIDTH:
                 namespace[f"_t{index}"] = _table(f)
-                lines.append(f"    {var} = _t{index}[{raw}]")
+                store(f.name, f"_t{index}[{raw}]")
             else:
                 lines.append(f"    r = {raw}")
-                lines.extend(f"    {line}" for line in _inline(f, namespace, index, var))
-        stores.append(f"    _set{index}(o, {var})")
-    lines.append("    o = _new(_cls)")
-    lines.extend(stores)
-    lines.append("    _set_wire(o, wire)")
-    lines.append("    _set_missing(o, _missing)")
+                store(f.name, _inline(f, namespace, index))
+    store("wire", "wire")
+    store("missing_fields", "_missing")
+    if twin is not None:
+        lines.append("    o.__class__ = _cls")
     lines.append("    return o")
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.
@@ -332,11 +337,11 @@ def _table(f: Field) -> tuple[Any, ...]:
     return table
 
 
-def _inline(f: Field, namespace: dict[str, Any], index: int, var: str) -> list[str]:
-    """Statements setting ``var`` from raw ``r`` for a wide field."""
+def _inline(f: Field, namespace: dict[str, Any], index: int) -> str:
+    """The expression of a wide field's value from its raw bits ``r``."""
     if f.kind is Kind.FLAGS or f.kind is Kind.ENUM or f.kind is Kind.BYTES:
         namespace[f"_m{index}"] = _memo(f, 0)
-        return [f"{var} = _m{index}[r]"]
+        return f"_m{index}[r]"
     expr = "r"
     if f.signed:
         expr = f"(r - {1 << f.width:#x} if r & {1 << (f.width - 1):#x} else r)"
@@ -350,4 +355,4 @@ def _inline(f: Field, namespace: dict[str, Any], index: int, var: str) -> list[s
     if na:
         test = " or ".join(f"r == {n:#x}" for n in na)
         expr = f"(None if {test} else {expr})"
-    return [f"{var} = {expr}"]
+    return expr

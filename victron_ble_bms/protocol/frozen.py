@@ -46,7 +46,7 @@ def frozen_builder(
         else:
             raise TypeError(f"{cls.__name__}.{f.name} has no plain default: pass it")
         values[f.name] = f"_v{i}"
-    twin = _twin(cls)
+    twin = mutable_twin(cls)
     lines = [f"def build({', '.join(params)}):"]
     if twin is not None:
         namespace["_twin"] = twin
@@ -66,16 +66,32 @@ def frozen_builder(
     return build
 
 
-def _twin(cls: type) -> type | None:
-    """A mutable class with `cls`'s layout, or None where `__class__` assignment to `cls`
-    is refused (another interpreter, a base with slots of its own …)."""
+def mutable_twin(cls: type) -> type | None:
+    """A mutable class with `cls`'s layout (same bases, same slots), whose objects may be given
+    `cls` as their class once filled; None where the interpreter refuses that assignment
+    (another implementation, a class with a `__dict__` …). Made once per class and cached."""
+    if cls in _TWINS:
+        return _TWINS[cls]
     slots = cls.__dict__.get("__slots__")
-    if cls.__bases__ != (object,) or not isinstance(slots, tuple):
-        return None
-    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": slots})
-    probe: Any = object.__new__(twin)
-    try:
-        probe.__class__ = cls
-    except TypeError:
-        return None
-    return twin if type(probe) is cls else None
+    twin: type | None = None
+    if isinstance(slots, tuple) and "__dict__" not in slots:
+        # A frozen base's __setattr__ refuses every store: the twin uses object's own, so a
+        # store is one specialised bytecode (STORE_ATTR_SLOT).
+        namespace = {
+            "__slots__": slots,
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        }
+        candidate = type(f"_{cls.__name__}Twin", cls.__bases__, namespace)
+        probe: Any = object.__new__(candidate)
+        try:
+            probe.__class__ = cls
+        except TypeError:
+            pass
+        else:
+            twin = candidate if type(probe) is cls else None
+    _TWINS[cls] = twin
+    return twin
+
+
+_TWINS: dict[type, type | None] = {}
