@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "victron_ble_bms.protocol._aes_accel",
-            ["victron_ble_bms/protocol/_aes_accel.c"],
+            "victron_ble_bms.protocol._accel",
+            ["victron_ble_bms/protocol/_accel.c"],
             optional=True,
         )
     ]

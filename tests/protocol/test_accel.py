@@ -100,7 +100,7 @@ def test_decode_is_the_same_with_and_without_the_helper() -> None:
     here = [repr(decode(frame, key)) for frame, key in cases]
     script = textwrap.dedent(
         f"""
-        from victron_ble_bms.protocol import crypto, decode
+        from victron_ble_bms.protocol import accel, crypto, decode
         assert crypto.ACCEL is None
         for frame, key in {[(f.hex(), k) for f, k in cases]!r}:
             print(repr(decode(bytes.fromhex(frame), key)))

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from .crypto import ACCEL, KeyCipher, KeyLike, hashable_key, normalize_key
+from .accel import AES as ACCEL
+from .crypto import KeyCipher, KeyLike, hashable_key, normalize_key
 from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
 from .fields import EncodeError, compile_decoder

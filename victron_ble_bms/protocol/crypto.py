@@ -4,37 +4,21 @@ Counter block 0 is the nonce little-endian in bytes 0-1 and 14 zero bytes. Recor
 16 bytes, so one block operation per frame is all the cipher ever does: we keep one ECB
 encryptor per key and encrypt the counter block ourselves.
 
-Where the optional compiled helper `_aes_accel` was built and the CPU has AES instructions,
-the decoding hot path uses it (`ACCEL`, one call per frame); everything else, and every
-machine without it, goes through `cryptography`. Set VICTRON_BMS_PURE_PYTHON=1 to refuse the
-helper (the tests run both ways).
+Where the optional compiled helper was built and the CPU has AES instructions (accel.py), the
+decoding hot path uses it (`ACCEL`, one call per frame); everything else, and every machine
+without it, goes through `cryptography`.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
 import string
-from types import ModuleType
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from .accel import AES as ACCEL
 from .errors import InvalidKey
-
-
-def _load_accel() -> ModuleType | None:
-    if os.environ.get("VICTRON_BMS_PURE_PYTHON"):
-        return None
-    try:
-        from . import _aes_accel
-    except ImportError:  # not built here (no compiler, another platform): cryptography does it
-        return None
-    return _aes_accel if _aes_accel.available() else None
-
-
-# The compiled helper when it is usable on this machine, else None.
-ACCEL = _load_accel()
 
 KEY_BYTES = 16
 _ZERO_TAIL = bytes(14)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,12 +63,15 @@ make_frame: Callable[[int, int, int, int, int | None, bytes], Frame] = frozen_bu
 )
 
 
+# Bytes 1-7 of an encrypted frame: byte 1, model id, record type, nonce, key check (§1.1).
+_unpack_header = struct.Struct("<xBHBHB").unpack_from
+
+
 def encrypted_frame(data: bytes) -> Frame:
     """The header of an encrypted frame already known to be one (byte 0 0x10, ≥ 9 bytes, byte 4
     not 0xFF): `parse_frame` without its checks."""
-    return make_frame(
-        data[1], data[2] | data[3] << 8, data[4], data[5] | data[6] << 8, data[7], data[8:]
-    )
+    byte1, model_id, record_type, nonce, key_check = _unpack_header(data)
+    return make_frame(byte1, model_id, record_type, nonce, key_check, data[8:])
 
 
 def strip_company_id(data: bytes) -> bytes:

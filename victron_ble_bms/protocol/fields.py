@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .enums import CellBound
-from .frozen import mutable_twin
+from .frozen import HELPER_BUILD, mutable_twin, slot_spec
 
 
 class Kind(enum.Enum):
@@ -259,60 +259,64 @@ def compile_decoder(
     (default: every bit of the layout). Bits of the payload past those are never read (the
     hot path leaves keystream there), so every read masks its field.
 
-    The record is filled as a mutable twin of its class and then given its class
-    (`frozen.mutable_twin`): one specialised store per field instead of the frozen
-    dataclass ``__init__``'s ``object.__setattr__`` calls — the same object with the same
-    values (records have no ``__post_init__``); the slot descriptors where the twin is refused.
+    The record is the object the frozen dataclass ``__init__`` would build (records have no
+    ``__post_init__``), filled the cheapest way this interpreter allows (protocol/frozen.py):
+    by the compiled helper, else as a mutable twin given its class afterwards, else through
+    the slot descriptors.
     """
     available = layout.used_bits if available_bits is None else available_bits
-    twin = mutable_twin(cls)
-    namespace: dict[str, Any] = {
-        "_new": object.__new__,
-        "_cls": cls,
-        "_twin": twin,
-        "_missing": layout.missing(available),
-    }
-    lines = ["def _decode(v, wire):", "    o = _new(_cls if _twin is None else _twin)"]
-
-    def store(name: str, value: str) -> None:
-        if twin is None:
-            namespace[f"_set_{name}"] = getattr(cls, name).__set__
-            lines.append(f"    _set_{name}(o, {value})")
-        else:
-            lines.append(f"    o.{name} = {value}")
-
+    namespace: dict[str, Any] = {"_missing": layout.missing(available)}
+    lines = ["def _decode(v, wire):"]
+    values: dict[str, str] = {}  # field → the expression of its value, in slot-filling order
     for index, f in enumerate(layout.fields):
         if f.count > 1:
             received = min(f.count, max(0, (available - f.start) // f.width))
             if received == 0:
                 namespace[f"_n{index}"] = (None,) * f.count
-                store(f.name, f"_n{index}")
+                values[f.name] = f"_n{index}"
                 continue
             # One memo look-up for the whole tuple: cell voltages repeat frame after frame.
             namespace[f"_m{index}"] = _memo(f, received)
             bits = f.width * received
-            store(f.name, f"_m{index}[(v >> {f.start}) & {(1 << bits) - 1:#x}]")
+            values[f.name] = f"_m{index}[(v >> {f.start}) & {(1 << bits) - 1:#x}]"
         elif f.end > available:
-            store(f.name, "None")
+            values[f.name] = "None"
         else:
             raw = f"(v >> {f.start}) & {f.mask:#x}" if f.start else f"v & {f.mask:#x}"
             if f.width <= _TABLE_MAX_WIDTH:
                 namespace[f"_t{index}"] = _table(f)
-                store(f.name, f"_t{index}[{raw}]")
+                values[f.name] = f"_t{index}[{raw}]"
             else:
-                lines.append(f"    r = {raw}")
-                store(f.name, _inline(f, namespace, index))
-    store("wire", "wire")
-    store("missing_fields", "_missing")
-    if twin is not None:
-        lines.append("    o.__class__ = _cls")
-    lines.append("    return o")
+                lines.append(f"    r{index} = {raw}")
+                values[f.name] = _inline(f, namespace, index)
+    values["wire"] = "wire"
+    values["missing_fields"] = "_missing"
+    lines.extend(_fill(cls, values, namespace))
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.
     name = f"<decoder {layout.name} {available} bits>"
     exec(compile(source, name, "exec"), namespace)  # noqa: S102
     decoder: Callable[[int, Any], Any] = namespace["_decode"]
     return decoder
+
+
+def _fill(cls: type[Any], values: dict[str, str], namespace: dict[str, Any]) -> list[str]:
+    """Statements that build and return a `cls` with these field value expressions."""
+    spec = slot_spec(cls, list(values))
+    if spec is not None:
+        namespace["_build"], namespace["_spec"] = HELPER_BUILD, spec
+        return [f"    return _build(_spec, {', '.join(values.values())})"]
+    twin = mutable_twin(cls)
+    namespace["_new"], namespace["_cls"], namespace["_twin"] = object.__new__, cls, twin
+    if twin is not None:
+        lines = ["    o = _new(_twin)"]
+        lines.extend(f"    o.{name} = {value}" for name, value in values.items())
+        return [*lines, "    o.__class__ = _cls", "    return o"]
+    lines = ["    o = _new(_cls)"]
+    for name, value in values.items():
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        lines.append(f"    _set_{name}(o, {value})")
+    return [*lines, "    return o"]
 
 
 _TABLES: dict[Field, tuple[Any, ...]] = {}
@@ -338,13 +342,13 @@ def _table(f: Field) -> tuple[Any, ...]:
 
 
 def _inline(f: Field, namespace: dict[str, Any], index: int) -> str:
-    """The expression of a wide field's value from its raw bits ``r``."""
+    """The expression of a wide field's value from its raw bits, in ``r<index>``."""
     if f.kind is Kind.FLAGS or f.kind is Kind.ENUM or f.kind is Kind.BYTES:
         namespace[f"_m{index}"] = _memo(f, 0)
-        return f"_m{index}[r]"
-    expr = "r"
+        return f"_m{index}[r{index}]"
+    expr = f"r{index}"
     if f.signed:
-        expr = f"(r - {1 << f.width:#x} if r & {1 << (f.width - 1):#x} else r)"
+        expr = f"(r{index} - {1 << f.width:#x} if r{index} & {1 << (f.width - 1):#x} else r{index})"
     if f.negate:
         expr = f"-{expr}"
     if f.offset:
@@ -353,6 +357,6 @@ def _inline(f: Field, namespace: dict[str, Any], index: int) -> str:
         expr = f"{expr} / {10**f.decimals}"
     na = ([f.na_raw] if f.na_raw is not None else []) + list(f.extra_na)
     if na:
-        test = " or ".join(f"r == {n:#x}" for n in na)
+        test = " or ".join(f"r{index} == {n:#x}" for n in na)
         expr = f"(None if {test} else {expr})"
     return expr

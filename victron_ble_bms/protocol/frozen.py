@@ -14,8 +14,11 @@ slot descriptors instead.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+
+from .accel import HELPER
 
 T = TypeVar("T")
 
@@ -46,24 +49,50 @@ def frozen_builder(
         else:
             raise TypeError(f"{cls.__name__}.{f.name} has no plain default: pass it")
         values[f.name] = f"_v{i}"
+    spec = slot_spec(cls, list(values))
     twin = mutable_twin(cls)
     lines = [f"def build({', '.join(params)}):"]
-    if twin is not None:
+    if spec is not None:  # the compiled helper fills the slots: no Python per field
+        namespace["_build"], namespace["_spec"] = HELPER_BUILD, spec
+        lines.append(f"    return _build(_spec, {', '.join(values.values())})")
+    elif twin is not None:
         namespace["_twin"] = twin
         lines.append("    o = _new(_twin)")
         lines.extend(f"    o.{name} = {value}" for name, value in values.items())
         lines.append("    o.__class__ = _cls")
+        lines.append("    return o")
     else:
         lines.append("    o = _new(_cls)")
         for i, (name, value) in enumerate(values.items()):
             namespace[f"_s{i}"] = getattr(cls, name).__set__
             lines.append(f"    _s{i}(o, {value})")
-    lines.append("    return o")
+        lines.append("    return o")
     # Field names of our own classes, never input data, go into this source text.
     source = "\n".join(lines)
     exec(compile(source, f"<{cls.__name__} builder>", "exec"), namespace)  # noqa: S102
     build: Callable[..., T] = namespace["build"]
     return build
+
+
+HELPER_BUILD = None if HELPER is None else HELPER.build
+
+
+def slot_spec(cls: type, names: Sequence[str]) -> tuple[type, bytes] | None:
+    """What the compiled helper's `build(spec, *values)` needs to fill a `cls` with the values
+    of `names` in that order: the class and each slot's offset. None without the helper, or
+    when `names` are not exactly the class's fields, all plain object slots, and the class
+    has no `__post_init__` (then `build` would not give what `cls(...)` gives)."""
+    if HELPER is None or hasattr(cls, "__post_init__") or not dataclasses.is_dataclass(cls):
+        return None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    slots = {n for k in cls.__mro__ for n in k.__dict__.get("__slots__", ())}
+    if len(names) != len(fields) or set(names) != fields or fields != slots - {"__weakref__"}:
+        return None
+    try:
+        offsets = [HELPER.slot_offset(getattr(cls, name)) for name in names]
+    except (TypeError, AttributeError):
+        return None
+    return cls, struct.pack(f"{len(offsets)}n", *offsets)
 
 
 def mutable_twin(cls: type) -> type | None:

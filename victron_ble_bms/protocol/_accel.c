@@ -8,11 +8,13 @@
  * tests run both paths against `cryptography` and the FIPS-197 known answer.
  *
  * Hardware AES only — no table-based software AES here, whose timing depends on the key.
- * Field layouts stay in Python (layouts.py): this file knows nothing of records.
+ * Field layouts stay in Python (layouts.py): this file knows nothing of records. It also fills
+ * slotted objects (`build`), which the pure-Python builders do through a mutable twin class.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_AESNI 1
@@ -192,7 +194,72 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return value;
 }
 
+/* build(spec, *values) -> object
+ *
+ * A slotted object filled from `values` without running any Python: `spec` is
+ * (cls, offsets) as made by `victron_ble_bms.protocol.frozen` from the class's own slot
+ * descriptors (checked there and here), `offsets` a bytes object of Py_ssize_t, one per
+ * value. For frozen dataclasses on the hot paths (records, frames, readings): the object
+ * `cls(*values)` would be, without the frozen `__setattr__` detour per field.
+ */
+static PyObject *
+py_build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 2) {
+        PyErr_SetString(PyExc_TypeError, "build(spec, *values)");
+        return NULL;
+    }
+    PyObject *cls = PyTuple_GET_ITEM(args[0], 0);
+    PyObject *offsets = PyTuple_GET_ITEM(args[0], 1);
+    if (!PyType_Check(cls) || !PyBytes_CheckExact(offsets)
+        || PyBytes_GET_SIZE(offsets) != (nargs - 1) * (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_TypeError, "build: spec does not match the values");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    const Py_ssize_t *offset = (const Py_ssize_t *)PyBytes_AS_STRING(offsets);
+    PyObject *obj = type->tp_alloc(type, 0);
+    if (obj == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 1; i < nargs; i++) {
+        Py_ssize_t at = offset[i - 1];
+        /* The spec is made from the class's slot descriptors: within the object, aligned. */
+        if (at < (Py_ssize_t)sizeof(PyObject) || at + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize
+            || at % (Py_ssize_t)sizeof(PyObject *) != 0) {
+            Py_DECREF(obj);
+            PyErr_SetString(PyExc_ValueError, "build: offset outside the object");
+            return NULL;
+        }
+        PyObject **slot = (PyObject **)((char *)obj + at);
+        PyObject *old = *slot;
+        Py_INCREF(args[i]);
+        *slot = args[i];
+        Py_XDECREF(old);
+    }
+    return obj;
+}
+
+/* slot_offset(descriptor) -> int: where a __slots__ member lives in its objects. */
+static PyObject *
+py_slot_offset(PyObject *module, PyObject *descr)
+{
+    if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) {
+        PyErr_SetString(PyExc_TypeError, "not a slot (member) descriptor");
+        return NULL;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+        PyErr_SetString(PyExc_TypeError, "not a writable object slot");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(member->offset);
+}
+
 static PyMethodDef methods[] = {
+    {"build", (PyCFunction)(void (*)(void))py_build, METH_FASTCALL,
+     "A slotted object filled from values at the spec's offsets."},
+    {"slot_offset", py_slot_offset, METH_O, "Where a __slots__ member lives in its objects."},
     {"available", available, METH_NOARGS, "True when the CPU's AES instructions are used."},
     {"expand_key", py_expand_key, METH_O, "The 176 bytes of round keys of a 16-byte key."},
     {"block", (PyCFunction)(void (*)(void))py_block, METH_FASTCALL,
@@ -203,12 +270,12 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_aes_accel", "Hardware AES-128 for Instant Readout frames.", -1,
+    PyModuleDef_HEAD_INIT, "_accel", "Hardware AES-128 and slotted-object filling (accel.py).", -1,
     methods,
 };
 
 PyMODINIT_FUNC
-PyInit__aes_accel(void)
+PyInit__accel(void)
 {
     accelerated = cpu_has_aes();
     return PyModule_Create(&module_def);
