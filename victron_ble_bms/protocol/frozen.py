@@ -14,6 +14,7 @@ slot descriptors instead.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -49,13 +50,14 @@ def frozen_builder(
         else:
             raise TypeError(f"{cls.__name__}.{f.name} has no plain default: pass it")
         values[f.name] = f"_v{i}"
-    spec = slot_spec(cls, list(values))
+    constants = [name for name in values if name not in params]
+    spec = slot_spec(cls, [*constants, *params])
+    if spec is not None and HELPER is not None:
+        # The compiled helper fills the slots, constants first: no Python code runs at all.
+        return functools.partial(HELPER.build, spec, *(namespace[values[n]] for n in constants))
     twin = mutable_twin(cls)
     lines = [f"def build({', '.join(params)}):"]
-    if spec is not None:  # the compiled helper fills the slots: no Python per field
-        namespace["_build"], namespace["_spec"] = HELPER_BUILD, spec
-        lines.append(f"    return _build(_spec, {', '.join(values.values())})")
-    elif twin is not None:
+    if twin is not None:
         namespace["_twin"] = twin
         lines.append("    o = _new(_twin)")
         lines.extend(f"    o.{name} = {value}" for name, value in values.items())
