@@ -109,13 +109,18 @@ def test_helper_refuses_what_it_cannot_fill() -> None:
     helper = frozen.HELPER
     assert helper is not None
     with pytest.raises(TypeError):
-        helper.slot_offset(_Point.__init__)  # not a slot
+        helper.make_spec(_Point, (_Point.__init__,))  # not a slot
     with pytest.raises(TypeError):
-        helper.build((_Point, b"\x00" * 8))  # spec for one value, none given
+        helper.make_spec(_Point, (_Child.z,))  # a slot of another (sub)class
+    with pytest.raises(TypeError):
+        helper.make_spec(int, ())  # variable-size objects are never filled
     spec = frozen.slot_spec(_Point, ["x", "y", "tag"])
     assert spec is not None
-    with pytest.raises(ValueError):
-        helper.build((_Point, (10**6).to_bytes(8, "little") * 3), 1, 2, 3)  # outside the object
+    with pytest.raises(TypeError):
+        helper.build(spec, 1, 2)  # one value short
+    with pytest.raises(TypeError):
+        helper.build((_Point, b"\x10" * 24), 1, 2, 3)  # only a spec made by make_spec
+    assert helper.build(spec, 1, 2, "t") == _Point(1, 2, "t")
     assert frozen.slot_spec(_Point, ["x", "y"]) is None  # a field left unset: refused
 
 

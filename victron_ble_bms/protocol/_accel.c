@@ -194,72 +194,111 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return value;
 }
 
-/* build(spec, *values) -> object
- *
- * A slotted object filled from `values` without running any Python: `spec` is
- * (cls, offsets) as made by `victron_ble_bms.protocol.frozen` from the class's own slot
- * descriptors (checked there and here), `offsets` a bytes object of Py_ssize_t, one per
- * value. For frozen dataclasses on the hot paths (records, frames, readings): the object
- * `cls(*values)` would be, without the frozen `__setattr__` detour per field.
+/* Filling slotted objects without running Python (`build`), for frozen dataclasses on the
+ * hot paths (records, frames, readings): the object `cls(*values)` would be, without the
+ * frozen `__setattr__` detour per field. A spec is made once per class by `make_spec` from the
+ * class's own slot descriptors, each checked here to be a writable object slot of that class
+ * (or a base), so `build` can only ever store into real slots of a real instance.
  */
+#define SPEC_NAME "victron_ble_bms.protocol._accel.spec"
+
+typedef struct {
+    PyTypeObject *cls;
+    Py_ssize_t count;
+    Py_ssize_t offsets[1]; /* count of them */
+} Spec;
+
+static void
+spec_free(PyObject *capsule)
+{
+    Spec *spec = (Spec *)PyCapsule_GetPointer(capsule, SPEC_NAME);
+    if (spec != NULL) {
+        Py_XDECREF((PyObject *)spec->cls);
+        PyMem_Free(spec);
+    }
+}
+
+/* make_spec(cls, descriptors: tuple) -> spec: what `build` needs, in the descriptors' order. */
+static PyObject *
+py_make_spec(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "make_spec(cls, descriptors: tuple)");
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    Py_ssize_t count = PyTuple_GET_SIZE(args[1]);
+    if (cls->tp_itemsize != 0) {
+        PyErr_SetString(PyExc_TypeError, "make_spec: variable-size classes are not filled");
+        return NULL;
+    }
+    Spec *spec = (Spec *)PyMem_Malloc(sizeof(Spec) + (size_t)count * sizeof(Py_ssize_t));
+    if (spec == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *descr = PyTuple_GET_ITEM(args[1], i);
+        if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)
+            || !PyType_IsSubtype(cls, PyDescr_TYPE(descr))) {
+            PyMem_Free(spec);
+            PyErr_SetString(PyExc_TypeError, "make_spec: not a slot of this class");
+            return NULL;
+        }
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+            PyMem_Free(spec);
+            PyErr_SetString(PyExc_TypeError, "make_spec: not a writable object slot");
+            return NULL;
+        }
+        spec->offsets[i] = member->offset;
+    }
+    Py_INCREF(args[0]);
+    spec->cls = cls;
+    spec->count = count;
+    PyObject *capsule = PyCapsule_New(spec, SPEC_NAME, spec_free);
+    if (capsule == NULL) {
+        Py_DECREF(args[0]);
+        PyMem_Free(spec);
+    }
+    return capsule;
+}
+
+/* build(spec, *values) -> object: a new instance of the spec's class, its slots filled. */
 static PyObject *
 py_build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 2) {
+    if (nargs < 1 || !PyCapsule_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "build(spec, *values)");
         return NULL;
     }
-    PyObject *cls = PyTuple_GET_ITEM(args[0], 0);
-    PyObject *offsets = PyTuple_GET_ITEM(args[0], 1);
-    if (!PyType_Check(cls) || !PyBytes_CheckExact(offsets)
-        || PyBytes_GET_SIZE(offsets) != (nargs - 1) * (Py_ssize_t)sizeof(Py_ssize_t)) {
-        PyErr_SetString(PyExc_TypeError, "build: spec does not match the values");
+    Spec *spec = (Spec *)PyCapsule_GetPointer(args[0], SPEC_NAME);
+    if (spec == NULL) {
         return NULL;
     }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    const Py_ssize_t *offset = (const Py_ssize_t *)PyBytes_AS_STRING(offsets);
-    PyObject *obj = type->tp_alloc(type, 0);
+    if (nargs - 1 != spec->count) {
+        PyErr_Format(PyExc_TypeError, "build: %zd values for %zd slots", nargs - 1,
+                     spec->count);
+        return NULL;
+    }
+    PyObject *obj = spec->cls->tp_alloc(spec->cls, 0);
     if (obj == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 1; i < nargs; i++) {
-        Py_ssize_t at = offset[i - 1];
-        /* The spec is made from the class's slot descriptors: within the object, aligned. */
-        if (at < (Py_ssize_t)sizeof(PyObject) || at + (Py_ssize_t)sizeof(PyObject *) > type->tp_basicsize
-            || at % (Py_ssize_t)sizeof(PyObject *) != 0) {
-            Py_DECREF(obj);
-            PyErr_SetString(PyExc_ValueError, "build: offset outside the object");
-            return NULL;
-        }
-        PyObject **slot = (PyObject **)((char *)obj + at);
+    for (Py_ssize_t i = 0; i < spec->count; i++) {
+        PyObject **slot = (PyObject **)((char *)obj + spec->offsets[i]);
         PyObject *old = *slot;
-        Py_INCREF(args[i]);
-        *slot = args[i];
+        Py_INCREF(args[i + 1]);
+        *slot = args[i + 1];
         Py_XDECREF(old);
     }
     return obj;
 }
 
-/* slot_offset(descriptor) -> int: where a __slots__ member lives in its objects. */
-static PyObject *
-py_slot_offset(PyObject *module, PyObject *descr)
-{
-    if (!PyObject_TypeCheck(descr, &PyMemberDescr_Type)) {
-        PyErr_SetString(PyExc_TypeError, "not a slot (member) descriptor");
-        return NULL;
-    }
-    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-        PyErr_SetString(PyExc_TypeError, "not a writable object slot");
-        return NULL;
-    }
-    return PyLong_FromSsize_t(member->offset);
-}
-
 static PyMethodDef methods[] = {
     {"build", (PyCFunction)(void (*)(void))py_build, METH_FASTCALL,
-     "A slotted object filled from values at the spec's offsets."},
-    {"slot_offset", py_slot_offset, METH_O, "Where a __slots__ member lives in its objects."},
+     "A new instance of the spec's class, its slots filled from values."},
+    {"make_spec", (PyCFunction)(void (*)(void))py_make_spec, METH_FASTCALL,
+     "What build needs to fill a class's slots, from its slot descriptors."},
     {"available", available, METH_NOARGS, "True when the CPU's AES instructions are used."},
     {"expand_key", py_expand_key, METH_O, "The 176 bytes of round keys of a 16-byte key."},
     {"block", (PyCFunction)(void (*)(void))py_block, METH_FASTCALL,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -79,9 +78,9 @@ def frozen_builder(
 HELPER_BUILD = None if HELPER is None else HELPER.build
 
 
-def slot_spec(cls: type, names: Sequence[str]) -> tuple[type, bytes] | None:
+def slot_spec(cls: type, names: Sequence[str]) -> object | None:
     """What the compiled helper's `build(spec, *values)` needs to fill a `cls` with the values
-    of `names` in that order: the class and each slot's offset. None without the helper, or
+    of `names` in that order (made from the slot descriptors). None without the helper, or
     when `names` are not exactly the class's fields, all plain object slots, and the class
     has no `__post_init__` (then `build` would not give what `cls(...)` gives)."""
     if HELPER is None or hasattr(cls, "__post_init__") or not dataclasses.is_dataclass(cls):
@@ -91,10 +90,10 @@ def slot_spec(cls: type, names: Sequence[str]) -> tuple[type, bytes] | None:
     if len(names) != len(fields) or set(names) != fields or fields != slots - {"__weakref__"}:
         return None
     try:
-        offsets = [HELPER.slot_offset(getattr(cls, name)) for name in names]
-    except (TypeError, AttributeError):
+        spec: object = HELPER.make_spec(cls, tuple(getattr(cls, name) for name in names))
+    except (TypeError, AttributeError):  # not plain object slots (checked in _accel.c)
         return None
-    return cls, struct.pack(f"{len(offsets)}n", *offsets)
+    return spec
 
 
 def mutable_twin(cls: type) -> type | None:
