@@ -81,8 +81,7 @@ class DeviceListScreen(FleetScreen):
         """Repaint cards that changed while off screen and are now in view."""
         for widget in self.on_screen():
             if isinstance(widget, DeviceCard) and widget.needs_paint:
-                widget.needs_paint = False
-                widget.refresh()
+                widget.paint()
 
     def devices_changed(self, addresses: Collection[str]) -> None:
         fleet = self.fleet
