@@ -108,7 +108,7 @@ class DeviceListScreen(FleetScreen):
                     grid.move_child(card, before=target)
                 elif target is None and grid.children[-1] is not card:
                     grid.move_child(card, after=grid.children[-1])
-            card.show(dev, now, paint=card in visible or not card.is_mounted)
+            card.show(dev, now, paint=card in visible)
         if new:
             self._mount(new)
 

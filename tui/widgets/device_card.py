@@ -72,7 +72,9 @@ class DeviceCard(Widget, can_focus=True):
         if lines != self._lines:
             self._lines = lines
             self.refresh(layout=True)  # the only change that needs a layout
-        if paint:
+        if not self.is_mounted:
+            self._shown = []  # built when first rendered (500 cards arrive at once: issue 12)
+        elif paint:
             self.paint(now)
         else:
             # Off screen: refreshing it would make Textual lay out the whole grid to find it.
