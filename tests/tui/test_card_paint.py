@@ -6,18 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
+from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from . import frames
 from .harness import Clock, PushSource, make_app, screen_text, settle
-from .test_keys_focus import _many
-
-
-def card(app, address: str) -> DeviceCard:
-    return app.screen.query_one(f"#{card_id(address)}", DeviceCard)
+from .test_keys_focus import _many, card
 
 
 def test_line_repaints_show_the_same_screen_as_a_full_repaint():
