@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from textual.geometry import Offset
+from textual.selection import Selection
+from textual.visual import Visual
 from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
@@ -88,5 +91,44 @@ def test_a_long_line_is_cut_and_the_card_keeps_its_last_line():
             suspect = [r for r in rows if "⚠ suspect frame ignored" in r]
             assert len(suspect) == 1 and suspect[0].rstrip(" │┃║").endswith("…")
             assert any("-55 dBm · 0 s ago" in r for r in rows)
+
+    asyncio.run(main())
+
+
+def test_each_line_is_what_textual_renders_for_the_whole_card():
+    """Lines are converted one at a time and cached; each must be the strip Textual makes when
+    it renders the card's text as a whole, in every look a card has (focused, warning, stale,
+    suspect, no key) and with part of a line selected."""
+    bad = dataclasses.replace(frames.lithium((3.30, 3.30, 3.30, 3.30)), battery_voltage_v=25.0)
+    clock = Clock()
+    source = PushSource(frames.fleet())
+    app = make_app(source, clock=clock)
+
+    def compare(cards) -> None:
+        for each in cards:
+            whole = Visual.to_strips(
+                each, each._render(), each.size.width, each.size.height, each.visual_style
+            )
+            assert len(whole) == len(each._shown) == each.size.height
+            for y, strip in enumerate(whole):
+                assert each.render_line(y) == strip, (each.address, y)
+
+    async def main():
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2))
+            await settle(pilot, source)
+            cards = list(app.screen.query(DeviceCard))
+            assert app.focused in cards
+            compare(cards)
+            clock.now += 30  # every card stale
+            app.screen.refresh_all()
+            await pilot.pause()
+            compare(cards)
+            house = card(app, frames.HOUSE)
+            app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}
+            await pilot.pause()
+            compare([house])
+            assert house.render_line(1) != house._strips[1][2]  # the selection shows
 
     asyncio.run(main())

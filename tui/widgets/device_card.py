@@ -117,12 +117,18 @@ class DeviceCard(Widget, can_focus=True):
         width, style = self.size.width, self.visual_style
         if y >= len(self._shown):
             return Strip.blank(width, style.rich_style)
+        if self.text_selection is not None:
+            # A selection's offsets count the lines of the whole card: render it as one text.
+            whole = visualize(self, Text("\n").join(self._shown))
+            return Visual.to_strips(self, whole, width, len(self._shown), style)[y]
         text = self._shown[y]
         cached = self._strips.get(y)
         if cached is not None and cached[0] == text and cached[1] == (width, style):
             return cached[2]
         strips = Visual.to_strips(self, visualize(self, text), width, 1, style)
-        strip = strips[0] if strips else Strip.blank(width, style.rich_style)
+        # Textual marks each cell with its (x, y) in the content (mouse selection reads it):
+        # the line was rendered alone, as line 0.
+        strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
         self._strips[y] = (text, (width, style), strip)
         return strip
 
