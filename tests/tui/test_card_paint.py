@@ -132,3 +132,30 @@ def test_each_line_is_what_textual_renders_for_the_whole_card():
             assert house.render_line(1) != house._strips[1][2]  # the selection shows
 
     asyncio.run(main())
+
+
+def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view():
+    keys, advs = _many(24)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    address = advs[20].address
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            assert "Battery 20" not in screen_text(app)
+            clock.now += 30  # every device silent for 30 s
+            app.screen.refresh_all()  # the once-a-second tick
+            await pilot.pause()
+            assert card(app, advs[0].address).has_class("-stale")  # on screen: at once
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause(0.3)  # the scroll animates
+            await pilot.pause()
+            assert card(app, address).has_class("-stale")
+            shown = screen_text(app)
+            assert "Battery 20" in shown and "stale · last heard 30 s ago" in shown
+            assert "-60 dBm · 0 s ago" not in shown
+
+    asyncio.run(main())

@@ -41,6 +41,8 @@ class DeviceCard(Widget, can_focus=True):
         self.address = dev.address
         self._clock = clock
         self._lines = 0
+        # (stale, worst severity, suspect): as the device is now, and as the classes show it
+        self._state: tuple[bool, Severity | None, bool] | None = None
         self._classes_now: tuple[bool, Severity | None, bool] | None = None
         self._names: tuple[str | None, ...] | None = None
         self.needs_paint = False
@@ -48,22 +50,17 @@ class DeviceCard(Widget, can_focus=True):
         self._strips: dict[int, tuple[Text, tuple[int, VisualStyle], Strip]] = {}
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
-        """Take the device's new state: classes, title and height now, the body when painted.
+        """Take the device's new state: title and height now, classes and body when painted.
 
         Cheap on purpose (called for every card once a second, and per changed device per
-        frame): classes are only touched when they change, the height is set from the line
-        count (the grid never measures the text of 500 cards), and only cards on screen are
-        repainted (`paint`).
+        frame): the height is set from the line count (the grid never measures the text of 500
+        cards), and only cards on screen get their classes and are repainted (`paint`): a
+        class change makes Textual re-apply the stylesheet to the card (~1 ms), which 500
+        devices going stale together would pay at once.
         """
         self.dev = dev
         stale = dev.stale(now)
-        state = (stale, None if stale else dev.worst, dev.suspect_recent(now))
-        if state != self._classes_now:
-            self._classes_now = state
-            self.set_class(stale, "-stale")
-            for sev, style in SEVERITY_STYLE.items():
-                self.set_class(state[1] is sev, f"-{style}")
-            self.set_class(state[2], "-suspect")
+        self._state = (stale, None if stale else dev.worst, dev.suspect_recent(now))
         names = (dev.advertised_name, dev.label, dev.product)
         if names != self._names:  # the title is rebuilt (plain()) only when a name changes
             self._names = names
@@ -74,6 +71,7 @@ class DeviceCard(Widget, can_focus=True):
             self.refresh(layout=True)  # the only change that needs a layout
         if not self.is_mounted:
             self._shown = []  # built when first rendered (500 cards arrive at once: issue 12)
+            self._show_classes()
         elif paint:
             self.paint(now)
         else:
@@ -81,9 +79,19 @@ class DeviceCard(Widget, can_focus=True):
             # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
             self.needs_paint = True
 
+    def _show_classes(self) -> None:
+        state = self._state
+        if state is None or state == self._classes_now:
+            return
+        self._classes_now = state
+        self.set_class(state[0], "-stale")
+        for sev, style in SEVERITY_STYLE.items():
+            self.set_class(state[1] is sev, f"-{style}")
+        self.set_class(state[2], "-suspect")
+
     def state_changes(self, dev: DeviceState, now: float) -> bool:
-        """Whether the clock alone changes this card's classes (stale, suspect mark expiring)."""
-        state = self._classes_now
+        """Whether the clock alone changes this card's state (stale, suspect mark expiring)."""
+        state = self._state
         return state is None or dev.stale(now) != state[0] or dev.suspect_recent(now) != state[2]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -95,6 +103,7 @@ class DeviceCard(Widget, can_focus=True):
         """Rebuild the card's lines and repaint only those that changed: a reading usually
         changes one or two lines (99.8 % of frames repeat their values, issue 12), and Textual
         renders a line through borders, padding and styles at ~0.1 ms each."""
+        self._show_classes()
         lines = card_lines(self.dev, self._clock() if now is None else now)
         old, self._shown = self._shown, lines
         self.needs_paint = False
