@@ -5,10 +5,11 @@
 Scenarios, each run `--runs` times (min / median / max):
   A  50 devices × 10 Hz: CPU share of one core (process time / wall time while the source runs).
   B  500 devices × 1 Hz: p95 latency from a reading's arrival to the screen refresh that shows
-     it, and CPU per reading beside A's (same reading rate, 10× the cards). B's devices each
-     change 10× less often, so fewer card repaints per reading: the cleaner check is A again
-     with 450 more silent cards mounted after its 50 (same readings, same cards on screen):
-     ~1 when the cost per reading does not depend on the number of cards.
+     it (cards on screen; the others are painted when they scroll into view), and CPU per
+     reading beside A's (same reading rate, 10× the cards). B's devices each change 10× less
+     often, so fewer card repaints per reading: the cleaner check is A again with 450 more
+     silent cards mounted after its 50 (same readings, same cards on screen): ~1 when the
+     cost per reading does not depend on the number of cards.
   C  500 devices arriving at once: time until all 500 cards are mounted and painted.
   D  quit with 1,000 cards mounted.
 The floor beside A and B: the same readings decoded and applied to the fleet state with no
@@ -88,13 +89,13 @@ class Paced:
         await self.warm.wait()
         self.started, self.cpu_started = time.perf_counter(), time.process_time()
         # Each device on its own phase within the period, as real devices advertise (not all
-        # 500 in one burst): SLICES groups per period.
+        # 500 in one burst): SLICES groups per period, every SLICES-th device in a group, so
+        # the cards on screen (the first in name order) are spread over the phases too.
         period = 1.0 / self.rate
-        n = len(self.active)
         step = 0
         while time.perf_counter() - self.started < self.seconds:
             tick, part = divmod(step, SLICES)
-            for address, variants in self.active[part * n // SLICES : (part + 1) * n // SLICES]:
+            for address, variants in self.active[part::SLICES]:
                 frame = variants[1 + tick % (len(variants) - 1)]
                 yield Advertisement(time.time(), address, {0x02E1: frame}, rssi=-60)
                 self.sent += 1
@@ -105,12 +106,14 @@ class Paced:
 
 
 class TimedApp(DashboardApp):
-    """Stamps a device's first pending reading and the screen refresh after its frame."""
+    """Stamps a device's first pending reading and the screen refresh after its frame. Only
+    readings of cards on screen count: an off-screen card is painted when it scrolls in."""
 
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.pending_since: dict[str, float] = {}
         self.latencies: list[float] = []
+        self.off_screen = 0  # readings handed to the screen for cards out of view
 
     def ingest(self, item: Advertisement) -> None:  # type: ignore[override]
         self.pending_since.setdefault(item.address, time.perf_counter())
@@ -128,7 +131,13 @@ class TimedApp(DashboardApp):
 
         def painted() -> None:
             now = time.perf_counter()
-            self.latencies.extend(now - t for t in starts.values())
+            screen = self.device_list
+            visible = screen.on_screen() if screen is not None else ()
+            for address, t in starts.items():
+                if screen is not None and screen.cards.get(address) in visible:
+                    self.latencies.append(now - t)
+                else:
+                    self.off_screen += 1
 
         self.screen.call_after_refresh(painted)
 
@@ -143,6 +152,7 @@ async def run_load(
         await mounted(app, devices)
         await pilot.pause(0.5)
         app.latencies.clear()
+        app.off_screen = 0
         source.warm.set()
         # Plain sleeps while measuring: Pilot.pause posts a message to every widget on the
         # screen and forces a screen update, a cost per card that no real run has.
@@ -163,6 +173,8 @@ async def run_load(
         "p95_ms": 1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))],
         "median_ms": 1000 * statistics.median(lat),
         "readings": source.sent,
+        "timed": len(app.latencies),
+        "off_screen": app.off_screen,
         "frames": app.frames,
     }
 
@@ -281,7 +293,8 @@ def main() -> None:
         f"floor (decode + state, no screen) {spread(r['A floor µs/reading'], '{:.0f}')} µs"
     )
     print(
-        f"B 500 dev × 1 Hz  p95 reading→screen   {spread(r['B p95 ms'])} ms  target < 250 ms"
+        f"B 500 dev × 1 Hz  p95 reading→screen (cards on screen)  {spread(r['B p95 ms'])} ms"
+        "  target < 250 ms"
         f"   (median {spread(r['B median ms'])} ms)"
     )
     print(
