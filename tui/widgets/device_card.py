@@ -1,8 +1,9 @@
 """One card per device on the home screen, like the VictronConnect device list.
 
-The card keeps a reference to its device's state and builds its text in `render()`, which
-Textual calls only for cards on screen: an update of a card scrolled out of view costs a flag,
-not a repaint (issue 12: CPU per reading independent of the number of cards).
+The card keeps a reference to its device's state. Only cards on screen are painted: an update
+of a card scrolled out of view costs a flag, not a repaint (issue 12: CPU per reading
+independent of the number of cards). A paint rebuilds the card's lines and repaints those that
+changed; Textual asks for them one at a time (`render_line`), each converted once per text.
 """
 
 from __future__ import annotations
