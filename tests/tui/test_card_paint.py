@@ -120,7 +120,10 @@ def test_each_line_is_what_textual_renders_for_the_whole_card():
             await settle(pilot, source)
             cards = list(app.screen.query(DeviceCard))
             assert app.focused in cards
-            compare(cards)
+            compare(cards)  # first paint: each card converted whole
+            source.push(frames.advert(frames.HOUSE, frames.house(1), nonce=3))
+            await settle(pilot, source)
+            compare(cards)  # two lines changed (voltage, spread): converted one at a time
             clock.now += 30  # every card stale
             app.screen.refresh_all()
             await pilot.pause()

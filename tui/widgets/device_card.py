@@ -124,23 +124,40 @@ class DeviceCard(Widget, can_focus=True):
         style: a repaint of the lines that did not change costs a dict look-up."""
         if not self._shown:
             self._shown = card_lines(self.dev, self._clock())
-        width, style = self.size.width, self.visual_style
-        if y >= len(self._shown):
+        shown, width, style = self._shown, self.size.width, self.visual_style
+        if y >= len(shown):
             return Strip.blank(width, style.rich_style)
         if self.text_selection is not None:
             # A selection's offsets count the lines of the whole card: render it as one text.
-            whole = visualize(self, Text("\n").join(self._shown))
-            return Visual.to_strips(self, whole, width, len(self._shown), style)[y]
-        text = self._shown[y]
-        cached = self._strips.get(y)
-        if cached is not None and cached[0] == text and cached[1] == (width, style):
-            return cached[2]
-        strips = Visual.to_strips(self, visualize(self, text), width, 1, style)
+            return self._render_whole(width, style)[y]
+        look = (width, style)
+        if self._has(y, shown[y], look):
+            return self._strips[y][2]
+        missing = [i for i, line in enumerate(shown) if not self._has(i, line, look)]
+        if len(missing) > 2:  # first paint, or a new look (focus, stale): one conversion
+            whole = self._render_whole(width, style)
+            for i in missing:
+                self._strips[i] = (shown[i], look, whole[i])
+            return whole[y]
+        strips = Visual.to_strips(self, visualize(self, shown[y]), width, 1, style)
         # Textual marks each cell with its (x, y) in the content (mouse selection reads it):
         # the line was rendered alone, as line 0.
         strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
-        self._strips[y] = (text, (width, style), strip)
+        self._strips[y] = (shown[y], look, strip)
         return strip
+
+    def _has(self, y: int, line: Text, look: tuple[int, VisualStyle]) -> bool:
+        cached = self._strips.get(y)
+        return cached is not None and cached[0] == line and cached[1] == look
+
+    def _render_whole(self, width: int, style: VisualStyle) -> list[Strip]:
+        """All lines in one conversion, as Textual renders a widget's text (one strip a line:
+        lines never wrap)."""
+        height = len(self._shown)
+        whole = visualize(self, Text("\n").join(self._shown))
+        strips = Visual.to_strips(self, whole, width, height, style)
+        blank = Strip.blank(width, style.rich_style)
+        return strips + [blank] * (height - len(strips))
 
     def action_open(self) -> None:
         self.post_message(OpenDevice(self.address))
