@@ -134,7 +134,7 @@ class DeviceCard(Widget, can_focus=True):
         if self._has(y, shown[y], look):
             return self._strips[y][2]
         missing = [i for i, line in enumerate(shown) if not self._has(i, line, look)]
-        if len(missing) > 2:  # first paint, or a new look (focus, stale): one conversion
+        if len(missing) > 3:  # first paint, or a new look (focus, stale): one conversion
             whole = self._render_whole(width, style)
             for i in missing:
                 self._strips[i] = (shown[i], look, whole[i])
