@@ -50,8 +50,18 @@ def test_a_fault_with_a_key_in_play_exits_non_zero_with_one_line_and_no_key(tmp_
     keys.save()
     env = dict(os.environ, TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver")
     proc = subprocess.run(
-        [sys.executable, "-c", INJECT, "dashboard", "--replay", str(capture), "--keys",
-         str(tmp_path / "keys.toml"), "--speed", "100"],
+        [
+            sys.executable,
+            "-c",
+            INJECT,
+            "dashboard",
+            "--replay",
+            str(capture),
+            "--keys",
+            str(tmp_path / "keys.toml"),
+            "--speed",
+            "100",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -28,8 +28,12 @@ class FleetScreen(Screen[None]):
     def fleet(self) -> Fleet:
         return self.dashboard.fleet
 
+    status_bar: StatusBar | None = None
+
     def header_widgets(self) -> tuple[Header, StatusBar]:
-        return Header(), StatusBar(id="status")
+        # Kept, not queried: a query walks every widget of the screen (500 cards) per frame.
+        self.status_bar = StatusBar(id="status")
+        return Header(), self.status_bar
 
     def footer(self) -> Footer:
         return Footer()
@@ -45,5 +49,5 @@ class FleetScreen(Screen[None]):
         self.refresh_all()
 
     def refresh_status(self) -> None:
-        for bar in self.query(StatusBar):
-            bar.refresh_status()
+        if self.status_bar is not None and self.status_bar.is_mounted:
+            self.status_bar.refresh_status()

@@ -81,8 +81,7 @@ class DeviceListScreen(FleetScreen):
         """Repaint cards that changed while off screen and are now in view."""
         for widget in self.on_screen():
             if isinstance(widget, DeviceCard) and widget.needs_paint:
-                widget.needs_paint = False
-                widget.refresh()
+                widget.paint()
 
     def devices_changed(self, addresses: Collection[str]) -> None:
         fleet = self.fleet
@@ -109,7 +108,7 @@ class DeviceListScreen(FleetScreen):
                     grid.move_child(card, before=target)
                 elif target is None and grid.children[-1] is not card:
                     grid.move_child(card, after=grid.children[-1])
-            card.show(dev, now, paint=card in visible or not card.is_mounted)
+            card.show(dev, now, paint=card in visible)
         if new:
             self._mount(new)
 

@@ -43,9 +43,7 @@ class KeyDialog(ModalScreen[SecretKey | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(
-        self, address: str, name: str, problem: str, key_check: int | None = None
-    ) -> None:
+    def __init__(self, address: str, name: str, problem: str, key_check: int | None = None) -> None:
         super().__init__()
         self.address = address
         self.device_name = name

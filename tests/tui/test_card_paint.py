@@ -1,0 +1,164 @@
+"""Cards repaint only the lines that changed, and off-screen cards when they scroll into view
+(issue 12): what the screen shows must be what a full repaint shows, with the newest state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from textual.geometry import Offset
+from textual.selection import Selection
+from textual.visual import Visual
+from victron_ble_bms.tui.widgets.device_card import DeviceCard
+
+from victron_ble_bms.protocol import encode
+from victron_ble_bms.sources.advertisement import Advertisement
+
+from . import frames
+from .harness import Clock, PushSource, make_app, screen_text, settle
+from .test_keys_focus import _many, card
+
+
+def test_line_repaints_show_the_same_screen_as_a_full_repaint():
+    clock = Clock()
+    source = PushSource(frames.fleet())
+    app = make_app(source, clock=clock)
+
+    async def main():
+        async with app.run_test(size=(120, 50)) as pilot:
+            await settle(pilot, source)
+            for step, (cell, rssi) in enumerate([(3.40, -55), (3.45, -61), (3.47, -61)], 2):
+                record = frames.lithium((cell, 3.52, 3.50, 3.49))
+                clock.now += 3
+                source.push(frames.advert(frames.HOUSE, record, nonce=step, rssi=rssi))
+                await settle(pilot, source)
+            clock.now += 2  # ages change with the clock: the once-a-second tick repaints them
+            app.screen.refresh_all()
+            await pilot.pause()
+            shown = screen_text(app)
+            assert "13.98 V" in shown and "-61 dBm · 2 s ago" in shown  # 3.47+3.52+3.50+3.49
+            assert "13.93 V" not in shown and "-61 dBm · 0 s ago" not in shown
+            assert "stale · last heard 11 s ago" in shown  # no new reading: gone stale
+            for each in app.screen.query(DeviceCard):
+                each.refresh()  # every line of every card rendered again from scratch
+            await pilot.pause()
+            assert screen_text(app) == shown
+
+    asyncio.run(main())
+
+
+def test_an_off_screen_card_shows_its_newest_reading_when_it_scrolls_into_view():
+    keys, advs = _many(24)
+    source = PushSource(advs)
+    app = make_app(source, keys=keys)
+    address, key = advs[20].address, keys[advs[20].address]
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            assert "Battery 20" not in screen_text(app)
+            for nonce, cell in enumerate((3.40, 3.50, 3.60, 3.45, 3.38), 2):
+                record = frames.lithium((cell, 3.41, 3.42, 3.43))
+                data = encode(record, key=key, nonce=nonce, model_id=0xA0E5)
+                source.push(Advertisement(frames.T0, address, {0x02E1: data}, rssi=-50 - nonce))
+                await settle(pilot, source)
+            assert card(app, address).needs_paint  # changed while off screen: not painted
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause(0.3)  # the scroll animates
+            await pilot.pause()
+            shown = screen_text(app)
+            assert "Battery 20" in shown
+            assert "13.64 V" in shown and "-56 dBm" in shown  # the last of the five readings
+            assert "13.66 V" not in shown and "-55 dBm" not in shown  # not the one before
+
+    asyncio.run(main())
+
+
+def test_a_long_line_is_cut_and_the_card_keeps_its_last_line():
+    """A line longer than the card is cut with an ellipsis, never wrapped: the card's height
+    is its line count, so a wrapped line would push the last line (the age) out of view."""
+    bad = dataclasses.replace(frames.lithium((3.30, 3.30, 3.30, 3.30)), battery_voltage_v=25.0)
+    source = PushSource([frames.advert(frames.HOUSE, frames.house(), nonce=1, rssi=-55)])
+    app = make_app(source)
+
+    async def main():
+        async with app.run_test(size=(60, 30)) as pilot:  # narrow: one column
+            await settle(pilot, source)
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2, rssi=-55))
+            await settle(pilot, source)
+            rows = screen_text(app).splitlines()
+            suspect = [r for r in rows if "⚠ suspect frame ignored" in r]
+            assert len(suspect) == 1 and suspect[0].rstrip(" │┃║").endswith("…")
+            assert any("-55 dBm · 0 s ago" in r for r in rows)
+
+    asyncio.run(main())
+
+
+def test_each_line_is_what_textual_renders_for_the_whole_card():
+    """Lines are converted one at a time and cached; each must be the strip Textual makes when
+    it renders the card's text as a whole, in every look a card has (focused, warning, stale,
+    suspect, no key) and with part of a line selected."""
+    bad = dataclasses.replace(frames.lithium((3.30, 3.30, 3.30, 3.30)), battery_voltage_v=25.0)
+    clock = Clock()
+    source = PushSource(frames.fleet())
+    app = make_app(source, clock=clock)
+
+    def compare(cards) -> None:
+        for each in cards:
+            whole = Visual.to_strips(
+                each, each._render(), each.size.width, each.size.height, each.visual_style
+            )
+            assert len(whole) == len(each._shown) == each.size.height
+            for y, strip in enumerate(whole):
+                assert each.render_line(y) == strip, (each.address, y)
+
+    async def main():
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2))
+            await settle(pilot, source)
+            cards = list(app.screen.query(DeviceCard))
+            assert app.focused in cards
+            compare(cards)  # first paint: each card converted whole
+            source.push(frames.advert(frames.HOUSE, frames.house(1), nonce=3))
+            await settle(pilot, source)
+            compare(cards)  # two lines changed (voltage, spread): converted one at a time
+            clock.now += 30  # every card stale
+            app.screen.refresh_all()
+            await pilot.pause()
+            compare(cards)
+            house = card(app, frames.HOUSE)
+            app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}
+            await pilot.pause()
+            compare([house])
+            assert house.render_line(1) != house._strips[1][2]  # the selection shows
+
+    asyncio.run(main())
+
+
+def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view():
+    keys, advs = _many(24)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    address = advs[20].address
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            assert "Battery 20" not in screen_text(app)
+            clock.now += 30  # every device silent for 30 s
+            app.screen.refresh_all()  # the once-a-second tick
+            await pilot.pause()
+            assert card(app, advs[0].address).has_class("-stale")  # on screen: at once
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause(0.3)  # the scroll animates
+            await pilot.pause()
+            assert card(app, address).has_class("-stale")
+            shown = screen_text(app)
+            assert "Battery 20" in shown and "stale · last heard 30 s ago" in shown
+            assert "-60 dBm · 0 s ago" not in shown
+
+    asyncio.run(main())
