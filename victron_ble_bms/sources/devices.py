@@ -54,14 +54,12 @@ from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
-    make_frame,
 )
 from victron_ble_bms.protocol.frozen import frozen_builder
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
-from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed
-from .readings import _ok_reading as ok_reading
+from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed, ok_reading_lazy
 
 _OK = KeyStatus.OK
 
@@ -326,6 +324,8 @@ class DevicesState:
         self.replay_window = replay_window
         self.clock = clock
         self._devices: OrderedDict[str, DeviceState] = OrderedDict()
+        self._get = self._devices.get
+        self._move_to_end = self._devices.move_to_end
         self.evicted = 0  # devices dropped to stay within max_devices
 
     def __len__(self) -> int:
@@ -341,26 +341,27 @@ class DevicesState:
         return self._devices.get(address)
 
     def update(self, adv: Advertisement) -> Update:
+        # Hot path: the next frame of a known, decodable device, a small step ahead of its
+        # sequence, decoded and plausible — what nearly every new advertisement is. It is the
+        # general path's ACCEPT (`FORWARD_SLACK` ≤ `_allowance`) of a good reading, done in one
+        # piece on plain ints; anything else (repeats included) goes to `_update`. Same record
+        # type byte as the device's (an encrypted one: never 0xFF) and key status OK, so the
+        # record type and key status stand and the status has not changed.
         data = adv.manufacturer_data.get(COMPANY_ID)
-        if data is None:
-            return _IGNORED
-        # Hot path: the next frame of a known device, a small step ahead of its sequence,
-        # decoded and plausible — what nearly every advertisement is. It is the general path's
-        # ACCEPT (`FORWARD_SLACK` ≤ `_allowance`) with a good reading, done in one piece;
-        # anything else (repeats included) goes to `_update`.
         address = adv.address
-        dev = self._devices.get(address)
+        dev = self._get(address)
         if (
             dev is None
             or type(data) is not bytes
             or len(data) <= _HEADER
             or data[0] != PRODUCT_ADVERTISEMENT
-            or data[4] == UNENCRYPTED
+            or data[4] != dev.record_type
+            or dev.key_status is not _OK
+            or data == dev._data
         ):
             return self._update(adv, data)
         head = dev.nonce
-        seq_ts = dev._seq_ts
-        if head is None or seq_ts is None or data == dev._data:
+        if head is None:
             return self._update(adv, data)
         nonce = data[5] | (data[6] << 8)
         ahead = (nonce - head) & _NONCE_MASK
@@ -375,35 +376,31 @@ class DevicesState:
             return self._update(adv, data)
         good = dev.last_decoded
         # Values equal to the last good reading's (most frames) were judged plausible then.
-        if (good is None or good.record != record) and _implausible(record):
+        if (good is None or not good.record == record) and _implausible(record):
             return self._update(adv, data)  # flagged suspect there
-        self._devices.move_to_end(address)
+        self._move_to_end(address)
         ts = adv.ts
         dev.last_seen = ts
-        if adv.rssi is not None:
-            dev.rssi = adv.rssi
-        if adv.name:
-            dev.name = adv.name
+        rssi = adv.rssi
+        if rssi is not None:
+            dev.rssi = rssi
+        name = adv.name
+        if name:
+            dev.name = name
         dev._data = data
-        # encrypted_frame(data), with the header bytes already read
-        model_id = data[2] | (data[3] << 8)
-        frame = make_frame(data[1], model_id, data[4], nonce, data[7], data[8:])
-        dev.model_id = model_id
-        dev.record_type = data[4]
-        reading = ok_reading(adv, frame, record)
-        changed = dev.readings == 0 or dev.key_status is not _OK
-        dev.key_status = _OK
-        dev.error = None
+        dev.model_id = data[2] | (data[3] << 8)
+        reading = ok_reading_lazy(adv, data, record)
         dev.readings += 1
         dev.last_reading = dev.last_decoded = reading
         # _advance(ACCEPT) and _timing, inline
         dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
         dev._prev = head
-        dev._prev_ts = seq_ts
+        dev._prev_ts = dev._seq_ts
         dev.nonce = nonce
         dev._seq_ts = ts
         if dev._cand is not None:
-            dev._cand, dev._cand_count = None, 0
+            dev._cand = None
+            dev._cand_count = 0
         last = dev._last_new
         if last is not None and ts > last:
             mean = dev.interval_s
@@ -411,10 +408,12 @@ class DevicesState:
         step = dev.nonce_step
         dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
         dev._last_new = ts
-        return _make_update(_NEW, dev, reading, changed, None)
+        return _make_update(_NEW, dev, reading, False, None)
 
-    def _update(self, adv: Advertisement, data: bytes) -> Update:
+    def _update(self, adv: Advertisement, data: bytes | None) -> Update:
         """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
+        if data is None:
+            return _IGNORED
         if (
             type(data) is bytes
             and len(data) > _HEADER
