@@ -303,6 +303,9 @@ _NEW = Outcome.NEW
 _make_update: Callable[[Outcome, DeviceState, Reading | None, bool, str | None], Update] = (
     frozen_builder(Update, ("outcome", "device", "reading", "status_changed", "suspicion"))
 )
+_make_new: Callable[[DeviceState, Reading], Update] = frozen_builder(
+    Update, ("device", "reading"), {"outcome": _NEW, "status_changed": False}
+)
 _HEADER = 8
 
 
@@ -357,7 +360,6 @@ class DevicesState:
             or data[0] != PRODUCT_ADVERTISEMENT
             or data[4] != dev.record_type
             or dev.key_status is not _OK
-            or data == dev._data
         ):
             return self._update(adv, data)
         head = dev.nonce
@@ -365,6 +367,9 @@ class DevicesState:
             return self._update(adv, data)
         nonce = data[5] | (data[6] << 8)
         ahead = (nonce - head) & _NONCE_MASK
+        # A repeat (same bytes as the device's last frame) is never a step ahead: if that frame
+        # was accepted its nonce is `head`; if it was not, it was implausible (anything else
+        # in this range is accepted) and is found so again below — `_update` counts the repeat.
         if not 0 < ahead <= FORWARD_SLACK:
             return self._update(adv, data)
         key = self.keys.get(address)
@@ -379,8 +384,7 @@ class DevicesState:
         if (good is None or not good.record == record) and _implausible(record):
             return self._update(adv, data)  # flagged suspect there
         self._move_to_end(address)
-        ts = adv.ts
-        dev.last_seen = ts
+        ts = dev.last_seen = adv.ts
         rssi = adv.rssi
         if rssi is not None:
             dev.rssi = rssi
@@ -408,7 +412,7 @@ class DevicesState:
         step = dev.nonce_step
         dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
         dev._last_new = ts
-        return _make_update(_NEW, dev, reading, False, None)
+        return _make_new(dev, reading)
 
     def _update(self, adv: Advertisement, data: bytes | None) -> Update:
         """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
