@@ -166,7 +166,6 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
-    _last_new: float | None = None
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -190,7 +189,9 @@ class DeviceState:
 
     def age(self, now: float) -> float | None:
         """Seconds since the last new reading."""
-        return None if self._last_new is None else max(0.0, now - self._last_new)
+        # The newest frame of the sequence is the last new reading: every good reading moves
+        # the sequence (`_advance`, then `_timing`), nothing else does.
+        return None if self._seq_ts is None else max(0.0, now - self._seq_ts)
 
     def slow(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> bool:
         """Updates arrive far below the device's ~1 Hz (needs a few readings to say)."""
@@ -381,7 +382,9 @@ class DevicesState:
             return self._update(adv, data)
         good = dev.last_decoded
         # Values equal to the last good reading's (most frames) were judged plausible then.
-        if (good is None or not good.record == record) and _implausible(record):
+        # The dataclass's __eq__ called directly (a Python call, cheaper than `==`'s dispatch
+        # from C); it gives NotImplemented, not True, for another record class.
+        if (good is None or record.__eq__(good.record) is not True) and _implausible(record):
             return self._update(adv, data)  # flagged suspect there
         self._move_to_end(address)
         ts = dev.last_seen = adv.ts
@@ -398,20 +401,18 @@ class DevicesState:
         dev.last_reading = dev.last_decoded = reading
         # _advance(ACCEPT) and _timing, inline
         dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
+        last = dev._prev_ts = dev._seq_ts  # also the last new reading's time (`age`)
         dev._prev = head
-        dev._prev_ts = dev._seq_ts
         dev.nonce = nonce
         dev._seq_ts = ts
         if dev._cand is not None:
             dev._cand = None
             dev._cand_count = 0
-        last = dev._last_new
         if last is not None and ts > last:
             mean = dev.interval_s
             dev.interval_s = ts - last if mean is None else _KEEP * mean + _EWMA * (ts - last)
         step = dev.nonce_step
         dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
-        dev._last_new = ts
         return _make_new(dev, reading)
 
     def _update(self, adv: Advertisement, data: bytes | None) -> Update:
@@ -468,8 +469,9 @@ class DevicesState:
             why = f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
             suspicion = why if suspicion is None else f"{suspicion}; {why}"
         elif suspicion is None:
+            last = dev._seq_ts
             dev._advance(verdict, nonce, adv.ts)
-            self._timing(dev, adv.ts, step)
+            self._timing(dev, adv.ts, last, step)
         elif verdict is _Verdict.CANDIDATE:
             dev._advance(verdict, nonce, adv.ts)
         return self._record(dev, reading, suspicion)
@@ -499,9 +501,11 @@ class DevicesState:
         return dev
 
     @staticmethod
-    def _timing(dev: DeviceState, ts: float, step: int | None) -> None:
-        if dev._last_new is not None and ts > dev._last_new:
-            interval = ts - dev._last_new
+    def _timing(dev: DeviceState, ts: float, last: float | None, step: int | None) -> None:
+        """The update-interval and nonce-step averages, after a new reading at `ts`; `last`:
+        the one before (the sequence's newest frame before `_advance`)."""
+        if last is not None and ts > last:
+            interval = ts - last
             dev.interval_s = (
                 interval if dev.interval_s is None else _KEEP * dev.interval_s + _EWMA * interval
             )
@@ -509,7 +513,6 @@ class DevicesState:
             dev.nonce_step = (
                 float(step) if dev.nonce_step is None else _KEEP * dev.nonce_step + _EWMA * step
             )
-        dev._last_new = ts
 
     def slow_devices(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> list[DeviceState]:
         return [d for d in self._devices.values() if d.slow(threshold_s)]

@@ -115,4 +115,4 @@ def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | 
             frame,
             error=f"internal decoding error ({type(exc).__name__})",
         )
-    return Reading(adv, KeyStatus.OK, frame, record)
+    return _ok_reading(adv, frame, record)
