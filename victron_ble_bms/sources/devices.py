@@ -494,7 +494,7 @@ class DevicesState:
 
     def _add(self, adv: Advertisement) -> DeviceState:
         devices = self._devices
-        dev = devices[adv.address] = DeviceState(adv.address, first_seen=adv.ts)
+        dev = devices[adv.address] = DeviceState(adv.address, adv.ts)  # positional: a third cheaper
         if len(devices) > self.max_devices:
             devices.popitem(last=False)
             self.evicted += 1
