@@ -354,9 +354,10 @@ class DevicesState:
         data = adv.manufacturer_data.get(COMPANY_ID)
         address = adv.address
         dev = self._get(address)
+        if dev is None:
+            return self._first(adv, data)
         if (
-            dev is None
-            or type(data) is not bytes
+            type(data) is not bytes
             or len(data) <= _HEADER
             or data[0] != PRODUCT_ADVERTISEMENT
             or data[4] != dev.record_type
@@ -414,6 +415,45 @@ class DevicesState:
         step = dev.nonce_step
         dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
         return _make_new(dev, reading)
+
+    def _first(self, adv: Advertisement, data: bytes | None) -> Update:
+        """A device's first frame (or its first since it was evicted): `_update`'s FIRST verdict
+        for a good, plausible reading, in one piece. At a place with more devices than the
+        table holds, that is every frame of the ones beyond it; anything else → `_update`."""
+        if (
+            type(data) is not bytes
+            or len(data) <= _HEADER
+            or data[0] != PRODUCT_ADVERTISEMENT
+            or data[4] == UNENCRYPTED
+        ):
+            return self._update(adv, data)
+        key = self.keys.get(adv.address)
+        if key is None:
+            return self._update(adv, data)
+        try:
+            record = decode(data, key)
+        except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+            return self._update(adv, data)
+        if _implausible(record):
+            return self._update(adv, data)  # flagged suspect there
+        dev = self._add(adv)
+        ts = dev.last_seen = adv.ts
+        if adv.rssi is not None:
+            dev.rssi = adv.rssi
+        if adv.name:
+            dev.name = adv.name
+        dev._data = data
+        dev.model_id = data[2] | (data[3] << 8)
+        dev.record_type = data[4]
+        dev.key_status = _OK
+        dev.readings = 1
+        reading = ok_reading_lazy(adv, data, record)
+        dev.last_reading = dev.last_decoded = reading
+        # _advance(FIRST): a new sequence; no interval or nonce step yet (`_timing`)
+        dev._seen = 1
+        dev.nonce = data[5] | (data[6] << 8)
+        dev._seq_ts = ts
+        return _make_update(_NEW, dev, reading, True, None)
 
     def _update(self, adv: Advertisement, data: bytes | None) -> Update:
         """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
