@@ -59,9 +59,17 @@ from victron_ble_bms.protocol.frozen import frozen_builder
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
-from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed, ok_reading_lazy
+from .readings import (
+    KeyStatus,
+    Reading,
+    decode_advertisement,
+    decode_parsed,
+    no_key_reading_lazy,
+    ok_reading_lazy,
+)
 
 _OK = KeyStatus.OK
+_NO_KEY = KeyStatus.NO_KEY
 
 NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
 _NONCE_MASK = NONCE_MODULO - 1
@@ -345,12 +353,12 @@ class DevicesState:
         return self._devices.get(address)
 
     def update(self, adv: Advertisement) -> Update:
-        # Hot path: the next frame of a known, decodable device, a small step ahead of its
-        # sequence, decoded and plausible — what nearly every new advertisement is. It is the
-        # general path's ACCEPT (`FORWARD_SLACK` ≤ `_allowance`) of a good reading, done in one
-        # piece on plain ints; anything else (repeats included) goes to `_update`. Same record
-        # type byte as the device's (an encrypted one: never 0xFF) and key status OK, so the
-        # record type and key status stand and the status has not changed.
+        # Hot path: the next frame of a known device, a small step ahead of its sequence, with
+        # its key and decoded to plausible values, or without a key as before — what nearly
+        # every new advertisement is. It is the general path's ACCEPT (`FORWARD_SLACK` ≤
+        # `_allowance`) of such a reading, done in one piece on plain ints; anything else
+        # (repeats included) goes to `_update`. Same record type byte as the device's (an
+        # encrypted one: never 0xFF) and the same key status, so neither changes.
         data = adv.manufacturer_data.get(COMPANY_ID)
         address = adv.address
         dev = self._get(address)
@@ -361,7 +369,6 @@ class DevicesState:
             or len(data) <= _HEADER
             or data[0] != PRODUCT_ADVERTISEMENT
             or data[4] != dev.record_type
-            or dev.key_status is not _OK
         ):
             return self._update(adv, data)
         head = dev.nonce
@@ -375,18 +382,25 @@ class DevicesState:
         if not 0 < ahead <= FORWARD_SLACK:
             return self._update(adv, data)
         key = self.keys.get(address)
-        if key is None:
-            return self._update(adv, data)
-        try:
-            record = decode(data, key)
-        except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
-            return self._update(adv, data)
-        good = dev.last_decoded
-        # Values equal to the last good reading's (most frames) were judged plausible then.
-        # The dataclass's __eq__ called directly (a Python call, cheaper than `==`'s dispatch
-        # from C); it gives NotImplemented, not True, for another record class.
-        if (good is None or record.__eq__(good.record) is not True) and _implausible(record):
-            return self._update(adv, data)  # flagged suspect there
+        if key is None:  # a neighbour's device: its sequence is tracked all the same
+            if dev.key_status is not _NO_KEY:
+                return self._update(adv, data)
+            reading = no_key_reading_lazy(adv, data, f"no key for {address}")
+            dev.error = reading.error
+        else:
+            if dev.key_status is not _OK:
+                return self._update(adv, data)
+            try:
+                record = decode(data, key)
+            except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+                return self._update(adv, data)
+            good = dev.last_decoded
+            # Values equal to the last good reading's (most frames) were judged plausible
+            # then. The dataclass's __eq__ called directly (a Python call, cheaper than `==`'s
+            # dispatch from C); it gives NotImplemented, not True, for another record class.
+            if (good is None or record.__eq__(good.record) is not True) and _implausible(record):
+                return self._update(adv, data)  # flagged suspect there
+            reading = dev.last_decoded = ok_reading_lazy(adv, data, record)
         self._move_to_end(address)
         ts = dev.last_seen = adv.ts
         rssi = adv.rssi
@@ -397,9 +411,8 @@ class DevicesState:
             dev.name = name
         dev._data = data
         dev.model_id = data[2] | (data[3] << 8)
-        reading = ok_reading_lazy(adv, data, record)
         dev.readings += 1
-        dev.last_reading = dev.last_decoded = reading
+        dev.last_reading = reading
         # _advance(ACCEPT) and _timing, inline
         dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
         last = dev._prev_ts = dev._seq_ts  # also the last new reading's time (`age`)

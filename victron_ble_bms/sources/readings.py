@@ -71,6 +71,10 @@ _build_ok: Callable[..., Reading] = frozen_builder(
 )
 _ok_reading: Callable[[Advertisement, Frame, Record], Reading] = _build_ok
 ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _build_ok
+# `Reading(adv, NO_KEY, frame, error=error)` the same way, with the frame's `data` as above.
+no_key_reading_lazy: Callable[[Advertisement, bytes, str], Reading] = frozen_builder(
+    Reading, ("advertisement", "frame", "error"), {"status": KeyStatus.NO_KEY}
+)
 
 
 def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:
