@@ -431,8 +431,9 @@ class DevicesState:
 
     def _first(self, adv: Advertisement, data: bytes | None) -> Update:
         """A device's first frame (or its first since it was evicted): `_update`'s FIRST verdict
-        for a good, plausible reading, in one piece. At a place with more devices than the
-        table holds, that is every frame of the ones beyond it; anything else → `_update`."""
+        for a good, plausible reading or one without a key, in one piece. At a place with more
+        devices than the table holds, that is every frame of the ones beyond it; anything
+        else → `_update`."""
         if (
             type(data) is not bytes
             or len(data) <= _HEADER
@@ -442,13 +443,15 @@ class DevicesState:
             return self._update(adv, data)
         key = self.keys.get(adv.address)
         if key is None:
-            return self._update(adv, data)
-        try:
-            record = decode(data, key)
-        except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
-            return self._update(adv, data)
-        if _implausible(record):
-            return self._update(adv, data)  # flagged suspect there
+            reading = no_key_reading_lazy(adv, data, f"no key for {adv.address}")
+        else:
+            try:
+                record = decode(data, key)
+            except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+                return self._update(adv, data)
+            if _implausible(record):
+                return self._update(adv, data)  # flagged suspect there
+            reading = ok_reading_lazy(adv, data, record)
         dev = self._add(adv)
         ts = dev.last_seen = adv.ts
         if adv.rssi is not None:
@@ -458,10 +461,12 @@ class DevicesState:
         dev._data = data
         dev.model_id = data[2] | (data[3] << 8)
         dev.record_type = data[4]
-        dev.key_status = _OK
+        dev.key_status = reading.status
+        dev.error = reading.error
         dev.readings = 1
-        reading = ok_reading_lazy(adv, data, record)
-        dev.last_reading = dev.last_decoded = reading
+        dev.last_reading = reading
+        if key is not None:
+            dev.last_decoded = reading
         # _advance(FIRST): a new sequence; no interval or nonce step yet (`_timing`)
         dev._seen = 1
         dev.nonce = data[5] | (data[6] << 8)
