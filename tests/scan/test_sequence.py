@@ -191,3 +191,55 @@ def test_fast_path_leaves_the_table_as_the_general_path_does() -> None:
         assert fast.get(KEYED) == general.get(KEYED)
     dev = fast.get(KEYED)
     assert dev is not None and dev.readings > 100 and dev.suspicious > 10 and dev.repeats > 10
+
+
+def test_fast_paths_leave_a_crowded_table_as_the_general_path_does() -> None:
+    """More devices than the table holds (each evicted device's next frame is a first frame
+    again), with and without keys, wrong keys, repeats, replays, forgeries and jumps: every
+    frame must leave the same update, devices and eviction count as the general path alone."""
+    rng = random.Random(7)
+    addresses = [f"C0:22:00:00:00:{i:02X}" for i in range(12)]
+    device_keys = {a: f"{i:02x}" * 16 for i, a in enumerate(addresses)}
+    keys = {a: device_keys[a] for a in addresses[:8]}
+    keys[addresses[6]] = keys[addresses[7]] = "ee" * 16  # stored keys the devices don't use
+    nonces = {a: 1000 + 50 * i for i, a in enumerate(addresses)}
+    last: dict[str, Advertisement] = {}
+    stream: list[Advertisement] = []
+    t = T0
+    for i in range(1500):
+        t += rng.uniform(0.01, 0.5)
+        address = rng.choice(addresses)
+        key = device_keys[address]
+        kind = rng.random()
+        if kind < 0.6 or address not in last:
+            nonces[address] += rng.choice((1, 1, 1, 2, 64, 65))
+            adv = advertisement(address, key, nonces[address] & 0xFFFF, t)
+        elif kind < 0.7:
+            adv = last[address]  # bleak re-reports the same frame
+        elif kind < 0.8:
+            adv = advertisement(address, key, (nonces[address] - rng.randrange(1, 80)) & 0xFFFF, t)
+        elif kind < 0.9:
+            header = advertisement(address, key, (nonces[address] + 1) & 0xFFFF)
+            data = header.manufacturer_data[COMPANY_ID][:8] + random.Random(i).randbytes(16)
+            adv = Advertisement(t, address, {COMPANY_ID: data})
+        else:
+            adv = advertisement(
+                address, key, (nonces[address] + rng.randrange(70, 3000)) & 0xFFFF, t
+            )
+        adv = Advertisement(adv.ts, address, adv.manufacturer_data, rssi=-60 - i % 9, name=None)
+        last[address] = adv
+        stream.append(adv)
+    fast, general = DevicesState(keys, max_devices=5), DevicesState(keys, max_devices=5)
+    for adv in stream:
+        got = fast.update(adv)
+        want = general._update(adv, adv.manufacturer_data[COMPANY_ID])
+        assert (got.outcome, got.reading, got.status_changed, got.suspicion) == (
+            want.outcome,
+            want.reading,
+            want.status_changed,
+            want.suspicion,
+        )
+        assert list(fast) == list(general) and fast.evicted == general.evicted
+    outcomes = {u.outcome for u in map(DevicesState(keys, max_devices=5).update, stream)}
+    assert outcomes == {Outcome.NEW, Outcome.REPEAT, Outcome.SUSPECT}
+    assert fast.evicted > 300

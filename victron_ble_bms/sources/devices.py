@@ -54,16 +54,22 @@ from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
-    make_frame,
 )
 from victron_ble_bms.protocol.frozen import frozen_builder
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
-from .readings import KeyStatus, Reading, decode_advertisement, decode_parsed
-from .readings import _ok_reading as ok_reading
+from .readings import (
+    KeyStatus,
+    Reading,
+    decode_advertisement,
+    decode_parsed,
+    no_key_reading_lazy,
+    ok_reading_lazy,
+)
 
 _OK = KeyStatus.OK
+_NO_KEY = KeyStatus.NO_KEY
 
 NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
 _NONCE_MASK = NONCE_MODULO - 1
@@ -168,7 +174,6 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
-    _last_new: float | None = None
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -192,7 +197,9 @@ class DeviceState:
 
     def age(self, now: float) -> float | None:
         """Seconds since the last new reading."""
-        return None if self._last_new is None else max(0.0, now - self._last_new)
+        # The newest frame of the sequence is the last new reading: every good reading moves
+        # the sequence (`_advance`, then `_timing`), nothing else does.
+        return None if self._seq_ts is None else max(0.0, now - self._seq_ts)
 
     def slow(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> bool:
         """Updates arrive far below the device's ~1 Hz (needs a few readings to say)."""
@@ -305,6 +312,9 @@ _NEW = Outcome.NEW
 _make_update: Callable[[Outcome, DeviceState, Reading | None, bool, str | None], Update] = (
     frozen_builder(Update, ("outcome", "device", "reading", "status_changed", "suspicion"))
 )
+_make_new: Callable[[DeviceState, Reading], Update] = frozen_builder(
+    Update, ("device", "reading"), {"outcome": _NEW, "status_changed": False}
+)
 _HEADER = 8
 
 
@@ -326,6 +336,8 @@ class DevicesState:
         self.replay_window = replay_window
         self.clock = clock
         self._devices: OrderedDict[str, DeviceState] = OrderedDict()
+        self._get = self._devices.get
+        self._move_to_end = self._devices.move_to_end
         self.evicted = 0  # devices dropped to stay within max_devices
 
     def __len__(self) -> int:
@@ -341,80 +353,130 @@ class DevicesState:
         return self._devices.get(address)
 
     def update(self, adv: Advertisement) -> Update:
+        # Hot path: the next frame of a known device, a small step ahead of its sequence, with
+        # its key and decoded to plausible values, or without a key as before — what nearly
+        # every new advertisement is. It is the general path's ACCEPT (`FORWARD_SLACK` ≤
+        # `_allowance`) of such a reading, done in one piece on plain ints; anything else
+        # (repeats included) goes to `_update`. Same record type byte as the device's (an
+        # encrypted one: never 0xFF) and the same key status, so neither changes.
         data = adv.manufacturer_data.get(COMPANY_ID)
-        if data is None:
-            return _IGNORED
-        # Hot path: the next frame of a known device, a small step ahead of its sequence,
-        # decoded and plausible — what nearly every advertisement is. It is the general path's
-        # ACCEPT (`FORWARD_SLACK` ≤ `_allowance`) with a good reading, done in one piece;
-        # anything else (repeats included) goes to `_update`.
         address = adv.address
-        dev = self._devices.get(address)
+        dev = self._get(address)
+        if dev is None:
+            return self._first(adv, data)
         if (
-            dev is None
-            or type(data) is not bytes
+            type(data) is not bytes
             or len(data) <= _HEADER
             or data[0] != PRODUCT_ADVERTISEMENT
-            or data[4] == UNENCRYPTED
+            or data[4] != dev.record_type
         ):
             return self._update(adv, data)
         head = dev.nonce
-        seq_ts = dev._seq_ts
-        if head is None or seq_ts is None or data == dev._data:
+        if head is None:
             return self._update(adv, data)
         nonce = data[5] | (data[6] << 8)
         ahead = (nonce - head) & _NONCE_MASK
+        # A repeat (same bytes as the device's last frame) is never a step ahead: if that frame
+        # was accepted its nonce is `head`; if it was not, it was implausible (anything else
+        # in this range is accepted) and is found so again below — `_update` counts the repeat.
         if not 0 < ahead <= FORWARD_SLACK:
             return self._update(adv, data)
         key = self.keys.get(address)
-        if key is None:
-            return self._update(adv, data)
-        try:
-            record = decode(data, key)
-        except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
-            return self._update(adv, data)
-        good = dev.last_decoded
-        # Values equal to the last good reading's (most frames) were judged plausible then.
-        if (good is None or good.record != record) and _implausible(record):
-            return self._update(adv, data)  # flagged suspect there
-        self._devices.move_to_end(address)
-        ts = adv.ts
-        dev.last_seen = ts
-        if adv.rssi is not None:
-            dev.rssi = adv.rssi
-        if adv.name:
-            dev.name = adv.name
+        if key is None:  # a neighbour's device: its sequence is tracked all the same
+            if dev.key_status is not _NO_KEY:
+                return self._update(adv, data)
+            reading = no_key_reading_lazy(adv, data, f"no key for {address}")
+            dev.error = reading.error
+        else:
+            if dev.key_status is not _OK:
+                return self._update(adv, data)
+            try:
+                record = decode(data, key)
+            except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+                return self._update(adv, data)
+            good = dev.last_decoded
+            # Values equal to the last good reading's (most frames) were judged plausible
+            # then. The dataclass's __eq__ called directly (a Python call, cheaper than `==`'s
+            # dispatch from C); it gives NotImplemented, not True, for another record class.
+            if (good is None or record.__eq__(good.record) is not True) and _implausible(record):
+                return self._update(adv, data)  # flagged suspect there
+            reading = dev.last_decoded = ok_reading_lazy(adv, data, record)
+        self._move_to_end(address)
+        ts = dev.last_seen = adv.ts
+        rssi = adv.rssi
+        if rssi is not None:
+            dev.rssi = rssi
+        name = adv.name
+        if name:
+            dev.name = name
         dev._data = data
-        # encrypted_frame(data), with the header bytes already read
-        model_id = data[2] | (data[3] << 8)
-        frame = make_frame(data[1], model_id, data[4], nonce, data[7], data[8:])
-        dev.model_id = model_id
-        dev.record_type = data[4]
-        reading = ok_reading(adv, frame, record)
-        changed = dev.readings == 0 or dev.key_status is not _OK
-        dev.key_status = _OK
-        dev.error = None
+        dev.model_id = data[2] | (data[3] << 8)
         dev.readings += 1
-        dev.last_reading = dev.last_decoded = reading
+        dev.last_reading = reading
         # _advance(ACCEPT) and _timing, inline
         dev._seen = ((dev._seen << ahead) | 1) & _SEEN_MASK
+        last = dev._prev_ts = dev._seq_ts  # also the last new reading's time (`age`)
         dev._prev = head
-        dev._prev_ts = seq_ts
         dev.nonce = nonce
         dev._seq_ts = ts
         if dev._cand is not None:
-            dev._cand, dev._cand_count = None, 0
-        last = dev._last_new
+            dev._cand = None
+            dev._cand_count = 0
         if last is not None and ts > last:
             mean = dev.interval_s
             dev.interval_s = ts - last if mean is None else _KEEP * mean + _EWMA * (ts - last)
         step = dev.nonce_step
         dev.nonce_step = float(ahead) if step is None else _KEEP * step + _EWMA * ahead
-        dev._last_new = ts
-        return _make_update(_NEW, dev, reading, changed, None)
+        return _make_new(dev, reading)
 
-    def _update(self, adv: Advertisement, data: bytes) -> Update:
+    def _first(self, adv: Advertisement, data: bytes | None) -> Update:
+        """A device's first frame (or its first since it was evicted): `_update`'s FIRST verdict
+        for a good, plausible reading or one without a key, in one piece. At a place with more
+        devices than the table holds, that is every frame of the ones beyond it; anything
+        else → `_update`."""
+        if (
+            type(data) is not bytes
+            or len(data) <= _HEADER
+            or data[0] != PRODUCT_ADVERTISEMENT
+            or data[4] == UNENCRYPTED
+        ):
+            return self._update(adv, data)
+        key = self.keys.get(adv.address)
+        if key is None:
+            reading = no_key_reading_lazy(adv, data, f"no key for {adv.address}")
+        else:
+            try:
+                record = decode(data, key)
+            except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
+                return self._update(adv, data)
+            if _implausible(record):
+                return self._update(adv, data)  # flagged suspect there
+            reading = ok_reading_lazy(adv, data, record)
+        dev = self._add(adv)
+        ts = dev.last_seen = adv.ts
+        if adv.rssi is not None:
+            dev.rssi = adv.rssi
+        if adv.name:
+            dev.name = adv.name
+        dev._data = data
+        dev.model_id = data[2] | (data[3] << 8)
+        dev.record_type = data[4]
+        dev.key_status = reading.status
+        dev.error = reading.error
+        dev.readings = 1
+        dev.last_reading = reading
+        if key is not None:
+            dev.last_decoded = reading
+        # _advance(FIRST): a new sequence; no interval or nonce step yet (`_timing`)
+        dev._seen = 1
+        dev.nonce = data[5] | (data[6] << 8)
+        dev._seq_ts = ts
+        return _make_update(_NEW, dev, reading, True, None)
+
+    def _update(self, adv: Advertisement, data: bytes | None) -> Update:
         """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
+        if data is None:
+            return _IGNORED
         if (
             type(data) is bytes
             and len(data) > _HEADER
@@ -465,8 +527,9 @@ class DevicesState:
             why = f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
             suspicion = why if suspicion is None else f"{suspicion}; {why}"
         elif suspicion is None:
+            last = dev._seq_ts
             dev._advance(verdict, nonce, adv.ts)
-            self._timing(dev, adv.ts, step)
+            self._timing(dev, adv.ts, last, step)
         elif verdict is _Verdict.CANDIDATE:
             dev._advance(verdict, nonce, adv.ts)
         return self._record(dev, reading, suspicion)
@@ -489,16 +552,18 @@ class DevicesState:
 
     def _add(self, adv: Advertisement) -> DeviceState:
         devices = self._devices
-        dev = devices[adv.address] = DeviceState(adv.address, first_seen=adv.ts)
+        dev = devices[adv.address] = DeviceState(adv.address, adv.ts)  # positional: a third cheaper
         if len(devices) > self.max_devices:
             devices.popitem(last=False)
             self.evicted += 1
         return dev
 
     @staticmethod
-    def _timing(dev: DeviceState, ts: float, step: int | None) -> None:
-        if dev._last_new is not None and ts > dev._last_new:
-            interval = ts - dev._last_new
+    def _timing(dev: DeviceState, ts: float, last: float | None, step: int | None) -> None:
+        """The update-interval and nonce-step averages, after a new reading at `ts`; `last`:
+        the one before (the sequence's newest frame before `_advance`)."""
+        if last is not None and ts > last:
+            interval = ts - last
             dev.interval_s = (
                 interval if dev.interval_s is None else _KEEP * dev.interval_s + _EWMA * interval
             )
@@ -506,7 +571,6 @@ class DevicesState:
             dev.nonce_step = (
                 float(step) if dev.nonce_step is None else _KEEP * dev.nonce_step + _EWMA * step
             )
-        dev._last_new = ts
 
     def slow_devices(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> list[DeviceState]:
         return [d for d in self._devices.values() if d.slow(threshold_s)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from victron_ble_bms.protocol import (
     COMPANY_ID,
@@ -44,10 +45,35 @@ class Reading:
     suspect: str | None = None
 
 
+# `frame` is read on demand where a hot path left the frame's bytes in its slot: the header is
+# a pure function of them, and most consumers of a good reading never ask for it (the scan
+# output and MQTT read it only for readings without a record). Like `Record.frame` (from
+# `wire`), but cached: the first read stores the `Frame` in place of the bytes.
+_FRAME_SLOT: Any = Reading.__dict__["frame"]  # the slot's member descriptor
+
+
+def _get_frame(reading: Reading) -> Frame | None:
+    frame = _FRAME_SLOT.__get__(reading, Reading)
+    if type(frame) is bytes:  # an encrypted frame's data, checked by the hot path that built it
+        frame = encrypted_frame(frame)
+        _FRAME_SLOT.__set__(reading, frame)
+    return frame  # type: ignore[no-any-return]
+
+
+setattr(Reading, "frame", property(_get_frame, _FRAME_SLOT.__set__))  # noqa: B010
+
 # `Reading(adv, OK, frame, record)`, every other field at its default, at a fraction of the
-# frozen dataclass __init__ (protocol/frozen.py): the hot path.
-_ok_reading: Callable[[Advertisement, Frame, Record], Reading] = frozen_builder(
+# frozen dataclass __init__ (protocol/frozen.py): the hot paths. `ok_reading_lazy` passes the
+# frame's `data` (manufacturer data already checked to be an encrypted Instant Readout frame:
+# byte 0 0x10, more than 8 bytes, byte 4 not 0xFF) for `frame` to be read from when asked.
+_build_ok: Callable[..., Reading] = frozen_builder(
     Reading, ("advertisement", "frame", "record"), {"status": KeyStatus.OK}
+)
+_ok_reading: Callable[[Advertisement, Frame, Record], Reading] = _build_ok
+ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _build_ok
+# `Reading(adv, NO_KEY, frame, error=error)` the same way, with the frame's `data` as above.
+no_key_reading_lazy: Callable[[Advertisement, bytes, str], Reading] = frozen_builder(
+    Reading, ("advertisement", "frame", "error"), {"status": KeyStatus.NO_KEY}
 )
 
 
@@ -93,4 +119,4 @@ def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | 
             frame,
             error=f"internal decoding error ({type(exc).__name__})",
         )
-    return Reading(adv, KeyStatus.OK, frame, record)
+    return _ok_reading(adv, frame, record)

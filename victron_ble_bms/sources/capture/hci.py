@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+
+from victron_ble_bms.protocol.frozen import frozen_builder
 
 from ..advertisement import Advertisement
 
@@ -63,66 +64,10 @@ _RSSI_UNAVAILABLE = 127  # Core spec: 127 = RSSI not available
 _ADDRESSES: dict[bytes, str] = {}  # raw → text; a capture has few devices (bounded below)
 
 _FIELDS = ("ts", "address", "manufacturer_data", "rssi", "name", "address_type", "origin")
-
-
-class _Building:
-    """A mutable twin of Advertisement (same slots, same layout) for building one: plain
-    slot stores cost half of calling the frozen dataclass's descriptors one by one. The
-    finished object is switched to `Advertisement` and is then as immutable as any."""
-
-    __slots__ = _FIELDS
-
-    def __init__(
-        self,
-        ts: float,
-        address: str,
-        manufacturer_data: dict[int, bytes],
-        rssi: int | None,
-        name: str | None,
-        address_type: str | None,
-        origin: str,
-    ) -> None:
-        self.ts = ts
-        self.address = address
-        self.manufacturer_data = manufacturer_data
-        self.rssi = rssi
-        self.name = name
-        self.address_type = address_type
-        self.origin = origin
-
-
-def _built(*fields: Any) -> Advertisement:
-    adv = _Building(*fields)
-    adv.__class__ = Advertisement  # type: ignore[assignment]
-    return adv  # type: ignore[return-value]
-
-
-_new = object.__new__
-_SLOT_SETTERS = tuple(getattr(Advertisement, name).__set__ for name in _FIELDS)
-
-
-def _through_slots(*fields: Any) -> Advertisement:
-    adv = _new(Advertisement)
-    for setter, value in zip(_SLOT_SETTERS, fields, strict=True):
-        setter(adv, value)
-    return adv
-
-
-def _pick() -> Callable[..., Advertisement]:
-    """The class switch where the interpreter allows it (CPython: identical slot layouts),
-    else the slot setters; checked once against the real constructor."""
-    args = (1.5, "AA:BB:CC:DD:EE:FF", {737: b"\x10"}, -60, "n", "public", "o")
-    try:
-        if Advertisement.__slots__ == _FIELDS and _built(*args) == Advertisement(*args):
-            return _built
-    except TypeError:
-        pass
-    return _through_slots
-
-
-advertisement: Callable[..., Advertisement] = _pick()
+advertisement: Callable[..., Advertisement] = frozen_builder(Advertisement, _FIELDS)
 """`Advertisement(ts, address, manufacturer_data, rssi, name, address_type, origin)` for the
-readers' hot loops: the same frozen object at a fraction of the dataclass __init__'s cost."""
+readers' hot loops: the same frozen object at a fraction of the dataclass __init__'s cost
+(protocol/frozen.py)."""
 
 
 def format_address(raw: bytes) -> str:
@@ -282,14 +227,14 @@ def _extended_reports(buf: bytes, i: int, end: int, ts: float) -> list[Advertise
         if event_type & 0x08:
             kind += ":SCAN_RSP"
         out.append(
-            Advertisement(
-                ts=ts,
-                address=address,
-                manufacturer_data=md,
-                rssi=_rssi(rssi),
-                name=name,
-                address_type=_ADDRESS_TYPES.get(addr_type),
-                origin="hci:le_ext_adv_report:" + kind,
+            advertisement(
+                ts,
+                address,
+                md,
+                _rssi(rssi),
+                name,
+                _ADDRESS_TYPES.get(addr_type),
+                "hci:le_ext_adv_report:" + kind,
             )
         )
         i = data_end
@@ -317,13 +262,13 @@ def parse_ll(buf: bytes, ts: float, rssi: int | None) -> list[Advertisement]:
         raise ValueError(f"{kind} PDU of {length} bytes has no room for AdvA")
     md, name = parse_ad(buf[12 : 6 + length])
     return [
-        Advertisement(
-            ts=ts,
-            address=format_address(buf[6:12]),
-            manufacturer_data=md,
-            rssi=rssi,
-            name=name,
-            address_type="random" if header & 0x40 else "public",
-            origin="ll:" + kind,
+        advertisement(
+            ts,
+            format_address(buf[6:12]),
+            md,
+            rssi,
+            name,
+            "random" if header & 0x40 else "public",
+            "ll:" + kind,
         )
     ]
