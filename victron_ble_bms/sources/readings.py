@@ -60,8 +60,6 @@ def _get_frame(reading: Reading) -> Frame | None:
     return frame  # type: ignore[no-any-return]
 
 
-setattr(Reading, "frame", property(_get_frame, _FRAME_SLOT.__set__))  # noqa: B010
-
 # `Reading(adv, OK, frame, record)`, every other field at its default, at a fraction of the
 # frozen dataclass __init__ (protocol/frozen.py): the hot paths. `ok_reading_lazy` passes the
 # frame's `data` (manufacturer data already checked to be an encrypted Instant Readout frame:
@@ -75,6 +73,8 @@ ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _build_ok
 no_key_reading_lazy: Callable[[Advertisement, bytes, str], Reading] = frozen_builder(
     Reading, ("advertisement", "frame", "error"), {"status": KeyStatus.NO_KEY}
 )
+# After the builders: they fill the slot itself (the compiled helper takes only slot descriptors).
+setattr(Reading, "frame", property(_get_frame, _FRAME_SLOT.__set__))  # noqa: B010
 
 
 def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:
@@ -89,7 +89,7 @@ def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Rea
             except DecodeError:
                 pass  # the path below gives the specific status and message
             else:
-                return _ok_reading(adv, encrypted_frame(data), record)
+                return ok_reading_lazy(adv, data, record)
     if data is None:
         return Reading(adv, KeyStatus.NOT_VICTRON, error="no Victron manufacturer data")
     try:
