@@ -25,6 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-python3 -m ruff check victron_ble_bms tui tests benchmarks
+python3 -m ruff check victron_ble_bms tui tests benchmarks setup.py
+python3 -m ruff format --check victron_ble_bms tui tests benchmarks setup.py
 python3 -m mypy
 python3 -m pytest "$@"

@@ -184,9 +184,7 @@ def test_a_keyed_state_is_retained_kept_offline_and_emptied_when_the_key_goes() 
     offline = [m for m in pub.tick() if m.topic.endswith("/availability")]
     assert [m.payload for m in offline] == [b"offline"]
     again = states(pub.bridge_online())
-    assert [(m.topic, m.payload, m.retain) for m in again] == [
-        (state.topic, state.payload, True)
-    ]
+    assert [(m.topic, m.payload, m.retain) for m in again] == [(state.topic, state.payload, True)]
     keys.clear()  # the key left the keys file
     removed = pub.forget_unkeyed()
     assert [(m.payload, m.retain) for m in removed] == [(b"", True)] * 3

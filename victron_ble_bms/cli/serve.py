@@ -234,9 +234,7 @@ async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisemen
         say(f"capture stopped: {exc}")
 
 
-async def _remote(
-    args: argparse.Namespace, cfg: Any, tracker: Any
-) -> AsyncIterator[Advertisement]:
+async def _remote(args: argparse.Namespace, cfg: Any, tracker: Any) -> AsyncIterator[Advertisement]:
     """Remote receivers (imported here: they need the optional MQTT client, checked first)."""
     from victron_ble_bms import receivers
 

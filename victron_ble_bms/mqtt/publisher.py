@@ -276,9 +276,7 @@ class Publisher:
         assert dev.state is not None  # noqa: S101 - set before any state is sent
         # Retained only for keyed devices: a flood of random addresses must not leave
         # thousands of retained topics on the broker.
-        return Outgoing(
-            topics.state_topic(self.prefix, dev.address), dev.state, retain=dev.keyed
-        )
+        return Outgoing(topics.state_topic(self.prefix, dev.address), dev.state, retain=dev.keyed)
 
     def _discovery(self, dev: _Device, obj: Mapping[str, Any], name: str | None) -> list[Outgoing]:
         cells = obj.get("cell_voltages_v")

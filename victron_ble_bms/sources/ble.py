@@ -102,8 +102,6 @@ def to_advertisement(
     )
 
 
-
-
 _bus_gone = connection_gone
 
 
