@@ -59,11 +59,10 @@ MODES = ("helper", "twin", "descriptors")
 def _force(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if mode == "helper" and frozen.HELPER is None:
         pytest.skip("compiled helper not built here")
-    for module in (frozen, fields):
-        if mode != "helper":
-            monkeypatch.setattr(module, "slot_spec", lambda cls, names: None)
-        if mode == "descriptors":
-            monkeypatch.setattr(module, "mutable_twin", lambda cls: None)
+    if mode != "helper":
+        monkeypatch.setattr(frozen, "slot_spec", lambda cls, names: None)
+    if mode == "descriptors":
+        monkeypatch.setattr(frozen, "mutable_twin", lambda cls: None)
 
 
 @pytest.mark.parametrize("mode", MODES)

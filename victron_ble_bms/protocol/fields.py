@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .enums import CellBound
-from .frozen import HELPER_BUILD, mutable_twin, slot_spec
+from .frozen import fill_statements
 
 
 class Kind(enum.Enum):
@@ -291,32 +291,13 @@ def compile_decoder(
                 values[f.name] = _inline(f, namespace, index)
     values["wire"] = "wire"
     values["missing_fields"] = "_missing"
-    lines.extend(_fill(cls, values, namespace))
+    lines.extend(fill_statements(cls, values, namespace))
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.
     name = f"<decoder {layout.name} {available} bits>"
     exec(compile(source, name, "exec"), namespace)  # noqa: S102
     decoder: Callable[[int, Any], Any] = namespace["_decode"]
     return decoder
-
-
-def _fill(cls: type[Any], values: dict[str, str], namespace: dict[str, Any]) -> list[str]:
-    """Statements that build and return a `cls` with these field value expressions."""
-    spec = slot_spec(cls, list(values))
-    if spec is not None:
-        namespace["_build"], namespace["_spec"] = HELPER_BUILD, spec
-        return [f"    return _build(_spec, {', '.join(values.values())})"]
-    twin = mutable_twin(cls)
-    namespace["_new"], namespace["_cls"], namespace["_twin"] = object.__new__, cls, twin
-    if twin is not None:
-        lines = ["    o = _new(_twin)"]
-        lines.extend(f"    o.{name} = {value}" for name, value in values.items())
-        return [*lines, "    o.__class__ = _cls", "    return o"]
-    lines = ["    o = _new(_cls)"]
-    for name, value in values.items():
-        namespace[f"_set_{name}"] = getattr(cls, name).__set__
-        lines.append(f"    _set_{name}(o, {value})")
-    return [*lines, "    return o"]
 
 
 _TABLES: dict[Field, tuple[Any, ...]] = {}

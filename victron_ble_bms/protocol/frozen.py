@@ -2,13 +2,14 @@
 
 A frozen dataclass's `__init__` stores every field through `object.__setattr__`, because its
 own `__setattr__` refuses; calling each slot descriptor's `__set__` is not much cheaper (one
-wrapper call per field, issue 12's profile). Cheapest in CPython: fill a plain slotted *twin*
-with the same slots, where each store is one specialised bytecode, then give the object its
-real class — `__class__` assignment between classes of the same layout, which CPython allows
-for heap types. The result is the object `cls(...)` would build (these classes have no
-`__post_init__`): same class, same slot values, frozen from then on. Checked once per class
-when the builder is made; where the interpreter refuses the assignment, the builder uses the
-slot descriptors instead.
+wrapper call per field, issue 12's profile). The builders here give the object `cls(...)`
+would build (these classes have no `__post_init__`: same class, same slot values, frozen from
+then on) the cheapest way this interpreter allows, chosen once per class:
+1. the optional compiled helper (accel.py) fills the slots without running Python code;
+2. else a plain slotted *twin* with the same slots is filled, one specialised bytecode per
+   store, and then given the real class — `__class__` assignment between classes of the same
+   layout, which CPython allows for heap types;
+3. else, where the interpreter refuses that assignment, the slot descriptors fill it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def frozen_builder(
     if unknown:
         raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
     values: dict[str, str] = {}
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace: dict[str, Any] = {}
     for i, f in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
         if f.name in params:
             values[f.name] = f.name
@@ -54,20 +55,7 @@ def frozen_builder(
     if spec is not None and HELPER is not None:
         # The compiled helper fills the slots, constants first: no Python code runs at all.
         return functools.partial(HELPER.build, spec, *(namespace[values[n]] for n in constants))
-    twin = mutable_twin(cls)
-    lines = [f"def build({', '.join(params)}):"]
-    if twin is not None:
-        namespace["_twin"] = twin
-        lines.append("    o = _new(_twin)")
-        lines.extend(f"    o.{name} = {value}" for name, value in values.items())
-        lines.append("    o.__class__ = _cls")
-        lines.append("    return o")
-    else:
-        lines.append("    o = _new(_cls)")
-        for i, (name, value) in enumerate(values.items()):
-            namespace[f"_s{i}"] = getattr(cls, name).__set__
-            lines.append(f"    _s{i}(o, {value})")
-        lines.append("    return o")
+    lines = [f"def build({', '.join(params)}):", *fill_statements(cls, values, namespace)]
     # Field names of our own classes, never input data, go into this source text.
     source = "\n".join(lines)
     exec(compile(source, f"<{cls.__name__} builder>", "exec"), namespace)  # noqa: S102
@@ -75,7 +63,24 @@ def frozen_builder(
     return build
 
 
-HELPER_BUILD = None if HELPER is None else HELPER.build
+def fill_statements(cls: type, values: Mapping[str, str], namespace: dict[str, Any]) -> list[str]:
+    """The body of a generated function that builds and returns a `cls` whose fields get these
+    value expressions (every field, in any order); what it refers to goes into `namespace`."""
+    spec = slot_spec(cls, list(values))
+    if spec is not None and HELPER is not None:
+        namespace["_build"], namespace["_spec"] = HELPER.build, spec
+        return [f"    return _build(_spec, {', '.join(values.values())})"]
+    twin = mutable_twin(cls)
+    namespace["_new"], namespace["_cls"], namespace["_twin"] = object.__new__, cls, twin
+    if twin is not None:
+        lines = ["    o = _new(_twin)"]
+        lines.extend(f"    o.{name} = {value}" for name, value in values.items())
+        return [*lines, "    o.__class__ = _cls", "    return o"]
+    lines = ["    o = _new(_cls)"]
+    for name, value in values.items():
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        lines.append(f"    _set_{name}(o, {value})")
+    return [*lines, "    return o"]
 
 
 def slot_spec(cls: type, names: Sequence[str]) -> object | None:
