@@ -1,7 +1,8 @@
-"""The one thing pyproject.toml can't say: the optional compiled AES helper (issue 12).
+"""The one thing pyproject.toml can't say: the optional compiled helper (issue 12).
 
-`optional=True`: where it does not build (no compiler, another CPU family), the install goes
-on and `victron_ble_bms.protocol.crypto` uses `cryptography` instead, with the same results.
+`optional=True`: where it does not build (no compiler, no Python headers), the install goes on
+and `victron_ble_bms.protocol.accel` finds no helper: objects are filled in Python and AES is
+done by `cryptography`, with the same results.
 """
 
 from setuptools import Extension, setup
