@@ -8,17 +8,27 @@ up by one (interleaved, as a busy marina's are). Measured in the same run, on th
 
 * minimal loop — `dict` + `vbb.decode`: `latest[adv.address] = decode(data, keys.get(address))`,
   the least any scanner must do (no repeat or replay tracking);
-* scanner path — `DevicesState.update(adv)` with the default bound (16,384 devices): header,
-  nonce sequence (replay/forgery judgement), decode, `Reading`;
+* scanner path — `DevicesState.update(adv)` on a table that holds every device, as the minimal
+  loop's dict does (the default bound, 16,384, or N where N is larger): header, nonce sequence
+  (replay/forgery judgement), decode (skipped where a frame's payload repeats the device's last
+  good one: sources/_accept.c), plausibility of new values, `Reading`;
 * table only — the same without keys (header, sequence, `Reading` with status "no key"): what
   the device table itself costs, apart from decoding. Past 4,096 keys the protocol's cipher
   cache (protocol branch, issue 12) makes *both* decoding columns build a cipher per frame.
 
 Every frame has a new nonce, so nothing here is a repeat: the table never decodes a repeat (same
 bytes as the device's last frame: `Outcome.REPEAT`, no reading), which a live scan sees several
-times per reading (bleak reports each PropertiesChanged) and this input does not flatter. At
-100,000 devices the default bound holds 16,384 of them: every frame is a device's first since
-it was evicted.
+times per reading (bleak reports each PropertiesChanged) and this input does not flatter.
+
+The first frame of every device (the table filling up: N frames, half the input at 100,000
+devices) is timed apart from the rest, for both loops: the ratio is for a table in use, and the
+cost of a new device is printed beside it (µs per first frame, minimal / scanner).
+
+One more line, for N above the default bound: the same input through a table with the default
+bound, which holds 16,384 of the N devices, so every frame is a device's first since it was
+evicted — a new device, judged afresh (its values' plausibility included), which the minimal
+loop, forgetting nothing and judging nothing, has no counterpart for. Its ratio is printed for
+what it costs, not as the target's comparison.
 
 Targets: scanner ≥ 0.8 × the minimal loop's speed; no cliff in µs/frame up to 100,000 devices;
 bytes per device reported (tracemalloc, table sized to hold every device). Figures are
@@ -73,24 +83,33 @@ def workload(devices: int, frames: int) -> tuple[list[Advertisement], dict[str, 
     return advs, keys
 
 
-def minimal(advs: Sequence[Advertisement], keys: dict[str, bytes]) -> float:
+def minimal(advs: Sequence[Advertisement], keys: dict[str, bytes], n: int) -> tuple[float, float]:
+    """CPU time of the first `n` advertisements (every device's first), then of the rest."""
     latest: dict[str, object] = {}
     get = keys.get
-    start = _clock()
-    for adv in advs:
-        latest[adv.address] = decode(adv.manufacturer_data[COMPANY_ID], get(adv.address))
-    return _clock() - start
+    times = []
+    for part in (advs[:n], advs[n:]):
+        start = _clock()
+        for adv in part:
+            latest[adv.address] = decode(adv.manufacturer_data[COMPANY_ID], get(adv.address))
+        times.append(_clock() - start)
+    return times[0], times[1]
 
 
-def scanner(advs: Sequence[Advertisement], keys: dict[str, bytes], max_devices: int) -> float:
+def scanner(
+    advs: Sequence[Advertisement], keys: dict[str, bytes], max_devices: int, n: int
+) -> tuple[float, float]:
+    """As `minimal`, through a device table."""
     table = DevicesState(keys, max_devices=max_devices)
     update = table.update
-    start = _clock()
-    for adv in advs:
-        update(adv)
-    took = _clock() - start
+    times = []
+    for part in (advs[:n], advs[n:]):
+        start = _clock()
+        for adv in part:
+            update(adv)
+        times.append(_clock() - start)
     assert table.get(advs[-1].address) is not None
-    return took
+    return times[0], times[1]
 
 
 def bytes_per_device(advs: Sequence[Advertisement], keys: dict[str, bytes], n: int) -> float:
@@ -127,29 +146,48 @@ def main() -> None:
     )
     header = (
         f"{'devices':>8}  {'frames':>7}  {'minimal µs/frame':>20}  {'scanner µs/frame':>20}  "
-        f"{'ratio (target ≥ 0.80)':>22}  {'table only µs/frame':>20}  {'bytes/device':>12}"
+        f"{'ratio (target ≥ 0.80)':>22}  {'table only µs/frame':>20}  {'bytes/device':>12}  "
+        "first frames µs (minimal / scanner, medians)"
     )
     print(header)
     ratios_all: list[float] = []
     for n in sizes:
         advs, keys = workload(n, args.frames)
-        mins, scans, ratios, tables = [], [], [], []
+        mins, scans, ratios, tables, fills = [], [], [], [], []
+        used = len(advs) - n  # frames after each device's first
         for _ in range(args.runs):
             gc.collect()
-            m = minimal(advs, keys)
-            s = scanner(advs, keys, DEFAULT_MAX_DEVICES)
-            t = scanner(advs, {}, DEFAULT_MAX_DEVICES)
-            mins.append(m / len(advs) * 1e6)
-            scans.append(s / len(advs) * 1e6)
-            tables.append(t / len(advs) * 1e6)
+            bound = max(n, DEFAULT_MAX_DEVICES)  # holds every device, as the minimal loop's dict
+            m_fill, m = minimal(advs, keys, n)
+            s_fill, s = scanner(advs, keys, bound, n)
+            t = scanner(advs, {}, bound, n)[1]
+            mins.append(m / used * 1e6)
+            scans.append(s / used * 1e6)
+            tables.append(t / used * 1e6)
             ratios.append(m / s)
+            fills.append((m_fill / n * 1e6, s_fill / n * 1e6))
         ratios_all.extend(ratios)
         per_device = bytes_per_device(advs, keys, n)
         print(
             f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
             f"{spread(scans, '{:.2f}'.format):>20}  {spread(ratios, '{:.2f}'.format):>22}  "
-            f"{spread(tables, '{:.2f}'.format):>20}  {per_device:>12.0f}"
+            f"{spread(tables, '{:.2f}'.format):>20}  {per_device:>12.0f}  "
+            f"{statistics.median(f[0] for f in fills):.2f} / "
+            f"{statistics.median(f[1] for f in fills):.2f}"
         )
+        if n > DEFAULT_MAX_DEVICES:
+            bounded = []
+            for _ in range(args.runs):
+                gc.collect()
+                m = sum(minimal(advs, keys, n))
+                bounded.append((m, sum(scanner(advs, keys, DEFAULT_MAX_DEVICES, n))))
+            per_frame = spread([b / len(advs) * 1e6 for _, b in bounded], "{:.2f}".format)
+            ratio = spread([m / b for m, b in bounded], "{:.2f}".format)
+            print(
+                f"{'':>8}  through the default bound ({DEFAULT_MAX_DEVICES:,}), every frame a "
+                f"first frame: scanner {per_frame} µs/frame, ratio {ratio} "
+                "(not the target's comparison)"
+            )
     verdict = "met" if min(ratios_all) >= 0.8 else "NOT met"
     print(f"scanner/minimal ratio target ≥ 0.80: {verdict} (worst run {min(ratios_all):.2f})")
 

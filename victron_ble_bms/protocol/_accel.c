@@ -16,6 +16,8 @@
 #include <string.h>
 #include <structmember.h>
 
+#include "_spec.h"
+
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_AESNI 1
 #include <wmmintrin.h>
@@ -153,9 +155,11 @@ py_block(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 /* payload(round_keys: bytes, frame: bytes) -> int
  *
  * The frame's data bytes 8 … 23 decrypted, as one little-endian int: keystream block 0 for
- * the nonce in bytes 5-6 XOR the data. Past the received bytes (a short frame) the bits are
- * keystream — as in the pure-Python path, the compiled decoders mask every field and read
- * none past the received length. The caller has checked the header (≥ 9 bytes).
+ * the nonce in bytes 5-6 XOR the data. Past the received bytes (a record shorter than 16
+ * bytes, a cut frame) the bits are zero, so two frames with the same data give the same int
+ * whatever their nonces (the device table compares them: sources/_accept.c); the pure-Python
+ * path leaves keystream there, which no compiled decoder reads (each masks every field and
+ * reads none past the received length). The caller has checked the header (≥ 9 bytes).
  */
 static PyObject *
 py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -185,6 +189,7 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < n; i++) {
         stream[i] ^= frame[HEADER_BYTES + i];
     }
+    memset(stream + n, 0, (size_t)(BLOCK - n));
 #if PY_VERSION_HEX >= 0x030D0000
     PyObject *value = PyLong_FromUnsignedNativeBytes(
         stream, BLOCK, Py_ASNATIVEBYTES_LITTLE_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER);
@@ -199,14 +204,8 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * frozen `__setattr__` detour per field. A spec is made once per class by `make_spec` from the
  * class's own slot descriptors, each checked here to be a writable object slot of that class
  * (or a base), so `build` can only ever store into real slots of a real instance.
+ * The spec itself and `spec_build` are in _spec.h, shared with sources/_accept.c.
  */
-#define SPEC_NAME "victron_ble_bms.protocol._accel.spec"
-
-typedef struct {
-    PyTypeObject *cls;
-    Py_ssize_t count;
-    Py_ssize_t offsets[1]; /* count of them */
-} Spec;
 
 static void
 spec_free(PyObject *capsule)
@@ -218,12 +217,17 @@ spec_free(PyObject *capsule)
     }
 }
 
-/* make_spec(cls, descriptors: tuple) -> spec: what `build` needs, in the descriptors' order. */
+/* make_spec(cls, descriptors: tuple, acyclic: bool = False) -> spec: what `build` needs, in
+ * the descriptors' order; `acyclic`: built objects are left out of cycle collection. */
 static PyObject *
 py_make_spec(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "make_spec(cls, descriptors: tuple)");
+    if (nargs < 2 || nargs > 3 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "make_spec(cls, descriptors: tuple, acyclic=False)");
+        return NULL;
+    }
+    int acyclic = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (acyclic < 0) {
         return NULL;
     }
     PyTypeObject *cls = (PyTypeObject *)args[0];
@@ -254,6 +258,7 @@ py_make_spec(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_INCREF(args[0]);
     spec->cls = cls;
+    spec->untrack = acyclic && PyType_IS_GC(cls);
     spec->count = count;
     PyObject *capsule = PyCapsule_New(spec, SPEC_NAME, spec_free);
     if (capsule == NULL) {
@@ -280,18 +285,7 @@ py_build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                      spec->count);
         return NULL;
     }
-    PyObject *obj = spec->cls->tp_alloc(spec->cls, 0);
-    if (obj == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < spec->count; i++) {
-        PyObject **slot = (PyObject **)((char *)obj + spec->offsets[i]);
-        PyObject *old = *slot;
-        Py_INCREF(args[i + 1]);
-        *slot = args[i + 1];
-        Py_XDECREF(old);
-    }
-    return obj;
+    return spec_build(spec, NULL, 0, args + 1, spec->count);
 }
 
 static PyMethodDef methods[] = {

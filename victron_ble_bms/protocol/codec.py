@@ -111,6 +111,16 @@ _ZERO_TAIL = bytes(14)
 _accel_payload = None if ACCEL is None else ACCEL.payload
 
 
+def payload_source() -> tuple[dict[bytes | str, KeyCipher], Callable[[bytes, bytes], int]] | None:
+    """The cipher cache `decode` fills (key as passed → cipher) and the compiled function it
+    gets a frame's payload int from, `payload(cipher.round_keys, data)`: for a caller that
+    compares payloads before decoding (the device table, sources/_accept.c). None where AES is
+    not compiled."""
+    if _accel_payload is None:
+        return None
+    return _CIPHERS, _accel_payload
+
+
 def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
     """Manufacturer data (with or without the company id) → typed record.
 
@@ -132,9 +142,9 @@ def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
                 if n > MAX_DATA_BYTES:
                     n = MAX_DATA_BYTES
                 fn = decoders[n] or _decoder(data[4], n)
-                # Bits past the received bytes are keystream, not data: every compiled decoder
-                # masks each field it reads and reads none past its length.
-                if _accel_payload is not None:  # the same int, in one compiled call
+                # Bits past the received bytes are keystream (zero from the helper), not data:
+                # every compiled decoder masks each field it reads and reads none past its length.
+                if _accel_payload is not None:  # the data's int, in one compiled call
                     return fn(_accel_payload(cipher.round_keys, data), data)
                 stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
                 payload = (int.from_bytes(data, "little") >> 64) ^ int.from_bytes(stream, "little")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import NotInstantReadout, TruncatedFrame
-from .frozen import frozen_builder
+from .frozen import acyclic, frozen_builder
 
 COMPANY_ID = 0x02E1  # Victron Energy BV
 _COMPANY_ID_LE = COMPANY_ID.to_bytes(2, "little")
@@ -17,6 +17,7 @@ HEADER_BYTES = 8
 MAX_DATA_BYTES = 16  # one AES block; the counter scheme past block 0 is unknown (§1.2)
 
 
+@acyclic
 @dataclass(frozen=True, slots=True)
 class Frame:
     """The clear header of an Instant Readout frame and its (still encrypted) data.

@@ -83,6 +83,20 @@ def fill_statements(cls: type, values: Mapping[str, str], namespace: dict[str, A
     return [*lines, "    return o"]
 
 
+def acyclic(cls: type[T]) -> type[T]:
+    """Class decorator (outermost, after `@dataclass`): objects of `cls` and its subclasses
+    hold only values that never refer back to them (numbers, text, bytes, enums, tuples, other
+    acyclic objects), so the compiled helper leaves the ones it builds out of cycle collection
+    (`gc.is_tracked` is False), as CPython does for tuples of atomic values. A device table holds
+    hundreds of thousands of readings and records; collections no longer walk them all.
+    (A cycle made through one on purpose would never be collected; no code here makes one.)"""
+    _ACYCLIC.add(cls)
+    return cls
+
+
+_ACYCLIC: set[type] = set()
+
+
 def slot_spec(cls: type, names: Sequence[str]) -> object | None:
     """What the compiled helper's `build(spec, *values)` needs to fill a `cls` with the values
     of `names` in that order (made from the slot descriptors). None without the helper, or
@@ -95,7 +109,8 @@ def slot_spec(cls: type, names: Sequence[str]) -> object | None:
     if len(names) != len(fields) or set(names) != fields or fields != slots - {"__weakref__"}:
         return None
     try:
-        spec: object = HELPER.make_spec(cls, tuple(getattr(cls, name) for name in names))
+        descriptors = tuple(getattr(cls, name) for name in names)
+        spec: object = HELPER.make_spec(cls, descriptors, not _ACYCLIC.isdisjoint(cls.__mro__))
     except (TypeError, AttributeError):  # not plain object slots (checked in _accel.c)
         return None
     return spec
@@ -130,3 +145,17 @@ def mutable_twin(cls: type) -> type | None:
 
 
 _TWINS: dict[type, type | None] = {}
+
+
+def builder_parts(build: Callable[..., object]) -> tuple[object, tuple[object, ...]] | None:
+    """`(spec, constants)` of a builder that the compiled helper fills (`frozen_builder`'s
+    partial): for compiled code that builds the same objects (sources/_accept.c), constants
+    first, then the builder's parameters. None for a builder in Python."""
+    if (
+        HELPER is not None
+        and isinstance(build, functools.partial)
+        and build.func is HELPER.build
+        and not build.keywords
+    ):
+        return build.args[0], tuple(build.args[1:])
+    return None

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from types import ModuleType
+from typing import Generic, Protocol, TypeVar
 
 from victron_ble_bms.protocol import (
     COMPANY_ID,
@@ -49,17 +51,21 @@ from victron_ble_bms.protocol import (
     decode,
     parse_frame,
 )
-from victron_ble_bms.protocol.crypto import KeyLike
+from victron_ble_bms.protocol.accel import HELPER, load_optional
+from victron_ble_bms.protocol.codec import payload_source
+from victron_ble_bms.protocol.crypto import KeyCipher, KeyLike
 from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
 )
-from victron_ble_bms.protocol.frozen import frozen_builder
+from victron_ble_bms.protocol.frozen import builder_parts, frozen_builder, slot_spec
 from victron_ble_bms.protocol.products import product_name
+from victron_ble_bms.protocol.records import RECORD_CLASSES
 
 from .advertisement import Advertisement
 from .readings import (
+    NO_KEY_PREFIX,
     KeyStatus,
     Reading,
     decode_advertisement,
@@ -174,6 +180,11 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
+    # The payload int of `_payload_of`, when that is still `last_decoded` (the compiled step,
+    # sources/_accept.c, then reuses its record for a frame with the same payload). Not state
+    # of the device: left out of equality.
+    _payload: int | None = dataclasses.field(default=None, compare=False, repr=False)
+    _payload_of: Reading | None = dataclasses.field(default=None, compare=False, repr=False)
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -316,6 +327,18 @@ _make_new: Callable[[DeviceState, Reading], Update] = frozen_builder(
     Update, ("device", "reading"), {"outcome": _NEW, "status_changed": False}
 )
 _HEADER = 8
+# A new device as `DeviceState(address, first_seen)` gives it, for the compiled first frame.
+_new_device: Callable[[str, float], DeviceState] = frozen_builder(
+    DeviceState, ("address", "first_seen")
+)
+
+
+class _Step(Protocol):
+    """The compiled hot paths (sources/_accept.c): `update` itself."""
+
+    evicted: int
+
+    def __call__(self, adv: Advertisement, /) -> Update: ...
 
 
 class DevicesState:
@@ -328,17 +351,38 @@ class DevicesState:
         max_devices: int = DEFAULT_MAX_DEVICES,
         replay_window: int = REPLAY_WINDOW,
         clock: Callable[[], float] = time.time,
+        compiled: bool = True,
     ) -> None:
+        """`compiled=False` refuses the compiled hot path (tests, benchmarks): the Python one
+        does the same, slower."""
         if max_devices < 1:
             raise ValueError("max_devices must be at least 1")
-        self.keys = keys
-        self.max_devices = max_devices
+        self._keys = keys
+        self._max_devices = max_devices
         self.replay_window = replay_window
         self.clock = clock
         self._devices: OrderedDict[str, DeviceState] = OrderedDict()
         self._get = self._devices.get
         self._move_to_end = self._devices.move_to_end
-        self.evicted = 0  # devices dropped to stay within max_devices
+        self._evicted = 0  # devices `_add` dropped to stay within max_devices
+        # `update(adv)` for every advertisement: the compiled hot path where it is built (it
+        # hands every other frame to `_update_py`), else `_update_py` itself.
+        self._step = _compiled_step(self) if compiled else None
+        self.update: Callable[[Advertisement], Update] = self._step or self._update_py
+
+    @property
+    def max_devices(self) -> int:
+        return self._max_devices
+
+    @property
+    def evicted(self) -> int:
+        """Devices dropped to stay within `max_devices`."""
+        return self._evicted + (0 if self._step is None else self._step.evicted)
+
+    @property
+    def keys(self) -> Mapping[str, KeyLike]:
+        """The stored keys by address (read on every frame; fixed for the table's life)."""
+        return self._keys
 
     def __len__(self) -> int:
         return len(self._devices)
@@ -352,7 +396,7 @@ class DevicesState:
     def get(self, address: str) -> DeviceState | None:
         return self._devices.get(address)
 
-    def update(self, adv: Advertisement) -> Update:
+    def _update_py(self, adv: Advertisement) -> Update:
         # Hot path: the next frame of a known device, a small step ahead of its sequence, with
         # its key and decoded to plausible values, or without a key as before — what nearly
         # every new advertisement is. It is the general path's ACCEPT (`FORWARD_SLACK` ≤
@@ -381,11 +425,11 @@ class DevicesState:
         # in this range is accepted) and is found so again below — `_update` counts the repeat.
         if not 0 < ahead <= FORWARD_SLACK:
             return self._update(adv, data)
-        key = self.keys.get(address)
+        key = self._keys.get(address)
         if key is None:  # a neighbour's device: its sequence is tracked all the same
             if dev.key_status is not _NO_KEY:
                 return self._update(adv, data)
-            reading = no_key_reading_lazy(adv, data, f"no key for {address}")
+            reading = no_key_reading_lazy(adv, data, NO_KEY_PREFIX + address)
             dev.error = reading.error
         else:
             if dev.key_status is not _OK:
@@ -441,9 +485,9 @@ class DevicesState:
             or data[4] == UNENCRYPTED
         ):
             return self._update(adv, data)
-        key = self.keys.get(adv.address)
+        key = self._keys.get(adv.address)
         if key is None:
-            reading = no_key_reading_lazy(adv, data, f"no key for {adv.address}")
+            reading = no_key_reading_lazy(adv, data, NO_KEY_PREFIX + adv.address)
         else:
             try:
                 record = decode(data, key)
@@ -512,7 +556,7 @@ class DevicesState:
         if in_place:
             frame = encrypted_frame(data)
         if frame is None:
-            return self._record(dev, decode_advertisement(adv, self.keys), None)
+            return self._record(dev, decode_advertisement(adv, self._keys), None)
         nonce = frame.nonce
         dev.model_id = frame.model_id
         dev.record_type = frame.record_type
@@ -520,7 +564,7 @@ class DevicesState:
         head = dev.nonce
         ahead = verdict is _Verdict.ACCEPT and head is not None
         step = (nonce - (head or 0)) & _NONCE_MASK if ahead else None
-        reading = decode_parsed(adv, frame, data, self.keys.get(address))
+        reading = decode_parsed(adv, frame, data, self._keys.get(address))
         record = reading.record
         implausible = _implausible(record) if record is not None else ()
         if implausible:  # values that cannot be true do not move the sequence either
@@ -553,9 +597,9 @@ class DevicesState:
     def _add(self, adv: Advertisement) -> DeviceState:
         devices = self._devices
         dev = devices[adv.address] = DeviceState(adv.address, adv.ts)  # positional: a third cheaper
-        if len(devices) > self.max_devices:
+        if len(devices) > self._max_devices:
             devices.popitem(last=False)
-            self.evicted += 1
+            self._evicted += 1
         return dev
 
     @staticmethod
@@ -574,3 +618,78 @@ class DevicesState:
 
     def slow_devices(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> list[DeviceState]:
         return [d for d in self._devices.values() if d.slow(threshold_s)]
+
+
+# The compiled hot path (sources/_accept.c), where it and the helper whose slot specs it uses
+# were built; None otherwise, and `update` is `_update_py`.
+_ACCEPT = load_optional("victron_ble_bms.sources._accept") if HELPER is not None else None
+
+
+def _record_specs() -> dict[type, object]:
+    """Record class → its slot spec with `wire` first: what the compiled step copies a record
+    with (a class without one is never copied, only decoded)."""
+    specs: dict[type, object] = {}
+    for cls in RECORD_CLASSES.values():
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "wire"]
+        spec = slot_spec(cls, ["wire", *names])
+        if spec is not None:
+            specs[cls] = spec
+    return specs
+
+
+def _compiled_step(table: DevicesState) -> _Step | None:
+    """`table`'s compiled hot path, falling back to `table._update_py`; None where it is not
+    built or cannot be (a builder not compiled)."""
+    if _ACCEPT is None or HELPER is None:
+        return None
+    made = (ok_reading_lazy, no_key_reading_lazy, _make_new, _make_update, _new_device)
+    builders = [builder_parts(b) for b in made]
+    if None in builders:
+        return None
+    source = payload_source()
+    config = {
+        "fallback": table._update_py,
+        "devices": table._devices,
+        "keys": table._keys,
+        "move_to_end": table._move_to_end,
+        "decode": decode,
+        "implausible": _implausible,
+        "ciphers": None if source is None else source[0],
+        "payload": None if source is None else source[1],
+        "company_id": COMPANY_ID,
+        "ok": _OK,
+        "no_key": _NO_KEY,
+        "no_key_prefix": NO_KEY_PREFIX,
+        "new": _NEW,
+        "true": True,
+        "none": None,
+        "evict": functools.partial(table._devices.popitem, last=False),
+        "max_devices": table._max_devices,
+        "unencrypted": UNENCRYPTED,
+        "cipher": _slots(HELPER, KeyCipher, ("key_check", "round_keys")),
+        "device": _slots(HELPER, DeviceState, _ACCEPT.DEVICE_SLOTS),
+        "advertisement": _slots(HELPER, Advertisement, _ACCEPT.ADVERTISEMENT_SLOTS),
+        "reading_record": _slots(HELPER, Reading, ("record",)),
+        "records": _RECORD_SPECS,
+        "reading_ok": builders[0],
+        "reading_no_key": builders[1],
+        "update_new": builders[2],
+        "update": builders[3],
+        "new_device": builders[4],
+        "forward_slack": FORWARD_SLACK,
+        "seen_bits": SEEN_BITS,
+        "header_bytes": _HEADER,
+        "product_advertisement": PRODUCT_ADVERTISEMENT,
+        "keep": _KEEP,
+        "ewma": _EWMA,
+    }
+    step: _Step = _ACCEPT.step(config)
+    return step
+
+
+def _slots(helper: ModuleType, cls: type, names: Sequence[str]) -> object:
+    """The helper's spec of these slots of `cls` (checked there to be writable object slots)."""
+    return helper.make_spec(cls, tuple(cls.__dict__[name] for name in names))
+
+
+_RECORD_SPECS = _record_specs() if _ACCEPT is not None else {}

@@ -20,9 +20,11 @@ from victron_ble_bms.protocol import (
 )
 from victron_ble_bms.protocol.crypto import KeyLike
 from victron_ble_bms.protocol.envelope import encrypted_frame
-from victron_ble_bms.protocol.frozen import frozen_builder
+from victron_ble_bms.protocol.frozen import acyclic, frozen_builder
 
 from .advertisement import Advertisement
+
+NO_KEY_PREFIX = "no key for "  # + the address: a reading's error when no key is stored
 
 
 class KeyStatus(enum.Enum):
@@ -33,6 +35,7 @@ class KeyStatus(enum.Enum):
     NOT_VICTRON = "not instant readout"  # no Victron data, or not record type 0x10
 
 
+@acyclic
 @dataclass(frozen=True, slots=True)
 class Reading:
     advertisement: Advertisement
@@ -105,7 +108,7 @@ def decode_parsed(adv: Advertisement, frame: Frame, data: bytes, key: KeyLike | 
     """Decode `data` (whose header `frame` is already parsed) with `key`: a `Reading`, never
     an exception — one bad frame must not end a scan or a capture (issue 9 item 1)."""
     if key is None and frame.encrypted:
-        return Reading(adv, KeyStatus.NO_KEY, frame, error=f"no key for {adv.address}")
+        return Reading(adv, KeyStatus.NO_KEY, frame, error=NO_KEY_PREFIX + adv.address)
     try:
         record = decode(data, key)  # the protocol's hot path for complete frames
     except KeyMismatch as exc:

@@ -1,0 +1,230 @@
+"""The device table's compiled hot paths (sources/_accept.c) against the Python ones and the
+general path alone: every frame of a hostile mixed stream must leave the same update and the
+same table whichever way it went (issue 12; the compiled step is a copy of the Python steps).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import weakref
+from types import MappingProxyType
+
+import pytest
+
+from victron_ble_bms.protocol import COMPANY_ID, accel, encode
+from victron_ble_bms.protocol.crypto import KeyCipher
+from victron_ble_bms.protocol.records import RECORD_CLASSES
+from victron_ble_bms.sources import devices
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.devices import DevicesState, Outcome, Update
+
+from .fleet import SMART_LITHIUM_12V, battery
+
+T0 = 1_700_000_000.0
+ADDRESSES = [f"C0:33:00:00:00:{i:02X}" for i in range(12)]
+DEVICE_KEYS = {a: bytes([i + 1]) * 16 for i, a in enumerate(ADDRESSES)}
+VALUES = [battery(i) for i in range(3)]
+compiled_only = pytest.mark.skipif(devices._ACCEPT is None, reason="compiled step not built")
+
+
+def _stream(seed: int) -> tuple[list[Advertisement], list[tuple[int, str, bytes | None]]]:
+    """Advertisements of 12 devices, and key changes (before which frame, address, new key).
+
+    A device holds its values for runs of frames (so payloads repeat, as they do live) and
+    changes them; frames come in sequence, cut short, repeated, replayed, forged, far ahead, and
+    in the forms a source may give (int time, read-only mapping, empty name, no RSSI)."""
+    rng = random.Random(seed)
+    nonces = {a: 1000 + 50 * i for i, a in enumerate(ADDRESSES)}
+    values = {a: 0 for a in ADDRESSES}
+    last: dict[str, Advertisement] = {}
+    stream: list[Advertisement] = []
+    key_changes: list[tuple[int, str, bytes | None]] = []
+    t = T0
+    for i in range(3000):
+        t += rng.uniform(0.01, 0.3)
+        address = rng.choice(ADDRESSES[:7] if rng.random() < 0.8 else ADDRESSES)
+        key = DEVICE_KEYS[address]
+        if rng.random() < 0.15:
+            values[address] = rng.randrange(3)
+        kind = rng.random()
+        if kind < 0.6 or address not in last:
+            nonces[address] += rng.choice((1, 1, 1, 1, 2, 64, 65))
+        elif kind < 0.7:
+            stream.append(last[address])  # bleak re-reports the same frame
+            continue
+        elif kind < 0.78:
+            nonces[address] -= rng.randrange(0, 80)  # the same nonce again, or behind
+        elif kind < 0.85:
+            nonces[address] += rng.randrange(70, 3000)
+        nonce = nonces[address] & 0xFFFF
+        data = encode(VALUES[values[address]], key=key, nonce=nonce, model_id=SMART_LITHIUM_12V)
+        if kind >= 0.85 and kind < 0.92:
+            data = data[:8] + random.Random(i).randbytes(len(data) - 8)  # forged body
+        elif kind >= 0.92:
+            data = data[: rng.randrange(9, len(data))]  # cut short: a partial record
+        form = rng.random()
+        manufacturer_data = {COMPANY_ID: data}
+        ts: float = t
+        if form < 0.03:
+            ts = int(t)
+        elif form < 0.06:
+            manufacturer_data = MappingProxyType(manufacturer_data)  # type: ignore[assignment]
+        name = rng.choice((None, None, "", "bank"))
+        rssi = None if rng.random() < 0.1 else -60 - i % 9
+        adv = Advertisement(ts, address, manufacturer_data, rssi=rssi, name=name)
+        last[address] = adv
+        stream.append(adv)
+        if rng.random() < 0.004:  # a key stored, replaced by a wrong one, or removed
+            new = rng.choice((DEVICE_KEYS[address], bytes(16), None))
+            key_changes.append((len(stream), address, new))
+    return stream, key_changes
+
+
+def _run(mode: str, seed: int) -> tuple[list[Update], DevicesState]:
+    stream, key_changes = _stream(seed)
+    keys = {a: DEVICE_KEYS[a] for a in ADDRESSES[:8]}
+    keys[ADDRESSES[6]] = bytes(16)  # a stored key the device does not use
+    table = DevicesState(keys, max_devices=5, compiled=mode == "compiled")
+    changes = {index: (address, key) for index, address, key in key_changes}
+    updates = []
+    for index, adv in enumerate(stream):
+        if index in changes:
+            address, key = changes[index]
+            if key is None:
+                keys.pop(address, None)
+            else:
+                keys[address] = key
+        if mode == "general":
+            data = adv.manufacturer_data.get(COMPANY_ID)
+            updates.append(table._update(adv, data))
+        else:
+            updates.append(table.update(adv))
+    return updates, table
+
+
+def _summary(update: Update) -> tuple[object, ...]:
+    reading = update.reading
+    record = None if reading is None else reading.record
+    return (
+        update.outcome,
+        reading,
+        update.status_changed,
+        update.suspicion,
+        None if record is None else (record.wire, record.missing_fields),  # not in `==`
+        None if update.device is None else update.device.address,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_compiled_python_and_general_paths_leave_the_same_updates_and_table(seed: int) -> None:
+    runs = {mode: _run(mode, seed) for mode in ("compiled", "python", "general")}
+    want_updates, want_table = runs["general"]
+    for mode in ("compiled", "python"):
+        got_updates, got_table = runs[mode]
+        for i, (got, want) in enumerate(zip(got_updates, want_updates, strict=True)):
+            assert _summary(got) == _summary(want), (mode, i)
+        assert list(got_table) == list(want_table), mode
+        assert got_table.evicted == want_table.evicted, mode
+    assert {u.outcome for u in want_updates} == {Outcome.NEW, Outcome.REPEAT, Outcome.SUSPECT}
+    assert want_table.evicted > 200
+
+
+def _frame(record_type: int, plaintext: bytes, key: bytes, nonce: int) -> bytes:
+    """An encrypted frame of any plaintext (encode() would set the unused bits)."""
+    cipher = KeyCipher(key)
+    header = bytes((0x10, 0, 0xA3, 0x89, record_type)) + nonce.to_bytes(2, "little")
+    return header + bytes((cipher.key_check,)) + cipher.apply(nonce, plaintext)
+
+
+@pytest.mark.parametrize("record_type", [t for t in RECORD_CLASSES if t <= 0xFF])
+def test_every_record_type_repeated_cut_and_changed_the_same_way_on_every_path(
+    record_type: int,
+) -> None:
+    """Values held over several frames, then a frame cut short by one byte whose received
+    bytes decrypt to the same payload (its last plaintext byte is zero, as the missing one
+    is), then new values: the cut frame must give a partial record, never the full one."""
+    n = RECORD_CLASSES[record_type].LAYOUT.data_bytes
+    key, address = bytes(range(16)), ADDRESSES[0]
+    zero, other = bytes(n), bytes([1]) + bytes(n - 1)  # both plausible, different values
+    frames = [
+        _frame(record_type, zero, key, 10),
+        _frame(record_type, zero, key, 11),
+        _frame(record_type, zero, key, 12)[:-1],
+        _frame(record_type, zero, key, 13),
+        _frame(record_type, other, key, 14),
+        _frame(record_type, other, key, 15),
+        _frame(record_type, zero, key, 16)[: 8 + n // 2],
+        _frame(record_type, zero, key, 17)[: 8 + n // 2],
+    ]
+    advs = [Advertisement(T0 + i, address, {COMPANY_ID: f}) for i, f in enumerate(frames)]
+    for mode in ("compiled", "python"):
+        table = DevicesState({address: key}, compiled=mode == "compiled")
+        general = DevicesState({address: key}, compiled=False)
+        for adv in advs:
+            got = table.update(adv)
+            want = general._update(adv, adv.manufacturer_data[COMPANY_ID])
+            assert got.outcome is Outcome.NEW
+            assert _summary(got) == _summary(want), (mode, adv.ts - T0)
+    partial = DevicesState({address: key}).update(advs[2]).reading
+    assert partial is not None and partial.record is not None and partial.record.partial
+
+
+@compiled_only
+def test_compiled_step_is_what_update_is_and_reuses_repeated_payloads() -> None:
+    """Where the helper is built the table uses the compiled step, and a frame whose payload
+    repeats the device's last good one gets that record's values (the same objects, not a new
+    decode) with its own `wire`."""
+    if accel.HELPER is None:
+        pytest.skip("no compiled helper")
+    stream, _ = _stream(4)
+    table = DevicesState(DEVICE_KEYS)
+    assert type(table.update).__name__ == "Step"
+    reused = 0
+    previous: dict[str, object] = {}
+    for adv in stream:
+        update = table.update(adv)
+        reading = update.reading
+        if update.outcome is not Outcome.NEW or reading is None or reading.record is None:
+            continue
+        record = reading.record
+        assert record.wire == adv.manufacturer_data[COMPANY_ID]
+        before = previous.get(adv.address)
+        if before is not None and record.cell_voltages_v is before:  # type: ignore[attr-defined]
+            reused += 1
+        previous[adv.address] = record.cell_voltages_v  # type: ignore[attr-defined]
+    if accel.AES is not None:  # payloads are compared only where AES is compiled
+        assert reused > 300
+
+
+def test_a_table_and_its_compiled_step_are_collected() -> None:
+    """The step holds the table's own methods (a cycle): the collector must free both."""
+    table = DevicesState(DEVICE_KEYS)
+    for adv in _stream(5)[0][:200]:
+        table.update(adv)
+    ref = weakref.ref(table)
+    del table
+    gc.collect()
+    assert ref() is None
+
+
+@compiled_only
+def test_readings_and_records_are_left_out_of_cycle_collection() -> None:
+    table = DevicesState(DEVICE_KEYS)
+    updates = [table.update(adv) for adv in _stream(6)[0][:300]]
+    readings = [u.reading for u in updates if u.reading is not None and u.reading.record]
+    good = [u.reading for u in updates if u.outcome is Outcome.NEW and u.reading is not None]
+    assert len(readings) > 100 and len(good) > 100
+    assert not any(gc.is_tracked(r.record) for r in readings)
+    assert not any(gc.is_tracked(r) for r in good)  # suspect ones are copies made in Python
+
+
+def test_bound_and_eviction_count_are_read_only() -> None:
+    table = DevicesState({}, max_devices=3)
+    for i in range(5):
+        address = f"C0:44:00:00:00:{i:02X}"
+        data = encode(VALUES[0], key=bytes(16), nonce=i, model_id=SMART_LITHIUM_12V)
+        table.update(Advertisement(T0 + i, address, {COMPANY_ID: data}))
+    assert (len(table), table.evicted, table.max_devices) == (3, 2, 3)
+    with pytest.raises(AttributeError):
+        table.max_devices = 10  # type: ignore[misc]
