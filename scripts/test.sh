@@ -11,9 +11,9 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A real MQTT broker and an independent client for tests/mqtt (serve, HA discovery).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
-# A C compiler and Python's headers build the optional compiled helper (protocol/_accel.c), so
-# the tests run its paths as well as the pure-Python ones (tests/protocol/test_accel.py,
-# test_frozen.py).
+# A C compiler and Python's headers build the optional compiled helpers (protocol/_accel.c,
+# sources/_accept.c), so the tests run their paths as well as the pure-Python ones
+# (tests/protocol/test_accel.py, test_frozen.py, tests/scan/test_compiled_step.py).
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)

@@ -219,12 +219,30 @@ def test_readings_and_records_are_left_out_of_cycle_collection() -> None:
     assert not any(gc.is_tracked(r) for r in good)  # suspect ones are copies made in Python
 
 
-def test_bound_and_eviction_count_are_read_only() -> None:
-    table = DevicesState({}, max_devices=3)
-    for i in range(5):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_new_bound_holds_for_the_devices_added_after_it(compiled: bool) -> None:
+    table = DevicesState({}, max_devices=3, compiled=compiled)
+
+    def add(i: int) -> None:
         address = f"C0:44:00:00:00:{i:02X}"
         data = encode(VALUES[0], key=bytes(16), nonce=i, model_id=SMART_LITHIUM_12V)
         table.update(Advertisement(T0 + i, address, {COMPANY_ID: data}))
+
+    for i in range(5):
+        add(i)
     assert (len(table), table.evicted, table.max_devices) == (3, 2, 3)
+    table.max_devices = 5
+    for i in range(5, 9):
+        add(i)
+    assert (len(table), table.evicted) == (5, 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        table.max_devices = 0
     with pytest.raises(AttributeError):
-        table.max_devices = 10  # type: ignore[misc]
+        table.evicted = 0  # type: ignore[misc]
+
+
+def test_compiled_step_is_built_wherever_the_helper_is() -> None:
+    """Both come from the same setup.py: a helper without the step would silently leave the
+    table on its Python path (and the tests above skipped)."""
+    if accel.HELPER is not None:
+        assert devices._ACCEPT is not None

@@ -256,6 +256,24 @@ key_for(Step *self, PyObject *address, PyObject **key)
     return 0;
 }
 
+/* What every new reading of a device stores first, in the Python steps' order: when it was
+ * heard, how strongly, its name if it sent one, the frame, its product (`model` is given). */
+static void
+heard(Step *self, PyObject *dev, PyObject *ts, PyObject *rssi, PyObject *name, PyObject *data,
+      PyObject *model)
+{
+    const Py_ssize_t *d = self->device->offsets;
+    spec_store(dev, d[D_LAST_SEEN], ts);
+    if (rssi != Py_None) {
+        spec_store(dev, d[D_RSSI], rssi);
+    }
+    if (name != Py_None && PyUnicode_GET_LENGTH(name) > 0) {
+        spec_store(dev, d[D_NAME], name);
+    }
+    spec_store(dev, d[D_DATA], data);
+    spec_steal(dev, d[D_MODEL_ID], model);
+}
+
 /* A device's first frame: `_first`'s steps for a good, plausible reading or one without a
  * key (new reference); NULL with no error to let the fallback decide. */
 static PyObject *
@@ -328,15 +346,7 @@ first_frame(Step *self, PyObject *adv, PyObject *address, PyObject *data, PyObje
         self->evicted++;
     }
     const Py_ssize_t *d = self->device->offsets;
-    spec_store(dev, d[D_LAST_SEEN], ts);
-    if (rssi != Py_None) {
-        spec_store(dev, d[D_RSSI], rssi);
-    }
-    if (name != Py_None && PyUnicode_GET_LENGTH(name) > 0) {
-        spec_store(dev, d[D_NAME], name);
-    }
-    spec_store(dev, d[D_DATA], data);
-    spec_steal(dev, d[D_MODEL_ID], model);
+    heard(self, dev, ts, rssi, name, data, model);
     spec_steal(dev, d[D_RECORD_TYPE], record_type);
     spec_store(dev, d[D_KEY_STATUS], status);
     spec_store(dev, d[D_ERROR], error);
@@ -496,15 +506,7 @@ next_frame(Step *self, PyObject *adv, PyObject *dev, PyObject *data)
         Py_XDECREF(zero);
         goto done;
     }
-    spec_store(dev, d[D_LAST_SEEN], ts);
-    if (rssi != Py_None) {
-        spec_store(dev, d[D_RSSI], rssi);
-    }
-    if (name != Py_None && PyUnicode_GET_LENGTH(name) > 0) {
-        spec_store(dev, d[D_NAME], name);
-    }
-    spec_store(dev, d[D_DATA], data);
-    spec_steal(dev, d[D_MODEL_ID], new_model);
+    heard(self, dev, ts, rssi, name, data, new_model);
     spec_steal(dev, d[D_READINGS], new_readings);
     spec_store(dev, d[D_LAST_READING], reading);
     spec_steal(dev, d[D_SEEN], new_seen_obj);
@@ -625,6 +627,8 @@ step_vectorcall_entry(PyObject *callable, PyObject *const *args, size_t nargsf,
 static PyMemberDef step_members[] = {
     {"evicted", T_PYSSIZET, offsetof(Step, evicted), READONLY,
      "Devices this step dropped to stay within max_devices."},
+    {"max_devices", T_PYSSIZET, offsetof(Step, max_devices), 0,
+     "The table's bound (DevicesState.max_devices sets it, checked there)."},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -337,6 +337,7 @@ class _Step(Protocol):
     """The compiled hot paths (sources/_accept.c): `update` itself."""
 
     evicted: int
+    max_devices: int
 
     def __call__(self, adv: Advertisement, /) -> Update: ...
 
@@ -373,6 +374,16 @@ class DevicesState:
     @property
     def max_devices(self) -> int:
         return self._max_devices
+
+    @max_devices.setter
+    def max_devices(self, bound: int) -> None:
+        """A new bound, for the devices added from now on (each evicts the least recently
+        heard one while the table is over it)."""
+        if bound < 1:
+            raise ValueError("max_devices must be at least 1")
+        self._max_devices = bound
+        if self._step is not None:
+            self._step.max_devices = bound
 
     @property
     def evicted(self) -> int:
