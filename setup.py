@@ -12,7 +12,7 @@ setup(
         Extension(
             "victron_ble_bms.protocol._accel",
             ["victron_ble_bms/protocol/_accel.c"],
-            depends=["victron_ble_bms/protocol/_spec.h"],
+            depends=["victron_ble_bms/protocol/_spec.h", "victron_ble_bms/protocol/_aes_arm.h"],
             optional=True,
         ),
         # The device table's hot path (sources/devices.py); uses the helper's slot specs.

@@ -17,12 +17,23 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
-if [ ${#need[@]} -gt 0 ]; then
+# The helper's ARM AES (protocol/_aes_arm.h) is built for aarch64 and run under qemu against
+# FIPS-197 (tests/protocol/test_aes_arm.py): a cross compiler and user-mode qemu, nothing more.
+cross=()
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || cross+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null 2>&1 || cross+=(qemu-user)
+if [ $((${#need[@]} + ${#cross[@]})) -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing system packages: ${need[*]}"
+  echo "installing system packages: ${need[*]} ${cross[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  if [ ${#cross[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${cross[@]}" >/dev/null
+  fi
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'

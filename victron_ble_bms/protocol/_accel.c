@@ -3,6 +3,7 @@
  * encrypting through `cryptography` and two int conversions (issue 12's profile: that part
  * was a quarter of the instructions of `decode`).
  *
+ * x86 (AES-NI) here; 64-bit ARM (the ARMv8 Cryptography Extension) in _aes_arm.h.
  * Optional: where this file does not compile, or the CPU lacks the instructions (checked at
  * run time), `victron_ble_bms.protocol.crypto` uses `cryptography` for the same result; the
  * tests run both paths against `cryptography` and the FIPS-197 known answer.
@@ -20,8 +21,12 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define HAVE_AESNI 1
+#define HAVE_AES 1
 #include <wmmintrin.h>
 #include <emmintrin.h>
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_AES 1
+#include "_aes_arm.h" /* expand_key, encrypt_block, cpu_has_aes for ARMv8 */
 #endif
 
 #define ROUND_KEYS_BYTES 176 /* 11 round keys of AES-128 */
@@ -81,7 +86,7 @@ cpu_has_aes(void)
     return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse2");
 }
 
-#else
+#elif !defined(HAVE_AES)
 
 static int
 cpu_has_aes(void)
@@ -121,7 +126,7 @@ py_expand_key(PyObject *module, PyObject *key)
     if (out == NULL) {
         return NULL;
     }
-#ifdef HAVE_AESNI
+#ifdef HAVE_AES
     expand_key((const unsigned char *)PyBytes_AS_STRING(key),
                (unsigned char *)PyBytes_AS_STRING(out));
 #endif
@@ -144,7 +149,7 @@ py_block(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (out == NULL) {
         return NULL;
     }
-#ifdef HAVE_AESNI
+#ifdef HAVE_AES
     encrypt_block((const unsigned char *)PyBytes_AS_STRING(args[0]),
                   (const unsigned char *)PyBytes_AS_STRING(args[1]),
                   (unsigned char *)PyBytes_AS_STRING(out));
@@ -181,7 +186,7 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned char stream[BLOCK];
     counter[0] = frame[5];
     counter[1] = frame[6];
-#ifdef HAVE_AESNI
+#ifdef HAVE_AES
     encrypt_block((const unsigned char *)PyBytes_AS_STRING(args[0]), counter, stream);
 #else
     memset(stream, 0, BLOCK);

@@ -3,7 +3,8 @@
 Two things in it, each with a pure-Python path that gives the same results (issue 12: a
 compiled extension only with a tested fallback):
 - `build`: fills a slotted object without running Python code (protocol/frozen.py);
-- AES-128 with the CPU's AES instructions, x86 only (protocol/crypto.py, codec.py).
+- AES-128 with the CPU's AES instructions: x86, and 64-bit ARM where the CPU has them
+  (protocol/crypto.py, codec.py).
 The device table's hot path has its own compiled module (sources/_accept.c), loaded the same
 way. Set VICTRON_BMS_PURE_PYTHON=1 to refuse both; the tests run every way.
 """
