@@ -111,13 +111,11 @@ _ZERO_TAIL = bytes(14)
 _accel_payload = None if ACCEL is None else ACCEL.payload
 
 
-def payload_source() -> tuple[dict[bytes | str, KeyCipher], Callable[[bytes, bytes], int]] | None:
-    """The cipher cache `decode` fills (key as passed → cipher) and the compiled function it
-    gets a frame's payload int from, `payload(cipher.round_keys, data)`: for a caller that
-    compares payloads before decoding (the device table, sources/_accept.c). None where AES is
-    not compiled."""
-    if _accel_payload is None:
-        return None
+def payload_source() -> tuple[dict[bytes | str, KeyCipher], Callable[[bytes, bytes], int] | None]:
+    """The cipher cache `decode` fills (key as passed → cipher), and the compiled function it
+    gets a frame's payload int from, `payload(cipher.round_keys, data)` (None where AES is not
+    compiled: then `cipher.encrypt_block` gives the keystream): for a caller that compares
+    payloads before decoding (the device table, sources/_accept.c)."""
     return _CIPHERS, _accel_payload
 
 

@@ -28,6 +28,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 #include <structmember.h>
 
@@ -137,14 +138,17 @@ clone_record(const Spec *spec, PyObject *record, PyObject *wire)
     return spec_finish(spec, copy);
 }
 
-/* The payload (decrypted data as an int, as codec.decode computes it) of `data` with `key`,
- * when the cipher is already cached and its key check matches; else NULL without an error
- * (then `decode` decides: it caches the cipher, or says why the key does not fit). */
+/* The payload of `data` with `key`: its data bytes decrypted (keystream block 0 XOR the data,
+ * protocol.md §1.2) as a little-endian int, zero past the received bytes, as the helper's
+ * `payload` gives it. When the cipher is already cached and its key check matches; else NULL
+ * without an error (then `decode` decides: it caches the cipher, or says why the key does not
+ * fit). The keystream comes from the helper's AES instructions where the CPU has them, else
+ * from the cipher's own `encrypt_block` (`cryptography`): one AES block either way, less than
+ * `decode` costs, so a repeated payload is worth finding on any CPU. */
 static PyObject *
 payload_of(Step *self, PyObject *data, PyObject *key)
 {
-    if (self->refs[REF_PAYLOAD] == Py_None
-        || !(PyBytes_CheckExact(key) || PyUnicode_CheckExact(key))) {
+    if (!(PyBytes_CheckExact(key) || PyUnicode_CheckExact(key))) {
         return NULL;
     }
     PyObject *cipher = PyDict_GetItemWithError(self->refs[REF_CIPHERS], key);
@@ -152,16 +156,51 @@ payload_of(Step *self, PyObject *data, PyObject *key)
         PyErr_Clear();
         return NULL;
     }
+    const unsigned char *frame = (const unsigned char *)PyBytes_AS_STRING(data);
     PyObject *check = SPEC_SLOT(cipher, self->cipher->offsets[0]);
     PyObject *round_keys = SPEC_SLOT(cipher, self->cipher->offsets[1]);
-    if (check == NULL || !PyLong_CheckExact(check) || round_keys == NULL
-        || !PyBytes_CheckExact(round_keys)
-        || PyLong_AsLong(check) != ((const unsigned char *)PyBytes_AS_STRING(data))[7]) {
+    PyObject *encrypt_block = SPEC_SLOT(cipher, self->cipher->offsets[2]);
+    if (check == NULL || !PyLong_CheckExact(check) || PyLong_AsLong(check) != frame[7]) {
         PyErr_Clear();
         return NULL;
     }
-    PyObject *args[2] = {round_keys, data};
-    PyObject *payload = PyObject_Vectorcall(self->refs[REF_PAYLOAD], args, 2, NULL);
+    if (round_keys != NULL && PyBytes_CheckExact(round_keys) && self->refs[REF_PAYLOAD] != Py_None) {
+        PyObject *args[2] = {round_keys, data};
+        PyObject *payload = PyObject_Vectorcall(self->refs[REF_PAYLOAD], args, 2, NULL);
+        if (payload == NULL) {
+            PyErr_Clear();
+        }
+        return payload;
+    }
+    if (encrypt_block == NULL) {
+        return NULL;
+    }
+    unsigned char block[16] = {0};
+    block[0] = frame[5]; /* the counter block: the nonce, then zeros */
+    block[1] = frame[6];
+    PyObject *counter = PyBytes_FromStringAndSize((const char *)block, 16);
+    Py_INCREF(encrypt_block); /* held across a call into cryptography */
+    PyObject *stream = counter == NULL ? NULL : PyObject_CallOneArg(encrypt_block, counter);
+    Py_DECREF(encrypt_block);
+    Py_XDECREF(counter);
+    if (stream == NULL || !PyBytes_CheckExact(stream) || PyBytes_GET_SIZE(stream) != 16) {
+        Py_XDECREF(stream);
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(data) - 8;
+    n = n > 16 ? 16 : n;
+    memset(block, 0, sizeof block);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        block[i] = (unsigned char)(PyBytes_AS_STRING(stream)[i] ^ frame[8 + i]);
+    }
+    Py_DECREF(stream);
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *payload = PyLong_FromUnsignedNativeBytes(
+        block, 16, Py_ASNATIVEBYTES_LITTLE_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER);
+#else
+    PyObject *payload = _PyLong_FromByteArray(block, 16, 1, 0);
+#endif
     if (payload == NULL) {
         PyErr_Clear();
     }
@@ -721,7 +760,7 @@ py_step(PyObject *module, PyObject *config)
                == NULL
         || (self->reading_record = spec_of(self->refs[REF_READING_RECORD], 1, "reading_record"))
                == NULL
-        || (self->cipher = spec_of(self->refs[REF_CIPHER], 2, "cipher")) == NULL) {
+        || (self->cipher = spec_of(self->refs[REF_CIPHER], 3, "cipher")) == NULL) {
         goto fail;
     }
     if (!PyUnicode_CheckExact(self->refs[REF_NO_KEY_PREFIX])) {
@@ -729,12 +768,9 @@ py_step(PyObject *module, PyObject *config)
         goto fail;
     }
     if (!PyDict_Check(self->refs[REF_DEVICES]) || !PyDict_CheckExact(self->refs[REF_RECORDS])
-        || !(self->refs[REF_CIPHERS] == Py_None || PyDict_Check(self->refs[REF_CIPHERS]))) {
+        || !PyDict_Check(self->refs[REF_CIPHERS])) {
         PyErr_SetString(PyExc_TypeError, "step: devices, records and ciphers must be dicts");
         goto fail;
-    }
-    if (self->refs[REF_CIPHERS] == Py_None) {
-        Py_SETREF(self->refs[REF_PAYLOAD], Py_NewRef(Py_None));
     }
     if (!PyDict_CheckExact(self->refs[REF_KEYS])) {
         self->refs[REF_KEYS_GET] = PyObject_GetAttrString(self->refs[REF_KEYS], "get");

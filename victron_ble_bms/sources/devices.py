@@ -657,7 +657,7 @@ def _compiled_step(table: DevicesState) -> _Step | None:
     builders = [builder_parts(b) for b in made]
     if None in builders:
         return None
-    source = payload_source()
+    ciphers, payload = payload_source()
     config = {
         "fallback": table._update_py,
         "devices": table._devices,
@@ -665,8 +665,8 @@ def _compiled_step(table: DevicesState) -> _Step | None:
         "move_to_end": table._move_to_end,
         "decode": decode,
         "implausible": _implausible,
-        "ciphers": None if source is None else source[0],
-        "payload": None if source is None else source[1],
+        "ciphers": ciphers,
+        "payload": payload,
         "company_id": COMPANY_ID,
         "ok": _OK,
         "no_key": _NO_KEY,
@@ -677,7 +677,7 @@ def _compiled_step(table: DevicesState) -> _Step | None:
         "evict": functools.partial(table._devices.popitem, last=False),
         "max_devices": table._max_devices,
         "unencrypted": UNENCRYPTED,
-        "cipher": _slots(HELPER, KeyCipher, ("key_check", "round_keys")),
+        "cipher": _slots(HELPER, KeyCipher, ("key_check", "round_keys", "encrypt_block")),
         "device": _slots(HELPER, DeviceState, _ACCEPT.DEVICE_SLOTS),
         "advertisement": _slots(HELPER, Advertisement, _ACCEPT.ADVERTISEMENT_SLOTS),
         "reading_record": _slots(HELPER, Reading, ("record",)),
