@@ -30,11 +30,11 @@ evicted — a new device, judged afresh (its values' plausibility included), whi
 loop, forgetting nothing and judging nothing, has no counterpart for. Its ratio is printed for
 what it costs, not as the target's comparison.
 
-Targets: scanner ≥ 0.8 × the minimal loop's speed; no cliff in µs/frame up to 100,000 devices;
-bytes per device reported (tracemalloc, table sized to hold every device). Figures are
-min / median / max over `--runs` runs; ratios are taken within each run. Times are this
-process's CPU time (`time.process_time`), as in benchmarks/captures.py: on a shared machine
-wall time also counts the time other processes held the CPU.
+Targets: scanner ≥ 0.8 × the minimal loop's speed (each size's median of the runs); no cliff
+in µs/frame up to 100,000 devices; bytes per device reported (tracemalloc, table sized to hold
+every device). Figures are min / median / max over `--runs` runs; ratios are taken within
+each run. Times are this process's CPU time (`time.process_time`), as in benchmarks/captures.py:
+on a shared machine wall time also counts the time other processes held the CPU.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def main() -> None:
     )
     print(header)
     ratios_all: list[float] = []
+    medians: list[float] = []
     for n in sizes:
         advs, keys = workload(n, args.frames)
         mins, scans, ratios, tables, fills = [], [], [], [], []
@@ -167,6 +168,7 @@ def main() -> None:
             ratios.append(m / s)
             fills.append((m_fill / n * 1e6, s_fill / n * 1e6))
         ratios_all.extend(ratios)
+        medians.append(statistics.median(ratios))
         per_device = bytes_per_device(advs, keys, n)
         print(
             f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
@@ -188,8 +190,13 @@ def main() -> None:
                 f"first frame: scanner {per_frame} µs/frame, ratio {ratio} "
                 "(not the target's comparison)"
             )
-    verdict = "met" if min(ratios_all) >= 0.8 else "NOT met"
-    print(f"scanner/minimal ratio target ≥ 0.80: {verdict} (worst run {min(ratios_all):.2f})")
+    # Judged on each size's median, as benchmarks/captures.py does: one run of a few hundred
+    # milliseconds on a shared machine can catch a neighbour's burst; the worst is printed too.
+    verdict = "MET (median)" if min(medians) >= 0.8 else "NOT MET (median)"
+    print(
+        f"scanner/minimal ratio target ≥ 0.80: {verdict}, lowest median {min(medians):.2f}, "
+        f"worst single run {min(ratios_all):.2f}"
+    )
 
 
 if __name__ == "__main__":
