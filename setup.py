@@ -12,14 +12,18 @@ setup(
         Extension(
             "victron_ble_bms.protocol._accel",
             ["victron_ble_bms/protocol/_accel.c"],
-            depends=["victron_ble_bms/protocol/_spec.h", "victron_ble_bms/protocol/_aes_arm.h"],
+            depends=[
+                "victron_ble_bms/protocol/_spec.h",
+                "victron_ble_bms/protocol/_payload.h",
+                "victron_ble_bms/protocol/_aes_arm.h",
+            ],
             optional=True,
         ),
         # The device table's hot path (sources/devices.py); uses the helper's slot specs.
         Extension(
             "victron_ble_bms.sources._accept",
             ["victron_ble_bms/sources/_accept.c"],
-            depends=["victron_ble_bms/protocol/_spec.h"],
+            depends=["victron_ble_bms/protocol/_spec.h", "victron_ble_bms/protocol/_payload.h"],
             optional=True,
         ),
     ]

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <structmember.h>
 
+#include "_payload.h"
 #include "_spec.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -30,8 +31,8 @@
 #endif
 
 #define ROUND_KEYS_BYTES 176 /* 11 round keys of AES-128 */
-#define HEADER_BYTES 8       /* envelope.py: the clear header */
-#define BLOCK 16
+#define HEADER_BYTES PAYLOAD_HEADER_BYTES /* envelope.py: the clear header */
+#define BLOCK PAYLOAD_BLOCK
 
 #ifdef HAVE_AESNI
 
@@ -157,15 +158,10 @@ py_block(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
-/* payload(round_keys: bytes, frame: bytes) -> int
- *
- * The frame's data bytes 8 … 23 decrypted, as one little-endian int: keystream block 0 for
- * the nonce in bytes 5-6 XOR the data. Past the received bytes (a record shorter than 16
- * bytes, a cut frame) the bits are zero, so two frames with the same data give the same int
- * whatever their nonces (the device table compares them: sources/_accept.c); the pure-Python
- * path leaves keystream there, which no compiled decoder reads (each masks every field and
- * reads none past the received length). The caller has checked the header (≥ 9 bytes).
- */
+/* payload(round_keys: bytes, frame: bytes) -> int: the frame's payload (_payload.h), with
+ * keystream block 0 from the AES instructions. The pure-Python path leaves keystream past the
+ * received bytes, which no compiled decoder reads (each masks every field and reads none past
+ * the received length). The caller has checked the header (≥ 9 bytes). */
 static PyObject *
 py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -178,30 +174,15 @@ py_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     const unsigned char *frame = (const unsigned char *)PyBytes_AS_STRING(args[1]);
-    Py_ssize_t n = PyBytes_GET_SIZE(args[1]) - HEADER_BYTES;
-    if (n > BLOCK) {
-        n = BLOCK;
-    }
-    unsigned char counter[BLOCK] = {0};
+    unsigned char counter[BLOCK];
     unsigned char stream[BLOCK];
-    counter[0] = frame[5];
-    counter[1] = frame[6];
+    payload_counter(frame, counter);
 #ifdef HAVE_AES
     encrypt_block((const unsigned char *)PyBytes_AS_STRING(args[0]), counter, stream);
 #else
     memset(stream, 0, BLOCK);
 #endif
-    for (Py_ssize_t i = 0; i < n; i++) {
-        stream[i] ^= frame[HEADER_BYTES + i];
-    }
-    memset(stream + n, 0, (size_t)(BLOCK - n));
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *value = PyLong_FromUnsignedNativeBytes(
-        stream, BLOCK, Py_ASNATIVEBYTES_LITTLE_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER);
-#else
-    PyObject *value = _PyLong_FromByteArray(stream, BLOCK, 1, 0);
-#endif
-    return value;
+    return payload_int(stream, frame, PyBytes_GET_SIZE(args[1]));
 }
 
 /* Filling slotted objects without running Python (`build`), for frozen dataclasses on the

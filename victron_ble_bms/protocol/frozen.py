@@ -157,5 +157,5 @@ def builder_parts(build: Callable[..., object]) -> tuple[object, tuple[object, .
         and build.func is HELPER.build
         and not build.keywords
     ):
-        return build.args[0], tuple(build.args[1:])
+        return build.args[0], build.args[1:]
     return None

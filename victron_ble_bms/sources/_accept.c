@@ -6,8 +6,9 @@
  * They are the same steps as the Python ones (`DevicesState._update_py`, `_first`), in the
  * same order, and give up *before changing anything* wherever those would go to the general
  * path, or wherever a value is not of the plain type expected: then they call `_update_py`
- * (`fallback`), which decides. tests/scan/test_sequence.py runs mixed streams through this
- * step, the Python one and the general path alone, and requires the same result from each.
+ * (`fallback`), which decides. tests/scan/test_compiled_step.py runs hostile mixed streams
+ * through this step, the Python one and the general path alone, and requires the same result
+ * from each.
  *
  * One thing the Python step does not do: when a frame's decrypted payload, record type and
  * length equal those of the device's last good reading (most frames: a device repeats its
@@ -32,6 +33,7 @@
 #include <stdint.h>
 #include <structmember.h>
 
+#include "../protocol/_payload.h"
 #include "../protocol/_spec.h"
 
 /* DeviceState slots this step reads or writes, in the order of DEVICE_SLOTS below. */
@@ -54,14 +56,14 @@ static const char *const ADVERTISEMENT_SLOTS[A_COUNT] = {
 enum {
     REF_FALLBACK, REF_DEVICES, REF_KEYS, REF_MOVE_TO_END, REF_DECODE, REF_IMPLAUSIBLE, REF_CIPHERS, REF_PAYLOAD,
     REF_COMPANY_ID, REF_OK, REF_NO_KEY, REF_DEVICE, REF_ADVERTISEMENT, REF_READING_RECORD,
-    REF_RECORDS, REF_CIPHER, REF_NO_KEY_PREFIX, REF_EVICT, REF_NEW, REF_TRUE, REF_NONE,
+    REF_RECORDS, REF_CIPHER, REF_NO_KEY_PREFIX, REF_EVICT, REF_NEW,
     REF_READING_OK, REF_READING_NO_KEY, REF_UPDATE_NEW, REF_UPDATE, REF_NEW_DEVICE,
     REF_KEYS_GET, REF_COUNT
 };
 static const char *const REFERENCE_NAMES[REF_READING_OK] = {
     "fallback", "devices", "keys", "move_to_end", "decode", "implausible", "ciphers",
     "payload", "company_id", "ok", "no_key", "device", "advertisement", "reading_record",
-    "records", "cipher", "no_key_prefix", "evict", "new", "true", "none",
+    "records", "cipher", "no_key_prefix", "evict", "new",
 };
 /* Builders, (spec, constants) as frozen.builder_parts gives them, and the values they take. */
 enum { B_READING_OK, B_READING_NO_KEY, B_UPDATE_NEW, B_UPDATE, B_NEW_DEVICE, B_COUNT };
@@ -175,36 +177,51 @@ payload_of(Step *self, PyObject *data, PyObject *key)
     if (encrypt_block == NULL) {
         return NULL;
     }
-    unsigned char block[16] = {0};
-    block[0] = frame[5]; /* the counter block: the nonce, then zeros */
-    block[1] = frame[6];
-    PyObject *counter = PyBytes_FromStringAndSize((const char *)block, 16);
+    unsigned char block[PAYLOAD_BLOCK];
+    payload_counter(frame, block);
+    PyObject *counter = PyBytes_FromStringAndSize((const char *)block, PAYLOAD_BLOCK);
     Py_INCREF(encrypt_block); /* held across a call into cryptography */
     PyObject *stream = counter == NULL ? NULL : PyObject_CallOneArg(encrypt_block, counter);
     Py_DECREF(encrypt_block);
     Py_XDECREF(counter);
-    if (stream == NULL || !PyBytes_CheckExact(stream) || PyBytes_GET_SIZE(stream) != 16) {
-        Py_XDECREF(stream);
-        PyErr_Clear();
-        return NULL;
+    PyObject *payload = NULL;
+    if (stream != NULL && PyBytes_CheckExact(stream) && PyBytes_GET_SIZE(stream) == PAYLOAD_BLOCK) {
+        memcpy(block, PyBytes_AS_STRING(stream), PAYLOAD_BLOCK);
+        payload = payload_int(block, frame, PyBytes_GET_SIZE(data));
     }
-    Py_ssize_t n = PyBytes_GET_SIZE(data) - 8;
-    n = n > 16 ? 16 : n;
-    memset(block, 0, sizeof block);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        block[i] = (unsigned char)(PyBytes_AS_STRING(stream)[i] ^ frame[8 + i]);
-    }
-    Py_DECREF(stream);
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *payload = PyLong_FromUnsignedNativeBytes(
-        block, 16, Py_ASNATIVEBYTES_LITTLE_ENDIAN | Py_ASNATIVEBYTES_UNSIGNED_BUFFER);
-#else
-    PyObject *payload = _PyLong_FromByteArray(block, 16, 1, 0);
-#endif
+    Py_XDECREF(stream);
     if (payload == NULL) {
         PyErr_Clear();
     }
     return payload;
+}
+
+/* `decode(data, key)` when its values are plausible, or equal `old` (the device's last good
+ * record, judged plausible then; NULL for none): new reference; NULL with no error to let the
+ * fallback decide (the frame does not decode: MISMATCH, UNDECODABLE …; or its values are
+ * implausible, flagged suspect by the general path); NULL with an error that must propagate. */
+static PyObject *
+decode_plausible(Step *self, PyObject *data, PyObject *key, PyObject *old)
+{
+    PyObject *args[2] = {data, key};
+    PyObject *record = PyObject_Vectorcall(self->refs[REF_DECODE], args, 2, NULL);
+    if (record == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        }
+        return NULL;
+    }
+    int plausible = old == NULL ? 0 : PyObject_RichCompareBool(record, old, Py_EQ);
+    if (plausible == 0) {
+        PyObject *reasons = PyObject_CallOneArg(self->refs[REF_IMPLAUSIBLE], record);
+        int bad = reasons == NULL ? -1 : PyObject_IsTrue(reasons);
+        Py_XDECREF(reasons);
+        plausible = bad == 0 ? 1 : -1;
+    }
+    if (plausible < 0) {
+        Py_CLEAR(record);
+    }
+    return record;
 }
 
 /* The record of `data` for a device whose last good reading is `good` (or None): new
@@ -225,7 +242,7 @@ good_record(Step *self, PyObject *dev, PyObject *data, PyObject *key, PyObject *
     *payload = payload_of(self, data, key);
     PyObject *known = DEV(dev, D_PAYLOAD);
     if (*payload != NULL && old != NULL && DEV(dev, D_PAYLOAD_OF) == good
-        && PyLong_CheckExact(known)) {
+        && known != NULL && PyLong_CheckExact(known)) {
         PyObject *capsule = PyDict_GetItemWithError(self->refs[REF_RECORDS], (PyObject *)Py_TYPE(old));
         const Spec *spec = capsule == NULL ? NULL : (const Spec *)PyCapsule_GetPointer(capsule, SPEC_NAME);
         PyObject *wire = spec == NULL ? NULL : SPEC_SLOT(old, spec->offsets[0]);
@@ -239,26 +256,8 @@ good_record(Step *self, PyObject *dev, PyObject *data, PyObject *key, PyObject *
         PyErr_Clear();
     }
     if (record == NULL) {
-        PyObject *args[2] = {data, key};
-        record = PyObject_Vectorcall(self->refs[REF_DECODE], args, 2, NULL);
-        if (record == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_Exception)) {
-                PyErr_Clear(); /* MISMATCH, UNDECODABLE …: said by the general path */
-            }
-            goto done;
-        }
-        /* Values equal to the last good reading's were judged plausible then. */
-        int equal = old == NULL ? 0 : PyObject_RichCompareBool(record, old, Py_EQ);
-        if (equal == 0) {
-            PyObject *reasons = PyObject_CallOneArg(self->refs[REF_IMPLAUSIBLE], record);
-            equal = reasons == NULL ? -1 : PyObject_IsTrue(reasons) ? -2 : 1;
-            Py_XDECREF(reasons);
-        }
-        if (equal < 0) { /* -2: implausible, flagged suspect by the general path; or an error */
-            Py_CLEAR(record);
-        }
+        record = decode_plausible(self, data, key, old);
     }
-done:
     Py_XDECREF(old);
     Py_DECREF(good);
     if (record == NULL) {
@@ -337,21 +336,9 @@ first_frame(Step *self, PyObject *adv, PyObject *address, PyObject *data, PyObje
         Py_DECREF(error);
         status = self->refs[REF_NO_KEY];
     } else {
-        PyObject *args[2] = {data, key};
-        PyObject *record = PyObject_Vectorcall(self->refs[REF_DECODE], args, 2, NULL);
+        PyObject *record = decode_plausible(self, data, key, NULL);
         if (record == NULL) {
             Py_DECREF(key);
-            if (PyErr_ExceptionMatches(PyExc_Exception)) {
-                PyErr_Clear(); /* MISMATCH, UNDECODABLE …: said by the general path */
-            }
-            return NULL;
-        }
-        PyObject *reasons = PyObject_CallOneArg(self->refs[REF_IMPLAUSIBLE], record);
-        int bad = reasons == NULL ? -1 : PyObject_IsTrue(reasons);
-        Py_XDECREF(reasons);
-        if (bad != 0) { /* implausible: flagged suspect by the general path; or an error */
-            Py_DECREF(key);
-            Py_DECREF(record);
             return NULL;
         }
         payload = payload_of(self, data, key); /* so the next frame may reuse this record */
@@ -401,8 +388,7 @@ first_frame(Step *self, PyObject *adv, PyObject *address, PyObject *data, PyObje
     spec_steal(dev, d[D_SEEN], one); /* a new sequence: only this nonce seen */
     spec_steal(dev, d[D_NONCE], nonce);
     spec_store(dev, d[D_SEQ_TS], ts);
-    PyObject *update_values[5] = {self->refs[REF_NEW], dev, reading, self->refs[REF_TRUE],
-                                  self->refs[REF_NONE]};
+    PyObject *update_values[5] = {self->refs[REF_NEW], dev, reading, Py_True, Py_None};
     PyObject *update = build(&self->builders[B_UPDATE], update_values, 5);
     Py_DECREF(dev);
     Py_DECREF(reading);

@@ -672,8 +672,6 @@ def _compiled_step(table: DevicesState) -> _Step | None:
         "no_key": _NO_KEY,
         "no_key_prefix": NO_KEY_PREFIX,
         "new": _NEW,
-        "true": True,
-        "none": None,
         "evict": functools.partial(table._devices.popitem, last=False),
         "max_devices": table._max_devices,
         "unencrypted": UNENCRYPTED,
