@@ -37,8 +37,11 @@ from .state import (
     Verdict,
     bank_state,
 )
+from .tracker import DEFAULT_STALE_S, BankTracker
 
 __all__ = [
+    "DEFAULT_STALE_S",
+    "BankTracker",
     "IMBALANCE_REMEDY",
     "IMBALANCE_SOC_PCT",
     "IMBALANCE_V_PER_CELL",
