@@ -40,15 +40,21 @@ def _unclocked(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 class BankTracker:
     def __init__(self, banks: Mapping[str, BankSpec], stale_after_s: float = DEFAULT_STALE_S):
-        self.banks = dict(banks)
         self.stale_after_s = stale_after_s
         self._of: dict[str, list[str]] = {}  # member address → the banks it is in
-        for spec in self.banks.values():
-            for address in spec.addresses:
-                self._of.setdefault(address, []).append(spec.name)
         self._latest: dict[str, Reading] = {}
         self._last: dict[str, dict[str, Any]] = {}
         self.now = 0.0
+        self.set_banks(banks)
+
+    def set_banks(self, banks: Mapping[str, BankSpec]) -> None:
+        """The declarations changed (keys file re-read): the members' readings are kept."""
+        self.banks = dict(banks)
+        self._of = {}
+        for spec in self.banks.values():
+            for address in spec.addresses:
+                self._of.setdefault(address, []).append(spec.name)
+        self._last = {n: v for n, v in self._last.items() if n in self.banks}
 
     def __bool__(self) -> bool:
         return bool(self.banks)
