@@ -7,7 +7,7 @@
 
 Default file `$XDG_CONFIG_HOME/victron-ble-bms/keys.toml` (`~/.config/…`); `--keys FILE` picks
 another. Keys are never printed in full (first and last byte only) and the file is written 0600.
-Messages name the usual mistakes (ecosystem-notes §2): a 31-character key copied short, a key
+Messages name the usual mistakes (docs/ecosystem.md §2): a 31-character key copied short, a key
 where the address belongs, a macOS UUID (fine, but only on that Mac).
 """
 
