@@ -105,3 +105,49 @@ def test_pin_change_recording_is_as_documented(tmp_path: Path) -> None:
     ]
     assert decoded and min(decoded) - first_ts > 250  # nothing decodes before the change (300 s)
     assert "key mismatch" in r.stderr
+
+
+def test_keys_list_json_masks_and_names_the_file_on_stderr(tmp_path: Path) -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    name = "House \x1b[31mbattery"
+    assert (
+        victron_bms(tmp_path, "keys", "add", "aa-bb-cc-dd-ee-ff", key, "--name", name).returncode
+        == 0
+    )
+    plain = victron_bms(tmp_path, "keys", "list")
+    assert plain.stdout.splitlines()[0].startswith("1 device key in ")
+    r = victron_bms(tmp_path, "keys", "list", "--json")
+    assert r.returncode == 0
+    (obj,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert obj["address"] == "AA:BB:CC:DD:EE:FF" and obj["name"] == name
+    assert obj["key_masked"].startswith("01") and obj["key_masked"].endswith("ef")
+    assert key not in r.stdout and "\x1b" not in r.stdout  # escaped, never sent raw
+    assert "keys.toml" in r.stderr
+
+
+def test_emulate_says_where_frames_go(tmp_path: Path) -> None:
+    base = ("emulate", "--device", "lithium-12.8v-100ah", "--duration", "2", "--speed", "max")
+    r = victron_bms(tmp_path, *base)
+    assert r.returncode == 0
+    assert "frames go nowhere" in r.stdout.splitlines()[0] and "--advertise" in r.stdout
+    r = victron_bms(tmp_path, *base, "--capture", str(tmp_path / "c.jsonl"))
+    assert f"frames written to {tmp_path / 'c.jsonl'}" in r.stdout.splitlines()[0]
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`victron-bms … | head -1`: no traceback when the reader goes away."""
+    import subprocess
+
+    from .user import env
+
+    cmd = ["victron-bms", "emulate", "--device", "lithium-12.8v-100ah", "--speed", "max"]
+    p = subprocess.Popen(  # noqa: S603
+        [*cmd, "--duration", "600"],
+        env=env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdout is not None and p.stdout.readline().startswith(b"emulating")
+    p.stdout.close()  # like head -1: the rest of the output, and "done: …", hit a closed pipe
+    _, err = p.communicate(timeout=120)
+    assert b"Traceback" not in err and p.returncode == 141

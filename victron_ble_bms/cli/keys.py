@@ -14,6 +14,7 @@ where the address belongs, a macOS UUID (fine, but only on that Mac).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from pathlib import Path
@@ -64,6 +65,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lst = ks.add_parser("list", help="list devices with masked keys")
     lst.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    lst.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per device (address, key_masked, name); the file's path on stderr",
+    )
     lst.set_defaults(run=run_list)
 
     rm = ks.add_parser("remove", help="forget a device's key")
@@ -213,6 +219,15 @@ def run_list(args: argparse.Namespace) -> int:
     if not len(store):
         _say(f"no keys in {path}")
         return EXIT_OK
+    n = len(store)
+    head = f"{n} device key{'s' if n != 1 else ''} in {path} (masked: first and last byte only)"
+    if getattr(args, "json", False):
+        error(head)  # stdout stays JSON
+        for entry in store.entries():
+            obj = {"address": entry.address, "key_masked": entry.masked_key, "name": entry.name}
+            print(json.dumps(obj))  # names from files: every control character escaped
+        return EXIT_OK
+    _say(head)
     for entry in store.entries():
         _say(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
     return EXIT_OK
