@@ -34,6 +34,7 @@ from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl,
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
+from .capture_keys import keys_from_headers
 from .jsonlines import JsonLines
 from .keys import default_keys_path
 from .output import codes_text, error, main_values, print_json, print_record
@@ -379,6 +380,10 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
         except KeyFileError as exc:
             error(f"--device: {exc}")
             return EXIT_USAGE
+    if args.keys is None:  # a recording's header may name its keys (issue 25 item 6)
+        args.keys, said = keys_from_headers(files)
+        if said:
+            error(said)
     store = _load_keys(args)
     if store is None:
         return EXIT_USAGE

@@ -157,6 +157,16 @@ async def _play(emu: Emulator, advertiser: Any, duration: float, targets: list[A
         return -1
 
 
+def _destination(args: argparse.Namespace) -> str:
+    """Where the frames go, for the first line (issue 25: `--advertise none` said nothing)."""
+    where = {"bluez": "advertised on the Bluetooth adapter", "virtual": "on a virtual BlueZ"}
+    parts = [where[args.advertise]] if args.advertise in where else []
+    parts += [f"written to {args.capture}"] if args.capture else []
+    if not parts:
+        return "frames go nowhere (give --advertise virtual|bluez or --capture FILE)"
+    return "frames " + " and ".join(parts)
+
+
 def keys_path(capture: str) -> Path:
     return Path(f"{capture}.keys.toml")
 
@@ -254,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     out.write(
         f"emulating {len(emu.identities)} device(s), scenario {scenario.name!r}, "
-        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}\n"
+        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}; {_destination(args)}\n"
         "These are made-up TEST keys; this is the one place the project prints keys in full.\n"
     )
     for ident in emu.identities:

@@ -10,13 +10,14 @@
 
 Default file `$XDG_CONFIG_HOME/victron-ble-bms/keys.toml` (`~/.config/…`); `--keys FILE` picks
 another. Keys are never printed in full (first and last byte only) and the file is written 0600.
-Messages name the usual mistakes (ecosystem-notes §2): a 31-character key copied short, a key
+Messages name the usual mistakes (docs/ecosystem.md §2): a 31-character key copied short, a key
 where the address belongs, a macOS UUID (fine, but only on that Mac).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from pathlib import Path
@@ -68,6 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lst = ks.add_parser("list", help="list devices with masked keys")
     lst.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    lst.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per device (address, key_masked, name); the file's path on stderr",
+    )
     lst.set_defaults(run=run_list)
 
     rm = ks.add_parser("remove", help="forget a device's key")
@@ -254,6 +260,15 @@ def run_list(args: argparse.Namespace) -> int:
     if not len(store):
         _say(f"no keys in {path}")
         return EXIT_OK
+    n = len(store)
+    head = f"{n} device key{'s' if n != 1 else ''} in {path} (masked: first and last byte only)"
+    if getattr(args, "json", False):
+        error(head)  # stdout stays JSON
+        for entry in store.entries():
+            obj = {"address": entry.address, "key_masked": entry.masked_key, "name": entry.name}
+            print(json.dumps(obj))  # names from files: every control character escaped
+        return EXIT_OK
+    _say(head)
     for entry in store.entries():
         _say(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
     return EXIT_OK
