@@ -1,6 +1,6 @@
 """A bank's state from its members' latest readings: one pure function, `bank_state`.
 
-Rules (issue 20; ecosystem-notes §12 for how Victron's GX and its aggregators do it):
+Rules (issue 20; docs/ecosystem.md §8 for how Victron's GX and its aggregators do it):
 - a member's values count only when its latest reading is fresh (heard within `stale_after_s`),
   decoded and not suspect or implausible; a partial frame counts for the values it has;
 - lowest/highest cell and temperatures are taken over the batteries heard (as the GX
@@ -36,7 +36,7 @@ from .spec import BankSpec, Layout, Member
 # Inter-battery imbalance (issue 20). The manual gives no figure for a difference between
 # batteries; it says only that the batteries' balancers "correct small differences in state of
 # charge from one battery to another" and that a large one, as between new batteries, is not
-# corrected (Lithium Battery Smart manual §4.1, "Why charge batteries before use"). Inferred:
+# corrected (Lithium Battery Smart manual §4.1.4, "Charge batteries before use"). Inferred:
 # 25 mV per cell (0.1 V per 12.8 V battery) from the bank's median — the manual's own figure
 # for cells within one battery ("more than 0.1V voltage difference between the battery cells"
 # is "Imbalance", §5.2.2) applied per battery; far above cabling losses in a parallel bank
@@ -47,10 +47,10 @@ IMBALANCE_SOC_PCT = 10.0
 IMBALANCE_REMEDY = (
     "Batteries at different states of charge are a different imbalance from cells within a "
     "battery, and the balancers only even out small differences between batteries: charge each "
-    "battery fully on its own, then reconnect it (Lithium Battery Smart manual §4.1). A bank "
+    "battery fully on its own, then reconnect it (Lithium Battery Smart manual §4.1.4). A bank "
     "with batteries in series needs a full charge every week (§5.2.2). In a parallel bank a "
     "battery whose voltage differs while connected points to its fuse or cables: they should "
-    "give each battery an equal current path (§4.3)."
+    "give each battery an equal current path (§4.3.1)."
 )
 
 
@@ -104,7 +104,7 @@ class CellExtreme:
     voltage_v: float
     member: str
     cell: int  # 1-based, as VictronConnect numbers them
-    bound: CellBound | None = None  # the cell is beyond the field's range (protocol.md §2.1)
+    bound: CellBound | None = None  # beyond the field's range (docs/protocol.md §2.1)
 
     @property
     def at(self) -> str:
