@@ -127,7 +127,8 @@ def test_serve_publishes_the_bank_and_names_a_member_silenced_mid_run(
         assert ok["cell_voltage_min_at"].startswith("emulated LI 12.8V-100AH ")
         assert ok["soc_from"].startswith("emulated LYNX") and ok["soc_pct"] is not None
         assert ok["allowed_to_charge"] is True and ok["worst_code"] == "none"
-        # (wait_for also sees the start, degraded until every member was heard once)
+        # wait_for also matches old messages: the first states, before every member was
+        # heard, are degraded too ("not heard"); the silenced member is "stale".
         late = sub.wait_for(
             lambda m: bank(m, "degraded") and ": stale" in json.loads(m.payload)["reason"],
             timeout=60,
