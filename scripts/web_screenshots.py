@@ -2,7 +2,8 @@
 real run of `victron-bms serve --source emulator --http 127.0.0.1:PORT` seen by Debian's
 chromium through Playwright:
 
-    python scripts/web_screenshots.py [OUTDIR]
+    python scripts/web_screenshots.py [OUTDIR]          the demo fleet, phone/night/desktop
+    python scripts/web_screenshots.py --bank [OUTDIR]   a recorded parallel bank, phone
 """
 
 from __future__ import annotations
@@ -36,22 +37,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bank_source(tmp: Path) -> list[str]:
+    """The emulator's parallel-bank scenario recorded (with its bank, as `emulate` writes it
+    beside the capture), to replay through serve: a bank on the page."""
+    capture = tmp / "bank.jsonl"
+    subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "victron_ble_bms", "emulate", "--scenario", "parallel-bank",
+         "--capture", str(capture), "--speed", "max", "--duration", "240"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return ["--source", "capture", str(capture), "--keys", f"{capture}.keys.toml"]
+
+
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    bank = "--bank" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--bank"]
+    out = Path(args[0]) if args else ROOT / "docs"
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp()}
+    tmp = Path(tempfile.mkdtemp())
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp)}
+    source = bank_source(tmp) if bank else ["--source", "emulator"]
     serve = subprocess.Popen(  # noqa: S603 - our own CLI
-        [
-            sys.executable,
-            "-m",
-            "victron_ble_bms",
-            "serve",
-            "--source",
-            "emulator",
-            "--http",
-            f"127.0.0.1:{port}",
-        ],
+        [sys.executable, "-m", "victron_ble_bms", "serve", *source, "--http", f"127.0.0.1:{port}"],
         env=env,
     )
     try:
@@ -72,10 +80,12 @@ def main() -> None:
                 ("web-phone-night.png", {"width": 390, "height": 844}, 2, "night"),
                 ("web-desktop.png", {"width": 1280, "height": 800}, 1, "day"),
             ]
+            if bank:
+                shots = [("web-bank-phone.png", {"width": 390, "height": 844}, 2, "day")]
             for name, viewport, scale, theme in shots:
                 page = browser.new_page(viewport=viewport, device_scale_factor=scale)
                 page.goto(url)
-                page.wait_for_selector(".card.device")
+                page.wait_for_selector(".card.bank" if bank else ".card.device")
                 if theme == "night":
                     page.click("#mode")
                 time.sleep(1.5)

@@ -293,20 +293,99 @@
     state.devices.delete(address);
   }
 
-  function banks(list, now) {
-    // Banks (several batteries as one) come first once serve computes them; each bank object
-    // has the same shape as a device's, so it is drawn by the same card.
+  // --- banks (several batteries and their BMS judged as one: the keys file's [banks.NAME]) ------
+
+  const VERDICT_CLASS = { ok: "sev-ok", warning: "sev-warning", alarm: "sev-alarm" };
+
+  function bankCard(obj) {
+    const node = el("article", "card bank " + (VERDICT_CLASS[obj.verdict] || "sev-unknown"));
+    node.dataset.bank = String(obj.name);
+    const head = el("div", "head");
+    head.appendChild(el("h3", "name", obj.name));
+    head.appendChild(el("span", "verdict", obj.verdict));
+    node.appendChild(head);
+    const heard = obj.members_heard + " of " + obj.members + " members heard" +
+      (obj.members_stale ? " \u00b7 " + obj.members_stale + " stale" : "");
+    node.appendChild(el("p", "sub", "Bank \u00b7 " + String(obj.layout || "").replace(/_/g, " ") + " \u00b7 " + heard));
+    if (obj.verdict !== "ok" && obj.reason) node.appendChild(el("p", "note reason", obj.reason));
+
+    const figs = el("div", "figures");
+    figs.appendChild(figure("Voltage", num(obj.voltage_v, 2), "V"));
+    if (obj.soc_pct !== null || obj.soc_from) figs.appendChild(figure("State of charge", num(obj.soc_pct, 0), "%"));
+    if (obj.current_a !== null || obj.soc_from) figs.appendChild(figure("Current", num(obj.current_a, 1), "A"));
+    if (obj.ttg_min !== null && obj.ttg_min !== undefined) figs.appendChild(figure("Time to go", timeToGo(obj.ttg_min), ""));
+    const tLow = num(obj.temperature_min_c, 0), tHigh = num(obj.temperature_max_c, 0);
+    figs.appendChild(figure("Temperature", tLow === null ? null : (tLow === tHigh ? tLow : tLow + "\u2013" + tHigh), "\u00b0C"));
+    node.appendChild(figs);
+
+    const dl = el("dl", "facts");
+    const cellLine = function (label, v, at) {
+      dl.appendChild(el("dt", null, label));
+      const known = typeof v === "number";
+      dl.appendChild(el("dd", known ? "" : "unknown", known ? v.toFixed(2) + " V \u2014 " + (at || "") : "unknown"));
+    };
+    cellLine("Lowest cell", obj.cell_voltage_min_v, obj.cell_voltage_min_at);
+    cellLine("Highest cell", obj.cell_voltage_max_v, obj.cell_voltage_max_at);
+    if (typeof obj.cell_spread_mv === "number") {
+      dl.appendChild(el("dt", null, "Cell spread"));
+      dl.appendChild(el("dd", null, obj.cell_spread_mv + " mV"));
+    }
+    const blocked = function (label, value, who) {
+      yesNo(dl, label, value);
+      if (value === false && Array.isArray(who) && who.length) {
+        dl.lastChild.textContent = "not allowed (" + who.join(", ") + ")";
+      }
+    };
+    blocked("Charging", obj.allowed_to_charge, obj.blocking_charge);
+    blocked("Discharging", obj.allowed_to_discharge, obj.blocking_discharge);
+    node.appendChild(dl);
+
+    const codes = Array.isArray(obj.codes) ? obj.codes : [];
+    if (codes.length) {
+      const list = el("ul", "codes");
+      codes.forEach(function (code) {
+        const item = el("li", "code " + String(code.severity || ""));
+        item.dataset.code = String(code.id);
+        const title = el("div", "t");
+        title.appendChild(el("span", "id", code.id));
+        title.appendChild(document.createTextNode(String(code.title || "") + " \u2014 " + String(code.member || "")));
+        item.appendChild(title);
+        if (code.remedy) item.appendChild(el("p", "remedy", code.remedy));
+        list.appendChild(item);
+      });
+      node.appendChild(list);
+    } else if (obj.codes_complete === false) {
+      node.appendChild(el("p", "codes-unknown", "Alarms and warnings: unknown for some member \u2014 not an all-clear."));
+    } else {
+      node.appendChild(el("p", "clear", "No active alarm or warning in the bank."));
+    }
+    if (Array.isArray(obj.imbalance) && obj.imbalance.length) {
+      const item = el("div", "code warning");
+      item.appendChild(el("div", "t", "Imbalance between batteries"));
+      obj.imbalance.forEach(function (line) { item.appendChild(el("p", null, line)); });
+      if (obj.imbalance_remedy) item.appendChild(el("p", "remedy", obj.imbalance_remedy));
+      node.appendChild(item);
+    }
+    if (Array.isArray(obj.member_states) && obj.member_states.length) {
+      const members = el("dl", "facts members");
+      obj.member_states.forEach(function (m) {
+        members.appendChild(el("dt", null, m.name));
+        const v = num(m.voltage_v, 2);
+        const text = m.status === "ok" ? (v === null ? "ok" : v + " V") : String(m.detail || m.status);
+        members.appendChild(el("dd", m.status === "ok" ? "" : "unknown", text));
+      });
+      node.appendChild(members);
+    }
+    return node;
+  }
+
+  function banks(list) {
+    // Banks come first; the devices follow.
     const section = document.getElementById("banks");
     const holder = document.getElementById("bank-list");
     while (holder.firstChild) holder.removeChild(holder.firstChild);
     state.banks = Array.isArray(list) ? list : [];
-    state.banks.forEach(function (obj) {
-      const entry = { obj: obj, at: now, node: null, ageNode: null };
-      entry.node = card(entry);
-      entry.node.classList.add("bank");
-      refreshAge(entry, now);
-      holder.appendChild(entry.node);
-    });
+    state.banks.forEach(function (obj) { holder.appendChild(bankCard(obj)); });
     section.hidden = state.banks.length === 0;
   }
 
@@ -347,7 +426,7 @@
       const seen = new Set();
       data.devices.forEach(function (obj) { seen.add(obj.address); put(obj, now); });
       Array.from(state.devices.keys()).forEach(function (a) { if (!seen.has(a)) remove(a); });
-      banks(data.banks, now);
+      banks(data.banks);
       everConnected = true;
       setConnected(true);
       chrome();
@@ -362,7 +441,7 @@
     });
     source.addEventListener("banks", function (event) {
       const list = parse(event);
-      if (Array.isArray(list)) { banks(list, performance.now()); chrome(); }
+      if (Array.isArray(list)) { banks(list); chrome(); }
     });
     source.addEventListener("ping", function () { lastMessage = Date.now(); });
   }
