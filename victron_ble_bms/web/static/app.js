@@ -109,15 +109,15 @@
       if (distinct && v === low) lows.push(present[k][0]);
       if (distinct && v === high) highs.push(present[k][0]);
     });
-    // Every lowest and highest cell is coloured; the words mark a group only when it stands
-    // out (at most half the cells), so 3 equal cells and 1 low one read as "1 low".
+    // The lowest and highest cells are marked when they stand out (at most half the cells), so
+    // 3 equal cells and 1 low one read as "1 low"; the line below always names both.
     const half = present.length / 2;
     present.forEach(function (p, k) {
       const v = volts[k];
       let cls = "cell";
       let mark = "";
-      if (lows.indexOf(p[0]) >= 0) { cls += " low"; if (lows.length <= half) mark = "\u25bc lowest"; }
-      else if (highs.indexOf(p[0]) >= 0) { cls += " high"; if (highs.length <= half) mark = "\u25b2 highest"; }
+      if (lows.indexOf(p[0]) >= 0 && lows.length <= half) { cls += " low"; mark = "\u25bc low"; }
+      else if (highs.indexOf(p[0]) >= 0 && highs.length <= half) { cls += " high"; mark = "\u25b2 high"; }
       const cell = el("div", cls);
       cell.dataset.cell = String(p[0]);
       cell.appendChild(el("span", "mark", mark));
