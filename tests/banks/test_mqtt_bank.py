@@ -127,7 +127,12 @@ def test_serve_publishes_the_bank_and_names_a_member_silenced_mid_run(
         assert ok["cell_voltage_min_at"].startswith("emulated LI 12.8V-100AH ")
         assert ok["soc_from"].startswith("emulated LYNX") and ok["soc_pct"] is not None
         assert ok["allowed_to_charge"] is True and ok["worst_code"] == "none"
-        late = sub.wait_for(lambda m: bank(m, "degraded"), timeout=60)
+        # wait_for also matches old messages: the first states, before every member was
+        # heard, are degraded too ("not heard"); the silenced member is "stale".
+        late = sub.wait_for(
+            lambda m: bank(m, "degraded") and ": stale" in json.loads(m.payload)["reason"],
+            timeout=60,
+        )
         state = json.loads(late.payload)
         name = next(m["name"] for m in state["member_states"] if m["address"] == victim)
         assert f"{name}: stale" in state["reason"]

@@ -14,7 +14,7 @@ from victron_ble_bms.sources.readings import Reading
 
 from .readings import address, battery, no_key, reading, truncated
 
-# 2.62 … 3.84 V in 0.01 V steps: numbers the 7-bit cell field carries exactly (protocol.md §2.1)
+# 2.62 … 3.84 V in 0.01 V steps: what the 7-bit cell field carries exactly (docs/protocol.md §2.1)
 cell = st.integers(262, 384).map(lambda cv: cv / 100)
 cells = st.integers(4, 4).flatmap(lambda n: st.tuples(*[cell] * n)) | st.tuples(*[cell] * 8)
 KINDS = ("ok", "silent", "stale", "no key", "wrong key", "partial", "suspect")

@@ -1,6 +1,6 @@
 """A bank's state from its members' latest readings: one pure function, `bank_state`.
 
-Rules (issue 20; ecosystem-notes §12 for how Victron's GX and its aggregators do it):
+Rules (issue 20; docs/ecosystem.md §8 for how Victron's GX and its aggregators do it):
 - a member's values count only when its latest reading is fresh (heard within `stale_after_s`),
   decoded and not suspect or implausible; a partial frame counts for the values it has;
 - lowest/highest cell and temperatures are taken over the batteries heard (as the GX
@@ -104,7 +104,7 @@ class CellExtreme:
     voltage_v: float
     member: str
     cell: int  # 1-based, as VictronConnect numbers them
-    bound: CellBound | None = None  # the cell is beyond the field's range (protocol.md §2.1)
+    bound: CellBound | None = None  # the cell is beyond the field's range (docs/protocol.md §2.1)
 
     @property
     def at(self) -> str:
