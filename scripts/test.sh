@@ -11,6 +11,9 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A real MQTT broker and an independent client for tests/mqtt (serve, HA discovery).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+# A real browser for tests/web (serve --http), driven by Playwright (its own browser download,
+# `playwright install`, is never run: it uses /usr/bin/chromium).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # A C compiler and Python's headers build the optional compiled helpers (protocol/_accel.c,
 # sources/_accept.c), so the tests run their paths as well as the pure-Python ones
 # (tests/protocol/test_accel.py, test_frozen.py, tests/scan/test_compiled_step.py).

@@ -104,6 +104,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="this receiver's name in topics and states: letters, digits, . _ - "
         "(default: the host name)",
     )
+    g = p.add_argument_group("web page (needs the web extra: aiohttp)")
+    g.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also serve a live, read-only web page and /api/state, e.g. 127.0.0.1:8080 (this "
+        "machine only) or 0.0.0.0:8080 (the boat's Wi-Fi: needs the token serve prints)",
+    )
     g = p.add_argument_group("mqtt source (remote receivers)")
     g.add_argument(
         "--receiver-topic",
@@ -333,11 +340,11 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ""
+_OTHER_SINKS_HINT = ", or --http HOST:PORT for a web page"
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return False
+    return bool(getattr(args, "http", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -453,7 +460,12 @@ def _raw_advertisements(
 def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
     same readings and reading the same board."""
-    return []
+    sinks: list[Sink[Reading]] = []
+    if getattr(args, "http", None):
+        from victron_ble_bms.web import web_sink
+
+        sinks.append(web_sink(args, board, say))
+    return sinks
 
 
 async def _serve(
