@@ -327,6 +327,9 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--adapter", args.adapter]
     if args.publish_raw:
         opts += ["--publish-raw", "--receiver-id", _receiver_id(args)]
+    for attr, flag in _SINK_FLAGS:
+        if getattr(args, attr, None):
+            opts += [flag, getattr(args, attr)]
     return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
@@ -341,10 +344,11 @@ def _receiver_id(args: argparse.Namespace) -> str:
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
 _OTHER_SINKS_HINT = ", or --http HOST:PORT for a web page"
+_SINK_FLAGS = (("http", "--http"),)  # (argparse dest, option): carried into the systemd unit
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "http", None))
+    return any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -367,6 +371,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
+        return EXIT_USAGE
+    if args.publish_raw and _extra_sinks_wanted(args):
+        error(
+            "--publish-raw only forwards raw frames to MQTT; "
+            + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
+            + " show decoded readings: give them to the serve that decodes (--source mqtt)"
+        )
         return EXIT_USAGE
     if args.receiver_id is not None and not args.publish_raw:
         error("--receiver-id names a receiver: it goes with --publish-raw")

@@ -25,7 +25,7 @@ from victron_ble_bms.hub import Board
 from victron_ble_bms.sources.readings import Reading
 
 from .auth import Listen, masked, token_matches
-from .state import Banks, device_object, encode, snapshot
+from .state import device_object, encode, snapshot
 
 PUSH_S = 0.25  # how often changed devices go out: coalesces a burst of readings
 HEARTBEAT_S = 15.0  # an SSE comment this often: the page notices a dead server within ~35 s
@@ -127,8 +127,7 @@ class WebSink:
         self.files = _static_files()
         self.viewers: set[Viewer] = set()
         self.dirty: set[str] = set()
-        self.banks = Banks(board)
-        self.banks_dirty = False
+        self.banks_seen = board.banks_version  # the board judges the banks (ticked by serve)
         self.resync = False
         self.known: set[str] = set()
         self.stale: dict[str, bool] = {}
@@ -139,8 +138,6 @@ class WebSink:
     # --- Sink --------------------------------------------------------------------------------
 
     def reading(self, item: Reading, /) -> None:
-        if self.banks.reading(item):
-            self.banks_dirty = True
         if self.resync:
             return
         self.dirty.add(item.advertisement.address)
@@ -155,10 +152,8 @@ class WebSink:
             if self.stale.get(address, is_stale) != is_stale:
                 self.dirty.add(address)
         self.stale = stale
-        self.banks_dirty = self.banks_dirty or bool(self.banks)  # members age, may go stale
 
     def keys_changed(self) -> None:
-        self.banks.keys_changed()
         self.resync = True
 
     def stop(self) -> None:
@@ -233,17 +228,18 @@ class WebSink:
                 self.say(f"web page: update failed: {type(exc).__name__}: {exc}")
 
     def _flush(self) -> None:
-        if not (self.dirty or self.resync or self.banks_dirty):
+        banks_changed = self.board.banks_version != self.banks_seen
+        if not (self.dirty or self.resync or banks_changed):
             return
+        self.banks_seen = self.board.banks_version
         board = self.board
         now = board.clock()
         if self.resync or not self.viewers:
             self.resync = False
             self.dirty.clear()
-            self.banks_dirty = False
             self.known = {e.address for e in board}
             if self.viewers:
-                data = sse("snapshot", encode(snapshot(board, now, self.banks)))
+                data = sse("snapshot", encode(snapshot(board, now)))
                 for viewer in self.viewers:
                     viewer.pending.clear()
                     viewer.offer("*", data)
@@ -258,9 +254,8 @@ class WebSink:
             if entry is not None:
                 events.append((address, sse("device", encode(device_object(board, entry, now)))))
         self.dirty.clear()
-        if self.banks_dirty:
-            self.banks_dirty = False
-            events.append(("banks", sse("banks", encode(self.banks.objects(now)))))
+        if banks_changed:
+            events.append(("banks", sse("banks", encode(board.bank_objects()))))
         for viewer in self.viewers:
             for key, data in events:
                 viewer.offer(key, data)
@@ -328,7 +323,7 @@ class WebSink:
     async def _state(self, request: web.Request) -> web.Response:
         board = self.board
         return web.Response(
-            text=encode(snapshot(board, board.clock(), self.banks)),
+            text=encode(snapshot(board, board.clock())),
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "Cache-Control": "no-store",
@@ -349,7 +344,7 @@ class WebSink:
         viewer = Viewer()
         board = self.board
         first = f"retry: {RETRY_MS}\n".encode() + sse(
-            "snapshot", encode(snapshot(board, board.clock(), self.banks))
+            "snapshot", encode(snapshot(board, board.clock()))
         )
         self.viewers.add(viewer)
         try:
