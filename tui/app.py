@@ -35,6 +35,7 @@ from .screens.devices import DeviceListScreen
 from .screens.help import HelpScreen
 from .screens.key_dialog import KeyDialog, SecretKey
 from .screens.lynx import LynxScreen
+from .screens.record import RecordScreen
 from .screens.smart_bms import SmartBmsScreen
 from .state import MAX_DEVICES, ActiveCode, Clock, Fleet
 from .widgets.status_bar import Part, StatusBar
@@ -293,7 +294,7 @@ class DashboardApp(App[None]):
 
             self.push_screen(KeyDialog(dev.address, dev.name, problem, dev.key_check), stored)
             return
-        screen_cls = DETAIL_SCREENS.get(type(dev.record)) if dev.record else None
+        screen_cls = DETAIL_SCREENS.get(type(dev.record), RecordScreen) if dev.record else None
         if screen_cls is None:
             self.notify(
                 f"{dev.name}: {plain(dev.error or 'no decoded reading yet')}",
