@@ -241,11 +241,22 @@ def _mqtt_plan(url: str, prefix: str) -> Plan:
     def note(text: str) -> None:
         for app in apps:
             app.notify(plain(text), severity="warning", timeout=10)
+            if text.startswith("remote serve "):  # bridge availability: kept on the status line
+                app.set_status_note(None if text.startswith("remote serve online") else text)
 
     source = remote_readings(cfg, cfg.topic_prefix, clock=clock, on_note=note)
     keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-remote-keys.toml")
     label = f"remote {cfg.broker} ({cfg.topic_prefix}/)"
-    return Plan(source, keys, False, label, clock=clock, on_app=apps.append)
+
+    def attach(app: Any) -> None:
+        apps.append(app)
+        app.cannot_record = (
+            "cannot record here: serve publishes decoded states over MQTT, not the encrypted "
+            "frames a recording holds — record where the radio is: victron-bms record "
+            "--source ble -o FILE"
+        )
+
+    return Plan(source, keys, False, label, clock=clock, on_app=attach)
 
 
 def plan(args: argparse.Namespace) -> Plan:
