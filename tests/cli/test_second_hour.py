@@ -151,3 +151,33 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     p.stdout.close()  # like head -1: the rest of the output, and "done: …", hit a closed pipe
     _, err = p.communicate(timeout=120)
     assert b"Traceback" not in err and p.returncode == 141
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (("--speed", "5"), "--speed only applies to --replay"),
+        (("--demo", "--speed", "5"), "--speed only applies to --replay"),
+        (("--demo", "--topic-prefix", "boat"), "--topic-prefix only applies to --mqtt"),
+        (("--mqtt", "mqtt://127.0.0.1:9", "--keys", "k.toml"), "--keys cannot apply to --mqtt"),
+        (("--demo", "--keys", "k.toml"), "--keys cannot apply to --demo"),
+    ],
+)
+def test_dashboard_refuses_an_option_that_cannot_apply(
+    tmp_path: Path, args: tuple[str, ...], named: str
+) -> None:
+    r = victron_bms(tmp_path, "dashboard", *args, timeout=30)
+    assert r.returncode == 2 and named in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_capture_and_record_name_the_same_option_in_scan_and_emulate(tmp_path: Path) -> None:
+    for command in ("scan", "emulate"):
+        shown = victron_bms(tmp_path, command, "--help").stdout
+        assert "--capture FILE, --record FILE" in shown, command
+    out = tmp_path / "e.jsonl"
+    r = victron_bms(
+        tmp_path, "emulate", "--device", "lithium-12.8v-100ah", "--duration", "2",
+        "--speed", "max", "--record", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0 and len(out.read_text().splitlines()) > 1

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
     p.add_argument(
         "--keys",
-        metavar="KEYS",
+        metavar="FILE",
         help=f"keys file (TOML) for capture files (default {default_keys_path()})",
     )
     p.add_argument(

@@ -62,7 +62,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--advertise", choices=("bluez", "virtual", "none"), default="none")
     p.add_argument(
-        "--capture", metavar="FILE", help="also write the frames to a JSON-lines capture"
+        "--capture",
+        "--record",
+        metavar="FILE",
+        help="also write the frames to a JSON-lines capture",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (addresses, keys, variation)")
     p.add_argument(

@@ -67,7 +67,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
-    p.add_argument("--record", metavar="FILE", help="also write a JSON-lines capture")
+    p.add_argument(  # one name for one thing across commands: --capture (--record still works)
+        "--capture",
+        "--record",
+        dest="record",
+        metavar="FILE",
+        help="also write a JSON-lines capture",
+    )
     p.add_argument(
         "--rediscover",
         type=float,
