@@ -181,3 +181,16 @@ def test_capture_and_record_name_the_same_option_in_scan_and_emulate(tmp_path: P
         "--speed", "max", "--record", str(out),
     )  # fmt: skip
     assert r.returncode == 0 and len(out.read_text().splitlines()) > 1
+
+
+def test_decode_table_marks_a_cut_name_with_an_ellipsis(tmp_path: Path) -> None:
+    from .user import SHUNT_KEY, keys_file
+
+    long_name = "Starter battery in the forward locker"
+    keys = keys_file(tmp_path, "D1:23:45:67:89:AB", SHUNT_KEY, name=long_name)
+    r = victron_bms(
+        tmp_path, "decode", str(CAPTURES / "sample-android.btsnoop"), "--keys", str(keys)
+    )
+    row = next(line for line in r.stdout.splitlines() if "D1:23:45:67:89:AB" in line)
+    assert long_name[:19] + "…" in row and long_name not in row
+    assert "SmartShunt 500A/50mV " in row  # a product that fits is whole, with no ellipsis

@@ -36,7 +36,16 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertis
 from .capture_keys import keys_from_headers
 from .jsonlines import JsonLines
 from .keys import default_keys_path
-from .output import codes_text, error, main_values, print_json, print_record
+from .output import (
+    NAME_W,
+    PRODUCT_W,
+    codes_text,
+    error,
+    fit,
+    main_values,
+    print_json,
+    print_record,
+)
 
 EXIT_OK = 0
 EXIT_NOTHING = 1  # captures read, but no frame decoded (no keys, wrong keys, --device unheard)
@@ -281,7 +290,8 @@ class _Output:
             self._csv.writerow(self.CSV_COLUMNS)
         elif self.fmt == "table":
             self.out.write(
-                f"{'time':23}  {'address':17}  {'name':16}  {'product':28}  values / codes\n"
+                f"{'time':23}  {'address':17}  {fit('name', NAME_W)}  "
+                f"{fit('product', PRODUCT_W)}  values / codes\n"
             )
 
     def write(self, adv: Advertisement, record: Record) -> None:
@@ -314,8 +324,8 @@ class _Output:
         else:
             codes = codes_text(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
-                f"{(record.product or '?')[:28]:28}  {main_values(record)}"
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {fit(name, NAME_W)}  "
+                f"{fit(record.product or '?', PRODUCT_W)}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
 
