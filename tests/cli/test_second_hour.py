@@ -184,13 +184,22 @@ def test_capture_and_record_name_the_same_option_in_scan_and_emulate(tmp_path: P
 
 
 def test_decode_table_marks_a_cut_name_with_an_ellipsis(tmp_path: Path) -> None:
-    from .user import SHUNT_KEY, keys_file
+    from .user import SHUNT_HEX, SHUNT_KEY, keys_file
 
-    long_name = "Starter battery in the forward locker"
-    keys = keys_file(tmp_path, "D1:23:45:67:89:AB", SHUNT_KEY, name=long_name)
-    r = victron_bms(
-        tmp_path, "decode", str(CAPTURES / "sample-android.btsnoop"), "--keys", str(keys)
-    )
-    row = next(line for line in r.stdout.splitlines() if "D1:23:45:67:89:AB" in line)
+    long_name = "Starter battery in the forward locker"  # advertised: from the air
+    capture = tmp_path / "one.jsonl"
+    header = {"format": "victron-ble-bms-capture", "version": 1, "source": "test"}
+    adv = {
+        "ts": 1700000000.0,
+        "address": "D1:23:45:67:89:AB",
+        "rssi": -60,
+        "name": long_name,
+        "manufacturer_data": {"737": SHUNT_HEX},
+    }
+    capture.write_text(json.dumps(header) + "\n" + json.dumps(adv) + "\n")
+    keys = keys_file(tmp_path, "D1:23:45:67:89:AB", SHUNT_KEY)
+    r = victron_bms(tmp_path, "decode", str(capture), "--keys", str(keys))
+    assert r.returncode == 0, r.stderr
+    (row,) = [line for line in r.stdout.splitlines() if "D1:23:45:67:89:AB" in line]
     assert long_name[:19] + "…" in row and long_name not in row
     assert "SmartShunt 500A/50mV " in row  # a product that fits is whole, with no ellipsis
