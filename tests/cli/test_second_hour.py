@@ -203,3 +203,22 @@ def test_decode_table_marks_a_cut_name_with_an_ellipsis(tmp_path: Path) -> None:
     (row,) = [line for line in r.stdout.splitlines() if "D1:23:45:67:89:AB" in line]
     assert long_name[:19] + "…" in row and long_name not in row
     assert "SmartShunt 500A/50mV " in row  # a product that fits is whole, with no ellipsis
+
+
+def test_long_jobs_show_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from .user import env
+
+    cmd = ["victron-bms", "record", "-o", str(tmp_path / "r.jsonl"), "--duration", "900"]
+    quiet = subprocess.run(cmd, env=env(tmp_path), capture_output=True, timeout=120)  # noqa: S603
+    assert b"\r" not in quiet.stderr and b"%" not in quiet.stderr  # stderr is a pipe here
+    forced = dict(env(tmp_path), VICTRON_BMS_PROGRESS="1")  # as on a terminal
+    shown = subprocess.run(cmd, env=forced, capture_output=True, timeout=120)  # noqa: S603
+    err = shown.stderr.decode()  # bytes: text mode would turn each \r into a newline
+    assert shown.returncode == 0 and "recording: [" in err and "/900 simulated s" in err
+    # the line is erased at the end: the summary stands alone after it
+    last = err.split("\r")[-1]
+    assert last.startswith("victron-bms: ") and "advertisements written" in last
+    assert os.path.exists(tmp_path / "r.jsonl")

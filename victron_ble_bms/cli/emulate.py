@@ -34,6 +34,7 @@ from victron_ble_bms.sources.capture.jsonl import CaptureError
 from victron_ble_bms.sources.keys import KeyStore
 
 from .output import error
+from .progress import ProgressTarget, wanted
 
 _ADVERTISERS = {
     "bluez": ("victron_ble_bms.emulator.bluez", "BluezAdvertiser"),
@@ -239,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         error(str(exc))
         return 2
+    if wanted() and (speed is None or speed > 1):  # a long run says how far it is (stderr)
+        targets.append(ProgressTarget("emulating", emu.start_ts, duration))
     advertiser = FanOut(*targets) if targets else NullAdvertiser()
     out = sys.stdout
     out.write(
