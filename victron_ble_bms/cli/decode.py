@@ -46,6 +46,7 @@ from .output import (
     print_json,
     print_record,
 )
+from .progress import wanted
 
 EXIT_OK = 0
 EXIT_NOTHING = 1  # captures read, but no frame decoded (no keys, wrong keys, --device unheard)
@@ -334,7 +335,7 @@ class _Progress:
     """A one-line progress bar on stderr, for big files on a terminal only."""
 
     def __init__(self, size: int) -> None:
-        self.enabled = size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        self.enabled = size >= PROGRESS_MIN_BYTES and wanted()  # a terminal, or forced
         self.size = max(size, 1)
         self.last = 0.0
 
