@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -281,6 +282,8 @@ class _Output:
         self.names = names
         self.out = out
         self.lines = JsonLines(keys) if fmt == "jsonl" else None
+        # issue 20: a {"type": "bank"} line whenever a declared bank changes
+        self.banks = BankTracker(names.banks) if fmt == "jsonl" and names.banks else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -497,6 +500,7 @@ def _decode_file(
     stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
     lines = out.lines
     write = out.out.write
+    banks = out.banks if device is None else None  # --device: one device, not its bank
     try:
         for adv in stream:
             if progress is None:
@@ -523,6 +527,9 @@ def _decode_file(
             elif reading.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH):
                 if (adv.address, reading.status) not in warned:  # once per device …
                     _warn_device(warned, adv, reading)
+            if banks is not None:  # after the frame: the bank change it caused
+                for bank_line in banks.lines(reading):
+                    write(bank_line)
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)
     except CaptureError as exc:
