@@ -322,6 +322,12 @@ class Publisher:
                 out.append(self._state(dev, now))
         return out
 
+    def pending(self) -> list[Outgoing]:
+        """Every change still held back by `min_interval_s`, now: the source has ended (a
+        capture replayed), so there is no later tick to send them."""
+        now = self.clock()
+        return [self._state(dev, now) for dev in self.keyed.values() if dev.pending and dev.state]
+
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:
         """The keys file changed: devices no longer in it lose their HA entities (empty
