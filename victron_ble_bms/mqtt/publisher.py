@@ -202,6 +202,10 @@ class Publisher:
         configured = self.names(dev.address)
         if configured:
             return configured
+        if dev.keyed:
+            # Anyone in range can advertise any name with a keyed device's address: its Home
+            # Assistant device is named by the keys file, else by its product (issue 18).
+            return None
         if dev.name is None and reading.advertisement.name:
             dev.name = plain(reading.advertisement.name, discovery.MAX_NAME)  # first name heard
         return dev.name
