@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..advertisement import LATEST_TS, Advertisement
 
-# Victron devices advertise about once a second (protocol.md §1.1): five minutes without a
+# Victron devices advertise about once a second (docs/protocol.md §1.1): five minutes without a
 # frame in a recording means the recording stopped, not the radio.
 MAX_GAP_S = 300.0
 
