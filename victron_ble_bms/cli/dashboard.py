@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -179,6 +181,16 @@ def _bluez_adapter(timeout_s: float = 1.5) -> str | None:
         return None
 
 
+def _private_keys(name: str) -> KeyStore:
+    """A keys file for this run only, where no other user can reach it: a fresh directory
+    (mkdtemp: 0700, a name nobody could have prepared, never a symlink planted in the shared
+    temp directory) removed at exit. A fixed name there let another user read the keys typed
+    into the dashboard, or point the file at one of ours (issue 18)."""
+    directory = tempfile.mkdtemp(prefix="victron-bms-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return KeyStore(Path(directory) / name)
+
+
 def _demo_plan(note: str = "") -> Plan:
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
     from victron_ble_bms.tui.feeds import ReplayClock
@@ -187,7 +199,7 @@ def _demo_plan(note: str = "") -> Plan:
     # The emulator's timestamps are simulated time; ages on screen follow them.
     clock = ReplayClock(1.0)
     # Demo keys stay out of the user's keys file: a key added in the demo goes to a temp file.
-    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-demo-keys.toml")
+    keys = _private_keys("demo-keys.toml")
     for address, key in emulator.keys.items():
         keys.add(address, key)
 
@@ -245,7 +257,7 @@ def _mqtt_plan(url: str, prefix: str) -> Plan:
                 app.set_status_note(None if text.startswith("remote serve online") else text)
 
     source = remote_readings(cfg, cfg.topic_prefix, clock=clock, on_note=note)
-    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-remote-keys.toml")
+    keys = _private_keys("remote-keys.toml")
     label = f"remote {cfg.broker} ({cfg.topic_prefix}/)"
 
     def attach(app: Any) -> None:

@@ -42,6 +42,8 @@ EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
 SOURCES = ("ble", "emulator", "capture", "mqtt")
 TICK_S = 1.0
+DRAIN_S = 30.0  # a replayed capture: how long its last messages may take to go out
+DRAIN_ON_STOP_S = 3.0  # stopped by a signal or --duration while connected
 KEYS_CHECK_S = 5.0
 
 
@@ -191,8 +193,15 @@ async def _decoded(
     from victron_ble_bms.sources.devices import DevicesState
 
     devices = DevicesState(keys, max_devices=4096)
+    failed = 0
     async for adv in advertisements:
-        update = devices.update(adv)
+        try:
+            update = devices.update(adv)
+        except Exception as exc:  # noqa: BLE001 - one advertisement lost, never the service
+            failed += 1
+            if failed == 1 or failed % 1000 == 0:
+                say(f"advertisement not decoded ({failed} so far): {type(exc).__name__}")
+            continue
         if update.reading is not None:
             yield update.reading
 
@@ -229,30 +238,35 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _Emul
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
     from victron_ble_bms.sources.capture import CaptureError, open_capture
+    from victron_ble_bms.sources.capture.pace import Pacer, dated
 
-    try:
-        capture = open_capture(path)
-    except CaptureError as exc:
-        say(str(exc))
-        return
-    previous: float | None = None
+    skipped = 0
+
+    def skip(err: CaptureError) -> None:  # the first few in full, then only the count
+        nonlocal skipped
+        skipped += 1
+        if skipped <= 5:
+            say(f"skipped: {err}")
+
+    # A file that cannot be opened is no capture to replay: the caller reports it (non-zero).
+    capture = open_capture(path, on_error=skip)
+    pacer = Pacer(speed or 1.0, on_gap=say)
     wall0 = time.monotonic()
-    first: float | None = None
+    due = 0.0  # seconds after wall0 the next frame is due (one schedule: no drift per sleep)
     try:
         with capture:
-            for adv in capture:
+            for adv in dated(capture, lambda line: skip(CaptureError(line, path=path))):
                 if speed is not None:
-                    first = adv.ts if first is None else first
-                    if previous is None or adv.ts >= previous:
-                        delay = wall0 + (adv.ts - first) / speed - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                    previous = adv.ts if previous is None else max(previous, adv.ts)
+                    due += pacer.delay(adv.ts)
+                    delay = wall0 + due - time.monotonic()
+                    await asyncio.sleep(max(0.0, delay))
                 else:
                     await asyncio.sleep(0)
                 yield adv
     except CaptureError as exc:
         say(f"capture stopped: {exc}")
+    if skipped > 5:
+        say(f"{skipped} records skipped in all")
 
 
 async def _remote(args: argparse.Namespace, cfg: Any, tracker: Any) -> AsyncIterator[Advertisement]:
@@ -540,20 +554,31 @@ async def _serve(
     destinations = ", ".join(sink.name for sink in sinks)
     say(f"publishing {source} {what} to {destinations}" + (f" under {where}" if where else ""))
     readings = 0
+    failed = 0
+    # Why serve stopped: None = asked to (signal, --duration); a capture that was read to its
+    # end is done; any other source that ends or fails is a fault, for systemd to restart.
+    ended: str | None = None
 
     async def consume() -> None:
-        nonlocal readings
+        nonlocal readings, failed, ended
         try:
             async for item in items:
                 readings += 1
-                if board is not None:
-                    board.reading(item)
-                for sink in sinks:
-                    sink.reading(item)
+                try:
+                    if board is not None:
+                        board.reading(item)
+                    for sink in sinks:
+                        sink.reading(item)
+                except Exception as exc:  # noqa: BLE001 - one reading lost, never the service
+                    failed += 1
+                    if failed == 1 or failed % 1000 == 0:
+                        say(f"reading not published ({failed} so far): {type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
             say(f"source stopped: {type(exc).__name__}: {exc}")
+            ended = "failed"
         else:
-            say("source ended")
+            ended = "done" if source == "capture" else "ended"
+            say("source ended" if ended == "done" else "source ended unexpectedly")
         stop.set()
 
     async def tick() -> None:
@@ -581,6 +606,7 @@ async def _serve(
 
     sink_tasks = [asyncio.create_task(sink.run(), name=sink.name) for sink in sinks]
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
+    drained = True
     try:
         await stop.wait()
     finally:
@@ -589,6 +615,13 @@ async def _serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await items.aclose()
+        # What is queued goes out before the sinks stop: all of a replayed capture (it may
+        # end before the first connection), a moment's worth otherwise.
+        for sink in sinks:
+            flush = getattr(sink, "flush", None)  # sinks that queue (MQTT)
+            if flush is not None:
+                timeout = DRAIN_S if ended == "done" else DRAIN_ON_STOP_S
+                drained = await flush(timeout, final=ended == "done") and drained
         for sink in sinks:
             sink.stop()
         for sink, task in zip(sinks, sink_tasks, strict=True):
@@ -600,6 +633,8 @@ async def _serve(
                 say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
     summaries = "".join(f", {sink.summary()}" for sink in sinks)
     say(f"stopped: {readings} {what}, {counted()}{summaries}")
+    if ended in ("failed", "ended") or (ended == "done" and not drained):
+        return EXIT_UNAVAILABLE  # systemd's Restart=on-failure brings a live source back
     return EXIT_OK
 
 
