@@ -1,6 +1,7 @@
 """Remote receivers under a flood of 100,000 distinct addresses: speed and memory.
 
-    python benchmarks/receivers_flood.py [MESSAGES]        # default 100,000
+    python benchmarks/receivers_flood.py [MESSAGES [all|in-process|end-to-end|keyed]]
+                                                            # default 100,000, all
 
 1. In process: gateway messages (Theengs/OMG BTtoMQTT JSON, each a new address with a Victron
    frame) through `receivers.stream.handle` (parse + merge copies + bookkeeping). Compared in
@@ -9,30 +10,45 @@
 2. End to end, when mosquitto is installed: `victron-bms serve --source mqtt` fed the flood by
    `mosquitto_pub -l` (one message per line); its resident memory (VmRSS/VmHWM from /proc)
    before and after the flood.
+3. A keyed device under the flood (issue 18): while `mosquitto_pub -l` floods new addresses, an
+   independent paho client sends the keyed device's raw frames (a changed reading every 1.1 s,
+   serve publishes a device at most once a second) and another paho client reads its state:
+   how many of its readings serve published, their delay (state seen − frame's `ts`: p50 / p95 /
+   max), and how many messages serve says it dropped. Run it on main and on a branch to compare
+   (the machine is shared: figures vary from run to run).
 
 Each in-process figure is min/median/max of 3 runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from victron_ble_bms.protocol import COMPANY_ID
-from victron_ble_bms.receivers import Receivers
-from victron_ble_bms.receivers.formats import parse_message
-from victron_ble_bms.receivers.stream import handle
-from victron_ble_bms.sources.keys import KeyStore
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.mqtt.broker import Broker  # noqa: E402
+from tests.tui import frames  # noqa: E402
+from victron_ble_bms.protocol import COMPANY_ID  # noqa: E402
+from victron_ble_bms.receivers import Receivers, encode_raw, raw_topic  # noqa: E402
+from victron_ble_bms.receivers.formats import parse_message  # noqa: E402
+from victron_ble_bms.receivers.stream import handle  # noqa: E402
+from victron_ble_bms.sources.keys import KeyStore  # noqa: E402
 
 FRAME_HEX = "e1021000a0a305341274aabbccddeeff00112233445566778899"
 
@@ -167,10 +183,128 @@ def end_to_end(n: int) -> None:
     print(f"  serve wrote {len(said)} lines to stderr; the last: " + " | ".join(said[-3:]))
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def keyed_under_flood(n: int, floods: int = 4) -> None:
+    """Section 3 of the module docstring."""
+    import paho.mqtt.client as paho
+
+    pub_exe = shutil.which("mosquitto_pub")
+    if not pub_exe:
+        print("keyed device under a flood: skipped (mosquitto-clients not installed)")
+        return
+    tmp = Path(tempfile.mkdtemp())
+    keys = KeyStore(tmp / "keys.toml")
+    keys.add(frames.BOW, frames.KEYS[frames.BOW], name="bow")
+    keys.save()
+    node = frames.BOW.replace(":", "").lower()
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    seen: dict[float, float] = {}  # frame ts -> when its state arrived
+    sent: list[float] = []
+    stop = threading.Event()
+
+    def on_state(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            seen.setdefault(float(json.loads(msg.payload)["ts"]), time.time())
+
+    with Broker(tmp / "broker") as broker:
+        reader = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        reader.on_message = on_state
+        reader.connect(broker.host, broker.port)
+        reader.subscribe(f"victron-ble-bms/{node}/state")
+        reader.loop_start()
+        serve = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "victron_ble_bms", "serve", "--source", "mqtt"]
+            + ["--mqtt", broker.url, "--keys", str(keys.path), "--duration", "600"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+
+        def keyed() -> None:
+            sender = paho.Client(paho.CallbackAPIVersion.VERSION2)
+            sender.connect(broker.host, broker.port)
+            sender.loop_start()
+            i = 0
+            while not stop.is_set():
+                i += 1
+                record = dataclasses.replace(frames.bow(), battery_temperature_c=10 + i % 2)
+                adv = frames.advert(frames.BOW, record, nonce=i, ts=time.time())
+                sender.publish(raw_topic("victron-ble-bms", "bow-pi"), encode_raw(adv))
+                sent.append(adv.ts)
+                stop.wait(1.1)
+            sender.loop_stop()
+            sender.disconnect()
+
+        try:
+            time.sleep(3)  # serve connects and subscribes
+            before = _rss(serve.pid)
+            thread = threading.Thread(target=keyed)
+            thread.start()
+            time.sleep(2.5)
+            lines = [p for _, p in messages(n)]
+            start = time.perf_counter()
+            pubs = [
+                subprocess.Popen(  # noqa: S603
+                    [pub_exe, *broker.client_args(), "-t", f"home/gw{g}/BTtoMQTT/x", "-l"],
+                    stdin=subprocess.PIPE,
+                )
+                for g in range(floods)
+            ]
+            for g, pub in enumerate(pubs):
+                assert pub.stdin is not None
+                pub.stdin.write(b"\n".join(lines[g::floods]) + b"\n")
+                pub.stdin.close()
+            for pub in pubs:
+                pub.wait()
+            flood_s = time.perf_counter() - start
+            time.sleep(12)  # the keyed device keeps sending while serve catches up
+            stop.set()
+            thread.join()
+            time.sleep(3)
+            broker_said = broker.log_text()
+            after = _rss(serve.pid)
+            alive = serve.poll() is None
+        finally:
+            stop.set()
+            serve.terminate()
+            err = serve.communicate(timeout=30)[1].decode(errors="replace")
+            reader.loop_stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+    delays = [seen[ts] - ts for ts in sent if ts in seen]
+    lost = [f"{ts - sent[0]:.1f}" for ts in sent if ts not in seen]
+    print(
+        f"keyed device under a flood of {n:,} new addresses ({floods} publishers, sent in "
+        f"{flood_s:.1f} s): {len(delays)} of {len(sent)} readings published; delay p50 "
+        f"{_percentile(delays, 0.5):.2f} s, p95 {_percentile(delays, 0.95):.2f} s, max "
+        f"{max(delays, default=float('nan')):.2f} s"
+    )
+    dropped = [int(m) for m in re.findall(r"dropped (\d+)", err)]
+    shed = [line for line in err.splitlines() if "dropped" in line or "flood" in line]
+    print(
+        f"  serve RSS {before[0]} MB before, {after[0]} MB after (high-water {after[1]} MB); "
+        f"still running: {alive}; dropped (its last count): {max(dropped, default=0):,}"
+    )
+    print("  serve said: " + (" | ".join(shed[-2:]) or "nothing about dropping"))
+    broker_dropped = broker_said.count("dropped")
+    print(
+        f"  readings not published were sent at (s after the first): {', '.join(lost) or '-'}"
+        f"; mosquitto log lines about dropping: {broker_dropped}"
+    )
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    in_process(n)
-    end_to_end(n)
+    only = sys.argv[2] if len(sys.argv) > 2 else "all"
+    if only in ("all", "in-process"):
+        in_process(n)
+    if only in ("all", "end-to-end"):
+        end_to_end(n)
+    if only in ("all", "keyed"):
+        keyed_under_flood(n)
 
 
 if __name__ == "__main__":

@@ -269,14 +269,18 @@ async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisemen
         say(f"{skipped} records skipped in all")
 
 
-async def _remote(args: argparse.Namespace, cfg: Any, tracker: Any) -> AsyncIterator[Advertisement]:
+async def _remote(
+    args: argparse.Namespace, cfg: Any, tracker: Any, keys: Mapping[str, bytes]
+) -> AsyncIterator[Advertisement]:
     """Remote receivers (imported here: they need the optional MQTT client, checked first)."""
     from victron_ble_bms import receivers
 
     # The whole config, not just the URL: its password (file or env) and cafile apply too.
-    # Our own receivers publish under the same --topic-prefix as this serve.
+    # Our own receivers publish under the same --topic-prefix as this serve. Keyed devices'
+    # messages are read before a flood of others (receivers/intake.py; keys read live).
     topics = args.receiver_topic or receivers.default_topics(cfg.topic_prefix)
-    async for adv in receivers.advertisements(cfg, topics, receivers=tracker):
+    stream = receivers.advertisements(cfg, topics, receivers=tracker, first=keys.__contains__)
+    async for adv in stream:
         yield adv
 
 
@@ -462,7 +466,7 @@ def _readings(
         return _decoded(emu.stream(), emu_keys), emu_keys
     if source == "capture":
         return _decoded(_capture(args.source[1], speed), keys), keys
-    return _decoded(_remote(args, cfg, tracker), keys), keys
+    return _decoded(_remote(args, cfg, tracker, keys), keys), keys
 
 
 def _raw_advertisements(

@@ -26,6 +26,7 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 
 from .formats import MessageError, parse_message
+from .intake import Intake
 from .tracker import Receivers
 
 log = logging.getLogger("victron_ble_bms.receivers")
@@ -43,8 +44,9 @@ def default_topics(prefix: str = DEFAULT_PREFIX) -> tuple[str, ...]:
 
 
 DEFAULT_TOPICS = default_topics()
-# Messages waiting in the client: a burst beyond this is dropped by aiomqtt (with a warning)
-# rather than growing memory without limit.
+# Messages waiting in a client that is not ours (a caller's shared client, the dashboard's
+# state reader): a burst beyond this is dropped by aiomqtt (with a warning) rather than growing
+# memory without limit. Our own receivers' client sorts and bounds its queue itself (intake.py).
 MAX_QUEUED_MESSAGES = 10_000
 SILENCE_CHECK_S = 5.0
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -107,11 +109,15 @@ async def advertisements(
     *,
     receivers: Receivers | None = None,
     clock: Callable[[], float] = time.time,
+    first: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[Advertisement]:
     """First copies of Victron advertisements heard by remote receivers.
 
     `receivers` keeps the bookkeeping (pass your own to read best receiver per device,
     silent receivers and counters); bad messages are counted there and logged in one line.
+    When this function connects by itself, a flood cannot starve the devices that matter:
+    gateways' status and addresses for which `first(address)` is true (serve: the keys file)
+    are read first, known addresses next, new ones last and at a bounded rate (intake.py).
     """
     tracker = receivers if receivers is not None else Receivers()
     filters = tuple(topics) if topics else DEFAULT_TOPICS
@@ -120,12 +126,14 @@ async def advertisements(
             yield adv
         return
     cfg = config_for(client_or_url)  # ConfigError: a URL we cannot use
+    say = tracker.on_event if tracker.on_event is not None else log.warning
+    intake = Intake(first=first, tracker=tracker, say=say)
 
     async def read(client: aiomqtt.Client) -> AsyncIterator[Advertisement]:
         async for adv in _read(client, filters, tracker, clock):
             yield adv
 
-    async for adv in reconnecting(cfg, read):
+    async for adv in reconnecting(cfg, read, queue_type=intake.queue_type()):
         yield adv
 
 
@@ -182,14 +190,17 @@ async def reconnecting(
     cfg: MqttConfig,
     read: Callable[[aiomqtt.Client], AsyncIterator[T]],
     say: Callable[[str], None] | None = None,
+    *,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> AsyncIterator[T]:
     """Items of `read(client)`, reconnecting with back-off; one line per failure (to `say`, or
-    the log), never the password."""
+    the log), never the password. `queue_type`: the client's incoming queue (intake.py)."""
     tell = say if say is not None else log.warning
     failures = 0
     while True:
         try:
-            async with client_for(cfg) as client:
+            options: dict[str, Any] = {} if queue_type is None else {"queue_type": queue_type}
+            async with client_for(cfg, **options) as client:
                 if failures:
                     tell(f"connected to {cfg.broker} again")
                 failures = 0
