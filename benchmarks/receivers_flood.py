@@ -289,6 +289,8 @@ def keyed_under_flood(n: int, floods: int = 4) -> None:
         f"still running: {alive}; dropped (its last count): {max(dropped, default=0):,}"
     )
     print("  serve said: " + (" | ".join(shed[-2:]) or "nothing about dropping"))
+    if os.environ.get("BENCH_DEBUG"):
+        print(err)
     broker_dropped = broker_said.count("dropped")
     print(
         f"  readings not published were sent at (s after the first): {', '.join(lost) or '-'}"

@@ -19,6 +19,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from victron_ble_bms.mqtt.config import ConfigError, MqttConfig, resolve
 from victron_ble_bms.mqtt.link import describe
@@ -48,6 +51,19 @@ DEFAULT_TOPICS = default_topics()
 # state reader): a burst beyond this is dropped by aiomqtt (with a warning) rather than growing
 # memory without limit. Our own receivers' client sorts and bounds its queue itself (intake.py).
 MAX_QUEUED_MESSAGES = 10_000
+# The largest packet our readers accept. paho-mqtt 2.2 sets no limit of its own on what it
+# reads: it takes a packet's announced length (up to 256 MB) and reads it whole into memory
+# (`Client._packet_read`) before anyone sees it, so `MAX_PAYLOAD_BYTES` could only refuse a
+# 10 MB message after it was in memory. MQTT 5 lets a client say the largest packet it accepts
+# (CONNECT property Maximum Packet Size, MQTT 5.0 §3.1.2.11.4); the broker must then not send it
+# a larger one and drops the message for this client instead (mosquitto does since 1.6). Gateway
+# messages are ≤ 4 KiB and states ≤ 16 KiB (remote.py), so this is a generous bound. A broker
+# that speaks only MQTT 3.1.1 refuses the version; we then connect with 3.1.1, where no such
+# property exists, and the payload checks after reading are the only limit (said in one line).
+MAX_PACKET_BYTES = 64 * 1024
+# MQTT 5.0 reason code 0x84, "Unsupported Protocol Version"; paho gives a 3.1.1 broker's
+# refusal (return code 1) as the same reason code.
+_UNSUPPORTED_PROTOCOL = 0x84
 SILENCE_CHECK_S = 5.0
 _BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -86,11 +102,17 @@ def config_for(target: str | MqttConfig) -> MqttConfig:
     return resolve(MqttConfig(), url=target)
 
 
-def client_for(cfg: MqttConfig, **kwargs: Any) -> aiomqtt.Client:
-    """An aiomqtt client for the configured broker (TLS verified against `cafile` or the system)."""
+def client_for(cfg: MqttConfig, *, v5: bool = False, **kwargs: Any) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (TLS verified against `cafile` or the system).
+
+    `v5`: connect with MQTT 5 and ask the broker for packets of at most `MAX_PACKET_BYTES`."""
     broker = cfg.broker
     if broker is None:
         raise ConfigError("no broker configured")
+    if v5:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.MaximumPacketSize = MAX_PACKET_BYTES
+        kwargs |= {"protocol": aiomqtt.ProtocolVersion.V5, "properties": properties}
     return aiomqtt.Client(
         broker.host,
         broker.port,
@@ -194,20 +216,37 @@ async def reconnecting(
     queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> AsyncIterator[T]:
     """Items of `read(client)`, reconnecting with back-off; one line per failure (to `say`, or
-    the log), never the password. `queue_type`: the client's incoming queue (intake.py)."""
+    the log), never the password. `queue_type`: the client's incoming queue (intake.py).
+
+    MQTT 5 first, with the packet size limit (`MAX_PACKET_BYTES`); MQTT 3.1.1 from the moment a
+    broker refuses version 5."""
     tell = say if say is not None else log.warning
     failures = 0
+    v5 = True
     while True:
         try:
             options: dict[str, Any] = {} if queue_type is None else {"queue_type": queue_type}
-            async with client_for(cfg, **options) as client:
+            async with client_for(cfg, v5=v5, **options) as client:
                 if failures:
                     tell(f"connected to {cfg.broker} again")
                 failures = 0
                 async for item in read(client):
                     yield item
         except aiomqtt.MqttError as exc:
+            if v5 and _refused_version(exc):
+                v5 = False
+                tell(
+                    f"broker {cfg.broker} does not speak MQTT 5: connecting with 3.1.1, where "
+                    f"messages larger than {MAX_PACKET_BYTES // 1024} KiB are refused only "
+                    "once received"
+                )
+                continue
             delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
             failures += 1
             tell(f"broker {cfg.broker}: {describe(exc, cfg.password)}; retrying in {delay:g} s")
             await asyncio.sleep(delay)
+
+
+def _refused_version(exc: aiomqtt.MqttError) -> bool:
+    rc = getattr(exc, "rc", None)
+    return isinstance(rc, ReasonCode) and rc.value == _UNSUPPORTED_PROTOCOL
