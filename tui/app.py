@@ -28,7 +28,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertis
 from .format import outside
 from .messages import OpenDevice
 from .screens.alerts import AlertsScreen
-from .screens.base import FleetScreen
+from .screens.base import FleetScreen, ready
 from .screens.battery import BatteryScreen
 from .screens.detail import DetailScreen
 from .screens.devices import DeviceListScreen
@@ -243,7 +243,9 @@ class DashboardApp(App[None]):
         if self.device_list is not None:
             self.device_list.devices_changed(changed)
         screen = self.screen
-        if isinstance(screen, FleetScreen) and screen is not self.device_list:
+        # A page pushed by a fast Enter is current before it has composed: it is painted when
+        # it shows (on_screen_resume), not by this frame (issue 18, NoMatches).
+        if isinstance(screen, FleetScreen) and screen is not self.device_list and ready(screen):
             screen.devices_changed(changed)
         if self._started:
             self._codes_started()
@@ -283,8 +285,8 @@ class DashboardApp(App[None]):
     # -- message handlers -------------------------------------------------------------------
     def on_open_device(self, message: OpenDevice) -> None:
         dev = self.fleet.devices.get(message.address)
-        if dev is None:
-            return
+        if dev is None or self.screen is not self.device_list:
+            return  # Enter typed again before the first page showed: one page, not a stack
         if dev.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH):
             problem = (
                 "This device's key does not fit: it probably got a new key after a PIN change."
@@ -430,6 +432,6 @@ class DashboardApp(App[None]):
 
     def _tick(self) -> None:
         screen = self.screen
-        if isinstance(screen, FleetScreen):
+        if isinstance(screen, FleetScreen) and ready(screen):
             screen.refresh_status()
             screen.refresh_all()

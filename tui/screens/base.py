@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header
 
 from ..widgets.status_bar import StatusBar
@@ -51,3 +52,12 @@ class FleetScreen(Screen[None]):
     def refresh_status(self) -> None:
         if self.status_bar is not None and self.status_bar.is_mounted:
             self.status_bar.refresh_status()
+
+
+def ready(widget: Widget) -> bool:
+    """Its children can be queried: composed and mounted (Textual sets `is_mounted` once the
+    widgets from `compose` are mounted, theirs too), and not being removed. Keys typed fast open
+    a page whose first update comes before its compose has finished, or close one that still
+    gets an update while its children go; a `query_one` then raised NoMatches and ended the
+    dashboard (issue 18). Such a screen is painted when it is shown (`on_screen_resume`)."""
+    return widget.is_mounted and widget.is_attached and widget.display

@@ -16,7 +16,7 @@ from ..format import STATUS_TEXT, outside
 from ..state import DeviceState, format_age
 from ..widgets.code_list import CodeList
 from ..widgets.history import History
-from .base import FleetScreen
+from .base import FleetScreen, ready
 
 
 class DetailScreen(FleetScreen):
@@ -53,7 +53,7 @@ class DetailScreen(FleetScreen):
 
     def refresh_all(self) -> None:
         dev = self.fleet.devices.get(self.address)
-        if dev is None:
+        if dev is None or not ready(self):
             return
         now = self.fleet.clock()
         stale = dev.stale(now)

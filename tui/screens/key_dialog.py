@@ -42,6 +42,10 @@ class KeyDialog(ModalScreen[SecretKey | None]):
     """Returns the key (validated, checked against the frame's key-check byte) or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # Focus the key field when the dialog shows. Textual's own auto focus, not a query_one in
+    # on_mount: a dialog dismissed by a fast Escape while it mounts has lost its children by
+    # then, and the query raised NoMatches, ending the dashboard (issue 18).
+    AUTO_FOCUS = "#key"
 
     def __init__(self, address: str, name: str, problem: str, key_check: int | None = None) -> None:
         super().__init__()
@@ -49,6 +53,8 @@ class KeyDialog(ModalScreen[SecretKey | None]):
         self.device_name = name
         self.problem = problem
         self.key_check = key_check
+        self._input = Input(placeholder="0123456789abcdef0123456789abcdef", password=True, id="key")
+        self._error = Static("", id="error")
 
     def compose(self) -> ComposeResult:
         title = Text("Key for ", style="bold")
@@ -67,20 +73,17 @@ class KeyDialog(ModalScreen[SecretKey | None]):
                     f"Instant readout details → Show encryption data. 32 hex digits.{hint}"
                 )
             )
-            yield Input(placeholder="0123456789abcdef0123456789abcdef", password=True, id="key")
-            yield Static("", id="error")
+            yield self._input
+            yield self._error
             with Horizontal(id="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
     def _submit(self) -> None:
-        error = self.query_one("#error", Static)
+        error = self._error
         try:
             # normalize_key's message names the length/characters, not the key itself.
-            secret = SecretKey(normalize_key(self.query_one(Input).value))
+            secret = SecretKey(normalize_key(self._input.value))
         except InvalidKey as exc:
             error.update(Text(str(exc), style="red"))
             return
