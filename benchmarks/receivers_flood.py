@@ -1,6 +1,6 @@
 """Remote receivers under a flood of 100,000 distinct addresses: speed and memory.
 
-    python benchmarks/receivers_flood.py [MESSAGES [all|in-process|end-to-end|keyed]]
+    python benchmarks/receivers_flood.py [MESSAGES [all|in-process|end-to-end|keyed|oversized]]
                                                             # default 100,000, all
 
 1. In process: gateway messages (Theengs/OMG BTtoMQTT JSON, each a new address with a Victron
@@ -16,6 +16,8 @@
    how many of its readings serve published, their delay (state seen − frame's `ts`: p50 / p95 /
    max), and how many messages serve says it dropped. Run it on main and on a branch to compare
    (the machine is shared: figures vary from run to run).
+4. Oversized messages (issue 18): serve's RSS before and after 30 messages of 10 MB on the raw
+   topic (mosquitto_pub -f), and whether serve received them at all (its "larger than" line).
 
 Each in-process figure is min/median/max of 3 runs.
 """
@@ -298,6 +300,54 @@ def keyed_under_flood(n: int, floods: int = 4) -> None:
     )
 
 
+def oversized(count: int = 30, size: int = 10 * 1024 * 1024) -> None:
+    """Section 4 of the module docstring."""
+    pub_exe = shutil.which("mosquitto_pub")
+    if not pub_exe:
+        print("oversized messages: skipped (mosquitto-clients not installed)")
+        return
+    tmp = Path(tempfile.mkdtemp())
+    keys = KeyStore(tmp / "keys.toml")
+    keys.add(frames.BOW, frames.KEYS[frames.BOW], name="bow")
+    keys.save()
+    big = tmp / "big.json"
+    big.write_bytes(b'{"v": 1, "address": "' + frames.BOW.encode() + b'", "x": "' + b"a" * size)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp / "xdg"))
+    with Broker(tmp / "broker") as broker:
+        serve = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "victron_ble_bms", "serve", "--source", "mqtt"]
+            + ["--mqtt", broker.url, "--keys", str(keys.path), "--duration", "600"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            time.sleep(3)
+            before = _rss(serve.pid)
+            start = time.perf_counter()
+            for _ in range(count):
+                subprocess.run(  # noqa: S603
+                    [pub_exe, *broker.client_args(), "-t", raw_topic("victron-ble-bms", "pi")]
+                    + ["-f", str(big)],
+                    check=True,
+                )
+            sent = time.perf_counter() - start
+            time.sleep(3)
+            after = _rss(serve.pid)
+            alive = serve.poll() is None
+        finally:
+            serve.terminate()
+            err = serve.communicate(timeout=30)[1].decode(errors="replace")
+    shutil.rmtree(tmp, ignore_errors=True)
+    received = re.findall(r"larger than 4096 \((\d+) so far\)", err)
+    print(
+        f"oversized: {count} messages of {size / 1e6:.1f} MB sent in {sent:.1f} s; serve RSS "
+        f"{before[0]} MB before, {after[0]} MB after (high-water {after[1]} MB); "
+        f"still running: {alive}; refused after reading (its last count): "
+        f"{received[-1] if received else 0}"
+    )
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     only = sys.argv[2] if len(sys.argv) > 2 else "all"
@@ -307,6 +357,8 @@ def main() -> None:
         end_to_end(n)
     if only in ("all", "keyed"):
         keyed_under_flood(n)
+    if only in ("all", "oversized"):
+        oversized()
 
 
 if __name__ == "__main__":
