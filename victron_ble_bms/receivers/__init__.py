@@ -15,6 +15,7 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
         *,
         receivers: Receivers | None = None,
         clock: Callable[[], float] = time.time,
+        first: Callable[[str], bool] | None = None,  # serve: keys.__contains__
     ) -> AsyncIterator[Advertisement]
 
 * Yields only the FIRST copy of each transmission (same address + same Victron data, which
@@ -24,6 +25,10 @@ Interface for `victron-bms serve --source mqtt` (mqtt branch)::
   connection errors (aiomqtt.MqttError) propagate — the caller reconnects. Given a URL or
   serve's `MqttConfig` (pass `cfg`, not `str(cfg.broker)`: then the config file's password
   and cafile apply) it connects itself and reconnects with back-off (1, 2, 5, 10, 30 s).
+* Connecting by itself (URL or config), it reads with MQTT 5 asking for packets of at most
+  64 KiB (3.1.1 when the broker refuses 5), and its incoming queue puts gateways' status and
+  addresses for which `first(address)` is true before known and new ones (intake.py): a flood
+  of new addresses is bounded, rate-limited and cannot starve keyed devices.
 * Malformed messages never raise: `tracker.counters.malformed` counts them and one line is
   logged on logger "victron_ble_bms.receivers" (each kind at most every 10 s).
 * `tracker.state_fields(address)` → {"receiver": best-RSSI receiver for the latest frame,
