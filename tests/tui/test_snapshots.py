@@ -87,3 +87,35 @@ def test_alerts(snap_compare):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def bank_app():
+    """The emulator's parallel-bank (seed 0: the same frames every run), one battery silent
+    after 120 s of 300: the bank's screen shows it stale beside the others' cells."""
+    from victron_ble_bms.cli.emulate import emulated_banks
+    from victron_ble_bms.emulator import DeviceSpec, Emulator, load_scenario
+    from victron_ble_bms.sources.keys import KeyStore
+
+    scenario = load_scenario("parallel-bank")
+    specs = [DeviceSpec(d.type) for d in scenario.devices for _ in range(d.count)]
+    emu = Emulator(specs, scenario, seed=0, speed=None)
+    keys = KeyStore()
+    for ident in emu.identities:
+        keys.add(ident.address, ident.key, name=f"emulated {ident.name}")
+    for name, table in emulated_banks(emu, "parallel-bank").items():
+        keys.add_bank(name, table)
+    advs = list(emu.run(300))
+    victim = next(a.address for a in advs if (a.name or "").startswith("LI 12.8V"))
+    start = advs[0].ts
+    advs = [a for a in advs if a.address != victim or a.ts <= start + 120]
+    app = make_app(PushSource(advs), clock=Clock(advs[-1].ts), keys=keys, toasts=False)
+    return app
+
+
+def test_bank_screen(snap_compare):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")  # the bank's card has focus at start
+        await settle(pilot)
+
+    assert snap_compare(bank_app(), terminal_size=(120, 50), run_before=run_before)
