@@ -134,8 +134,16 @@ def codes_text(state: BankState) -> Text:
     return text
 
 
+def one_battery(state: BankState) -> bool:
+    """Every member read, and only one of them a battery: there is nothing to compare."""
+    batteries = sum(1 for m in state.members if m.role == "battery")
+    return state.members_heard == state.members_expected and batteries < 2
+
+
 def imbalance_text(state: BankState) -> Text:
     if state.imbalance is None:
+        if one_battery(state):
+            return Text("n/a (one battery)", style="dim")
         return _unknown("unknown")
     if not state.imbalance:
         if state.members_heard < state.members_expected:

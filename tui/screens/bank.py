@@ -25,6 +25,7 @@ from ..bank_format import (
     deviation_text,
     flag_text,
     layout_text,
+    one_battery,
     severity_style,
     soc_text,
     temperature_text,
@@ -38,6 +39,8 @@ from ..state import format_age
 from .base import FleetScreen
 
 LOW_MARK, HIGH_MARK = "▼", "▲"
+# Below this width the members are listed one block each instead of a table of ten columns.
+TABLE_MIN_WIDTH = 100
 LOW_STYLE, HIGH_STYLE = "bold cyan", "bold red"
 
 
@@ -69,6 +72,10 @@ class BankScreen(FleetScreen):
         yield self.footer()
 
     # -- updates ------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self.refresh_all()  # the members' table or their blocks, to fit the width
+
     def banks_changed(self, names: Collection[str]) -> None:
         if self.bank in names:
             self.refresh_all()
@@ -81,7 +88,8 @@ class BankScreen(FleetScreen):
         records = {m.member.name: _record(banks.reading(m.member.address)) for m in state.members}
         self._set("title", _title(state))
         self._set("problems", _problems(state))
-        self._set("members", _members(state, records))
+        wide = self.size.width >= TABLE_MIN_WIDTH
+        self._set("members", (_members if wide else _member_lines)(state, records))
         self._set("cells", _cells(state, records))
         self._set("allowed", _allowed(state, records))
         self._set("imbalance", _imbalance(state))
@@ -159,6 +167,36 @@ def _members(state: BankState, records: dict[str, Record | None]) -> Table:
     return table
 
 
+def _member_lines(state: BankState, records: dict[str, Record | None]) -> Text:
+    """The members table's values, a block per member (narrow terminals, phone-like)."""
+    text = Text()
+    for i, m in enumerate(state.members):
+        record = records.get(m.member.name) if m.status.usable else None
+        reports = isinstance(record, SmartLithiumRecord | LynxSmartBmsRecord)
+        usable = m.status.usable
+        text.append("\n" if i else "")
+        text.append_text(outside(m.member.name, style="bold"))
+        text.append("  ")
+        text.append_text(_status(m))
+        text.append(" · " + ("never heard" if m.age_s is None else f"{format_age(m.age_s)} ago"))
+        text.append("\n  ")
+        text.append(volts(m.voltage_v) if usable else "?")
+        text.append(" (")
+        text.append_text(deviation_text(m))
+        text.append(")")
+        if m.soc_pct is not None:
+            text.append(f" · SOC {m.soc_pct:.0f} %")
+        text.append(" · charge ")
+        text.append_text(flag_text(m.allowed_to_charge, reports or not usable))
+        text.append(" · discharge ")
+        text.append_text(flag_text(m.allowed_to_discharge, reports or not usable))
+        text.append(" · codes ")
+        text.append_text(codes_of(m) if usable else Text("?", style="bold"))
+        if m.temperature_c is not None:
+            text.append(f" · {celsius(m.temperature_c)}")
+    return text
+
+
 def _status(m: MemberState) -> Text:
     style = "green" if m.status is MemberStatus.OK else "bold magenta"
     return Text(m.status.value, style=style)
@@ -185,12 +223,12 @@ def _cells(state: BankState, records: dict[str, Record | None]) -> RenderableTyp
         return Text("No battery in this bank reports cells.", style="dim")
     rows = max((r.cell_count for _, r in columns if r is not None), default=4)
     table = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
-    table.add_column("")
+    table.add_column("", no_wrap=True, min_width=6)
     for m, record in columns:
         header = outside(m.member.name, style="bold")
         if record is None:
             header.append(f"\n{m.status.value}", style="bold magenta")
-        table.add_column(header, no_wrap=True)
+        table.add_column(header)
     low, high = state.cell_min, state.cell_max
     for n in range(1, rows + 1):
         row: list[Text] = [Text(f"Cell {n}")]
@@ -279,7 +317,9 @@ def _allowed(state: BankState, records: dict[str, Record | None]) -> Text:
 
 def _imbalance(state: BankState) -> Text:
     text = Text()
-    if state.imbalance is None:
+    if state.imbalance is None and one_battery(state):
+        text.append("Not applicable: this bank has one battery.\n")
+    elif state.imbalance is None:
         text.append("Unknown", style="bold")
         text.append(": fewer than two batteries are known now.\n")
     elif not state.imbalance:
