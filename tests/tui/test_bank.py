@@ -303,3 +303,56 @@ def test_bank_and_member_names_from_the_keys_file_show_literally(tmp_path: Path)
             assert app.is_running
 
     asyncio.run(main())
+
+
+def test_a_reading_repaints_the_bank_card_without_laying_out_the_grid(
+    bank_capture: Path,
+) -> None:
+    """Issue 26: the bank's card has a fixed height; a new reading repaints it, never asks for a
+    layout (which would measure every card of the grid)."""
+    keys = KeyStore.load(f"{bank_capture}.keys.toml")
+    _, body = _body(bank_capture)
+
+    def adv(o: dict[str, Any]) -> Advertisement:
+        data = {int(k): bytes.fromhex(v) for k, v in o["manufacturer_data"].items()}
+        return Advertisement(o["ts"], o["address"], data, o.get("rssi"), name=o.get("name"))
+
+    clock = Clock(body[40]["ts"])
+    source = PushSource([adv(o) for o in body[:40]])
+    app = make_app(source, clock=clock, keys=keys, toasts=False)
+    requests: list[bool] = []
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, source)
+            card = app.screen.query_one(BankCard)
+            height = card.size.height
+            refresh = card.refresh
+
+            def spy(*regions: Any, layout: bool = False, **kw: Any) -> Any:
+                requests.append(layout)
+                return refresh(*regions, layout=layout, **kw)
+
+            card.refresh = spy  # type: ignore[method-assign]
+            for o in body[40:160]:
+                clock.now = o["ts"]
+                source.push(adv(o))
+                await settle(pilot, source)
+            assert requests and not any(requests)  # repainted, never laid out
+            assert card.size.height == height
+
+    asyncio.run(main())
+
+
+def test_the_dashboards_bank_data_layer_does_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, victron_ble_bms.tui.state, victron_ble_bms.tui.bank_state, "
+        "victron_ble_bms.tui.bank_format\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
