@@ -64,9 +64,10 @@ class Bank:
     @property
     def voltage_v(self) -> float:
         """The bank's voltage where the strings meet (at the BMS): each string's terminal
-        voltages less its current through its cabling (CABLE_OHM per battery connection)."""
+        voltages plus the drop of its current through its cabling (CABLE_OHM per battery
+        connection; a discharge, i < 0, leaves the node lower than the terminals)."""
         nodes = [
-            sum(b.voltage_v for b in s) - i * CABLE_OHM * len(s)
+            sum(b.voltage_v for b in s) + i * CABLE_OHM * len(s)
             for s, i in zip(self.strings, self.currents, strict=True)
         ]
         return sum(nodes) / self.parallel

@@ -185,8 +185,9 @@ class Cell:
         exponential steps, stable for any dt)."""
         target = current_a * self.resistance_ohm * RC_SHARE * self.r_factor
         self.v_rc = target + (self.v_rc - target) * math.exp(-dt / RC_TAU_S)
-        # a charge current above C/100 builds surface charge; a discharge or rest lets it go
-        if current_a > 0.01 * self.capacity_ah:
+        # any charge current (above C/500) builds surface charge and keeps it — a charger's
+        # tail in absorption too; a discharge or rest lets it go
+        if current_a > 0.002 * self.capacity_ah:
             goal, tau = 1.0, REST_RISE_TAU_S
         else:
             goal = 0.0

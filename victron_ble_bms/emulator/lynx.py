@@ -67,8 +67,8 @@ OFF_AFTER_LOW_CELL_S = 2 * 3600.0
 # current direction) is disabled after 30s delay". The warnings/alarms field 1 "high current"
 # (protocol.md §4.5) carries it: W-B02 while above the continuous rating inside the allowed peak
 # (inferred: the GX's high-current warning), A-B02 past 120 % or after 5 minutes above the rating.
-# Inferred: both clear once the current is back within the rating, and so does the ATC/ATD the
-# alarm took away.
+# Inferred: the warning clears once the current is back within the rating; the alarm — and the
+# ATC/ATD it took away — once the current has been within the rating for 30 s (the same delay).
 PEAK_FACTOR = 1.2
 PEAK_ALLOWED_S = 300.0
 OVERCURRENT_DELAY_S = 30.0
@@ -95,6 +95,7 @@ class LynxSmartBms(Transmitter, System):
         # parallel-bank's 30/50/70 % members make a 50 % bank (issue 24 item 7).
         self.consumed_ah = (1.0 - bank.soc) * bank.capacity_ah
         self.over_rating_since: float | None = None  # |current| above the rating since
+        self.within_since: float | None = None  # … within the rating since
         self.overcurrent_alarm_since: float | None = None
         self.overcurrent_direction = 0  # +1 charging, -1 discharging, while the alarm lasts
         self.high_current = int(AlarmLevel.OK)
@@ -170,10 +171,15 @@ class LynxSmartBms(Transmitter, System):
         if alarm and self.overcurrent_alarm_since is None:
             self.overcurrent_alarm_since = t
             self.overcurrent_direction = 1 if i > 0 else -1
-        elif not over:
+        self.within_since = _since(self.within_since, not over, t)
+        if (
+            self.overcurrent_alarm_since is not None
+            and self.within_since is not None
+            and t - self.within_since >= OVERCURRENT_DELAY_S
+        ):
             self.overcurrent_alarm_since = None
             self.overcurrent_direction = 0
-        if alarm:
+        if self.overcurrent_alarm_since is not None:
             self.high_current = int(AlarmLevel.ALARM)
         elif over:
             self.high_current = int(AlarmLevel.WARNING)
