@@ -58,8 +58,37 @@ def paired(rows: list[Row]) -> list[tuple[Row, SmartLithiumRecord]]:
 # load switch, so the battery stayed flat to the end of the run.
 
 
-def test_12_200_charges_through_system_plus_after_a_load_disconnect_and_recovers() -> None:
-    _, rows = simulate("smart-bms-12-200", "system-plus-charging", 1500)
+# Chargers on System+ by default (no `connection` key), so that the run means the same on main.
+RECOVERY = """
+[initial]
+soc_pct = 6.0
+[bank]
+battery = "lithium-12.8v-100ah"
+[[loads]]
+current_a = 60.0
+end_s = 450
+[[loads]]
+current_a = 10.0
+[[chargers]]
+kind = "mains"
+current_a = 40.0
+start_s = 420
+absorption_v = 14.4
+float_v = 13.5
+[[chargers]]
+kind = "alternator"
+current_a = 100.0
+voltage_v = 14.4
+start_s = 2400
+"""
+
+
+@pytest.mark.parametrize("scenario", ["system-plus-charging", "inline"])
+def test_12_200_charges_through_system_plus_after_a_load_disconnect_and_recovers(
+    scenario: str,
+) -> None:
+    sc = load_scenario(scenario) if scenario != "inline" else inline(RECOVERY)
+    _, rows = simulate("smart-bms-12-200", sc, 1500)
     pairs = paired(rows)
     off = [r for r, b in pairs if not b.allowed_to_discharge]
     assert off, "no load disconnect (A-SL11)"
@@ -106,8 +135,12 @@ def test_a_battery_side_charger_on_a_12_200_follows_the_charge_disconnect_output
 # main: a 14.4 V System+ charger was cut at the 14.2 V default too.
 
 
-def test_12_200_charge_limit_cuts_the_alternator_not_the_system_plus_charger() -> None:
-    _, rows = simulate("smart-bms-12-200", "system-plus-charging", 5400)
+@pytest.mark.parametrize("scenario", ["system-plus-charging", "inline"])
+def test_12_200_charge_limit_cuts_the_alternator_not_the_system_plus_charger(
+    scenario: str,
+) -> None:
+    sc = load_scenario(scenario) if scenario != "inline" else inline(RECOVERY)
+    _, rows = simulate("smart-bms-12-200", sc, 5400)
     bms = [r for r in of(rows, SmartBmsRecord) if r.t >= 2402]
     assert any(r.record.alternator_current_pct > 50 for r in bms)  # the alternator charged
     cut = next(i for i, r in enumerate(bms) if r.record.alternator_current_pct == 0)
