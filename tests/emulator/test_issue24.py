@@ -387,7 +387,7 @@ def test_e_sl24_after_a_very_deep_discharge_from_the_bundled_capture() -> None:
     rows = capture_rows("flat-battery")
     flagged = [r for r in rows if "E-SL24" in ids(r)]
     assert flagged
-    # the record cannot carry below 2.61 V (protocol.md §2.1): the cells read "< 2.61 V"
+    # the record cannot carry below 2.61 V (docs/protocol.md §2.1): the cells read "< 2.61 V"
     assert all(min(cells(r)) <= 2.61 for r in flagged)
     first = min(r.t for r in flagged)
     assert all("E-SL24" not in ids(r) for r in rows if r.t < first and min(cells(r)) > 2.61)

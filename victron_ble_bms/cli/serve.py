@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from victron_ble_bms.hub import Board, Sink
 from victron_ble_bms.mqtt.config import default_config_path
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
@@ -189,9 +190,19 @@ async def _decoded(
             yield update.reading
 
 
-def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[str, bytes]]:
+class _EmulatedKeys(dict[str, bytes]):
+    """The emulator's keys, with the banks its systems form, as a keys file would declare them
+    (`banks.declared_banks` reads `.banks`), so an emulated bank is published as a bank."""
+
+    banks: Mapping[str, Any] = {}
+
+
+def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _EmulatedKeys]:
+    from victron_ble_bms.banks import parse_banks
     from victron_ble_bms.emulator import DeviceSpec, load_scenario, parse_device_spec
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+
+    from .emulate import emulated_banks
 
     if args.device:
         scenario = load_scenario(args.scenario or "normal-day")
@@ -203,7 +214,10 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[
         emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
     else:
         emu = Emulator(demo_fleet(), seed=args.seed, speed=speed, start_ts=time.time())
-    return emu, emu.keys
+    keys = _EmulatedKeys(emu.keys)
+    names = {ident.address: f"emulated {ident.name}" for ident in emu.identities}
+    keys.banks, _problems = parse_banks(emulated_banks(emu, args.scenario or "demo"), names)
+    return emu, keys
 
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
@@ -317,6 +331,15 @@ def _receiver_id(args: argparse.Namespace) -> str:
     return check_receiver_id(args.receiver_id)
 
 
+# What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
+# `_extra_sinks`.
+_OTHER_SINKS_HINT = ""
+
+
+def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     from victron_ble_bms.mqtt.config import ConfigError, load_config, resolve
 
@@ -360,14 +383,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in warnings:
         error("warning: " + warning)
-    if cfg.broker is None:
-        error("no broker: give --mqtt mqtt://[user@]host[:port] or url = … in the config file")
+    if cfg.broker is None and (args.publish_raw or not _extra_sinks_wanted(args)):
+        error(
+            "nothing to publish to: give --mqtt mqtt://[user@]host[:port] (or url = … in the "
+            "config file)" + ("" if args.publish_raw else _OTHER_SINKS_HINT)
+        )
         return EXIT_USAGE
-    try:
-        importlib.import_module("aiomqtt")
-    except ImportError:
-        error("serve needs aiomqtt: pip install 'victron-ble-bms[mqtt]'")
-        return EXIT_USAGE
+    if cfg.broker is not None:
+        try:
+            importlib.import_module("aiomqtt")
+        except ImportError:
+            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[mqtt]'")
+            return EXIT_USAGE
     keys: ReloadingKeys | None = None  # a receiver (--publish-raw) reads no keys
     if not args.publish_raw:
         keys_path = Path(args.keys) if args.keys else default_keys_path()
@@ -423,6 +450,12 @@ def _raw_advertisements(
     return heard()
 
 
+def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
+    """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
+    same readings and reading the same board."""
+    return []
+
+
 async def _serve(
     args: argparse.Namespace,
     cfg: Any,
@@ -433,53 +466,67 @@ async def _serve(
     from dataclasses import replace
 
     from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
-    from victron_ble_bms.mqtt.link import Link, Session
-    from victron_ble_bms.mqtt.publisher import Outgoing, Publisher
     from victron_ble_bms.sources.loop_errors import one_line_loop_errors
 
     # Weeks unattended: a socket closed under a callback (paho after a reconnect, dbus-fast
     # after bluetoothd died) is one debug line, never a traceback on the journal.
     one_line_loop_errors(asyncio.get_running_loop())
 
-    items: Any  # readings, or advertisements for a receiver: what `handle` takes
-    handle: Callable[[Any], list[Outgoing]]
-    session: Session
-    publisher: Publisher | None = None
+    items: Any  # readings, or advertisements for a receiver: async generators
+    sinks: list[Sink[Any]] = []
+    board: Board | None = None
+    counted: Callable[[], str]
     try:
         if keys is None:  # --publish-raw: a receiver
+            from victron_ble_bms.mqtt.sink import MqttSink
             from victron_ble_bms.receivers.forward import RawForwarder
 
             cfg = replace(cfg, discovery=False)  # the decoder offers the entities, not we
             forwarder = RawForwarder(cfg.topic_prefix, args.receiver_id)
             items = _raw_advertisements(args, source, speed)
-            handle, session, what = forwarder.advertisement, forwarder, "raw advertisements"
-            where = f"{forwarder.topic}"
+            sinks.append(MqttSink(cfg, forwarder, forwarder.advertisement, say=say))
+            what, where, counted = "raw advertisements", forwarder.topic, forwarder.summary
         else:
             tracker = _receiver_tracker(source)
             items, publish_keys = _readings(args, source, speed, keys, cfg, tracker)
-            publisher = Publisher(
-                cfg,
-                publish_keys,
-                hostname=socket.gethostname(),
-                names=keys.name,
-                extra_state=None if tracker is None else tracker.state_fields,
-            )
-            handle, session, what = publisher.reading, publisher, "readings"
-            where = f"{cfg.topic_prefix}/"
+            board = Board(publish_keys, names=keys.name, stale_after_s=cfg.stale_after_s)
+            if cfg.broker is not None:
+                from victron_ble_bms.mqtt.publisher import Publisher
+                from victron_ble_bms.mqtt.sink import MqttSink
+
+                publisher = Publisher(
+                    cfg,
+                    publish_keys,
+                    hostname=socket.gethostname(),
+                    names=keys.name,
+                    extra_state=None if tracker is None else tracker.state_fields,
+                )
+                sinks.append(
+                    MqttSink(cfg, publisher, publisher.reading, say=say, publisher=publisher)
+                )
+            sinks.extend(_extra_sinks(args, board))
+            what, where = "readings", f"{cfg.topic_prefix}/" if cfg.broker is not None else ""
+            shown = board
+
+            def counted() -> str:
+                return f"{len(shown)} devices"
     except (ScenarioError, DeviceSpecError, ValueError) as exc:
         error(str(exc))
         return EXIT_USAGE
-    link = Link(cfg, session, say=say)
     stop = stop_event(args.duration)
-    say(f"publishing {source} {what} to {cfg.broker} under {where}")
+    destinations = ", ".join(sink.name for sink in sinks)
+    say(f"publishing {source} {what} to {destinations}" + (f" under {where}" if where else ""))
     readings = 0
 
     async def consume() -> None:
         nonlocal readings
         try:
-            async for reading in items:
+            async for item in items:
                 readings += 1
-                link.send(handle(reading))
+                if board is not None:
+                    board.reading(item)
+                for sink in sinks:
+                    sink.reading(item)
         except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
             say(f"source stopped: {type(exc).__name__}: {exc}")
         else:
@@ -490,18 +537,26 @@ async def _serve(
         last_keys = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
-            if publisher is None or keys is None:
+            if keys is None:
                 continue  # a receiver has no heartbeats and no keys file
-            try:
-                link.send(publisher.tick())
-                if publisher.keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
-                    last_keys = time.monotonic()
-                    if keys.refresh():
-                        link.send(publisher.forget_unkeyed())
-            except Exception as exc:  # noqa: BLE001 - one line, and the next tick tries again
-                say(f"publishing tick failed: {type(exc).__name__}: {exc}")
+            now = time.monotonic()
+            if board is not None:
+                board.tick()
+            refreshed = False
+            if board is not None and board.keys is keys and now - last_keys >= KEYS_CHECK_S:
+                last_keys = now
+                refreshed = keys.refresh()
+                if refreshed:
+                    board.keys_changed()
+            for sink in sinks:
+                try:
+                    sink.tick(now)
+                    if refreshed:
+                        sink.keys_changed()
+                except Exception as exc:  # noqa: BLE001 - one line, and the next tick tries again
+                    say(f"{sink.name}: tick failed: {type(exc).__name__}: {exc}")
 
-    link_task = asyncio.create_task(link.run(), name="mqtt link")
+    sink_tasks = [asyncio.create_task(sink.run(), name=sink.name) for sink in sinks]
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
     try:
         await stop.wait()
@@ -511,18 +566,17 @@ async def _serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await items.aclose()
-        link.stop()
-        try:
-            await asyncio.wait_for(link_task, 15)
-        except (TimeoutError, asyncio.CancelledError):
-            pass
-        except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
-            say(f"stopping: {type(exc).__name__}: {exc}")
-    counted = f"{len(publisher)} devices" if publisher is not None else forwarder.summary()
-    say(
-        f"stopped: {readings} {what}, {counted}, {link.published} messages "
-        f"published, {len(link.outbox)} not sent"
-    )
+        for sink in sinks:
+            sink.stop()
+        for sink, task in zip(sinks, sink_tasks, strict=True):
+            try:
+                await asyncio.wait_for(task, 15)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
+                say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
+    summaries = "".join(f", {sink.summary()}" for sink in sinks)
+    say(f"stopped: {readings} {what}, {counted()}{summaries}")
     return EXIT_OK
 
 
