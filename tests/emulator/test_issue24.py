@@ -109,26 +109,40 @@ def test_12_200_charges_through_system_plus_after_a_load_disconnect_and_recovers
     assert pairs[-1][1].allowed_to_discharge and pairs[-1][0].record.system_voltage_v > 12.8
 
 
-def test_a_battery_side_charger_on_a_12_200_follows_the_charge_disconnect_output() -> None:
-    # 12/200 manual §3.2.3: a charger not on System+ is switched by the charge-disconnect output
+@pytest.mark.parametrize(("connection", "charges"), [("battery", True), ("system", False)])
+def test_a_battery_side_charger_on_a_12_200_is_not_cut_with_system_plus(
+    connection: str, charges: bool
+) -> None:
+    # 12/200 manual §3.2.3: a charger not on System+ is switched by the charge-disconnect
+    # output only; a short on System+ (A-A12, Appendix B) cuts the port, not that charger
     sc = inline(
-        """
+        f"""
         [initial]
-        soc_pct = 98.0
-        cell_offsets_pct = [0.0, 1.5, 0.0, 0.0]
+        soc_pct = 12.0
         [bank]
         battery = "lithium-12.8v-100ah"
         [[chargers]]
         kind = "mains"
-        current_a = 20.0
-        connection = "battery"
+        current_a = 30.0
+        connection = "{connection}"
+        [[faults]]
+        kind = "short-circuit"
         """
     )
-    emu, rows = simulate("smart-bms-12-200", sc, 900)
-    battery = of(rows, SmartLithiumRecord)
-    assert any(not r.record.allowed_to_charge for r in battery)  # a cell reached 3.75 V
-    bms = emu.systems[0]
-    assert bms.chargers[0].stage.value in {"bulk", "absorption", "off"}  # type: ignore[attr-defined]
+    _, rows = simulate("smart-bms-12-200", sc, 600)
+    bms = of(rows, SmartBmsRecord)
+    assert all("A-A12" in ids(r) and r.record.system_voltage_v == 0.0 for r in bms[2:])
+    rise = bms[-1].record.battery_voltage_v - bms[2].record.battery_voltage_v
+    assert (rise > 0.1) is charges
+
+
+def test_a_lynx_refuses_a_battery_side_charger_in_one_line(tmp_path: Path) -> None:
+    from victron_ble_bms.emulator import ScenarioError
+
+    path = tmp_path / "lynx.toml"
+    path.write_text('[[chargers]]\nkind = "mains"\ncurrent_a = 10\nconnection = "battery"\n')
+    with pytest.raises(ScenarioError, match=r"lynx\.toml: chargers: a Lynx Smart BMS"):
+        Emulator([DeviceSpec("lynx-smart-bms-500")], load_scenario(str(path)))
 
 
 # -- 2. the 12/200 charge limit acts on the alternator input only (§3.5.1d) --------------------

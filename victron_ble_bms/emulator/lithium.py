@@ -51,7 +51,6 @@ CHARGE_MAX_TEMPERATURE_C = 50
 # 50 °C); the condition clears once the battery's own finer sensor is back AT the threshold —
 # half a degree back — so the reading then shows the threshold itself ("charging resumes at
 # 5 °C", the cold-charge scenario) and a battery sitting near it does not toggle every second.
-TEMPERATURE_HYSTERESIS_C = 0.5
 # E-SL24 "Hardware failure" (§5.3 cause 2: "one (or more) cells are very deeply discharged").
 # §6.1.2 "Battery very low terminal voltage": "a cell voltage below 2.5V" means permanent damage;
 # inferred: the error is raised while a cell is below 2.5 V (between the 2.0 V at which Bluetooth
@@ -340,8 +339,9 @@ class LithiumBattery(Transmitter):
 
     def _balance(self, dt: float, factor: float) -> None:
         """§5.2.2: energy moves from the highest cell to lower ones, ≤ 1.8 A, until all cells
-        are within 0.01 V — only in absorption, or while the BMS holds the charger off for a
-        high cell (§6.1.3); never while discharging or at rest."""
+        are within 0.01 V — while charging from a first cell at 3.3 V, in absorption, or while
+        the BMS holds the charger off for a high cell (§6.1.3); never while discharging or at
+        rest (see _charging_window)."""
         volts = self.cell_v
         high, low = max(volts), min(volts)
         spread = high - low
