@@ -51,8 +51,12 @@ def full_run(name: str) -> list[Row]:
     keys = emu.keys
     return [
         Row(a.ts - emu.start_ts, a.address, decode(a.victron_data, keys[a.address]))
-        for a in emu.run(sc.duration_s)
+        for a in emu.run(min(sc.duration_s, UNTIL.get(name, sc.duration_s)))
     ]
+
+
+# Where a description's last claim comes well before the scenario's end (saves test time).
+UNTIL = {"defective-cell": 86410.0}
 
 
 def codes_seen(rows: list[Row]) -> list[str]:
