@@ -77,6 +77,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
     )
+    p.add_argument(
+        "--signalk",
+        metavar="URL",
+        help="also (or instead) send the batteries to a Signal K server: "
+        "ws://host[:port]/signalk/v1/stream (token: [signalk] in the config file or "
+        "VICTRON_BMS_SIGNALK_TOKEN, else a device access request)",
+    )
     g = p.add_argument_group("emulator and capture sources")
     g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
     g.add_argument("--scenario", help="bundled scenario name or TOML file (with --device)")
@@ -320,11 +327,13 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ""
+_OTHER_SINKS_HINT = ", or --signalk ws://host[:port]/signalk/v1/stream"
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return False
+    from victron_ble_bms.signalk.sink import wanted as signalk_wanted
+
+    return signalk_wanted(args.config, args.signalk)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -440,7 +449,13 @@ def _raw_advertisements(
 def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
     same readings and reading the same board."""
-    return []
+    from victron_ble_bms.signalk.sink import from_options as signalk_sink
+
+    sinks: list[Sink[Reading]] = []
+    signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
+    if signalk is not None:  # a config or missing-package problem raises ValueError: usage
+        sinks.append(signalk)
+    return sinks
 
 
 async def _serve(
