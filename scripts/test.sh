@@ -11,6 +11,9 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A real MQTT broker and an independent client for tests/mqtt (serve, HA discovery).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+# Node and npm run a real signalk-server for tests/signalk (serve --signalk).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # A C compiler and Python's headers build the optional compiled helpers (protocol/_accel.c,
 # sources/_accept.c), so the tests run their paths as well as the pure-Python ones
 # (tests/protocol/test_accel.py, test_frozen.py, tests/scan/test_compiled_step.py).
@@ -34,6 +37,16 @@ if [ $((${#need[@]} + ${#cross[@]})) -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
       "${cross[@]}" >/dev/null
   fi
+fi
+
+# signalk-server from npm, outside the git tree and reused when present (~1 min to install).
+# Pinned to 2.23.x: it runs on Node 20 (Debian's nodejs); 2.24 and later need Node 22.
+signalk_dir="${VICTRON_BMS_SIGNALK_DIR:-$HOME/.cache/victron-ble-bms/signalk}"
+if [ ! -x "$signalk_dir/node_modules/signalk-server/bin/signalk-server" ]; then
+  echo "installing signalk-server 2.23.x into $signalk_dir"
+  mkdir -p "$signalk_dir"
+  npm install --prefix "$signalk_dir" --no-audit --no-fund --loglevel=error \
+    signalk-server@~2.23.0 >/dev/null
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'

@@ -35,14 +35,15 @@ POLL_S = 2.0  # how often a pending access request is asked about
 HTTP_TIMEOUT_S = 10.0
 OUTBOX_LIMIT = 100_000  # messages; beyond it the oldest is dropped
 BATCH = 256
+FLUSH_S = 5.0  # on stop, how long queued messages may still take to go out
 
 
 class AccessProblem(Exception):
     """Security on and no way to write (yet): the message says what the user can do."""
 
 
-class TokenRejected(Exception):
-    """The server refused a token at the WebSocket handshake."""
+class _Stopped(Exception):
+    """stop() while waiting for an approval."""
 
 
 def describe(exc: BaseException, secret: str | None = None) -> str:
@@ -125,7 +126,7 @@ class Link:
                 was_connected = False
                 try:
                     token = await self._authorize(http)
-                    if self._stop.is_set():
+                    if self._stop.is_set() and not self.outbox:
                         return
                     headers = {"Authorization": f"Bearer {token}"} if token else {}
                     async with http.ws_connect(
@@ -139,6 +140,8 @@ class Link:
                         if self._stop.is_set():
                             return
                         raise ConnectionError("the server closed the stream")
+                except _Stopped:
+                    return
                 except AccessProblem as exc:
                     self.say(f"Signal K server {self.server}: {exc}; retrying in {delay:.0f} s")
                 except aiohttp.WSServerHandshakeError as exc:
@@ -179,9 +182,17 @@ class Link:
         self.send(first)
         self.send(queued)
         reader = asyncio.create_task(self._read(ws))
+        loop = asyncio.get_running_loop()
+        flush_until: float | None = None
         try:
-            while not self._stop.is_set() and not reader.done():
-                if not self.outbox:
+            while not reader.done():
+                if self._stop.is_set():
+                    # Stopping: what is queued (a replayed capture's last states) still goes,
+                    # for a few seconds at most.
+                    flush_until = flush_until or loop.time() + FLUSH_S
+                    if not self.outbox or loop.time() > flush_until:
+                        break
+                elif not self.outbox:
                     self._wake.clear()
                     waiter = asyncio.create_task(self._wake.wait())
                     await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -253,7 +264,7 @@ class Link:
         self._token = token = await self._request_access(http)
         return token
 
-    async def _request_access(self, http: Any) -> str | None:
+    async def _request_access(self, http: Any) -> str:
         origin = self.server.http_base
         href = self.store.pending(origin)
         if href is None:
@@ -294,7 +305,7 @@ class Link:
             )
         return await self._wait_for_approval(http, href)
 
-    async def _wait_for_approval(self, http: Any, href: str) -> str | None:
+    async def _wait_for_approval(self, http: Any, href: str) -> str:
         origin = self.server.http_base
         while not self._stop.is_set():
             status, reply = await self._get_json(http, href)
@@ -318,4 +329,4 @@ class Link:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_s)
-        return None
+        raise _Stopped

@@ -310,6 +310,8 @@ def meta(
             m = {"units": units, "displayName": f"{display_name} {what}", "description": what}
             if lbs and rel == "temperature":
                 m.update(zones=_LBS_TEMPERATURE_ZONES, **_ALARM_METHODS)
+        elif rel == "name":
+            m = {"displayName": display_name, "description": "the battery's name"}
         elif rel.startswith("cellVoltages.") and rel.endswith(".voltage"):
             n = rel.split(".")[1]
             m = {
