@@ -40,7 +40,9 @@ if [ $((${#need[@]} + ${#cross[@]})) -gt 0 ]; then
 fi
 
 # signalk-server from npm, outside the git tree and reused when present (~1 min to install).
-# Pinned to 2.23.x: it runs on Node 20 (Debian's nodejs); 2.24 and later need Node 22.
+# Pinned to 2.23.x: its engines field asks Node >= 20 (this machine's nodejs is 20; Debian 12's
+# own package is 18, too old: tests/signalk then skip, saying so); later releases need Node 22
+# (2.32.0: engines node >= 22).
 signalk_dir="${VICTRON_BMS_SIGNALK_DIR:-$HOME/.cache/victron-ble-bms/signalk}"
 if [ ! -x "$signalk_dir/node_modules/signalk-server/bin/signalk-server" ]; then
   echo "installing signalk-server 2.23.x into $signalk_dir"

@@ -2,7 +2,9 @@
 
 Installed by scripts/test.sh into ``~/.cache/victron-ble-bms/signalk`` (outside the git tree;
 ``VICTRON_BMS_SIGNALK_DIR`` overrides), pinned to 2.23.x: its package.json says
-``engines.node >=20``, and 2.24 and later need Node 22, while Debian 12/13's nodejs is 20.
+``engines.node >=20``, and later releases need Node 22 (2.32.0: ``engines.node >=22``), while
+this machine's nodejs is 20 (Debian 12's own package is 18: too old, the tests then skip
+saying so).
 
 Started with ``SIGNALK_NODE_CONFIG_DIR`` (a tmp dir holding settings.json with ``mdns: false``),
 ``PORT`` / ``TCPSTREAMPORT`` / ``NMEA0183PORT`` on free ports, and plugins off. signalk-server
@@ -31,7 +33,7 @@ from typing import Any
 import pytest
 
 HOST = "127.0.0.1"
-VERSION_PIN = "~2.23.0"  # 2.24+ needs Node 22 (see the module docstring)
+VERSION_PIN = "~2.23.0"  # later releases need Node 22 (see the module docstring)
 
 
 def install_dir() -> Path:
@@ -41,11 +43,18 @@ def install_dir() -> Path:
 
 def server_script() -> Path:
     script = install_dir() / "node_modules" / "signalk-server" / "bin" / "signalk-server"
-    if not script.exists() or shutil.which("node") is None:
+    node = shutil.which("node")
+    if not script.exists() or node is None:
         pytest.skip(
             f"signalk-server not installed in {install_dir()} (scripts/test.sh installs it: "
             f"npm install --prefix {install_dir()} signalk-server@{VERSION_PIN})"
         )
+    version = subprocess.run(  # noqa: S603
+        [node, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    major = version.lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < 20:
+        pytest.skip(f"signalk-server 2.23 needs Node >= 20 (engines), this node is {version!r}")
     return script
 
 

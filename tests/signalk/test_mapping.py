@@ -164,12 +164,12 @@ def test_unknown_codes_never_clear_and_silence_is_not_an_all_clear() -> None:
     ok, w_sl12 = (1 << 25) | (1 << 26), (1 << 25) | (1 << 26) | (1 << 12)
 
     board.reading(_reading(_lbs_frame(w_sl12, 1), 1.0))
-    assert _notes(pub.reading(ADDRESS)) == {path: "warn"}
+    assert _notes(pub.reading(board.get(ADDRESS).latest)) == {path: "warn"}
     # A partial frame (codes not received) and a frame under a wrong key: nothing cleared.
     board.reading(_reading(_lbs_frame(ok, 2)[:12], 2.0))
-    assert _notes(pub.reading(ADDRESS)) == {}
+    assert _notes(pub.reading(board.get(ADDRESS).latest)) == {}
     board.reading(_reading(_lbs_frame(ok, 3), 3.0, key=bytes(16)))
-    assert _notes(pub.reading(ADDRESS)) == {}
+    assert _notes(pub.reading(board.get(ADDRESS).latest)) == {}
     # Silent past stale_after_s: values null, a noData warning, the code left as it was.
     clock.now += 61
     out = pub.tick()
@@ -181,7 +181,7 @@ def test_unknown_codes_never_clear_and_silence_is_not_an_all_clear() -> None:
     assert _notes(pub.connected())[path] == "warn"
     # Heard again, complete, without the code: now it clears, and so does noData.
     board.reading(_reading(_lbs_frame(ok, 4), 4.0))
-    notes = _notes(pub.reading(ADDRESS))
+    notes = _notes(pub.reading(board.get(ADDRESS).latest))
     assert notes == {path: "normal", path.replace("W-SL12", "noData"): "normal"}
 
 
@@ -189,7 +189,7 @@ def test_notifications_never_share_a_message_with_values() -> None:
     board = Board({ADDRESS: KEY})
     pub = Publisher(board)
     board.reading(_reading(_lbs_frame((1 << 12) | (1 << 25), 1), 1.0))
-    for _key, msg in pub.reading(ADDRESS) + pub.connected():
+    for _key, msg in pub.reading(board.get(ADDRESS).latest) + pub.connected():
         for update in msg["updates"]:
             paths = [i["path"] for i in update.get("values", [])]
             notes = [p for p in paths if p.startswith("notifications.")]
@@ -200,7 +200,7 @@ def test_a_neighbours_device_is_not_published() -> None:
     board = Board({})
     pub = Publisher(board)
     board.reading(_reading(_lbs_frame(1 << 25, 1), 1.0))
-    assert pub.reading(ADDRESS) == [] and pub.connected() == []
+    assert pub.reading(board.get(ADDRESS).latest) == [] and pub.connected() == []
 
 
 # --- config ---------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def _lbs(flags: int, cells: tuple[float, ...], volts: float) -> SmartLithiumReco
 def test_capture_replay_names_partial_frames_and_wrong_keys(
     signalk_server: SignalKServer, tmp_path: Path, serves: list[Serve]
 ) -> None:
-    ok = (1 << 25) | (1 << 26)  # allowed to charge and to discharge (protocol.md §4.1)
+    ok = (1 << 25) | (1 << 26)  # allowed to charge and to discharge (docs/protocol.md §4.1)
     w_sl12 = ok | (1 << 12)  # + the cell under-voltage pre-alarm
     low = (3.05, 3.09, 3.08, 3.08)
     keys = {
@@ -255,6 +255,55 @@ def test_capture_replay_names_partial_frames_and_wrong_keys(
     assert wrong is not None and values(wrong)["bms.keyStatus"] == "key mismatch"
     assert "voltage" not in wrong and "cellVoltages" not in wrong
     assert signalk_server.get("notifications.electrical.batteries.neighbourKey") is None
+
+
+def test_a_bank_is_a_battery_of_its_own(
+    signalk_server: SignalKServer, tmp_path: Path, serves: list[Serve]
+) -> None:
+    """Two batteries declared as the bank "house" in the keys file; House 2 falls silent in the
+    capture while House 1 goes on past stale_after_s: the bank is degraded (an alert naming
+    House 2), never normal."""
+    ok = (1 << 25) | (1 << 26)
+    one, two = "C0:FF:EE:00:01:01", "C0:FF:EE:00:01:02"
+    t0 = 1_700_000_000.0
+    capture = tmp_path / "bank.jsonl"
+    with JsonlWriter(capture, source="test") as w:
+        for n in range(100):  # 100 s: both for 10 s, then House 1 alone
+            for address, key in ((one, KEY_1), (two, KEY_2)):
+                if address == two and n >= 10:
+                    continue
+                data = encode(
+                    _lbs(ok, (3.3, 3.31, 3.3, 3.3), 13.21), key=key, nonce=n, model_id=0xA0ED
+                )
+                w.write(Advertisement(t0 + n, address, {0x02E1: data}, rssi=-60))
+    store = KeyStore()
+    store.add(one, KEY_1, name="House 1")
+    store.add(two, KEY_2, name="House 2")
+    store.add_bank("house", {"members": ["House 1", "House 2"]})
+    keys_file = store.save(tmp_path / "keys.toml")
+    config = tmp_path / "serve.toml"
+    config.write_text("[mqtt]\nstale_after_s = 30\n")
+    s = Serve(
+        tmp_path,
+        "--source", "capture", str(capture), "--speed", "max", "--keys", str(keys_file),
+        "--config", str(config), "--signalk", signalk_server.stream_url,
+    )  # fmt: skip
+    serves.append(s)
+    assert s.wait() == 0
+    clean(s.stderr)
+    bank = wait_for(lambda: battery(signalk_server, "house"), 10, "the bank 'house'")
+    got = values(bank)
+    assert got["name"] == "house" and got["bms.membersExpected"] == 2
+    assert got["bms.membersHeard"] == 1 and got["bms.membersStale"] == 1
+    assert got["bms.verdict"] == "degraded" and got["voltage"] == 13.21
+    assert bank["voltage"]["meta"]["units"] == "V"
+    note = notification(signalk_server, "house", "bank")
+    assert note is not None and note["state"] == "alert" and "House 2" in note["message"]
+    # The members are batteries too, under their own names.
+    assert values(battery(signalk_server, "house1"))["voltage"] == 13.21
+
+
+KEY_1, KEY_2 = bytes(range(16)), bytes(range(5, 21))
 
 
 def test_security_access_request_kept_token_and_env_token(

@@ -201,7 +201,7 @@ def _seconds(minutes: int | None) -> int | None:
 
 
 def _coulombs(consumed_ah: float | None) -> float | None:
-    # The record's consumed Ah is negative while the battery is below full (protocol.md §2.2).
+    # The record's consumed Ah is negative while the battery is below full (docs/protocol.md §2.2).
     return None if consumed_ah is None else round(max(0.0, -consumed_ah) * 3600.0, 1)
 
 
@@ -297,11 +297,16 @@ _SPEC_META: dict[str, tuple[str, str]] = {
 
 
 def meta(
-    relative_paths: Iterable[str], display_name: str, record_type: int | None
+    relative_paths: Iterable[str],
+    display_name: str,
+    record_type: int | None,
+    *,
+    own: Mapping[str, tuple[str | None, str]] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """`meta` for the value paths sent: units, displayName, description, and for a Lithium
-    Battery Smart the manual's fixed thresholds as zones."""
+    Battery Smart the manual's fixed thresholds as zones. `own`: more paths of ours (a bank's)."""
     lbs = record_type == SmartLithiumRecord.LAYOUT.record_type
+    ours = {**OWN_PATHS, **(own or {})}
     out: list[tuple[str, dict[str, Any]]] = []
     for rel in relative_paths:
         m: dict[str, Any]
@@ -327,8 +332,8 @@ def meta(
                 "description": "'<2.61' or '>3.85' when the cell is beyond what the frame can "
                 "carry (its voltage is then the scale's end); null otherwise",
             }
-        elif rel in OWN_PATHS:
-            units_or_none, description = OWN_PATHS[rel]
+        elif rel in ours:
+            units_or_none, description = ours[rel]
             m = {"displayName": f"{display_name} {rel.split('.')[-1]}", "description": description}
             if units_or_none:
                 m["units"] = units_or_none

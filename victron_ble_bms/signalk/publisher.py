@@ -14,46 +14,28 @@ Rules:
   device is silent, no notification is touched: unknown is never an all-clear;
 - a device silent for the board's `stale_after_s` gets its values set to null and a `noData`
   warning, cleared when it is heard again;
-- notifications travel in messages of their own, never beside values (a server re-labels the
-  `$source` of values mixed with a notification: ecosystem-notes §11).
+- notifications travel in messages of their own, never beside values (`deltas.py`);
+- each bank declared in the keys file is a battery of its own (`banks.py`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from victron_ble_bms.hub.board import Board, DeviceEntry, suspicion
+from victron_ble_bms.mqtt.bank import declared_banks
 from victron_ble_bms.mqtt.state import codes_of
 from victron_ble_bms.protocol import Code
-from victron_ble_bms.sources.readings import KeyStatus
+from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from . import mapping as m
+from .banks import BankPublisher
+from .deltas import SOURCE, Delta, Outgoing, message, notification_message
 
-Delta = dict[str, Any]
-Outgoing = tuple[tuple[str, str], Delta]  # (key, message)
-SOURCE = "victron-ble-bms"
-CONTEXT = "vessels.self"
+__all__ = ["Delta", "Outgoing", "Publisher"]
 _KEEP_WHEN_SILENT = {"name", "manufacturer.name", "manufacturer.model", "bms.keyStatus"}
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _message(kind: str, items: list[tuple[str, Any]], ts: float, source: str) -> Delta:
-    return {
-        "context": CONTEXT,
-        "updates": [
-            {
-                "$source": source,
-                "timestamp": iso(ts),
-                kind: [{"path": path, "value": value} for path, value in items],
-            }
-        ],
-    }
 
 
 class Publisher:
@@ -65,25 +47,38 @@ class Publisher:
         self.paths: dict[str, set[str]] = {}  # address → relative value paths sent
         self.silent: set[str] = set()  # addresses whose noData warning is up
         self.meta_sent: set[str] = set()  # full paths, per connection
-        self.keys_changed()
+        self._refresh_ids()
+        self.banks = BankPublisher(
+            declared_banks(board.keys),
+            taken_ids=set(self.ids.values()),
+            stale_after_s=board.stale_after_s,
+            clock=board.clock,
+            wall_clock=wall_clock,
+        )
 
     # --- what serve calls -----------------------------------------------------------------
     def keys_changed(self) -> list[Outgoing]:
         """Ids follow the keys file's names. A device that lost its key is no longer ours: its
         values become null (its notifications are left as they were: nothing is known)."""
-        addresses = list(self.board.keys)
-        self.ids = m.battery_ids({a: self.board.names(a) for a in addresses})
+        self._refresh_ids()
         out: list[Outgoing] = []
         for address in [a for a in self.paths if a not in self.board.keys]:
             out += self._nulls(address, self._id(address))
             del self.paths[address]
             self.active.pop(address, None)
             self.silent.discard(address)
-        return out
+        banks = declared_banks(self.board.keys)
+        return out + self.banks.keys_changed(banks, set(self.ids.values()))
 
-    def reading(self, address: str) -> list[Outgoing]:
-        entry = self.board.get(address)
-        return [] if entry is None else self.device(entry)
+    def _refresh_ids(self) -> None:
+        addresses = list(self.board.keys)
+        self.ids = m.battery_ids({a: self.board.names(a) for a in addresses})
+
+    def reading(self, reading: Reading) -> list[Outgoing]:
+        """After the board took `reading`: its device's messages, and its banks'."""
+        entry = self.board.get(reading.advertisement.address)
+        out = [] if entry is None else self.device(entry)
+        return out + self.banks.reading(reading)
 
     def tick(self) -> list[Outgoing]:
         """Devices that went silent: values null, a noData warning."""
@@ -94,7 +89,7 @@ class Publisher:
             if address in self.paths and address not in self.silent and self.board.stale(entry):
                 self.silent.add(address)
                 out += self._silent(entry, now)
-        return out
+        return out + self.banks.tick()
 
     def connected(self) -> list[Outgoing]:
         """Everything, for a fresh connection: meta again, values, notifications up."""
@@ -104,7 +99,7 @@ class Publisher:
             out += self.device(entry, resend=True)
             if entry.address in self.silent:
                 out += self._silent(entry, self.board.clock())
-        return out
+        return out + self.banks.connected()
 
     # --- one device -----------------------------------------------------------------------
     def _id(self, address: str) -> str:
@@ -158,7 +153,7 @@ class Publisher:
         out.append(
             (
                 ("values", address),
-                _message("values", self._full(battery_id, items), ts, self._src(address)),
+                message("values", self._full(battery_id, items), ts, self._src(address)),
             )
         )
         if codes is not None:
@@ -182,12 +177,12 @@ class Publisher:
             path = m.battery_path(battery_id, rel)
             if path not in self.meta_sent:
                 self.meta_sent.add(path)
-                message = _message("meta", [(path, value)], self.wall_clock(), SOURCE)
-                out.append((("meta", path), message))
+                meta = message("meta", [(path, value)], self.wall_clock(), SOURCE)
+                out.append((("meta", path), meta))
         return out
 
     def _notification(self, path: str, value: dict[str, Any], ts: float) -> Outgoing:
-        return (("notification", path), _message("values", [(path, value)], ts, SOURCE))
+        return notification_message(path, value, ts)
 
     def _codes(
         self,
@@ -218,8 +213,8 @@ class Publisher:
         items = [(m.battery_path(battery_id, rel), None) for rel in rels]
         if not items:
             return []
-        message = _message("values", items, self.wall_clock(), self._src(address))
-        return [(("values", address), message)]
+        nulls = message("values", items, self.wall_clock(), self._src(address))
+        return [(("values", address), nulls)]
 
     def _silent(self, entry: DeviceEntry, now: float) -> list[Outgoing]:
         battery_id = self._id(entry.address)

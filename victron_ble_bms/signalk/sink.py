@@ -21,7 +21,7 @@ class SignalKSink:
         self.name = f"Signal K server {cfg.server}"
 
     def reading(self, item: Reading, /) -> None:
-        self.link.send(self.publisher.reading(item.advertisement.address))
+        self.link.send(self.publisher.reading(item))
 
     def tick(self, now: float, /) -> None:
         self.link.send(self.publisher.tick())
