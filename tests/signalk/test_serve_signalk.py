@@ -377,3 +377,28 @@ def test_server_restarted_while_serving(
     assert s.wait() == 0
     clean(s.stderr)
     assert s.stderr.count("connected to Signal K server") >= 2
+
+
+def test_a_password_in_the_url_is_refused_without_echo(tmp_path: Path) -> None:
+    """(Other bad URLs: test_mapping.test_urls, without a process.)"""
+    url, says = "ws://u:hunter2@127.0.0.1:3000/signalk/v1/stream", "never on the command line"
+    out = subprocess.run(
+        [sys.executable, "-m", "victron_ble_bms", "serve", "--source", "emulator",
+         "--signalk", url],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 2 and says in out.stderr
+    assert "hunter2" not in out.stderr + out.stdout
+    clean(out.stderr)
+
+
+def test_server_down_is_one_line_per_attempt(tmp_path: Path, serves: list[Serve]) -> None:
+    from tests.signalk.server import free_port
+
+    url = f"ws://127.0.0.1:{free_port()}/signalk/v1/stream"  # nothing listens there
+    s = Serve(tmp_path, "--source", "emulator", "--signalk", url, "--duration", "2")
+    serves.append(s)
+    assert s.wait() == 0
+    assert "connection refused" in s.stderr and "retrying in 1 s" in s.stderr
+    clean(s.stderr)
