@@ -221,3 +221,24 @@ def test_token_from_the_environment_is_never_shown() -> None:
     secret = "tok-123"  # noqa: S105 - a test value that must not be shown
     cfg = resolve(SignalKConfig(), url="ws://h:1", env={"VICTRON_BMS_SIGNALK_TOKEN": secret})
     assert cfg.token == secret and secret not in repr(cfg)
+
+
+def test_a_device_that_loses_its_key_or_is_renamed_leaves_nulls_under_its_old_id() -> None:
+    keys = {ADDRESS: KEY}
+    names = {ADDRESS: "House bank"}
+    board = Board(keys, names=names.get)
+    pub = Publisher(board)
+    board.reading(_reading(_lbs_frame((1 << 25) | (1 << 26), 1), 1.0))
+    first = pub.reading(board.get(ADDRESS).latest)
+    sent = {i["path"] for _k, msg in first for u in msg["updates"] for i in u.get("values", [])}
+    assert "electrical.batteries.houseBank.voltage" in sent
+    names[ADDRESS] = "Starter"
+    out = pub.keys_changed()
+    nulled = {i["path"] for _k, msg in out for u in msg["updates"] for i in u.get("values", [])}
+    assert "electrical.batteries.houseBank.voltage" in nulled
+    assert pub.ids[ADDRESS] == "starter"
+    del keys[ADDRESS]
+    board.keys_changed()
+    out = pub.keys_changed()
+    nulled = {i["path"] for _k, msg in out for u in msg["updates"] for i in u.get("values", [])}
+    assert "electrical.batteries.starter.voltage" in nulled

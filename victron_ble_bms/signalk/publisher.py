@@ -59,14 +59,24 @@ class Publisher:
     # --- what serve calls -----------------------------------------------------------------
     def keys_changed(self) -> list[Outgoing]:
         """Ids follow the keys file's names. A device that lost its key is no longer ours: its
-        values become null (its notifications are left as they were: nothing is known)."""
+        values become null (its notifications are left as they were: nothing is known). A
+        renamed device's values under its old id become null too; its next reading fills the
+        new one (its raised notifications are raised again there)."""
+        old_ids = {address: self._id(address) for address in self.paths}
         self._refresh_ids()
         out: list[Outgoing] = []
-        for address in [a for a in self.paths if a not in self.board.keys]:
-            out += self._nulls(address, self._id(address))
-            del self.paths[address]
-            self.active.pop(address, None)
-            self.silent.discard(address)
+        for address, old_id in old_ids.items():
+            gone = address not in self.board.keys
+            if gone or self._id(address) != old_id:
+                nulls = self._nulls(address, old_id)
+                # Keyed apart from the new id's values, so neither replaces the other queued.
+                out += [(("values", f"{address}@{old_id}"), msg) for _key, msg in nulls]
+            if gone:
+                del self.paths[address]
+                self.active.pop(address, None)
+                self.silent.discard(address)
+            elif self._id(address) != old_id:
+                self.active.pop(address, None)  # raised again under the new id when heard
         banks = declared_banks(self.board.keys)
         return out + self.banks.keys_changed(banks, set(self.ids.values()))
 
