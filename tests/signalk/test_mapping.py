@@ -5,6 +5,7 @@ specification's own constraints (battery id pattern, notification states)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,22 @@ def test_a_device_that_loses_its_key_or_is_renamed_leaves_nulls_under_its_old_id
     out = pub.keys_changed()
     nulled = {i["path"] for _k, msg in out for u in msg["updates"] for i in u.get("values", [])}
     assert "electrical.batteries.starter.voltage" in nulled
+
+
+def test_the_access_file_is_a_secret(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from victron_ble_bms.signalk.access import AccessStore
+
+    os.umask(0o022)
+    store = AccessStore(tmp_path / "new" / "signalk-access.json")
+    client = store.client_id()
+    assert store.client_id() == client  # kept
+    store.update("http://h:1", token="secret-token", href="/signalk/v1/requests/x")  # noqa: S106
+    assert store.token("http://h:1") == "secret-token"
+    assert store.pending("http://h:1") == "/signalk/v1/requests/x"
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
+    store.path.write_text("{not json")  # broken: ask again, never a crash
+    assert store.token("http://h:1") is None

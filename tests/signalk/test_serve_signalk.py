@@ -327,9 +327,8 @@ def test_security_access_request_kept_token_and_env_token(
     s.proc.terminate()
     assert s.wait() == 0
     assert "approve it in the server's admin UI" in s.stderr and "approved" in s.stderr
-    access = tmp_path / "xdg" / "victron-ble-bms" / "signalk-access.json"
+    access = tmp_path / "signalk-access.json"  # beside the --config file
     assert stat.S_IMODE(access.stat().st_mode) == 0o600
-    assert stat.S_IMODE(access.parent.stat().st_mode) == 0o700
     token = str(__import__("json").loads(access.read_text())["servers"][server.http]["token"])
     clean(s.stderr, token)
 

@@ -34,6 +34,7 @@ from victron_ble_bms.sources.capture.jsonl import CaptureError
 from victron_ble_bms.sources.keys import KeyStore
 
 from .output import error
+from .progress import ProgressTarget, wanted
 
 _ADVERTISERS = {
     "bluez": ("victron_ble_bms.emulator.bluez", "BluezAdvertiser"),
@@ -62,7 +63,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--advertise", choices=("bluez", "virtual", "none"), default="none")
     p.add_argument(
-        "--capture", metavar="FILE", help="also write the frames to a JSON-lines capture"
+        "--capture",
+        "--record",
+        metavar="FILE",
+        help="also write the frames to a JSON-lines capture",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (addresses, keys, variation)")
     p.add_argument(
@@ -260,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         error(str(exc))
         return 2
+    if wanted() and (speed is None or speed > 1):  # a long run says how far it is (stderr)
+        targets.append(ProgressTarget("emulating", emu.start_ts, duration))
     advertiser = FanOut(*targets) if targets else NullAdvertiser()
     out = sys.stdout
     out.write(

@@ -111,6 +111,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="this receiver's name in topics and states: letters, digits, . _ - "
         "(default: the host name)",
     )
+    g = p.add_argument_group("web page (needs the web extra: aiohttp)")
+    g.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also serve a live, read-only web page and /api/state, e.g. 127.0.0.1:8080 (this "
+        "machine only) or 0.0.0.0:8080 (the boat's Wi-Fi: needs the token serve prints)",
+    )
     g = p.add_argument_group("mqtt source (remote receivers)")
     g.add_argument(
         "--receiver-topic",
@@ -197,9 +204,19 @@ async def _decoded(
             yield update.reading
 
 
-def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[str, bytes]]:
+class _EmulatedKeys(dict[str, bytes]):
+    """The emulator's keys, with the banks its systems form, as a keys file would declare them
+    (`banks.declared_banks` reads `.banks`), so an emulated bank is published as a bank."""
+
+    banks: Mapping[str, Any] = {}
+
+
+def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _EmulatedKeys]:
+    from victron_ble_bms.banks import parse_banks
     from victron_ble_bms.emulator import DeviceSpec, load_scenario, parse_device_spec
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+
+    from .emulate import emulated_banks
 
     if args.device:
         scenario = load_scenario(args.scenario or "normal-day")
@@ -211,7 +228,10 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[
         emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
     else:
         emu = Emulator(demo_fleet(), seed=args.seed, speed=speed, start_ts=time.time())
-    return emu, emu.keys
+    keys = _EmulatedKeys(emu.keys)
+    names = {ident.address: f"emulated {ident.name}" for ident in emu.identities}
+    keys.banks, _problems = parse_banks(emulated_banks(emu, args.scenario or "demo"), names)
+    return emu, keys
 
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
@@ -314,6 +334,9 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--adapter", args.adapter]
     if args.publish_raw:
         opts += ["--publish-raw", "--receiver-id", _receiver_id(args)]
+    for attr, flag in _SINK_FLAGS:
+        if getattr(args, attr, None):
+            opts += [flag, getattr(args, attr)]
     return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
@@ -327,13 +350,18 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ", or --signalk ws://host[:port]/signalk/v1/stream"
+_OTHER_SINKS_HINT = (
+    ", or --http HOST:PORT for a web page, or --signalk ws://host[:port]/signalk/v1/stream"
+)
+_SINK_FLAGS = (("http", "--http"), ("signalk", "--signalk"))  # (dest, option): into the unit
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
     from victron_ble_bms.signalk.sink import wanted as signalk_wanted
 
-    return signalk_wanted(args.config, args.signalk)
+    if any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        return True
+    return signalk_wanted(args.config, None)  # a [signalk] url in the config file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -356,6 +384,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
+        return EXIT_USAGE
+    if args.publish_raw and _extra_sinks_wanted(args):
+        error(
+            "--publish-raw only forwards raw frames to MQTT; "
+            + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
+            + " show decoded readings: give them to the serve that decodes (--source mqtt)"
+        )
         return EXIT_USAGE
     if args.receiver_id is not None and not args.publish_raw:
         error("--receiver-id names a receiver: it goes with --publish-raw")
@@ -452,6 +487,10 @@ def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     from victron_ble_bms.signalk.sink import from_options as signalk_sink
 
     sinks: list[Sink[Reading]] = []
+    if getattr(args, "http", None):
+        from victron_ble_bms.web import web_sink
+
+        sinks.append(web_sink(args, board, say))
     signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
     if signalk is not None:  # a config or missing-package problem raises ValueError: usage
         sinks.append(signalk)
@@ -542,6 +581,8 @@ async def _serve(
             if keys is None:
                 continue  # a receiver has no heartbeats and no keys file
             now = time.monotonic()
+            if board is not None:
+                board.tick()
             refreshed = False
             if board is not None and board.keys is keys and now - last_keys >= KEYS_CHECK_S:
                 last_keys = now

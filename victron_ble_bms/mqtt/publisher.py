@@ -130,7 +130,9 @@ class Publisher:
         self.throttled = 0  # unkeyed messages not sent because of the global budget
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
-        from .bank import BankPublisher, declared_banks  # here: mqtt/bank.py uses Outgoing
+        from victron_ble_bms.banks import declared_banks
+
+        from .bank import BankPublisher  # here: mqtt/bank.py uses Outgoing
 
         self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
 
@@ -336,7 +338,7 @@ class Publisher:
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
             out.extend(self.removal(dev.address))
-        from .bank import declared_banks
+        from victron_ble_bms.banks import declared_banks
 
         return out + self.banks.keys_changed(declared_banks(self.keys))
 

@@ -1,7 +1,8 @@
 """Banks on Signal K (issue 20): each bank declared in the keys file is a battery of its own,
 `electrical.batteries.<bankId>`, beside its members. Pure (no I/O).
 
-The values are the bank's (`victron_ble_bms.banks`, README "Banks"): spec paths where the spec
+The bank is judged once, on serve's board (`hub.Board.bank_objects`, `victron_ble_bms.banks`);
+the values are the bank's: spec paths where the spec
 has one — `voltage`, `current`, `temperature` (the warmest member), `capacity.stateOfCharge`,
 `capacity.timeRemaining`, `capacity.dischargeSinceFull` (from the bank's SoC source) — and ours
 under `bms.` (`BANK_PATHS`). A value no member gave is null.
@@ -18,8 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from victron_ble_bms.banks import BankSpec, BankTracker
-from victron_ble_bms.sources.readings import Reading
+from victron_ble_bms.hub.board import Board
 
 from . import mapping as m
 from .deltas import SOURCE, Outgoing, message, notification_message
@@ -111,73 +111,60 @@ def bank_ids(names: list[str], taken: set[str]) -> dict[str, str]:
 
 
 class BankPublisher:
-    """Each declared bank as a battery: values and one summary notification when it changes."""
+    """Each bank the board judges (`hub.Board`: one judgement for every sink) as a battery:
+    its values and its summary notification, sent when the board says a bank changed."""
 
     def __init__(
         self,
-        banks: Mapping[str, BankSpec],
+        board: Board,
         *,
         taken_ids: set[str],
-        stale_after_s: float,
-        clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.tracker = BankTracker(banks, stale_after_s=stale_after_s)
-        self.clock = clock
+        self.board = board
         self.wall_clock = wall_clock
-        self.ids = bank_ids(list(banks), taken_ids)
-        self.latest: dict[str, dict[str, Any]] = {}  # name → its last object
+        self.ids = bank_ids(list(board.banks.banks), taken_ids)
+        self.seen = -1  # the board's banks_version last sent
+        self.notes: dict[str, dict[str, Any]] = {}  # name → the notification value last sent
         self.meta_sent: set[str] = set()
-        self._heard_at: float | None = None
 
-    def reading(self, reading: Reading) -> list[Outgoing]:
-        if not self.tracker.banks:
+    def changed(self) -> list[Outgoing]:
+        """After a reading or a tick: the banks again if the board's judgement changed."""
+        if self.board.banks_version == self.seen:
             return []
-        objs = self.tracker.update(reading)
-        self._heard_at = self.clock()
-        return self._take(objs)
-
-    def tick(self) -> list[Outgoing]:
-        """Members falling silent are news: the readings' clock is carried forward by ours
-        between readings (as the MQTT bank publisher does)."""
-        if not self.tracker.banks or self._heard_at is None:
-            return []
-        now = self.clock()
-        objs = self.tracker.tick(self.tracker.now + (now - self._heard_at))
-        self._heard_at = now
-        return self._take(objs)
+        return self._send(force=False)
 
     def connected(self) -> list[Outgoing]:
         self.meta_sent.clear()
-        return self._take(list(self.latest.values()), force=True)
+        return self._send(force=True)
 
-    def keys_changed(self, banks: Mapping[str, BankSpec], taken_ids: set[str]) -> list[Outgoing]:
-        self.tracker.set_banks(banks)
-        self.ids = bank_ids(list(banks), taken_ids)
-        self.latest = {n: o for n, o in self.latest.items() if n in banks}
-        return []
+    def keys_changed(self, taken_ids: set[str]) -> list[Outgoing]:
+        self.ids = bank_ids(list(self.board.banks.banks), taken_ids)
+        self.notes = {n: v for n, v in self.notes.items() if n in self.ids}
+        return self._send(force=False)
 
-    def _take(self, objs: list[dict[str, Any]], *, force: bool = False) -> list[Outgoing]:
+    def _send(self, *, force: bool) -> list[Outgoing]:
+        self.seen = self.board.banks_version
+        if not self.board.banks:
+            return []
         out: list[Outgoing] = []
-        for obj in objs:
+        ts = self.wall_clock()
+        for obj in self.board.bank_objects():
             name = obj["name"]
             bank_id = self.ids.get(name)
             if bank_id is None:
                 continue
-            previous = self.latest.get(name)
-            self.latest[name] = obj
             items = bank_values(obj)
-            ts = self.wall_clock()
-            source = f"{SOURCE}.{bank_id}"
             for rel, value in m.meta([r for r, _ in items], name, None, own=BANK_PATHS):
                 path = m.battery_path(bank_id, rel)
                 if path not in self.meta_sent:
                     self.meta_sent.add(path)
                     out.append((("meta", path), message("meta", [(path, value)], ts, SOURCE)))
             full = [(m.battery_path(bank_id, rel), value) for rel, value in items]
+            source = f"{SOURCE}.{bank_id}"
             out.append((("values", f"bank:{name}"), message("values", full, ts, source)))
             note = bank_notification(obj)
-            if force or previous is None or bank_notification(previous) != note:
-                path = f"{m.NOTIFICATIONS}.{bank_id}.bank"
-                out.append(notification_message(path, note, ts))
+            if force or self.notes.get(name) != note:
+                self.notes[name] = note
+                out.append(notification_message(f"{m.NOTIFICATIONS}.{bank_id}.bank", note, ts))
         return out

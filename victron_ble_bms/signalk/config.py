@@ -93,7 +93,8 @@ def parse_server_url(text: str) -> Server:
 
 
 def default_access_file() -> Path:
-    """Beside the config file: the token an approved access request earned (0600)."""
+    """Beside the default config file (or the one `--config` names): the token an approved
+    access request earned (0600)."""
     return default_config_path().parent / "signalk-access.json"
 
 
@@ -161,6 +162,8 @@ def load_signalk_config(
                 f"{p} holds the Signal K token but is readable by others "
                 f"(mode {stat.S_IMODE(mode):04o}); fix with: chmod 600 {p}"
             )
+    if explicit and "access_file" not in values:  # beside the config file it was given
+        values["access_file"] = p.parent / "signalk-access.json"
     return replace(SignalKConfig(), **values), warnings
 
 

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from victron_ble_bms.hub.board import Board, DeviceEntry, suspicion
-from victron_ble_bms.mqtt.bank import declared_banks
 from victron_ble_bms.mqtt.state import codes_of
 from victron_ble_bms.protocol import Code
 from victron_ble_bms.sources.readings import KeyStatus, Reading
@@ -48,13 +47,7 @@ class Publisher:
         self.silent: set[str] = set()  # addresses whose noData warning is up
         self.meta_sent: set[str] = set()  # full paths, per connection
         self._refresh_ids()
-        self.banks = BankPublisher(
-            declared_banks(board.keys),
-            taken_ids=set(self.ids.values()),
-            stale_after_s=board.stale_after_s,
-            clock=board.clock,
-            wall_clock=wall_clock,
-        )
+        self.banks = BankPublisher(board, taken_ids=set(self.ids.values()), wall_clock=wall_clock)
 
     # --- what serve calls -----------------------------------------------------------------
     def keys_changed(self) -> list[Outgoing]:
@@ -77,8 +70,7 @@ class Publisher:
                 self.silent.discard(address)
             elif self._id(address) != old_id:
                 self.active.pop(address, None)  # raised again under the new id when heard
-        banks = declared_banks(self.board.keys)
-        return out + self.banks.keys_changed(banks, set(self.ids.values()))
+        return out + self.banks.keys_changed(set(self.ids.values()))
 
     def _refresh_ids(self) -> None:
         addresses = list(self.board.keys)
@@ -88,7 +80,7 @@ class Publisher:
         """After the board took `reading`: its device's messages, and its banks'."""
         entry = self.board.get(reading.advertisement.address)
         out = [] if entry is None else self.device(entry)
-        return out + self.banks.reading(reading)
+        return out + self.banks.changed()
 
     def tick(self) -> list[Outgoing]:
         """Devices that went silent: values null, a noData warning."""
@@ -99,7 +91,7 @@ class Publisher:
             if address in self.paths and address not in self.silent and self.board.stale(entry):
                 self.silent.add(address)
                 out += self._silent(entry, now)
-        return out + self.banks.tick()
+        return out + self.banks.changed()
 
     def connected(self) -> list[Outgoing]:
         """Everything, for a fresh connection: meta again, values, notifications up."""
