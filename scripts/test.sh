@@ -19,6 +19,9 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A real MQTT broker and an independent client for tests/mqtt (serve, HA discovery).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+# Node and npm run a real signalk-server for tests/signalk (serve --signalk).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # A real browser for tests/web (serve --http), driven by Playwright (its own browser download,
 # `playwright install`, is never run: it uses /usr/bin/chromium).
 [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -46,6 +49,18 @@ if [ $((${#need[@]} + ${#cross[@]})) -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
       "${cross[@]}" >/dev/null
   fi
+fi
+
+# signalk-server from npm, outside the git tree and reused when present (~1 min to install).
+# Pinned to 2.23.x: its engines field asks Node >= 20 (this machine's nodejs is 20; Debian 12's
+# own package is 18, too old: tests/signalk then skip, saying so); later releases need Node 22
+# (2.32.0: engines node >= 22).
+signalk_dir="${VICTRON_BMS_SIGNALK_DIR:-$HOME/.cache/victron-ble-bms/signalk}"
+if [ ! -x "$signalk_dir/node_modules/signalk-server/bin/signalk-server" ]; then
+  step "npm: signalk-server 2.23.x into $signalk_dir for tests/signalk (about 1 min, once)"
+  mkdir -p "$signalk_dir"
+  npm install --prefix "$signalk_dir" --no-audit --no-fund --loglevel=error \
+    signalk-server@~2.23.0 >/dev/null
 fi
 
 step "pip: this project with its [test] extra (bleak, textual, aiomqtt, pytest, hypothesis," \
