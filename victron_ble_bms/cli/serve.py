@@ -399,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
         return EXIT_USAGE
-    if args.publish_raw and _extra_sinks_wanted(args):
+    if args.publish_raw and any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
         error(
             "--publish-raw only forwards raw frames to MQTT; "
             + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
