@@ -25,6 +25,7 @@ from ...safetext import plain
 from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
 from .hci import advertisement
+from .lane import JSON_RSSI, Lane
 from .sink import RecordSink
 
 __all__ = [
@@ -293,13 +294,49 @@ class _Lines:
 
 
 def read_jsonl_file(
-    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+    f: BinaryIO,
+    *,
+    path: str = "",
+    errors: list[CaptureError] | None = None,
+    lane: Lane | None = None,
 ) -> Iterator[Advertisement]:
-    """`read_jsonl` on a file opened in binary mode (used by `open_capture`)."""
+    """`read_jsonl` on a file opened in binary mode (used by `open_capture`).
+
+    With a `lane` (lane.py), a line as our writer writes it (`{"ts":T,"address":…,"rssi":R,
+    "name":…`, T the shortest text of a finite float, R an int or null as json.dumps writes
+    them) is looked up by its text without T and R before it is parsed."""
     lines = _Lines(path, errors)
     offset = 0
+    if lane is not None:
+        packets, out, miss, flush_at = lane.packets, lane.out, lane.miss, lane.flush_at
     for number, raw in enumerate(f, 1):
         line_offset, offset = offset, offset + len(raw)
+        if lane is not None:
+            lane.pending = None
+            if raw[:6] == b'{"ts":' and raw[-1:] == b"\n" and lines.header_seen:
+                a = raw.find(b',"address":', 6)
+                r = raw.find(b',"rssi":', a)
+                n = raw.find(b',"name":', r)
+                key = raw[a:r] + raw[n:]
+                rssi_text = JSON_RSSI.get(raw[r + 8 : n])
+                if a > 0 and r > 0 and n > 0 and rssi_text is not None:
+                    ts_text = raw[6:a].decode("ascii", "replace")
+                    ts = _float_or_none(ts_text)
+                    if ts is not None and f"{ts!r}" == ts_text:
+                        entry = packets.get(key)
+                        if entry is not None:
+                            entry[3] += 1
+                            if entry[0] is not None:
+                                out.append(f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}")
+                                if len(out) >= flush_at:
+                                    lane.flush()
+                            continue
+                        if _plain_key(key):  # every key in `packets` is
+                            if miss(key, ts_text, rssi_text):
+                                if len(out) >= flush_at:
+                                    lane.flush()
+                                continue
+                            lane.pending = key
         if not raw.endswith(b"\n"):
             # The last line, cut short by a crash or power loss: nothing to report, unless it
             # is complete JSON that merely lacks its newline.
@@ -310,6 +347,20 @@ def read_jsonl_file(
         adv = lines.parse(raw, line_offset, number)
         if adv is not None:
             yield adv
+
+
+def _plain_key(key: bytes) -> bool:
+    """The rest of a line names ts and rssi nowhere else, and has no escapes (a key spelled
+    with escapes could be either): then the values cut out are the ones the line has."""
+    return b'"ts"' not in key and b'"rssi"' not in key and b"\\" not in key
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value - value == 0.0 else None
 
 
 def follow_jsonl(
