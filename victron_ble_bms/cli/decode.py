@@ -43,6 +43,9 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # some of the capture was unreadable; what was readable was decoded
 
 PROGRESS_MIN_BYTES = 8 << 20  # a progress bar only for files that take a while
+# JSON lines of packets seen before written by the reader itself (sources/capture/lane.py);
+# False: every packet the slow way (the tests compare the two).
+LANE = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -500,7 +503,7 @@ def _decode_file(
     # Packets seen before are written by the reader itself (sources/capture/lane.py).
     lane = (
         CaptureLane(lines, write, summary.tally)
-        if lines is not None and device is None and not args.follow
+        if LANE and lines is not None and device is None and not args.follow
         else None
     )
     fast = lane.lane if lane is not None else None
