@@ -169,3 +169,17 @@ def test_batched_keystreams_are_the_per_nonce_ones() -> None:
         for low in (0, 1, 0x80, 0xFF):
             nonce = high << 8 | low
             assert block[low * 16 : low * 16 + 16] == cipher.keystream(nonce)
+
+
+def test_microsecond_times_are_written_as_json_writes_them() -> None:
+    """`us_text(us)` is `repr(us / 1e6)` (the reader's float, as json.dumps writes it) over
+    the whole range, edges and round values included."""
+    from victron_ble_bms.sources.capture.lane import us_text
+
+    rng = random.Random(7)
+    top = (1 << 33) * 1_000_000
+    values = [0, 1, 999_999, 1_000_000, 1_500_000, top - 1, top, top + 1, -5, 10**18]
+    for _ in range(100_000):
+        us = rng.randrange(0, 10 ** rng.choice((7, 10, 13, 16)) + top)
+        values.append(us - us % rng.choice((1, 1, 1000, 1_000_000)))
+    assert [us_text(us) for us in values] == [repr(us / 1e6) for us in values]

@@ -42,7 +42,7 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class _Device:
-    __slots__ = ("head", "name", "plaintext", "cipher", "parts", "high", "block")
+    __slots__ = ("head", "name", "plaintext", "cipher", "parts", "end", "high", "block")
 
     def __init__(
         self, head: bytes, name: str | None, plaintext: int, cipher: KeyCipher, parts: list[str]
@@ -52,6 +52,7 @@ class _Device:
         self.plaintext = plaintext
         self.cipher = cipher
         self.parts = parts  # 4 literal pieces around ts, rssi, nonce
+        self.end = parts[3] + "\n"  # a lane entry's last piece (shared by all of them)
         self.high = -1  # `block` holds the keystreams of the nonces high << 8 … | 255
         self.block = b""
 
@@ -118,7 +119,7 @@ class JsonLines:
         device = self._devices[adv.address]
         data = adv.manufacturer_data[COMPANY_ID]
         p0, p1, p2, p3 = device.parts
-        return p0, p1, f"{p2}{data[5] | (data[6] << 8)}{p3}\n", device
+        return p0, p1, f"{p2}{data[5] | (data[6] << 8)}", device
 
     def full(self, adv: Advertisement, name: str, record: Record) -> str:
         """The line for a freshly decoded record (exactly as before); remembers it as the
@@ -187,7 +188,9 @@ class CaptureLane:
     the device has no key. Everything else goes the slow way, and is learnt from.
     """
 
-    LIMIT = 1 << 16  # entries; then counts are folded and the lane starts again
+    # Entries (each ~0.3 KB: its key, the text up to the nonce); then counts are folded and
+    # the lane starts again.
+    LIMIT = 1 << 15
 
     def __init__(
         self,
@@ -236,7 +239,6 @@ class CaptureLane:
         if len(packets) >= self.LIMIT:
             self.fold()
             packets.clear()
-            self._layouts.clear()
         packets[key] = entry
 
     def learn(self, adv: Advertisement, key: bytes, reading: object, wrote: bool) -> None:
@@ -247,10 +249,10 @@ class CaptureLane:
             if pieces is None:
                 return
             p0, p1, tail, device = pieces
-            self._put(key, [p0, p1, tail, 0, _LINE])
+            self._put(key, [p0, p1, tail, 0, _LINE, device.end])
             self._layout(adv, key, device, _LINE)
         else:
-            self._put(key, [None, None, None, 0, reading])
+            self._put(key, [None, None, None, 0, reading, None])
             status = getattr(reading, "status", None)
             if status is not None and status.value == "no key":
                 self._layout(adv, key, None, reading)
@@ -271,7 +273,8 @@ class CaptureLane:
             at = len(key) - len(data)
             if key[at:] != data or key[at - 4 : at] != bytes((len(data) + 3, 0xFF, 0xE1, 0x02)):
                 return
-            self._layouts[key[:12]] = (
+            self._keep(
+                key[:12],
                 key[12 : at + 5],
                 at + 5,
                 data[7],
@@ -288,7 +291,8 @@ class CaptureLane:
         q = h + 2 * len(data)
         if key[h:q] != data.hex().encode() or key[q : q + 1] != b'"':
             return
-        self._layouts[key[: h + 10]] = (
+        self._keep(
+            key[: h + 10],
             key[h + 14 : h + 16],
             h,
             key[q:],
@@ -297,6 +301,11 @@ class CaptureLane:
             device,
             effect,
         )
+
+    def _keep(self, key: bytes, *layout: Any) -> None:
+        if len(self._layouts) >= self.LIMIT:  # a flood of addresses: bounded too
+            self._layouts.clear()
+        self._layouts[key] = layout
 
     def _miss(self, key: bytes, ts: str, rssi: str) -> bool:
         if key[0] == 0x3E:
@@ -338,14 +347,15 @@ class CaptureLane:
                     return False
         packets = self.lane.packets
         if len(packets) >= self.LIMIT:
-            self._put(key, [None, None, None, 0, None])  # folds and starts again
+            self._put(key, [None, None, None, 0, None, None])  # folds and starts again
         if device is None:  # no key: the same tally whatever the nonce and data
-            packets[key] = [None, None, None, 1, effect]
+            packets[key] = [None, None, None, 1, effect, None]
             return True
-        p0, p1, p2, p3 = device.parts
-        tail_text = f"{p2}{nonce}{p3}\n"
-        packets[key] = [p0, p1, tail_text, 1, _LINE]
-        self.lane.out.append(f"{p0}{ts}{p1}{rssi}{tail_text}")
+        p0, p1, p2, _ = device.parts
+        tail_text = f"{p2}{nonce}"
+        end = device.end
+        packets[key] = [p0, p1, tail_text, 1, _LINE, end]
+        self.lane.out.append(f"{p0}{ts}{p1}{rssi}{tail_text}{end}")
         return True
 
 

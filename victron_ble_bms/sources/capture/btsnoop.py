@@ -22,7 +22,7 @@ from .errors import (
     UnsupportedLinkType,
 )
 from .hci import parse_hci_event
-from .lane import RSSI_TEXT, Lane, hci_report_shape
+from .lane import RSSI_TEXT, Lane, hci_report_shape, us_text
 from .links import BTSNOOP_H4, BTSNOOP_LINKS, LinkDecoder
 
 MAGIC = b"btsnoop\0"
@@ -130,9 +130,11 @@ def read_btsnoop(
                 if entry is not None:
                     entry[3] += 1
                     if entry[0] is not None:
-                        ts = f"{(ts_us - EPOCH_OFFSET_US) / 1e6!r}"
-                        out.append(f"{entry[0]}{ts}{entry[1]}{RSSI_TEXT[buf[end - 1]]}{entry[2]}")
-                elif not miss(key, f"{(ts_us - EPOCH_OFFSET_US) / 1e6!r}", RSSI_TEXT[buf[end - 1]]):
+                        ts = us_text(ts_us - EPOCH_OFFSET_US)
+                        out.append(
+                            f"{entry[0]}{ts}{entry[1]}{RSSI_TEXT[buf[end - 1]]}{entry[2]}{entry[5]}"
+                        )
+                elif not miss(key, us_text(ts_us - EPOCH_OFFSET_US), RSSI_TEXT[buf[end - 1]]):
                     tried = True
                     break
                 pos = end
@@ -161,10 +163,10 @@ def read_btsnoop(
             if entry is not None:
                 entry[3] += 1
                 if entry[0] is not None:
-                    ts = f"{(ts_us - EPOCH_OFFSET_US) / 1e6!r}"
-                    out.append(f"{entry[0]}{ts}{entry[1]}{RSSI_TEXT[data[-1]]}{entry[2]}")
+                    ts = us_text(ts_us - EPOCH_OFFSET_US)
+                    out.append(f"{entry[0]}{ts}{entry[1]}{RSSI_TEXT[data[-1]]}{entry[2]}{entry[5]}")
                 continue
-            if miss(key, f"{(ts_us - EPOCH_OFFSET_US) / 1e6!r}", RSSI_TEXT[data[-1]]):
+            if miss(key, us_text(ts_us - EPOCH_OFFSET_US), RSSI_TEXT[data[-1]]):
                 continue
         tried = False
         try:

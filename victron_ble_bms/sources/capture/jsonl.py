@@ -345,7 +345,7 @@ def read_jsonl_file(
                                 entry[3] += 1
                                 if entry[0] is not None:
                                     out.append(
-                                        f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}"
+                                        f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}{entry[5]}"
                                     )
                                 continue
                             if _plain_key(key):  # every key in `packets` is

@@ -26,7 +26,7 @@ from .errors import (
     UnsupportedLinkType,
 )
 from .hci import H4_EVENT, parse_hci_event
-from .lane import RSSI_TEXT, Lane, hci_report_shape
+from .lane import RSSI_TEXT, Lane, hci_report_shape, us_text
 from .links import PCAP_LINKS, LinkDecoder, h4_with_phdr
 
 PCAP_MAGICS = {
@@ -176,6 +176,7 @@ def read_pcapng(
             size = len(buf)
             stop = size - 28
             phdr = decoder is h4_with_phdr
+            in_us = resolution == 1e-6 and ts_offset == 0
             while pos <= stop:
                 btype, total, if_id, ts_hi, ts_lo, caplen, _orig = epb_head(buf, pos)
                 end = pos + total
@@ -193,17 +194,20 @@ def read_pcapng(
                     last = pos + 27 + caplen  # the packet's last byte: an RSSI if the key says
                     key = buf[pos + 33 : last]
                     entry = packets.get(key)
+                    # The time's JSON text: from whole µs where that is the float read.
+                    units = (ts_hi << 32) | ts_lo
+                    text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                     if entry is not None:
                         entry[3] += 1
                         if entry[0] is not None:
                             out.append(
-                                f"{entry[0]}{ts!r}{entry[1]}{RSSI_TEXT[buf[last]]}{entry[2]}"
+                                f"{entry[0]}{text}{entry[1]}{RSSI_TEXT[buf[last]]}{entry[2]}{entry[5]}"
                             )
                             if len(out) >= flush_at:
                                 lane.flush()  # type: ignore[union-attr]
                         pos = end
                         continue
-                    if miss(key, f"{ts!r}", RSSI_TEXT[buf[last]]):
+                    if miss(key, text, RSSI_TEXT[buf[last]]):
                         pos = end
                         if len(out) >= flush_at:
                             lane.flush()  # type: ignore[union-attr]
