@@ -42,6 +42,8 @@ REQUIRED = {
     "bms-cable",
     "settings-lost",
     "fleet",
+    "system-plus-charging",
+    "lynx-overload",
 }
 
 
@@ -158,15 +160,17 @@ EXPECTED_CODES = {
     "bms-cable": {"E-B32"},
     "cold-charge": {"A-SL22"},
     "deep-discharge": {"W-SL12", "A-SL11"},
-    "flat-battery": {"W-SL12", "A-SL11"},
+    "flat-battery": {"W-SL12", "A-SL11", "E-SL24"},
     "lynx-contactor": {"W-B01", "A-B01"},
     "lynx-overcharge": {"A-SL9"},
+    "lynx-overload": {"W-B02", "A-B02"},
     "overheat": {"A-SL15"},
     "overload": {"A-A12"},
     "overvoltage": {"A-SL9"},
     "settings-lost": {"E-SL119"},
     "short-circuit": {"A-A12"},
     "system-plus": {"A-SL11"},
+    "system-plus-charging": {"W-SL12", "A-SL11"},
 }
 
 
@@ -215,7 +219,8 @@ def test_record_from_the_emulator_decodes_with_captures_keys_toml(
     out_file = tmp_path / "x.jsonl"
     assert main(["record", "-o", str(out_file), "--source", "emulator", "--duration", "30"]) == 0
     header = json.loads(out_file.read_text().splitlines()[0])
-    assert header["keys"] == "captures/keys.toml"
+    assert header["keys"] == "x.jsonl.keys.toml"  # relative to the recording (issue 25 item 6)
+    assert KeyStore.load(tmp_path / header["keys"]).entries()
     store = KeyStore.load(CAPTURES / "keys.toml")
     advs = list(read_jsonl(out_file))
     assert len({a.address for a in advs}) == 7

@@ -1,5 +1,5 @@
 """An independent decoder (victron-ble from PyPI) reads our 0x05 and 0x0A frames to the model's
-values. victron-ble has two known bugs for 0x0A (protocol.md §2.5): its SOC "not available"
+values. victron-ble has two known bugs for 0x0A (docs/protocol.md §2.5): its SOC "not available"
 check uses 0x3FFF on a 10-bit field, and it drops the sign of consumed Ah. For those two we
 compare with the SPEC instead: SOC is only compared when present (we never send n/a SOC), and
 its consumed Ah is compared with minus ours."""
@@ -34,7 +34,8 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
     batteries = [s.transmitters[0] for s in emu.systems]
     checked = 0
     for _ in range(400):
-        # the state each battery sends this step (the engine advertises, then steps)
+        advs = emu.step()
+        # the state each battery sends this step (the engine steps, then advertises)
         state = {
             b.identity.address: (
                 list(b.cell_v),  # type: ignore[attr-defined]
@@ -44,7 +45,7 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
             )
             for b in batteries
         }
-        for adv in emu.step():
+        for adv in advs:
             cls, data = parse(adv.manufacturer_data[COMPANY_ID], emu.keys[adv.address])
             assert cls is victron_ble.SmartLithium
             cells, volts, temp, balancer = state[adv.address]
@@ -71,9 +72,10 @@ def test_victron_ble_reads_our_lynx_frames_as_the_model_state() -> None:
     seen = 0
     emu.time_s = 0.0
     for _ in range(600):
+        advs = emu.step()  # the engine steps, then advertises what it measured
         current, soc, consumed = lynx.current_a, lynx.soc_pct, lynx.consumed_ah  # type: ignore[attr-defined]
         volts = lynx.bank.voltage_v  # type: ignore[attr-defined]
-        for adv in emu.step():
+        for adv in advs:
             if adv.address != address:
                 continue
             cls, data = parse(adv.manufacturer_data[COMPANY_ID], emu.keys[address])
@@ -81,7 +83,7 @@ def test_victron_ble_reads_our_lynx_frames_as_the_model_state() -> None:
             assert data.get_voltage() == pytest.approx(volts, abs=0.0051)
             assert data.get_current() == pytest.approx(current, abs=0.051)
             assert data.get_soc() == pytest.approx(soc, abs=0.051)
-            # victron-ble returns +raw/10; the SPEC says consumed = −raw (protocol.md §2.2, §2.5)
+            # victron-ble returns +raw/10; SPEC: consumed = −raw (docs/protocol.md §2.2, §2.5)
             assert -data.get_consumed_ah() == pytest.approx(-consumed, abs=0.051)
             assert data.get_battery_temperature() is None
             seen += 1

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -33,9 +34,20 @@ from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl,
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
+from .capture_keys import keys_from_headers
 from .jsonlines import _LINE, CaptureLane, JsonLines
 from .keys import default_keys_path
-from .output import codes_text, error, main_values, print_json, print_record
+from .output import (
+    NAME_W,
+    PRODUCT_W,
+    codes_text,
+    error,
+    fit,
+    main_values,
+    print_json,
+    print_record,
+)
+from .progress import wanted
 
 EXIT_OK = 0
 EXIT_NOTHING = 1  # captures read, but no frame decoded (no keys, wrong keys, --device unheard)
@@ -64,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
     p.add_argument(
         "--keys",
-        metavar="KEYS",
+        metavar="FILE",
         help=f"keys file (TOML) for capture files (default {default_keys_path()})",
     )
     p.add_argument(
@@ -284,6 +296,8 @@ class _Output:
         self.names = names
         self.out = out
         self.lines = JsonLines(keys) if fmt == "jsonl" else None
+        # issue 20: a {"type": "bank"} line whenever a declared bank changes
+        self.banks = BankTracker(names.banks) if fmt == "jsonl" and names.banks else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -294,7 +308,8 @@ class _Output:
             self._csv.writerow(self.CSV_COLUMNS)
         elif self.fmt == "table":
             self.out.write(
-                f"{'time':23}  {'address':17}  {'name':16}  {'product':28}  values / codes\n"
+                f"{'time':23}  {'address':17}  {fit('name', NAME_W)}  "
+                f"{fit('product', PRODUCT_W)}  values / codes\n"
             )
 
     def write(self, adv: Advertisement, record: Record) -> None:
@@ -327,8 +342,8 @@ class _Output:
         else:
             codes = codes_text(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
-                f"{(record.product or '?')[:28]:28}  {main_values(record)}"
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {fit(name, NAME_W)}  "
+                f"{fit(record.product or '?', PRODUCT_W)}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
 
@@ -337,7 +352,7 @@ class _Progress:
     """A one-line progress bar on stderr, for big files on a terminal only."""
 
     def __init__(self, size: int) -> None:
-        self.enabled = size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        self.enabled = size >= PROGRESS_MIN_BYTES and wanted()  # a terminal, or forced
         self.size = max(size, 1)
         self.last = 0.0
 
@@ -390,6 +405,10 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
         except KeyFileError as exc:
             error(f"--device: {exc}")
             return EXIT_USAGE
+    if args.keys is None:  # a recording's header may name its keys (issue 25 item 6)
+        args.keys, said = keys_from_headers(files)
+        if said:
+            error(said)
     store = _load_keys(args)
     if store is None:
         return EXIT_USAGE
@@ -500,10 +519,12 @@ def _decode_file(
     reported = 0
     lines = out.lines
     write: Callable[[str], object] = out.out.write
-    # Packets seen before are written by the reader itself (sources/capture/lane.py).
+    banks = out.banks if device is None else None  # --device: one device, not its bank
+    # Packets seen before are written by the reader itself (sources/capture/lane.py); not
+    # with banks, which follow every reading the slow way.
     lane = (
         CaptureLane(lines, write, summary.tally)
-        if LANE and lines is not None and device is None and not args.follow
+        if LANE and lines is not None and device is None and not args.follow and banks is None
         else None
     )
     fast = lane.lane if lane is not None else None
@@ -543,6 +564,9 @@ def _decode_file(
                     _warn_device(warned, adv, reading)
             if pending is not None:
                 lane.learn(adv, pending, reading, reading.record is not None)  # type: ignore[union-attr]
+            if banks is not None:  # after the frame: the bank change it caused
+                for bank_line in banks.lines(reading):
+                    write(bank_line)
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)
     except CaptureError as exc:

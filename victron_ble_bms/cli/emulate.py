@@ -30,10 +30,12 @@ from victron_ble_bms.emulator import (
     parse_device_spec,
 )
 from victron_ble_bms.emulator.capture import FanOut
+from victron_ble_bms.protocol.crypto import mask_key
 from victron_ble_bms.sources.capture.jsonl import CaptureError
 from victron_ble_bms.sources.keys import KeyStore
 
 from .output import error
+from .progress import ProgressTarget, wanted
 
 _ADVERTISERS = {
     "bluez": ("victron_ble_bms.emulator.bluez", "BluezAdvertiser"),
@@ -62,7 +64,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--advertise", choices=("bluez", "virtual", "none"), default="none")
     p.add_argument(
-        "--capture", metavar="FILE", help="also write the frames to a JSON-lines capture"
+        "--capture",
+        "--record",
+        metavar="FILE",
+        help="also write the frames to a JSON-lines capture",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (addresses, keys, variation)")
     p.add_argument(
@@ -157,19 +162,53 @@ async def _play(emu: Emulator, advertiser: Any, duration: float, targets: list[A
         return -1
 
 
+def _destination(args: argparse.Namespace) -> str:
+    """Where the frames go, for the first line (issue 25: `--advertise none` said nothing)."""
+    where = {"bluez": "advertised on the Bluetooth adapter", "virtual": "on a virtual BlueZ"}
+    parts = [where[args.advertise]] if args.advertise in where else []
+    parts += [f"written to {args.capture}"] if args.capture else []
+    if not parts:
+        return "frames go nowhere (give --advertise virtual|bluez or --capture FILE)"
+    return "frames " + " and ".join(parts)
+
+
 def keys_path(capture: str) -> Path:
     return Path(f"{capture}.keys.toml")
 
 
-def write_keys_beside(capture: str, emu: Emulator) -> Path:
+def emulated_banks(emu: Emulator, scenario_name: str) -> dict[str, dict[str, Any]]:
+    """Each emulated BMS with its batteries as a `[banks.NAME]` table (issue 20): members by
+    address (a name changes with a PIN change), the layout of the scenario's `[bank]`, and the
+    Lynx Smart BMS as the source of state of charge (a Smart BMS CL sends none)."""
+    systems = [s for s in emu.systems if getattr(s, "bank", None) is not None]
+    banks: dict[str, dict[str, Any]] = {}
+    for n, system in enumerate(systems, 1):
+        bms = system.identity.address  # type: ignore[attr-defined]
+        strings = [[b.identity.address for b in s] for s in system.bank.strings]  # type: ignore[attr-defined]
+        batteries = [a for s in strings for a in s]
+        table: dict[str, Any] = {"members": [*batteries, bms]}
+        if len(strings) > 1 and len(strings[0]) > 1:
+            table = {"layout": "series-parallel", **table, "strings": strings}
+        else:
+            table = {"layout": "series" if len(strings[0]) > 1 else "parallel", **table}
+        if type(system).__name__ == "LynxSmartBms":
+            table["soc_source"] = bms
+        banks[scenario_name if len(systems) == 1 else f"{scenario_name}-{n}"] = table
+    return banks
+
+
+def write_keys_beside(capture: str, emu: Emulator, scenario_name: str = "emulated") -> Path:
     """The run's test keys next to the capture (mode 0600), named in its header ("keys"), so
-    that `decode CAPTURE --keys CAPTURE.keys.toml` decodes every frame (issue 10 item 2)."""
+    that `decode CAPTURE --keys CAPTURE.keys.toml` decodes every frame (issue 10 item 2); and
+    each emulated BMS's bank, so that a recorded bank replays as a bank (issue 20)."""
     store = KeyStore(keys_path(capture))
     for ident in emu.identities:
         store.add(ident.address, ident.key, name=f"emulated {ident.name}")
     for at_s, address, key in emu.key_changes():
         # one key per address: after a PIN change the new key is the one that decodes
         store.add(address, key, name=f"emulated, new key from {at_s:g} s")
+    for name, table in emulated_banks(emu, scenario_name).items():
+        store.add_bank(name, table)
     return store.save()
 
 
@@ -213,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         if args.advertise != "none":
             targets.append(_advertiser(args.advertise))
         if args.capture:
-            keys_file = write_keys_beside(args.capture, emu)
+            keys_file = write_keys_beside(args.capture, emu, scenario.name)
             targets.append(
                 CaptureAdvertiser(
                     args.capture,
@@ -226,17 +265,20 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         error(str(exc))
         return 2
+    if wanted() and (speed is None or speed > 1):  # a long run says how far it is (stderr)
+        targets.append(ProgressTarget("emulating", emu.start_ts, duration))
     advertiser = FanOut(*targets) if targets else NullAdvertiser()
     out = sys.stdout
     out.write(
         f"emulating {len(emu.identities)} device(s), scenario {scenario.name!r}, "
-        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}\n"
-        "These are made-up TEST keys; this is the one place the project prints keys in full.\n"
+        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}; {_destination(args)}\n"
+        "Made-up TEST keys are shown in full (the one place the project prints keys); a key "
+        "you gave is yours, shown by its first and last byte.\n"
     )
+    given = {spec.key for spec in specs if spec.key is not None}
     for ident in emu.identities:
-        out.write(
-            f"  {ident.address}  key {ident.key.hex()}  0x{ident.model_id:04X} {ident.name}\n"
-        )
+        shown = mask_key(ident.key) if ident.key in given else ident.key.hex()
+        out.write(f"  {ident.address}  key {shown}  0x{ident.model_id:04X} {ident.name}\n")
     for at_s, address, key in emu.key_changes():
         out.write(f"  {address}  key {key.hex()}  from {at_s:g} s (PIN changed: new key)\n")
     if args.capture:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
@@ -31,7 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 from ..jsonform import frame_object
 from ..safetext import plain
 from .keys import default_keys_path
-from .output import codes_text, error, main_values, text_cell
+from .output import NAME_W, PRODUCT_W, codes_text, error, fit, main_values, text_cell
 from .stopping import stop_event
 
 EXIT_OK = 0
@@ -67,7 +68,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
-    p.add_argument("--record", metavar="FILE", help="also write a JSON-lines capture")
+    p.add_argument(  # one name for one thing across commands: --capture (--record still works)
+        "--capture",
+        "--record",
+        dest="record",
+        metavar="FILE",
+        help="also write a JSON-lines capture",
+    )
     p.add_argument(
         "--rediscover",
         type=float,
@@ -115,10 +122,17 @@ def _message(reading: Reading) -> str:
 class _Printer:
     """JSON lines, or plain lines when there is no terminal for a live table."""
 
-    def __init__(self, out: TextIO, json_mode: bool, names: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        json_mode: bool,
+        names: Mapping[str, str],
+        banks: BankTracker | None = None,
+    ) -> None:
         self.out = out
         self.json = json_mode
         self.names = names
+        self.banks = banks if json_mode and banks else None  # issue 20: bank objects too
         # Last status printed per address, bounded like the device table (issue 9 item 10).
         self.status: BoundedDict[str, KeyStatus] = BoundedDict(DEFAULT_MAX_DEVICES)
 
@@ -139,8 +153,8 @@ class _Printer:
                     shown += f"  [{codes}]" if codes else ""
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
-                    f"{(reading.record.product or '?')[:28]:28}  {shown}"
+                    f"{plain(address):17}  {fit(plain(name or ''), NAME_W)}  "
+                    f"{fit(reading.record.product or '?', PRODUCT_W)}  {shown}"
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change
@@ -153,6 +167,8 @@ class _Printer:
                     f"{plain(_message(reading))}"
                 )
             self.out.write("\n")
+        if self.banks is not None:
+            self.out.writelines(self.banks.lines(reading))
         self.out.flush()
 
 
@@ -270,7 +286,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
-    printer = _Printer(sys.stdout, args.json, names)
+    printer = _Printer(sys.stdout, args.json, names, BankTracker(store.banks))
     failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:

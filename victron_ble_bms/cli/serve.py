@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from victron_ble_bms.hub import Board, Sink
 from victron_ble_bms.mqtt.config import default_config_path
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
@@ -41,6 +42,8 @@ EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
 SOURCES = ("ble", "emulator", "capture", "mqtt")
 TICK_S = 1.0
+DRAIN_S = 30.0  # a replayed capture: how long its last messages may take to go out
+DRAIN_ON_STOP_S = 3.0  # stopped by a signal or --duration while connected
 KEYS_CHECK_S = 5.0
 
 
@@ -76,6 +79,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
     )
+    p.add_argument(
+        "--signalk",
+        metavar="URL",
+        help="also (or instead) send the batteries to a Signal K server: "
+        "ws://host[:port]/signalk/v1/stream (token: [signalk] in the config file or "
+        "VICTRON_BMS_SIGNALK_TOKEN, else a device access request)",
+    )
     g = p.add_argument_group("emulator and capture sources")
     g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
     g.add_argument("--scenario", help="bundled scenario name or TOML file (with --device)")
@@ -102,6 +112,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ID",
         help="this receiver's name in topics and states: letters, digits, . _ - "
         "(default: the host name)",
+    )
+    g = p.add_argument_group("web page (needs the web extra: aiohttp)")
+    g.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also serve a live, read-only web page and /api/state, e.g. 127.0.0.1:8080 (this "
+        "machine only) or 0.0.0.0:8080 (the boat's Wi-Fi: needs the token serve prints)",
     )
     g = p.add_argument_group("mqtt source (remote receivers)")
     g.add_argument(
@@ -183,15 +200,32 @@ async def _decoded(
     from victron_ble_bms.sources.devices import DevicesState
 
     devices = DevicesState(keys, max_devices=4096)
+    failed = 0
     async for adv in advertisements:
-        update = devices.update(adv)
+        try:
+            update = devices.update(adv)
+        except Exception as exc:  # noqa: BLE001 - one advertisement lost, never the service
+            failed += 1
+            if failed == 1 or failed % 1000 == 0:
+                say(f"advertisement not decoded ({failed} so far): {type(exc).__name__}")
+            continue
         if update.reading is not None:
             yield update.reading
 
 
-def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[str, bytes]]:
+class _EmulatedKeys(dict[str, bytes]):
+    """The emulator's keys, with the banks its systems form, as a keys file would declare them
+    (`banks.declared_banks` reads `.banks`), so an emulated bank is published as a bank."""
+
+    banks: Mapping[str, Any] = {}
+
+
+def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _EmulatedKeys]:
+    from victron_ble_bms.banks import parse_banks
     from victron_ble_bms.emulator import DeviceSpec, load_scenario, parse_device_spec
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+
+    from .emulate import emulated_banks
 
     if args.device:
         scenario = load_scenario(args.scenario or "normal-day")
@@ -203,35 +237,43 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[
         emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
     else:
         emu = Emulator(demo_fleet(), seed=args.seed, speed=speed, start_ts=time.time())
-    return emu, emu.keys
+    keys = _EmulatedKeys(emu.keys)
+    names = {ident.address: f"emulated {ident.name}" for ident in emu.identities}
+    keys.banks, _problems = parse_banks(emulated_banks(emu, args.scenario or "demo"), names)
+    return emu, keys
 
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
     from victron_ble_bms.sources.capture import CaptureError, open_capture
+    from victron_ble_bms.sources.capture.pace import Pacer, dated
 
-    try:
-        capture = open_capture(path)
-    except CaptureError as exc:
-        say(str(exc))
-        return
-    previous: float | None = None
+    skipped = 0
+
+    def skip(err: CaptureError) -> None:  # the first few in full, then only the count
+        nonlocal skipped
+        skipped += 1
+        if skipped <= 5:
+            say(f"skipped: {err}")
+
+    # A file that cannot be opened is no capture to replay: the caller reports it (non-zero).
+    capture = open_capture(path, on_error=skip)
+    pacer = Pacer(speed or 1.0, on_gap=say)
     wall0 = time.monotonic()
-    first: float | None = None
+    due = 0.0  # seconds after wall0 the next frame is due (one schedule: no drift per sleep)
     try:
         with capture:
-            for adv in capture:
+            for adv in dated(capture, lambda line: skip(CaptureError(line, path=path))):
                 if speed is not None:
-                    first = adv.ts if first is None else first
-                    if previous is None or adv.ts >= previous:
-                        delay = wall0 + (adv.ts - first) / speed - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                    previous = adv.ts if previous is None else max(previous, adv.ts)
+                    due += pacer.delay(adv.ts)
+                    delay = wall0 + due - time.monotonic()
+                    await asyncio.sleep(max(0.0, delay))
                 else:
                     await asyncio.sleep(0)
                 yield adv
     except CaptureError as exc:
         say(f"capture stopped: {exc}")
+    if skipped > 5:
+        say(f"{skipped} records skipped in all")
 
 
 async def _remote(args: argparse.Namespace, cfg: Any, tracker: Any) -> AsyncIterator[Advertisement]:
@@ -306,6 +348,9 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--adapter", args.adapter]
     if args.publish_raw:
         opts += ["--publish-raw", "--receiver-id", _receiver_id(args)]
+    for attr, flag in _SINK_FLAGS:
+        if getattr(args, attr, None):
+            opts += [flag, getattr(args, attr)]
     return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
@@ -315,6 +360,22 @@ def _receiver_id(args: argparse.Namespace) -> str:
     if args.receiver_id is None:
         return receiver_id_from_hostname(socket.gethostname())
     return check_receiver_id(args.receiver_id)
+
+
+# What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
+# `_extra_sinks`.
+_OTHER_SINKS_HINT = (
+    ", or --http HOST:PORT for a web page, or --signalk ws://host[:port]/signalk/v1/stream"
+)
+_SINK_FLAGS = (("http", "--http"), ("signalk", "--signalk"))  # (dest, option): into the unit
+
+
+def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
+    from victron_ble_bms.signalk.sink import wanted as signalk_wanted
+
+    if any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        return True
+    return signalk_wanted(args.config, None)  # a [signalk] url in the config file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -338,6 +399,13 @@ def run(args: argparse.Namespace) -> int:
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
         return EXIT_USAGE
+    if args.publish_raw and any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        error(
+            "--publish-raw only forwards raw frames to MQTT; "
+            + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
+            + " show decoded readings: give them to the serve that decodes (--source mqtt)"
+        )
+        return EXIT_USAGE
     if args.receiver_id is not None and not args.publish_raw:
         error("--receiver-id names a receiver: it goes with --publish-raw")
         return EXIT_USAGE
@@ -360,14 +428,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in warnings:
         error("warning: " + warning)
-    if cfg.broker is None:
-        error("no broker: give --mqtt mqtt://[user@]host[:port] or url = … in the config file")
+    if cfg.broker is None and (args.publish_raw or not _extra_sinks_wanted(args)):
+        error(
+            "nothing to publish to: give --mqtt mqtt://[user@]host[:port] (or url = … in the "
+            "config file)" + ("" if args.publish_raw else _OTHER_SINKS_HINT)
+        )
         return EXIT_USAGE
-    try:
-        importlib.import_module("aiomqtt")
-    except ImportError:
-        error("serve needs aiomqtt: pip install 'victron-ble-bms[mqtt]'")
-        return EXIT_USAGE
+    if cfg.broker is not None:
+        try:
+            importlib.import_module("aiomqtt")
+        except ImportError:
+            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[mqtt]'")
+            return EXIT_USAGE
     keys: ReloadingKeys | None = None  # a receiver (--publish-raw) reads no keys
     if not args.publish_raw:
         keys_path = Path(args.keys) if args.keys else default_keys_path()
@@ -423,6 +495,22 @@ def _raw_advertisements(
     return heard()
 
 
+def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
+    """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
+    same readings and reading the same board."""
+    from victron_ble_bms.signalk.sink import from_options as signalk_sink
+
+    sinks: list[Sink[Reading]] = []
+    if getattr(args, "http", None):
+        from victron_ble_bms.web import web_sink
+
+        sinks.append(web_sink(args, board, say))
+    signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
+    if signalk is not None:  # a config or missing-package problem raises ValueError: usage
+        sinks.append(signalk)
+    return sinks
+
+
 async def _serve(
     args: argparse.Namespace,
     cfg: Any,
@@ -433,76 +521,110 @@ async def _serve(
     from dataclasses import replace
 
     from victron_ble_bms.emulator import DeviceSpecError, ScenarioError
-    from victron_ble_bms.mqtt.link import Link, Session
-    from victron_ble_bms.mqtt.publisher import Outgoing, Publisher
     from victron_ble_bms.sources.loop_errors import one_line_loop_errors
 
     # Weeks unattended: a socket closed under a callback (paho after a reconnect, dbus-fast
     # after bluetoothd died) is one debug line, never a traceback on the journal.
     one_line_loop_errors(asyncio.get_running_loop())
 
-    items: Any  # readings, or advertisements for a receiver: what `handle` takes
-    handle: Callable[[Any], list[Outgoing]]
-    session: Session
-    publisher: Publisher | None = None
+    items: Any  # readings, or advertisements for a receiver: async generators
+    sinks: list[Sink[Any]] = []
+    board: Board | None = None
+    counted: Callable[[], str]
     try:
         if keys is None:  # --publish-raw: a receiver
+            from victron_ble_bms.mqtt.sink import MqttSink
             from victron_ble_bms.receivers.forward import RawForwarder
 
             cfg = replace(cfg, discovery=False)  # the decoder offers the entities, not we
             forwarder = RawForwarder(cfg.topic_prefix, args.receiver_id)
             items = _raw_advertisements(args, source, speed)
-            handle, session, what = forwarder.advertisement, forwarder, "raw advertisements"
-            where = f"{forwarder.topic}"
+            sinks.append(MqttSink(cfg, forwarder, forwarder.advertisement, say=say))
+            what, where, counted = "raw advertisements", forwarder.topic, forwarder.summary
         else:
             tracker = _receiver_tracker(source)
             items, publish_keys = _readings(args, source, speed, keys, cfg, tracker)
-            publisher = Publisher(
-                cfg,
-                publish_keys,
-                hostname=socket.gethostname(),
-                names=keys.name,
-                extra_state=None if tracker is None else tracker.state_fields,
-            )
-            handle, session, what = publisher.reading, publisher, "readings"
-            where = f"{cfg.topic_prefix}/"
+            board = Board(publish_keys, names=keys.name, stale_after_s=cfg.stale_after_s)
+            if cfg.broker is not None:
+                from victron_ble_bms.mqtt.publisher import Publisher
+                from victron_ble_bms.mqtt.sink import MqttSink
+
+                publisher = Publisher(
+                    cfg,
+                    publish_keys,
+                    hostname=socket.gethostname(),
+                    names=keys.name,
+                    extra_state=None if tracker is None else tracker.state_fields,
+                )
+                sinks.append(
+                    MqttSink(cfg, publisher, publisher.reading, say=say, publisher=publisher)
+                )
+            sinks.extend(_extra_sinks(args, board))
+            what, where = "readings", f"{cfg.topic_prefix}/" if cfg.broker is not None else ""
+            shown = board
+
+            def counted() -> str:
+                return f"{len(shown)} devices"
     except (ScenarioError, DeviceSpecError, ValueError) as exc:
         error(str(exc))
         return EXIT_USAGE
-    link = Link(cfg, session, say=say)
     stop = stop_event(args.duration)
-    say(f"publishing {source} {what} to {cfg.broker} under {where}")
+    destinations = ", ".join(sink.name for sink in sinks)
+    say(f"publishing {source} {what} to {destinations}" + (f" under {where}" if where else ""))
     readings = 0
+    failed = 0
+    # Why serve stopped: None = asked to (signal, --duration); a capture that was read to its
+    # end is done; any other source that ends or fails is a fault, for systemd to restart.
+    ended: str | None = None
 
     async def consume() -> None:
-        nonlocal readings
+        nonlocal readings, failed, ended
         try:
-            async for reading in items:
+            async for item in items:
                 readings += 1
-                link.send(handle(reading))
+                try:
+                    if board is not None:
+                        board.reading(item)
+                    for sink in sinks:
+                        sink.reading(item)
+                except Exception as exc:  # noqa: BLE001 - one reading lost, never the service
+                    failed += 1
+                    if failed == 1 or failed % 1000 == 0:
+                        say(f"reading not published ({failed} so far): {type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
             say(f"source stopped: {type(exc).__name__}: {exc}")
+            ended = "failed"
         else:
-            say("source ended")
+            ended = "done" if source == "capture" else "ended"
+            say("source ended" if ended == "done" else "source ended unexpectedly")
         stop.set()
 
     async def tick() -> None:
         last_keys = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
-            if publisher is None or keys is None:
+            if keys is None:
                 continue  # a receiver has no heartbeats and no keys file
-            try:
-                link.send(publisher.tick())
-                if publisher.keys is keys and time.monotonic() - last_keys >= KEYS_CHECK_S:
-                    last_keys = time.monotonic()
-                    if keys.refresh():
-                        link.send(publisher.forget_unkeyed())
-            except Exception as exc:  # noqa: BLE001 - one line, and the next tick tries again
-                say(f"publishing tick failed: {type(exc).__name__}: {exc}")
+            now = time.monotonic()
+            if board is not None:
+                board.tick()
+            refreshed = False
+            if board is not None and board.keys is keys and now - last_keys >= KEYS_CHECK_S:
+                last_keys = now
+                refreshed = keys.refresh()
+                if refreshed:
+                    board.keys_changed()
+            for sink in sinks:
+                try:
+                    sink.tick(now)
+                    if refreshed:
+                        sink.keys_changed()
+                except Exception as exc:  # noqa: BLE001 - one line, and the next tick tries again
+                    say(f"{sink.name}: tick failed: {type(exc).__name__}: {exc}")
 
-    link_task = asyncio.create_task(link.run(), name="mqtt link")
+    sink_tasks = [asyncio.create_task(sink.run(), name=sink.name) for sink in sinks]
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
+    drained = True
     try:
         await stop.wait()
     finally:
@@ -511,18 +633,26 @@ async def _serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await items.aclose()
-        link.stop()
-        try:
-            await asyncio.wait_for(link_task, 15)
-        except (TimeoutError, asyncio.CancelledError):
-            pass
-        except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
-            say(f"stopping: {type(exc).__name__}: {exc}")
-    counted = f"{len(publisher)} devices" if publisher is not None else forwarder.summary()
-    say(
-        f"stopped: {readings} {what}, {counted}, {link.published} messages "
-        f"published, {len(link.outbox)} not sent"
-    )
+        # What is queued goes out before the sinks stop: all of a replayed capture (it may
+        # end before the first connection), a moment's worth otherwise.
+        for sink in sinks:
+            flush = getattr(sink, "flush", None)  # sinks that queue (MQTT)
+            if flush is not None:
+                timeout = DRAIN_S if ended == "done" else DRAIN_ON_STOP_S
+                drained = await flush(timeout, final=ended == "done") and drained
+        for sink in sinks:
+            sink.stop()
+        for sink, task in zip(sinks, sink_tasks, strict=True):
+            try:
+                await asyncio.wait_for(task, 15)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception as exc:  # noqa: BLE001 - never a traceback on the way out
+                say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
+    summaries = "".join(f", {sink.summary()}" for sink in sinks)
+    say(f"stopped: {readings} {what}, {counted()}{summaries}")
+    if ended in ("failed", "ended") or (ended == "done" and not drained):
+        return EXIT_UNAVAILABLE  # systemd's Restart=on-failure brings a live source back
     return EXIT_OK
 
 

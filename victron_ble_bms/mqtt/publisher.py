@@ -130,6 +130,11 @@ class Publisher:
         self.throttled = 0  # unkeyed messages not sent because of the global budget
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
+        from victron_ble_bms.banks import declared_banks
+
+        from .bank import BankPublisher  # here: mqtt/bank.py uses Outgoing
+
+        self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
 
     # --- whole-bridge messages ---------------------------------------------------------------
     def bridge_online(self) -> list[Outgoing]:
@@ -146,7 +151,7 @@ class Publisher:
             out.append(self._availability(dev))
             if dev.state is not None:  # retained: the broker may have lost it
                 out.append(self._state_message(dev))
-        return out
+        return out + self.banks.online()
 
     def rediscover(self) -> list[Outgoing]:
         """Home Assistant came online (`<discovery_prefix>/status`): send the configs again."""
@@ -202,11 +207,18 @@ class Publisher:
         configured = self.names(dev.address)
         if configured:
             return configured
+        if dev.keyed:
+            # Anyone in range can advertise any name with a keyed device's address: its Home
+            # Assistant device is named by the keys file, else by its product (issue 18).
+            return None
         if dev.name is None and reading.advertisement.name:
             dev.name = plain(reading.advertisement.name, discovery.MAX_NAME)  # first name heard
         return dev.name
 
     def reading(self, reading: Reading) -> list[Outgoing]:
+        return self._device_reading(reading) + self.banks.reading(reading)
+
+    def _device_reading(self, reading: Reading) -> list[Outgoing]:
         now = self.clock()
         address = reading.advertisement.address
         dev = self._device(address, now)
@@ -320,7 +332,13 @@ class Publisher:
             since = now - dev.last_sent
             if (dev.pending and since >= self.cfg.min_interval_s) or since >= self.cfg.heartbeat_s:
                 out.append(self._state(dev, now))
-        return out
+        return out + self.banks.tick()
+
+    def pending(self) -> list[Outgoing]:
+        """Every change still held back by `min_interval_s`, now: the source has ended (a
+        capture replayed), so there is no later tick to send them."""
+        now = self.clock()
+        return [self._state(dev, now) for dev in self.keyed.values() if dev.pending and dev.state]
 
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:
@@ -330,7 +348,9 @@ class Publisher:
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
             out.extend(self.removal(dev.address))
-        return out
+        from victron_ble_bms.banks import declared_banks
+
+        return out + self.banks.keys_changed(declared_banks(self.keys))
 
     def removal(self, address: str) -> list[Outgoing]:
         """Empty retained payloads (MQTT's way to delete them): the entities first, so Home
