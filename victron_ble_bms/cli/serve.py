@@ -79,6 +79,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
     )
+    p.add_argument(
+        "--signalk",
+        metavar="URL",
+        help="also (or instead) send the batteries to a Signal K server: "
+        "ws://host[:port]/signalk/v1/stream (token: [signalk] in the config file or "
+        "VICTRON_BMS_SIGNALK_TOKEN, else a device access request)",
+    )
     g = p.add_argument_group("emulator and capture sources")
     g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
     g.add_argument("--scenario", help="bundled scenario name or TOML file (with --device)")
@@ -361,12 +368,18 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ", or --http HOST:PORT for a web page"
-_SINK_FLAGS = (("http", "--http"),)  # (argparse dest, option): carried into the systemd unit
+_OTHER_SINKS_HINT = (
+    ", or --http HOST:PORT for a web page, or --signalk ws://host[:port]/signalk/v1/stream"
+)
+_SINK_FLAGS = (("http", "--http"), ("signalk", "--signalk"))  # (dest, option): into the unit
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS)
+    from victron_ble_bms.signalk.sink import wanted as signalk_wanted
+
+    if any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        return True
+    return signalk_wanted(args.config, None)  # a [signalk] url in the config file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -390,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
         return EXIT_USAGE
-    if args.publish_raw and _extra_sinks_wanted(args):
+    if args.publish_raw and any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
         error(
             "--publish-raw only forwards raw frames to MQTT; "
             + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
@@ -489,11 +502,16 @@ def _raw_advertisements(
 def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
     same readings and reading the same board."""
+    from victron_ble_bms.signalk.sink import from_options as signalk_sink
+
     sinks: list[Sink[Reading]] = []
     if getattr(args, "http", None):
         from victron_ble_bms.web import web_sink
 
         sinks.append(web_sink(args, board, say))
+    signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
+    if signalk is not None:  # a config or missing-package problem raises ValueError: usage
+        sinks.append(signalk)
     return sinks
 
 
