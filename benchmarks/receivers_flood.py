@@ -6,7 +6,8 @@
 1. In process: gateway messages (Theengs/OMG BTtoMQTT JSON, each a new address with a Victron
    frame) through `receivers.stream.handle` (parse + merge copies + bookkeeping). Compared in
    the same process with a floor (`json.loads` of the same payloads, nothing else) and with an
-   unbounded table (address → Advertisement, what the bookkeeping would hold without its bound).
+   unbounded table (address → Advertisement, what the bookkeeping would hold without its bound);
+   and the client's queue: aiomqtt's own asyncio.Queue beside our intake's lanes (intake.py).
 2. End to end, when mosquitto is installed: `victron-bms serve --source mqtt` fed the flood by
    `mosquitto_pub -l` (one message per line); its resident memory (VmRSS/VmHWM from /proc)
    before and after the flood.
@@ -112,7 +113,27 @@ def in_process(n: int) -> None:
             table[heard.advertisement.address] = heard.advertisement
         return table
 
+    import asyncio
+
+    import aiomqtt
+
+    from victron_ble_bms.receivers.intake import Intake
+
+    wrapped = [aiomqtt.Message(t, p, 0, False, 0, None) for t, p in batch]
+
+    def plain_queue() -> None:  # aiomqtt's own queue: first come, first served
+        queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        for message in wrapped:
+            queue.put_nowait(message)
+
+    def intake() -> None:  # sorted into lanes before any parsing (what serve's client does)
+        queue = Intake(first={"AA:BB:CC:DD:EE:FF"}.__contains__, tracker=Receivers()).queue_type()()
+        for message in wrapped:
+            queue.put_nowait(message)
+
     three("floor: json.loads only", n, floor)
+    three("client queue: asyncio.Queue (aiomqtt's)", n, plain_queue)
+    three("client queue: intake lanes (ours)", n, intake)
     tracker = three("receivers: parse + merge (bounded)", n, ours)
     table = three("comparison: parse + unbounded table", n, unbounded)
     assert isinstance(tracker, Receivers) and isinstance(table, dict)
