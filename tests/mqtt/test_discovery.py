@@ -133,7 +133,7 @@ def published(devices: list[str], seconds: int = 3) -> tuple[Publisher, list[Any
     emu = Emulator(
         [DeviceSpec(d, scenario=load_scenario("normal-day")) for d in devices], seed=3, speed=None
     )
-    publisher = Publisher(MqttConfig(), emu.keys, hostname="test-host")
+    publisher = Publisher(MqttConfig(instance_id="boat"), emu.keys, hostname="test-host")
     out = []
     for adv in emu.run(seconds):
         out.extend(publisher.reading(decode_advertisement(adv, emu.keys)))
@@ -188,7 +188,7 @@ def test_cells_follow_the_battery_and_devices_hang_off_the_bridge() -> None:
     assert cells(big) == [f"cell_{i}" for i in range(1, 9)]
     for d in (small, big):
         assert d["device"]["manufacturer"] == "Victron Energy"
-        assert d["device"]["via_device"] == "victron_ble_bms_bridge"
+        assert d["device"]["via_device"] == "victron_ble_bms_bridge_boat"
         kinds = {k: (c["platform"], c.get("device_class")) for k, c in d["components"].items()}
         assert kinds["battery_voltage_v"] == ("sensor", "voltage")
         assert kinds["battery_temperature_c"] == ("sensor", "temperature")

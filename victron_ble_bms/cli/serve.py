@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--topic-prefix", metavar="PREFIX", help="topic prefix (default victron-ble-bms)"
     )
     p.add_argument(
+        "--instance-id",
+        metavar="ID",
+        help="this serve among others on the same broker: its own bridge device, availability "
+        "and clean-up (lower-case letters, digits, _ -; default: the host name)",
+    )
+    p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
     p.add_argument(
@@ -299,6 +305,8 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--mqtt", argv_mqtt]
     if args.topic_prefix:
         opts += ["--topic-prefix", args.topic_prefix]
+    if args.instance_id:
+        opts += ["--instance-id", args.instance_id]
     if not args.publish_raw:  # a receiver reads no keys
         opts += ["--keys", str(Path(args.keys or default_keys_path()).expanduser().resolve())]
     if args.config:
@@ -328,7 +336,10 @@ def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from victron_ble_bms.mqtt.config import ConfigError, load_config, resolve
+    from victron_ble_bms.mqtt.topics import demo_prefix
 
     source = args.source[0] if args.source else "ble"
     if source not in SOURCES:
@@ -364,7 +375,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         cfg, warnings = load_config(args.config)
-        cfg = resolve(cfg, url=args.mqtt, topic_prefix=args.topic_prefix)
+        cfg = resolve(
+            cfg, url=args.mqtt, topic_prefix=args.topic_prefix, instance_id=args.instance_id
+        )
+        if source == "emulator" and not args.publish_raw and args.topic_prefix is None:
+            # Made-up devices never share topics or HA devices with real ones (nor with another
+            # instance's demo: the demo fleet has the same addresses everywhere).
+            cfg = replace(cfg, topic_prefix=demo_prefix(cfg.topic_prefix, cfg.instance))
     except ConfigError as exc:
         error(str(exc))
         return EXIT_USAGE
@@ -487,12 +504,17 @@ async def _serve(
                     hostname=socket.gethostname(),
                     names=keys.name,
                     extra_state=None if tracker is None else tracker.state_fields,
+                    demo=source == "emulator",
                 )
                 sinks.append(
                     MqttSink(cfg, publisher, publisher.reading, say=say, publisher=publisher)
                 )
             sinks.extend(_extra_sinks(args, board))
-            what, where = "readings", f"{cfg.topic_prefix}/" if cfg.broker is not None else ""
+            what, where = "readings", ""
+            if cfg.broker is not None:
+                where = f"{cfg.topic_prefix}/ as instance {cfg.instance}"
+                if source == "emulator":
+                    where += " (a demo: its devices are removed when it stops)"
             shown = board
 
             def counted() -> str:

@@ -11,6 +11,7 @@ command line and the environment (in that order of precedence: command line wins
     heartbeat_s = 60.0         # … and at least one per minute, changed or not
     stale_after_s = 60.0       # silent this long → <prefix>/<addr>/availability = offline
     cafile = "/etc/ssl/certs/my-ca.pem"         # mqtts: trust this CA (default: system CAs)
+    instance_id = "saloon-pi"  # this serve among others on the broker (default: the host name)
 
 The password never comes from argv (other users can read it in `ps`), and nothing here prints
 it: `MqttConfig.__repr__` leaves it out and `Broker.__str__` shows no password.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from .topics import InstanceIdError, check_instance_id, instance_id_from_hostname
 
 PASSWORD_ENV = "VICTRON_BMS_MQTT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -118,6 +122,12 @@ class MqttConfig:
     cafile: str | None = None
     client_id: str | None = None
     keepalive_s: int = 30
+    # Which `serve` this is, among several on one broker (topics.py): "" = from the host name.
+    instance_id: str = ""
+
+    @property
+    def instance(self) -> str:
+        return self.instance_id or instance_id_from_hostname(socket.gethostname())
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -173,6 +183,11 @@ def validate(cfg: MqttConfig) -> MqttConfig:
         raise ConfigError("max_devices must be between 1 and 1,000,000")
     if not 5 <= cfg.keepalive_s <= 3600:
         raise ConfigError("keepalive_s must be between 5 and 3600")
+    if cfg.instance_id:
+        try:
+            check_instance_id(cfg.instance_id)
+        except InstanceIdError as exc:
+            raise ConfigError(str(exc)) from None
     return cfg
 
 
@@ -217,6 +232,7 @@ def resolve(
     *,
     url: str | None = None,
     topic_prefix: str | None = None,
+    instance_id: str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> MqttConfig:
     """Apply command-line options and the password from the environment (env beats file)."""
@@ -225,6 +241,10 @@ def resolve(
         changes["broker"] = parse_broker_url(url)
     if topic_prefix is not None:
         changes["topic_prefix"] = topic_prefix
+    if instance_id is not None:
+        if not instance_id:
+            raise ConfigError("--instance-id must not be empty")
+        changes["instance_id"] = instance_id
     password = env.get(PASSWORD_ENV)
     if password:
         changes["password"] = password

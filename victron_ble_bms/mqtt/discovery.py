@@ -14,6 +14,7 @@ protocol.md §8.2) say so in every entity name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +88,23 @@ def _device_name(address: str, name: str | None, product: str | None) -> str:
 
 
 def bridge_identifier(cfg: MqttConfig) -> str:
-    return f"{topics.bridge_object_id(cfg.topic_prefix)}"
+    """This `serve` instance as an HA device id; every device config it publishes names it as
+    `via_device`, which is how an instance recognises its own retained configs (`owner`)."""
+    return topics.bridge_object_id(cfg.topic_prefix, cfg.instance)
+
+
+def owner(payload: bytes) -> str | None:
+    """The `via_device` of a retained device discovery document (the instance that published
+    it, for ours), or None when it is not one of that shape."""
+    if len(payload) > 256 * 1024:
+        return None
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    device = doc.get("device", doc.get("dev")) if isinstance(doc, dict) else None
+    via = device.get("via_device") if isinstance(device, dict) else None
+    return via if isinstance(via, str) else None
 
 
 def device_config(
@@ -97,6 +114,7 @@ def device_config(
     state: Mapping[str, Any],
     *,
     cell_count: int | None = None,
+    demo: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """(topic, payload) of one Victron device's discovery document. `state` is a state object
     of the device (`mqtt/state.py`): an entity is offered for each key it has; `cell_count`
@@ -111,7 +129,7 @@ def device_config(
     common: dict[str, Any] = {
         "state_topic": state_topic,
         "availability": [
-            {"topic": topics.bridge_availability_topic(cfg.topic_prefix)},
+            {"topic": topics.bridge_availability_topic(cfg.topic_prefix, cfg.instance)},
             {"topic": topics.availability_topic(cfg.topic_prefix, address)},
         ],
         "availability_mode": "all",
@@ -224,7 +242,7 @@ def device_config(
     payload: dict[str, Any] = {
         "device": {
             "identifiers": [object_id],
-            "name": _device_name(address, name, product),
+            "name": ("Demo " if demo else "") + _device_name(address, name, product),
             "manufacturer": MANUFACTURER,
             "model": product or f"record type {record_type}",
             "via_device": bridge_identifier(cfg),
@@ -235,19 +253,27 @@ def device_config(
     }
     if is_provisional:
         payload["device"]["model"] += " (provisional layout)"
+    if demo:
+        payload["device"]["model"] += " (emulated)"
     return topics.discovery_topic(cfg.discovery_prefix, object_id), payload
 
 
-def bridge_config(cfg: MqttConfig, hostname: str) -> tuple[str, dict[str, Any]]:
-    """The bridge (this `serve`) as an HA device with a connectivity sensor; the Victron
-    devices name it as their `via_device`."""
-    object_id = topics.bridge_object_id(cfg.topic_prefix)
+def bridge_config(
+    cfg: MqttConfig, hostname: str, *, demo: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The bridge (this `serve` instance) as an HA device with a connectivity sensor; the
+    Victron devices name it as their `via_device`. Named after the instance id, so two bridges
+    (two Pis, or two `serve`s on one host) never share a name."""
+    object_id = topics.bridge_object_id(cfg.topic_prefix, cfg.instance)
+    shown = cfg.instance  # the host name by default: `hostname` says where it runs
     payload = {
         "device": {
             "identifiers": [bridge_identifier(cfg)],
-            "name": f"Victron BLE bridge {plain(hostname, 40)}",
+            "name": f"Victron BLE {'demo ' if demo else ''}bridge {shown}",
             "manufacturer": "victron-ble-bms",
-            "model": "victron-bms serve",
+            "model": f"victron-bms serve on {plain(hostname, 40)}"
+            if hostname
+            else "victron-bms serve",
             "sw_version": __version__,
         },
         "origin": ORIGIN,
@@ -258,7 +284,7 @@ def bridge_config(cfg: MqttConfig, hostname: str) -> tuple[str, dict[str, Any]]:
                 "unique_id": f"{object_id}_status",
                 "device_class": "connectivity",
                 "entity_category": "diagnostic",
-                "state_topic": topics.bridge_availability_topic(cfg.topic_prefix),
+                "state_topic": topics.bridge_availability_topic(cfg.topic_prefix, cfg.instance),
                 "payload_on": topics.ONLINE,
                 "payload_off": topics.OFFLINE,
             }

@@ -1,6 +1,7 @@
 """The broker connection: one aiomqtt client (paho-mqtt 2.x underneath), kept up for weeks.
 
-- Connects with the bridge's last will (`<prefix>/bridge/availability` = offline, retained).
+- Connects with the bridge's last will (`<prefix>/bridge/<instance>/availability` = offline,
+  retained).
 - On every (re)connect re-sends the bridge, discovery, availability and latest states
   (`Publisher.bridge_online`), then whatever queued up meanwhile.
 - While disconnected, messages wait in an *outbox keyed by topic* (or `Outgoing.key`): a newer
@@ -9,8 +10,9 @@
 - Failures are one line each (`say`), never a traceback and never the password, and the next
   attempt waits 1, 2, 4 … 60 s.
 - Listens to `<discovery_prefix>/status`: when Home Assistant comes online it gets the configs
-  again (HA's recommendation), and to our retained discovery documents once after connecting, to
-  clear those of devices removed from the keys file while `serve` was not running.
+  again (HA's recommendation), and to the retained discovery documents once after connecting, to
+  clear those this instance published for devices removed from the keys file while `serve` was
+  not running (`Publisher.stale_configs`: another instance's are left alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import socket
 import ssl
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from .config import MqttConfig
@@ -81,7 +83,7 @@ class Session(Protocol):
     def bridge_offline(self) -> list[Outgoing]: ...
     def rediscover(self) -> list[Outgoing]: ...
     def will(self) -> Outgoing: ...
-    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]: ...
+    def stale_configs(self, found: Mapping[str, str | None]) -> list[Outgoing]: ...
 
 
 class Link:
@@ -109,6 +111,7 @@ class Link:
         _CLIENT_LOG.setLevel(logging.DEBUG if debug else logging.CRITICAL)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._cleaned = False
 
     # --- feeding ---------------------------------------------------------------------------
     def send(self, messages: Iterable[Outgoing]) -> None:
@@ -208,6 +211,7 @@ class Link:
         self.send(first)
         self.send(queued)
         disc = self.cfg.discovery_prefix
+        self._cleaned = not self.cfg.discovery
         if self.cfg.discovery:
             await client.subscribe(f"{disc}/status", qos=1)
             await client.subscribe(f"{disc}/device/+/config", qos=1)
@@ -220,8 +224,10 @@ class Link:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receiver
-        # Stopping cleanly: say so (the last will only fires on an unclean loss).
-        for m in self.publisher.bridge_offline():
+        # Stopping cleanly: say so (the last will only fires on an unclean loss). Stopped within
+        # the clean-up window: what it found is still looked at (a demo removes all it owns).
+        last = [] if self._cleaned else self.publisher.stale_configs(self._found)
+        for m in last + self.publisher.bridge_offline():
             await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=5)
 
     async def _drain(self, client: Any) -> None:
@@ -230,6 +236,7 @@ class Link:
         while not self._stop.is_set():
             if cleanup_at is not None and loop.time() >= cleanup_at:
                 cleanup_at = None
+                self._cleaned = True
                 with contextlib.suppress(Exception):
                     await client.unsubscribe(f"{self.cfg.discovery_prefix}/device/+/config")
                 self.send(self.publisher.stale_configs(self._found))
@@ -251,10 +258,12 @@ class Link:
                     del self.outbox[key]
             self.published += len(batch)
 
-    _found: set[str] = set()
+    _found: dict[str, str | None] = {}  # replaced per connection
 
     async def _receive(self, client: Any) -> None:
-        self._found = set()
+        from .discovery import owner
+
+        self._found = {}
         status = f"{self.cfg.discovery_prefix}/status"
         async for message in client.messages:
             topic = str(message.topic)
@@ -266,4 +275,8 @@ class Link:
             elif message.retain and message.payload and topic.endswith("/config"):
                 parts = topic.split("/")
                 if len(parts) >= 3 and len(self._found) < 100_000:
-                    self._found.add(parts[-2])
+                    # Only who published it is kept (its `via_device`): the cleanup removes
+                    # nothing another instance published.
+                    data = message.payload
+                    raw = data.encode() if isinstance(data, str) else data
+                    self._found[parts[-2]] = owner(bytes(raw)) if isinstance(raw, bytes) else None

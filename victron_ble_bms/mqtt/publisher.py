@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,8 +117,11 @@ class Publisher:
         names: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         extra_state: Callable[[str], Mapping[str, Any]] | None = None,
+        demo: bool = False,
     ) -> None:
         self.cfg = cfg
+        # A demo run (emulated devices): named so in HA, and removed when it stops cleanly.
+        self.demo = demo
         self.keys = keys
         self.hostname = hostname
         self.names = names or (lambda _address: None)
@@ -130,6 +133,7 @@ class Publisher:
         self.throttled = 0  # unkeyed messages not sent because of the global budget
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
+        self.found_own: set[str] = set()  # addresses of our configs found on the broker
 
     # --- whole-bridge messages ---------------------------------------------------------------
     def bridge_online(self) -> list[Outgoing]:
@@ -137,7 +141,7 @@ class Publisher:
         latest state — the broker may have restarted and lost everything retained."""
         out: list[Outgoing] = []
         if self.cfg.discovery:
-            topic, payload = discovery.bridge_config(self.cfg, self.hostname)
+            topic, payload = discovery.bridge_config(self.cfg, self.hostname, demo=self.demo)
             out.append(Outgoing(topic, _json(payload), retain=True, qos=1))
         out.append(self._bridge(topics.ONLINE))
         for dev in self.keyed.values():
@@ -153,7 +157,10 @@ class Publisher:
         return self.bridge_online()
 
     def bridge_offline(self) -> list[Outgoing]:
-        """On a clean stop: every device and the bridge offline (retained)."""
+        """On a clean stop: every device and the bridge offline (retained). A demo run removes
+        everything it published instead: made-up devices must not stay in Home Assistant."""
+        if self.demo:
+            return self.remove_everything()
         out = []
         for dev in self.keyed.values():
             dev.online = False
@@ -161,12 +168,30 @@ class Publisher:
         out.append(self._bridge(topics.OFFLINE))
         return out
 
+    def remove_everything(self) -> list[Outgoing]:
+        """Empty retained payloads for every device this instance published, then its bridge."""
+        out: list[Outgoing] = []
+        for dev in self.keyed.values():
+            dev.online = False
+            out.extend(self.removal(dev.address))
+        for address in self.found_own - set(self.keyed):  # left by an earlier run, not heard yet
+            out.extend(self.removal(address))
+        if self.cfg.discovery:
+            object_id = topics.bridge_object_id(self.prefix, self.cfg.instance)
+            topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
+            out.append(Outgoing(topic, b"", retain=True, qos=1))
+        out.append(self._bridge(""))
+        return out
+
     def will(self) -> Outgoing:
         return self._bridge(topics.OFFLINE)
 
     def _bridge(self, payload: str) -> Outgoing:
         return Outgoing(
-            topics.bridge_availability_topic(self.prefix), payload.encode(), retain=True, qos=1
+            topics.bridge_availability_topic(self.prefix, self.cfg.instance),
+            payload.encode(),
+            retain=True,
+            qos=1,
         )
 
     def _availability(self, dev: _Device) -> Outgoing:
@@ -301,7 +326,7 @@ class Publisher:
             obj = json.loads(dev.good)
             name = dev.discovery_sig[0]
         topic, payload = discovery.device_config(
-            self.cfg, dev.address, name, obj, cell_count=dev.cells
+            self.cfg, dev.address, name, obj, cell_count=dev.cells, demo=self.demo
         )
         return [Outgoing(topic, _json(payload), retain=True, qos=1)]
 
@@ -342,20 +367,26 @@ class Publisher:
             Outgoing(topics.state_topic(self.prefix, address), b"", True, 1),
         ]
 
-    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]:
-        """Retained discovery documents found on the broker that are ours but whose device is
-        not in the keys file any more (removed while `serve` was not running)."""
+    def stale_configs(self, found: Mapping[str, str | None]) -> list[Outgoing]:
+        """Retained discovery documents found on the broker (object id → the `via_device` in
+        it) that this instance published — its bridge is their `via_device` — but whose device
+        is not in the keys file any more (removed while `serve` was not running). Another
+        instance's configs, on the same prefix or not, are never touched."""
         ours = topics.prefix_id(self.prefix) + "_"
+        me = discovery.bridge_identifier(self.cfg)
         wanted = {topics.node_id(a) for a in self.keys}
         out: list[Outgoing] = []
-        for object_id in object_ids:
-            if not object_id.startswith(ours):
+        for object_id, via in found.items():
+            if via != me or not object_id.startswith(ours):
                 continue
             node = object_id[len(ours) :]
-            if node == "bridge" or node in wanted or not node.isalnum():
+            if len(node) != 12 or not node.isalnum():
                 continue
             address = ":".join(node[i : i + 2] for i in range(0, len(node), 2)).upper()
-            out.extend(self.removal(address) if len(node) == 12 else [])
+            if node in wanted:
+                self.found_own.add(address)  # a demo removes these too when it stops
+            else:
+                out.extend(self.removal(address))
         return out
 
     def __len__(self) -> int:
