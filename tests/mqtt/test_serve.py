@@ -171,9 +171,10 @@ def test_wrong_password_is_one_line_and_never_printed(
         env={"VICTRON_BMS_MQTT_PASSWORD": wrong},
     )  # fmt: skip
     serves.append(s)
-    assert s.proc.wait(30) == 0
+    assert s.proc.wait(30) == 1  # refused at start: a service that cannot work says so
     s.stop()
     assert "refused the user name or password" in s.stderr
+    assert s.stderr.count("refused") == 1 and "retrying" not in s.stderr
     clean(s.stderr, wrong, mqtt_broker_auth.password or "")
     # The right one, from the environment: connects.
     assert mqtt_broker_auth.password
@@ -322,3 +323,37 @@ def test_home_assistant_restart_gets_the_configs_again(
         assert bridge in again and len(again) >= 2, again
     s.stop()
     clean(s.stderr)
+
+
+# --- serve fails (non-zero) when it cannot do its job at start ---------------------------------
+
+
+def test_a_missing_capture_file_fails_at_once(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.jsonl"
+    out = subprocess.run(
+        [sys.executable, "-m", "victron_ble_bms", "serve", "--source", "capture", str(missing),
+         "--mqtt", "mqtt://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "no-such.jsonl" in out.stderr
+    clean(out.stderr)
+
+
+def test_the_radio_without_bleak_or_dbus_fast_fails_and_names_the_fix(tmp_path: Path) -> None:
+    # None in sys.modules is how Python itself makes a module not importable: the same as a
+    # venv where `pip install victron-ble-bms[mqtt]` left them out (issue 19).
+    code = (
+        "import sys; sys.modules['bleak'] = None; sys.modules['dbus_fast'] = None; "
+        "from victron_ble_bms.cli import main; "
+        "sys.exit(main(['serve', '--mqtt', 'mqtt://127.0.0.1:1']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "bleak and dbus-fast" in out.stderr and "victron-ble-bms[serve]" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+    clean(out.stderr)

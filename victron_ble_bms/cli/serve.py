@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import getpass
 import importlib
+import importlib.util
 import math
 import shutil
 import socket
@@ -397,8 +398,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             importlib.import_module("aiomqtt")
         except ImportError:
-            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[mqtt]'")
+            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[serve]'")
             return EXIT_USAGE
+    problem = _source_problem(args, source)
+    if problem is not None:  # the service cannot do its job: say so and fail, not wait forever
+        error(problem)
+        return EXIT_UNAVAILABLE
     keys: ReloadingKeys | None = None  # a receiver (--publish-raw) reads no keys
     if not args.publish_raw:
         keys_path = Path(args.keys) if args.keys else default_keys_path()
@@ -417,6 +422,27 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback (it could show locals)
         error(f"serve stopped by an unexpected error: {type(exc).__name__}: {exc}")
         return EXIT_UNAVAILABLE
+
+
+def _source_problem(args: argparse.Namespace, source: str) -> str | None:
+    """Why the source cannot work at all (checked before anything starts), or None. A radio
+    that is merely not up yet (bluetoothd starting later than serve) is waited for instead."""
+    if source == "capture":
+        from victron_ble_bms.sources.capture import CaptureError, open_capture
+
+        try:
+            open_capture(args.source[1]).close()
+        except CaptureError as exc:
+            return str(exc)
+    if source == "ble":
+        wanted = ["bleak"] + (["dbus_fast"] if sys.platform.startswith("linux") else [])
+        missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+        if missing:
+            return (
+                f"--source ble needs {' and '.join(n.replace('_', '-') for n in missing)}, "
+                "not installed here: pip install 'victron-ble-bms[serve]'"
+            )
+    return None
 
 
 def _readings(
@@ -564,6 +590,8 @@ async def _serve(
                     say(f"{sink.name}: tick failed: {type(exc).__name__}: {exc}")
 
     sink_tasks = [asyncio.create_task(sink.run(), name=sink.name) for sink in sinks]
+    for task in sink_tasks:  # a sink that gave up for good (credentials refused) stops serve
+        task.add_done_callback(lambda _task: stop.set())
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
     try:
         await stop.wait()
@@ -584,7 +612,8 @@ async def _serve(
                 say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
     summaries = "".join(f", {sink.summary()}" for sink in sinks)
     say(f"stopped: {readings} {what}, {counted()}{summaries}")
-    return EXIT_OK
+    failed = [reason for sink in sinks if (reason := getattr(sink, "failed", None))]
+    return EXIT_UNAVAILABLE if failed else EXIT_OK
 
 
 __all__ = ["ReloadingKeys", "register", "run"]

@@ -42,6 +42,7 @@ BACKOFF_MAX_S = 60.0
 CLEANUP_WINDOW_S = 2.0  # how long to collect retained discovery documents after connecting
 BATCH = 256  # messages published concurrently
 OUTBOX_LIMIT = 100_000  # topics; beyond it the oldest non-retained message is dropped
+REFUSED = "the broker refused the user name or password"
 
 
 def describe(exc: BaseException, password: str | None = None) -> str:
@@ -63,7 +64,7 @@ def describe(exc: BaseException, password: str | None = None) -> str:
         text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)) or type(exc).__name__
         lowered = text.lower()
         if "not authori" in lowered or "bad user name or password" in lowered:
-            text = "the broker refused the user name or password"
+            text = REFUSED
         elif "connection refused" in lowered:
             text = "connection refused (is the broker running on that port?)"
         elif "certificate verify failed" in lowered:
@@ -112,6 +113,7 @@ class Link:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._cleaned = False
+        self.fatal: str | None = None  # why run() gave up for good (credentials refused at start)
 
     # --- feeding ---------------------------------------------------------------------------
     def send(self, messages: Iterable[Outgoing]) -> None:
@@ -188,10 +190,15 @@ class Link:
                 was_connected, self.connected = self.connected, False
                 failures += 1
                 what = "lost the connection to" if was_connected else "cannot connect to"
-                self.say(
-                    f"{what} {self.broker}: {describe(exc, self.cfg.password)}; "
-                    f"retrying in {delay:.0f} s"
-                )
+                text = describe(exc, self.cfg.password)
+                if self.connects == 0 and text == REFUSED:
+                    # Refused at start: retrying cannot help, and a service that exits 0 here
+                    # looks healthy. Once it has worked, a refusal is retried (a broker
+                    # being reconfigured).
+                    self.fatal = f"{what} {self.broker}: {text}"
+                    self.say(self.fatal + "; check the user in the URL and the password")
+                    return
+                self.say(f"{what} {self.broker}: {text}; retrying in {delay:.0f} s")
             except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
                 self.say(
                     f"MQTT connection failed unexpectedly ({type(exc).__name__}: "
