@@ -12,7 +12,7 @@ from typing import NoReturn
 from victron_ble_bms import __version__
 
 # Subcommands in the order `--help` lists them; a module that is not there is skipped.
-_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys", "serve")
+_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys", "serve", "doctor")
 
 
 class _Parser(argparse.ArgumentParser):
