@@ -1,6 +1,6 @@
 """Why a Lithium Battery Smart says "Allowed to charge: no" (or discharge), from what its frame
 carries: flags, cell voltages and temperature, against the thresholds of the Lithium Battery
-Smart manual (/work/shared/manuals/lithium-battery-smart.txt). No textual here.
+Smart manual (§4.4, §5.2; docs/protocol.md §8.4). No textual here.
 
 The frame only says *that* charging is disallowed, not why: the reasons below are inferred and
 phrased "likely"; the user's settings (§4.4.1) may differ from the defaults used here.

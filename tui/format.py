@@ -23,7 +23,7 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.readings import KeyStatus
 
 # Lithium Battery Smart manual §5.2.2 "How to monitor cell balancing status" (the four states the
-# VictronConnect app shows), in our words; /work/shared/manuals/lithium-battery-smart.txt l.855-866.
+# VictronConnect app shows), in our words.
 BALANCER_EXPLANATIONS: dict[BalancerStatus, str] = {
     BalancerStatus.UNKNOWN: (
         "The battery is new or has not been charged for 30 days. Charge it: the balance is "

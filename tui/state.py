@@ -26,7 +26,7 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
-# Instant Readout devices advertise about once a second (ecosystem-notes §3.3); ten missed
+# Instant Readout devices advertise about once a second (docs/ecosystem.md §3.3); ten missed
 # readings in a row means the device is out of range, switched off, or its Bluetooth stopped
 # (the Lithium Battery Smart manual: Bluetooth stops below 8 V or any cell below 2 V).
 STALE_AFTER_S = 10.0

@@ -45,7 +45,7 @@ VICTRON = 0x02E1  # Victron Energy company identifier (Bluetooth SIG assigned nu
 KEY = "0df4d0995b7d1e176c0c33ecb9e70dcd"  # a test key, nothing real
 LITHIUM_ADDR = "C0:FF:EE:00:00:01"
 LYNX_ADDR = "C0:FF:EE:00:00:02"
-SMART_LITHIUM_12V8_100AH = 0xA0E5  # protocol.md product table
+SMART_LITHIUM_12V8_100AH = 0xA0E5  # docs/protocol.md product table
 LYNX_SMART_BMS_500 = 0xA3E5
 
 LITHIUM = SmartLithiumRecord(
@@ -81,7 +81,7 @@ def adv(address: str, data: bytes, name: str | None = "Emulated battery") -> Adv
 
 
 def nonce_of(data: bytes) -> int:
-    # bytes 5–6 of the manufacturer data, little-endian (protocol.md §1, frame header)
+    # bytes 5–6 of the manufacturer data, little-endian (docs/protocol.md §1, frame header)
     return int.from_bytes(data[5:7], "little")
 
 
@@ -175,7 +175,7 @@ def test_passive_monitor_only_reports_matching_advertisements(private_bus: Priva
         await bluez.start()
         advertiser = BluezAdvertiser(bus_address=private_bus.address)
         await advertiser.start()
-        # Record type byte 0x11 is not what Victron sends in byte 0 (0x10, protocol.md §1).
+        # Record type byte 0x11 is not what Victron sends in byte 0 (0x10, docs/protocol.md §1).
         other = OrPattern(0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA, b"\xe1\x02\x11")
         async with BleakScanner(Seen(), scanning_mode="passive", bluez={"or_patterns": [other]}):
             await wait_until(lambda: bluez.monitor_count() == 1)

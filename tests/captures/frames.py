@@ -2,8 +2,8 @@
 pcap/pcapng by scapy, btsnoop by the small writer below (it shares nothing with the readers),
 checked against tshark.
 
-Frames: the real SmartShunt advertisement from /work/shared/vectors/known-answers.json
-(keshavdv/victron-ble tests) and records encoded with the protocol encoder.
+Frames: the real SmartShunt advertisement from keshavdv/victron-ble's tests
+(docs/protocol.md §6) and records encoded with the protocol encoder.
 """
 
 from __future__ import annotations

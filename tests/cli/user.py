@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "captures"
-# The public SmartShunt test vector (keshavdv/victron-ble tests, /work/shared/vectors).
+# The public SmartShunt test vector (keshavdv/victron-ble tests, docs/protocol.md §6).
 SHUNT_KEY = "aff4d0995b7d1e176c0c33ecb9e70dcd"
 SHUNT_HEX = "100289a302b040af925d09a4d89aa0128bdef48c6298a9"
 

@@ -85,7 +85,7 @@ def test_lynx_soc_by_coulomb_counting_ttg_and_io() -> None:
     lynx = [f.record for f in frames if isinstance(f.record, LynxSmartBmsRecord)]
     capacity = 2 * 200  # scenario bank: 2 × 12.8 V/200 Ah in parallel
     for prev, cur in zip(lynx, lynx[1:], strict=False):
-        # consumed Ah is negative on the wire (protocol.md §2.2) and integrates the current
+        # consumed Ah is negative on the wire (docs/protocol.md §2.2) and integrates the current
         assert cur.consumed_ah <= 0
         expected = prev.consumed_ah + prev.battery_current_a / 3600
         assert abs(cur.consumed_ah - expected) <= 0.11
@@ -94,7 +94,7 @@ def test_lynx_soc_by_coulomb_counting_ttg_and_io() -> None:
             remaining_ah = cur.soc_pct / 100 * capacity
             ttg = remaining_ah / -cur.battery_current_a * 60  # values as rounded on the wire
             assert abs(cur.ttg_min - ttg) <= 2 + 0.02 * ttg
-        assert cur.temperature_c is None  # a Lynx always sends n/a (protocol.md §2.2)
+        assert cur.temperature_c is None  # a Lynx always sends n/a (docs/protocol.md §2.2)
         assert cur.io["contactor_closed"] is TriState.YES
         assert cur.io["allowed_to_discharge"] is TriState.YES
 

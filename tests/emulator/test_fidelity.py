@@ -377,7 +377,8 @@ def test_a_pin_change_gives_a_new_key_and_the_old_one_mismatches() -> None:
     emu = Emulator([DeviceSpec("lithium-12.8v-100ah")], sc, seed=1, exact=True)
     ((address, old),) = emu.keys.items()
     [(at_s, addr, new)] = emu.key_changes()
-    assert addr == address and at_s == 300 and new[0] == (old[0] + 1) & 0xFF  # protocol.md §1.1
+    # docs/protocol.md §1.1: a new key after a PIN change has byte 0 incremented
+    assert addr == address and at_s == 300 and new[0] == (old[0] + 1) & 0xFF
     for adv in emu.run(600):
         t = adv.ts - emu.start_ts
         if t < 300:

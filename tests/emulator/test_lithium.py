@@ -26,7 +26,7 @@ def test_deep_discharge_pre_alarm_then_load_disconnect_then_recovery() -> None:
     assert w > 0 and all(min_cell(f) >= 3.10 for f in frames[:w])
     assert min_cell(frames[w]) <= 3.10
     # W-SL12 is bit 12 only: a Lithium Battery Smart uses bits 9, 11, 12, 15, 22, 24, 25, 26
-    # (protocol.md §4.1), so never bit 27 (PRE_ALARM) — 0x06001000, not 0x0E001000 (item 8)
+    # (docs/protocol.md §4.1), so never bit 27 (PRE_ALARM) — 0x06001000, not 0x0E001000 (item 8)
     assert int(frames[w].record.bms_flags) == 0x06001000
     assert all(int(f.record.bms_flags) & ~0x07409A00 == 0 for f in frames)
     # §3.3: at least 30 s between pre-alarm and load disconnect; §4.4.1 default ATD 2.80 V
@@ -167,7 +167,7 @@ def test_uncontrolled_charger_over_voltage_alarm_above_3_95() -> None:
     key = emu.keys[battery.identity.address]
     seen = []
     for _ in range(900):
-        # the record cannot carry > 3.85 V (protocol.md §2.1): compare with the model's cells
+        # the record cannot carry > 3.85 V (docs/protocol.md §2.1): compare with the model's cells
         highest = max(battery.cell_v)  # type: ignore[attr-defined]  # the state being sent
         (adv,) = emu.step()
         record = decode(adv.victron_data, key)
@@ -197,7 +197,7 @@ def test_bluetooth_silent_with_a_cell_below_2_v() -> None:
 def test_every_capacity_of_the_manual_has_its_product_id() -> None:
     from victron_ble_bms.emulator.lithium import LITHIUM_TYPES
 
-    expected = {  # manual §7 columns → PRODUCT_NAMES id (protocol.md §3)
+    expected = {  # manual §7 columns → PRODUCT_NAMES id (docs/protocol.md §3)
         "lithium-12.8v-50ah": 0xA0ED,
         "lithium-12.8v-60ah": 0xA0E1,
         "lithium-12.8v-100ah": 0xA0E5,

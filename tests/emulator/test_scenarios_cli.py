@@ -215,7 +215,8 @@ def test_record_from_the_emulator_decodes_with_captures_keys_toml(
     out_file = tmp_path / "x.jsonl"
     assert main(["record", "-o", str(out_file), "--source", "emulator", "--duration", "30"]) == 0
     header = json.loads(out_file.read_text().splitlines()[0])
-    assert header["keys"] == "captures/keys.toml"
+    assert header["keys"] == "x.jsonl.keys.toml"  # relative to the recording (issue 25 item 6)
+    assert KeyStore.load(tmp_path / header["keys"]).entries()
     store = KeyStore.load(CAPTURES / "keys.toml")
     advs = list(read_jsonl(out_file))
     assert len({a.address for a in advs}) == 7

@@ -1,5 +1,5 @@
 """An independent decoder (victron-ble from PyPI) reads our 0x05 and 0x0A frames to the model's
-values. victron-ble has two known bugs for 0x0A (protocol.md §2.5): its SOC "not available"
+values. victron-ble has two known bugs for 0x0A (docs/protocol.md §2.5): its SOC "not available"
 check uses 0x3FFF on a 10-bit field, and it drops the sign of consumed Ah. For those two we
 compare with the SPEC instead: SOC is only compared when present (we never send n/a SOC), and
 its consumed Ah is compared with minus ours."""
@@ -81,7 +81,7 @@ def test_victron_ble_reads_our_lynx_frames_as_the_model_state() -> None:
             assert data.get_voltage() == pytest.approx(volts, abs=0.0051)
             assert data.get_current() == pytest.approx(current, abs=0.051)
             assert data.get_soc() == pytest.approx(soc, abs=0.051)
-            # victron-ble returns +raw/10; the SPEC says consumed = −raw (protocol.md §2.2, §2.5)
+            # victron-ble returns +raw/10; SPEC: consumed = −raw (docs/protocol.md §2.2, §2.5)
             assert -data.get_consumed_ah() == pytest.approx(-consumed, abs=0.051)
             assert data.get_battery_temperature() is None
             seen += 1

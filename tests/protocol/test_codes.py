@@ -1,4 +1,4 @@
-"""Flags become the codes the manuals use (protocol.md §5, §8.3)."""
+"""Flags become the codes the manuals use (docs/protocol.md §5, §8.3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The decoders compiled per record type and length agree with the per-field reading of the
-layout table (`Field.extract`, protocol.md §8.1: a field past the received bits is unknown)."""
+layout table (`Field.extract`, docs/protocol.md §8.1: a field past the received bits is unknown)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The clear header (protocol.md §1.1, §8.1)."""
+"""The clear header (docs/protocol.md §1.1, §8.1)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_unknown_record_type() -> None:
 
 
 def test_unencrypted_test_record_needs_no_key() -> None:
-    # 0xFF in byte 4, second type byte 0x00 in byte 7, data in clear (protocol.md §1.1).
+    # 0xFF in byte 4, second type byte 0x00 in byte 7, data in clear (docs/protocol.md §1.1).
     # uptime 1000 s in bits 0-29, temperature 25 °C (raw 65) in bits 30-36, unused bits set.
     payload = (1000 | 65 << 30 | ((1 << 40) - (1 << 37))).to_bytes(5, "little")
     frame = bytes.fromhex("1000e5a0ff0100" + "00") + payload

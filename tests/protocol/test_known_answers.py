@@ -185,7 +185,7 @@ def test_every_shared_vector() -> None:
 
 
 def test_smart_lithium_pre_alarm_is_the_under_voltage_warning_bit() -> None:
-    # protocol.md §4.1: the battery sets bit 12 (WARN_UNDER_VOLTAGE, the manual's W-SL12
+    # docs/protocol.md §4.1: the battery sets bit 12 (WARN_UNDER_VOLTAGE, the manual's W-SL12
     # "pre-alarm") and never the generic bit 27; the dashboard's "Pre-alarm" row read only 27.
     flags = (1 << 25) | (1 << 26) | (1 << 12)
     r = decode_plaintext(0x05, flags.to_bytes(4, "little") + v.SMART_LITHIUM_1[4:])

@@ -31,7 +31,7 @@ def _field(record_type: int, name: str) -> tuple[int, int, bool, int | None]:
 
 
 def test_smart_lithium_positions_match_spec() -> None:
-    # SPEC bit − 32 (protocol.md §2.1)
+    # SPEC bit − 32 (docs/protocol.md §2.1)
     assert _field(0x05, "bms_flags")[:2] == (0, 32)
     assert _field(0x05, "error_flags")[:2] == (32, 16)
     cells = next(f for f in LAYOUTS[0x05].fields if f.name == "cell_voltages_v")

@@ -97,7 +97,7 @@ def test_pack_far_from_the_sum_of_its_cells() -> None:
 
 def test_ve_bus_soc_over_100() -> None:
     payload = bytearray(b"\xff" * 13)
-    # SOC: 7 bits at payload bit 95 (protocol.md §2.4); raw 126 %
+    # SOC: 7 bits at payload bit 95 (docs/protocol.md §2.4); raw 126 %
     raw = int.from_bytes(payload, "little")
     raw = (raw & ~(0x7F << 95)) | (126 << 95)
     record = decode_plaintext(0x0C, raw.to_bytes(13, "little"))

@@ -59,7 +59,7 @@ def test_unused_bits_are_set() -> None:
 
 
 def test_short_record_fields_are_not_available() -> None:
-    """A field reaching past the received bytes is "not available" (protocol.md §8.1)."""
+    """A field reaching past the received bytes is "not available" (docs/protocol.md §8.1)."""
     full = encode_plaintext(decode_plaintext(0x0A, bytes.fromhex("00" * 16)))
     r = decode_plaintext(0x0A, full[:11])  # 88 bits: up to the warnings/alarms field
     assert r.battery_voltage_v == 0.0

@@ -1,5 +1,5 @@
-"""Known answers from outside the project, as literals (source: shared/vectors/known-answers.json,
-which cites each one: keshavdv/victron-ble tests, esphome-victron_ble#135)."""
+"""Known answers from outside the project, as literals (docs/protocol.md §6; sources:
+keshavdv/victron-ble tests, esphome-victron_ble#135)."""
 
 # Full adverts with their keys (real captures).
 SMARTSHUNT_ADVERT = bytes.fromhex("100289a302b040af925d09a4d89aa0128bdef48c6298a9")

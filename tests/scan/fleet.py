@@ -27,7 +27,7 @@ KEY_NOKEY = "fedcba9876543210fedcba9876543210"
 KEY_WRONG_DEVICE = "aa112233445566778899aabbccddeeff"  # what the device uses
 KEY_WRONG_STORED = "bb112233445566778899aabbccddeeff"  # what the user typed
 
-SMART_LITHIUM_12V = 0xA0E0  # "Smart Lithium Battery 12.8V/…" product family (protocol.md §3)
+SMART_LITHIUM_12V = 0xA0E0  # "Smart Lithium Battery 12.8V/…" product family (docs/protocol.md §3)
 
 
 def battery(step: int = 0) -> SmartLithiumRecord:

@@ -31,7 +31,7 @@ def genuine(nonce: int) -> Advertisement:
 
 def forged(nonce: int, seed: int) -> Advertisement:
     """Random ciphertext behind the device's clear header with the right key-check byte —
-    what anyone nearby can send (protocol.md §1.1).
+    what anyone nearby can send (docs/protocol.md §1.1).
 
     Random ciphertext decrypts to random plaintext, and about 6 % of random Lithium plaintexts
     happen to hold values a battery could have — no check can tell those from a genuine frame.

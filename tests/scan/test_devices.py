@@ -1,4 +1,4 @@
-"""The device table: nonce rules (protocol.md §1.1, §8.3), header-only facts, the LRU bound."""
+"""The device table: nonce rules (docs/protocol.md §1.1, §8.3), header-only facts, the LRU bound."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_device_without_key_is_listed_by_product_and_record_type() -> None:
     dev = update.device
     assert dev is not None
     assert dev.key_status is KeyStatus.NO_KEY
-    # model 0xA0E0 is a 12.8 V Smart Lithium battery; record type 0x05 (protocol.md §3, §2.1)
+    # model 0xA0E0 is a 12.8 V Smart Lithium battery; record type 0x05 (docs/protocol.md §3, §2.1)
     assert dev.product is not None and dev.product.startswith("Smart Lithium Battery 12.8V")
     assert dev.record_type == 0x05
     assert update.status_changed

@@ -13,8 +13,8 @@ from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.devices import DevicesState, Outcome
 from victron_ble_bms.sources.readings import _FRAME_SLOT, Reading
 
-# A real SmartShunt capture, from keshavdv/victron-ble's tests (/work/shared/vectors/
-# known-answers.json): header byte1 0x02, model 0xA389, record 0x02, nonce 0x40B0, key check
+# A real SmartShunt capture, from keshavdv/victron-ble's tests (docs/protocol.md
+# §6): header byte1 0x02, model 0xA389, record 0x02, nonce 0x40B0, key check
 # 0xAF, 15 bytes of ciphertext.
 ADDRESS = "C0:11:00:00:00:0A"
 KEY = "aff4d0995b7d1e176c0c33ecb9e70dcd"

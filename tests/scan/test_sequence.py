@@ -1,5 +1,5 @@
 """Replay and forgery against the device table (issue 9 item 5): frames are judged against the
-device's established nonce sequence (protocol.md §1.1, §8.1), a suspect reading says why in the
+device's established nonce sequence (docs/protocol.md §1.1, §8.1), a suspect reading says why in the
 reading itself and never replaces the last good values."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ KEYS = {KEYED: KEY_KEYED}
 
 def _forged(nonce: int, seed: int, ts: float) -> Advertisement:
     """Random ciphertext behind a copied header with the right key-check byte — what anyone
-    nearby can send (the header is in clear, protocol.md §1.1)."""
+    nearby can send (the header is in clear, docs/protocol.md §1.1)."""
     header = bytearray(advertisement(KEYED, KEY_KEYED, nonce).manufacturer_data[COMPANY_ID][:8])
     body = random.Random(seed).randbytes(16)
     return Advertisement(ts, KEYED, {COMPANY_ID: bytes(header) + body})

@@ -92,7 +92,7 @@ def lynx() -> LynxSmartBmsRecord:
 
 
 def smart_bms() -> SmartBmsRecord:
-    # protocol.md §8.2's public sample values: a 12/200 with the engine off.
+    # docs/protocol.md §8.2's public sample values: a 12/200 with the engine off.
     return SmartBmsRecord(
         bms_error=BmsError.NONE,
         alarm_reason=AlarmReason(0),

@@ -271,7 +271,7 @@ def test_help_opens_and_closes():
 
 
 def test_key_dialog_refuses_a_key_whose_first_byte_does_not_match_the_frames(tmp_path: Path):
-    """Every encrypted frame carries its key's first byte in clear (protocol.md §1)."""
+    """Every encrypted frame carries its key's first byte in clear (docs/protocol.md §1)."""
     path = tmp_path / "keys.toml"
 
     async def main():

@@ -28,7 +28,7 @@ class SecretKey:
 
 
 def key_check_problem(key: bytes, key_check: int | None) -> str | None:
-    """Every encrypted frame carries the key's first byte in clear (protocol.md §1): a key that
+    """Every encrypted frame carries the key's first byte in clear (docs/protocol.md §1): a key that
     starts differently can't be this device's."""
     if key_check is None or key[0] == key_check:
         return None

@@ -60,7 +60,7 @@ class LynxScreen(DetailScreen):
         self.query_one("#io", Readout).show(
             [(_name(k), _TRI.get(v, _NA)) for k, v in record.io.items() if k != "field_7"]
         )
-        # Only the items this BMS reports (0 = unsupported, protocol.md §4.5).
+        # Only the items this BMS reports (0 = unsupported, docs/protocol.md §4.5).
         self.query_one("#alarms", Readout).show(
             [(_name(k), _LEVEL[v]) for k, v in record.alarms.items() if v in _LEVEL]
             or [("(none reported)", Text(""))]

@@ -1,4 +1,4 @@
-"""Smart BMS CL 12/100 and 12/200 detail. The record layout is provisional (protocol.md §8.2)."""
+"""Smart BMS CL 12/100 and 12/200 detail. Provisional record layout (docs/protocol.md §8.2)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .detail import DetailScreen
 
 PROVISIONAL_NOTE = (
     "⚠ PROVISIONAL DECODING — record 0x0E has no published layout; these values follow the "
-    "project's best guess (protocol.md §8.2) and may be wrong."
+    "project's best guess (docs/protocol.md §8.2) and may be wrong."
 )
 
 

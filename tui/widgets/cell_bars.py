@@ -10,9 +10,9 @@ from victron_ble_bms.protocol.enums import CellBound
 
 from ..format import cell
 
-# The 7-bit cell field spans 2.60–3.86 V (protocol.md §2.1); draw bars over the LFP range
+# The 7-bit cell field spans 2.60–3.86 V (docs/protocol.md §2.1); draw bars over the LFP range
 # that matters: 2.80 V (allowed-to-discharge default) … 3.75 V (charge disconnect), from the
-# Lithium Battery Smart manual (protocol.md §8.4).
+# Lithium Battery Smart manual (docs/protocol.md §8.4).
 BAR_LOW_V = 2.80
 BAR_HIGH_V = 3.75
 BAR_WIDTH = 24

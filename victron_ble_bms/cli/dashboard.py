@@ -98,6 +98,50 @@ def bluetooth_adapter() -> str | None:
     return _bluez_adapter() or (names[0] if names else None)
 
 
+NO_BLUETOOTHD = (  # as `scan` says it (sources/ble.py explain)
+    "bluetoothd is not running (nobody owns org.bluez on the system bus): "
+    "start it with 'sudo systemctl start bluetooth'"
+)
+
+
+def why_no_adapter(timeout_s: float = 1.5) -> str:
+    """Why `bluetooth_adapter()` found none, named as `scan` names it (issue 25 item 2): no
+    system bus, no bluetoothd, or BlueZ without an adapter."""
+    try:
+        from dbus_fast import BusType, Message
+        from dbus_fast.aio import MessageBus
+    except ImportError:
+        return "no Bluetooth adapter found (dbus-fast is not installed: pip install bleak)"
+
+    async def ask() -> bool:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        try:
+            reply = await bus.call(
+                Message(
+                    destination="org.freedesktop.DBus",
+                    path="/org/freedesktop/DBus",
+                    interface="org.freedesktop.DBus",
+                    member="NameHasOwner",
+                    signature="s",
+                    body=["org.bluez"],
+                )
+            )
+        finally:
+            bus.disconnect()
+        return bool(reply is not None and reply.body and reply.body[0])
+
+    async def bounded() -> bool:
+        return await asyncio.wait_for(ask(), timeout_s)
+
+    try:
+        owned = asyncio.run(bounded())
+    except Exception:  # noqa: BLE001 - no system bus at all (a container, no dbus)
+        return "no D-Bus system bus (is dbus running?), so no Bluetooth"
+    if not owned:
+        return NO_BLUETOOTHD
+    return "no Bluetooth adapter found (check 'bluetoothctl list')"
+
+
 def _bluez_adapter(timeout_s: float = 1.5) -> str | None:
     """The first org.bluez.Adapter1 on the system bus, or None (no bus, no bluetoothd …)."""
     try:
@@ -214,7 +258,7 @@ def plan(args: argparse.Namespace) -> Plan:
         return _demo_plan()
     adapter = bluetooth_adapter()
     if adapter is None:
-        return _demo_plan("no Bluetooth adapter found; showing the demo")
+        return _demo_plan(f"{why_no_adapter()}; showing the demo")
     return _live_plan(adapter, keys)
 
 

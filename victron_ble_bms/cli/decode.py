@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -33,6 +34,7 @@ from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl,
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
+from .capture_keys import keys_from_headers
 from .jsonlines import JsonLines
 from .keys import default_keys_path
 from .output import codes_text, error, main_values, print_json, print_record
@@ -270,6 +272,8 @@ class _Output:
         self.names = names
         self.out = out
         self.lines = JsonLines(keys) if fmt == "jsonl" else None
+        # issue 20: a {"type": "bank"} line whenever a declared bank changes
+        self.banks = BankTracker(names.banks) if fmt == "jsonl" and names.banks else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -376,6 +380,10 @@ def run_captures(args: argparse.Namespace, files: list[str]) -> int:
         except KeyFileError as exc:
             error(f"--device: {exc}")
             return EXIT_USAGE
+    if args.keys is None:  # a recording's header may name its keys (issue 25 item 6)
+        args.keys, said = keys_from_headers(files)
+        if said:
+            error(said)
     store = _load_keys(args)
     if store is None:
         return EXIT_USAGE
@@ -481,6 +489,7 @@ def _decode_file(
     stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
     lines = out.lines
     write = out.out.write
+    banks = out.banks if device is None else None  # --device: one device, not its bank
     try:
         for adv in stream:
             if progress is None:
@@ -507,6 +516,9 @@ def _decode_file(
             elif reading.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH):
                 if (adv.address, reading.status) not in warned:  # once per device …
                     _warn_device(warned, adv, reading)
+            if banks is not None:  # after the frame: the bank change it caused
+                for bank_line in banks.lines(reading):
+                    write(bank_line)
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)
     except CaptureError as exc:

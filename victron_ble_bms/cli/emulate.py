@@ -157,19 +157,53 @@ async def _play(emu: Emulator, advertiser: Any, duration: float, targets: list[A
         return -1
 
 
+def _destination(args: argparse.Namespace) -> str:
+    """Where the frames go, for the first line (issue 25: `--advertise none` said nothing)."""
+    where = {"bluez": "advertised on the Bluetooth adapter", "virtual": "on a virtual BlueZ"}
+    parts = [where[args.advertise]] if args.advertise in where else []
+    parts += [f"written to {args.capture}"] if args.capture else []
+    if not parts:
+        return "frames go nowhere (give --advertise virtual|bluez or --capture FILE)"
+    return "frames " + " and ".join(parts)
+
+
 def keys_path(capture: str) -> Path:
     return Path(f"{capture}.keys.toml")
 
 
-def write_keys_beside(capture: str, emu: Emulator) -> Path:
+def emulated_banks(emu: Emulator, scenario_name: str) -> dict[str, dict[str, Any]]:
+    """Each emulated BMS with its batteries as a `[banks.NAME]` table (issue 20): members by
+    address (a name changes with a PIN change), the layout of the scenario's `[bank]`, and the
+    Lynx Smart BMS as the source of state of charge (a Smart BMS CL sends none)."""
+    systems = [s for s in emu.systems if getattr(s, "bank", None) is not None]
+    banks: dict[str, dict[str, Any]] = {}
+    for n, system in enumerate(systems, 1):
+        bms = system.identity.address  # type: ignore[attr-defined]
+        strings = [[b.identity.address for b in s] for s in system.bank.strings]  # type: ignore[attr-defined]
+        batteries = [a for s in strings for a in s]
+        table: dict[str, Any] = {"members": [*batteries, bms]}
+        if len(strings) > 1 and len(strings[0]) > 1:
+            table = {"layout": "series-parallel", **table, "strings": strings}
+        else:
+            table = {"layout": "series" if len(strings[0]) > 1 else "parallel", **table}
+        if type(system).__name__ == "LynxSmartBms":
+            table["soc_source"] = bms
+        banks[scenario_name if len(systems) == 1 else f"{scenario_name}-{n}"] = table
+    return banks
+
+
+def write_keys_beside(capture: str, emu: Emulator, scenario_name: str = "emulated") -> Path:
     """The run's test keys next to the capture (mode 0600), named in its header ("keys"), so
-    that `decode CAPTURE --keys CAPTURE.keys.toml` decodes every frame (issue 10 item 2)."""
+    that `decode CAPTURE --keys CAPTURE.keys.toml` decodes every frame (issue 10 item 2); and
+    each emulated BMS's bank, so that a recorded bank replays as a bank (issue 20)."""
     store = KeyStore(keys_path(capture))
     for ident in emu.identities:
         store.add(ident.address, ident.key, name=f"emulated {ident.name}")
     for at_s, address, key in emu.key_changes():
         # one key per address: after a PIN change the new key is the one that decodes
         store.add(address, key, name=f"emulated, new key from {at_s:g} s")
+    for name, table in emulated_banks(emu, scenario_name).items():
+        store.add_bank(name, table)
     return store.save()
 
 
@@ -213,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         if args.advertise != "none":
             targets.append(_advertiser(args.advertise))
         if args.capture:
-            keys_file = write_keys_beside(args.capture, emu)
+            keys_file = write_keys_beside(args.capture, emu, scenario.name)
             targets.append(
                 CaptureAdvertiser(
                     args.capture,
@@ -230,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     out.write(
         f"emulating {len(emu.identities)} device(s), scenario {scenario.name!r}, "
-        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}\n"
+        f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}; {_destination(args)}\n"
         "These are made-up TEST keys; this is the one place the project prints keys in full.\n"
     )
     for ident in emu.identities:

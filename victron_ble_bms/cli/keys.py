@@ -4,20 +4,25 @@
     victron-bms keys list
     victron-bms keys remove ADDR
     victron-bms keys import FILE          # lines "ADDR@KEY" or "ADDR KEY" (# comments)
+    victron-bms keys bank add NAME MEMBER… [--layout L] [--soc-source M] [--string M M …]
+    victron-bms keys bank list
+    victron-bms keys bank remove NAME
 
 Default file `$XDG_CONFIG_HOME/victron-ble-bms/keys.toml` (`~/.config/…`); `--keys FILE` picks
 another. Keys are never printed in full (first and last byte only) and the file is written 0600.
-Messages name the usual mistakes (ecosystem-notes §2): a 31-character key copied short, a key
+Messages name the usual mistakes (docs/ecosystem.md §2): a 31-character key copied short, a key
 where the address belongs, a macOS UUID (fine, but only on that Mac).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 from pathlib import Path
 
+from victron_ble_bms.banks.spec import Layout
 from victron_ble_bms.protocol import InvalidKey, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import AddressError, normalize_address
@@ -64,6 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lst = ks.add_parser("list", help="list devices with masked keys")
     lst.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    lst.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per device (address, key_masked, name); the file's path on stderr",
+    )
     lst.set_defaults(run=run_list)
 
     rm = ks.add_parser("remove", help="forget a device's key")
@@ -76,7 +86,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     imp.set_defaults(run=run_import)
 
+    _register_bank(ks)
     p.set_defaults(run=_usage(p))
+
+
+def _register_bank(ks: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bank = ks.add_parser(
+        "bank",
+        help="declare banks: batteries and their BMS seen as one system",
+        description="A bank names its member devices by address or by their name in the keys "
+        "file, its layout and optionally the member that gives state of charge and current "
+        "(a Lynx Smart BMS, SmartShunt or BMV).",
+    )
+    bank.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    bs = bank.add_subparsers(dest="bank_command", metavar="ACTION")
+    add = bs.add_parser("add", help="add or replace a bank")
+    add.add_argument("name", metavar="NAME", help="the bank's name, e.g. house")
+    add.add_argument("members", metavar="MEMBER", nargs="*", help="address or device name")
+    add.add_argument("--layout", choices=[x.value for x in Layout], default=Layout.PARALLEL.value)
+    add.add_argument("--soc-source", metavar="MEMBER", help="the member giving SOC and current")
+    add.add_argument(
+        "--string",
+        metavar="MEMBER",
+        nargs="+",
+        action="append",
+        default=[],
+        help="series-parallel: one series string's members in order (repeat per string)",
+    )
+    add.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add.set_defaults(run=run_bank_add)
+    lst = bs.add_parser("list", help="list banks and what is wrong with them")
+    lst.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    lst.set_defaults(run=run_bank_list)
+    rm = bs.add_parser("remove", help="forget a bank (its devices' keys stay)")
+    rm.add_argument("name", metavar="NAME")
+    rm.add_argument("--keys", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    rm.set_defaults(run=run_bank_remove)
+    bank.set_defaults(run=_usage(bank))
 
 
 def _usage(parser: argparse.ArgumentParser) -> object:
@@ -141,14 +187,15 @@ def _macos_note(address: str) -> str | None:
     return None
 
 
-def _load(path: Path) -> KeyStore | None:
+def _load(path: Path, *, bank_warnings: bool = True) -> KeyStore | None:
     try:
         store = KeyStore.load(path, missing_ok=True)
     except KeyFileError as exc:
         error(str(exc))
         return None
     for warning in store.warnings:
-        error("warning: " + warning)
+        if bank_warnings or warning not in store.bank_warnings:
+            error("warning: " + warning)
     store.path = path
     return store
 
@@ -213,6 +260,15 @@ def run_list(args: argparse.Namespace) -> int:
     if not len(store):
         _say(f"no keys in {path}")
         return EXIT_OK
+    n = len(store)
+    head = f"{n} device key{'s' if n != 1 else ''} in {path} (masked: first and last byte only)"
+    if getattr(args, "json", False):
+        error(head)  # stdout stays JSON
+        for entry in store.entries():
+            obj = {"address": entry.address, "key_masked": entry.masked_key, "name": entry.name}
+            print(json.dumps(obj))  # names from files: every control character escaped
+        return EXIT_OK
+    _say(head)
     for entry in store.entries():
         _say(f"{entry.address:36}  {entry.masked_key}  {entry.name or ''}".rstrip())
     return EXIT_OK
@@ -287,4 +343,97 @@ def run_import(args: argparse.Namespace) -> int:
     if not _save(store, path):
         return EXIT_ERROR
     _say(f"imported {len(parsed)} key(s) into {path}")
+    return EXIT_OK
+
+
+# --- banks (issue 20) ------------------------------------------------------------------------
+
+
+def _bank_name(text: str) -> str | None:
+    name = text.strip()
+    if not name or plain(name, 60) != name:
+        return None
+    return name
+
+
+def run_bank_add(args: argparse.Namespace) -> int:
+    path = keys_path(args)
+    name = _bank_name(args.name)
+    if name is None:
+        error(
+            f"bank name '{plain(args.name, 60)}': give a short printable name (at most 60 "
+            "characters), e.g. house"
+        )
+        return EXIT_USAGE
+    if args.string and args.layout != Layout.SERIES_PARALLEL.value:
+        error("--string is for --layout series-parallel (each --string is one series string)")
+        return EXIT_USAGE
+    if args.layout == Layout.SERIES_PARALLEL.value and not args.string:
+        error("--layout series-parallel needs each string: --string A B --string C D")
+        return EXIT_USAGE
+    if not args.members and not args.string:
+        error("a bank needs members: keys bank add NAME MEMBER… (addresses or device names)")
+        return EXIT_USAGE
+    store = _load(path, bank_warnings=False)  # the bank's own problems are said below
+    if store is None:
+        return EXIT_ERROR
+    table: dict[str, object] = {"layout": args.layout, "members": list(args.members)}
+    if args.string:
+        table["strings"] = [list(s) for s in args.string]
+    if args.soc_source:
+        table["soc_source"] = args.soc_source
+    replaced = store.bank_table(name) is not None
+    store.add_bank(name, table)
+    if not _save(store, path):
+        return EXIT_ERROR
+    spec = store.banks[name]
+    for problem in spec.problems:
+        error(f"warning: bank '{name}': {problem} (the bank shows as degraded until fixed)")
+    _say(
+        f"{'replaced' if replaced else 'added'} bank '{name}' ({spec.layout.value}; "
+        f"members: {', '.join(m.name for m in spec.members)}) in {path}"
+    )
+    return EXIT_OK
+
+
+def run_bank_list(args: argparse.Namespace) -> int:
+    path = keys_path(args)
+    if not path.exists():
+        _say(f"no banks yet ({path} does not exist)")
+        return EXIT_OK
+    try:
+        store = KeyStore.load(path, missing_ok=True)
+    except KeyFileError as exc:
+        error(str(exc))
+        return EXIT_ERROR
+    banks = store.banks
+    if not banks:
+        _say(f"no banks in {path}; add one with: victron-bms keys bank add NAME MEMBER…")
+        return EXIT_OK
+    for spec in banks.values():
+        members = ", ".join(
+            m.name if m.address is None or m.name == m.address else f"{m.name} ({m.address})"
+            for m in spec.members
+        )
+        soc = f"; soc from {spec.soc_source.name}" if spec.soc_source else ""
+        _say(f"{spec.name}: {spec.layout.value}, {members}{soc}")
+        if spec.strings:
+            for i, string in enumerate(spec.strings, 1):
+                _say(f"  string {i}: {' + '.join(m.name for m in string)}")
+        for problem in spec.problems:
+            _say(f"  problem: {problem}")
+    return EXIT_OK
+
+
+def run_bank_remove(args: argparse.Namespace) -> int:
+    path = keys_path(args)
+    store = _load(path, bank_warnings=False)
+    if store is None:
+        return EXIT_ERROR
+    if not store.remove_bank(args.name):
+        error(f"no bank '{plain(args.name, 60)}' in {path}")
+        return EXIT_ERROR
+    if not _save(store, path):
+        return EXIT_ERROR
+    _say(f"removed bank '{plain(args.name, 60)}' from {path} (its devices' keys stay)")
     return EXIT_OK

@@ -72,7 +72,7 @@ def print_record(record: Record) -> None:
     frame = record.frame
     title = record.LAYOUT.title
     if record.provisional:
-        title += " [bold magenta](PROVISIONAL decoding, protocol.md §8.2)[/]"
+        title += " [bold magenta](PROVISIONAL decoding, docs/protocol.md §8.2)[/]"
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("field")
     table.add_column("value")

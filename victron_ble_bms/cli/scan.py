@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
@@ -115,10 +116,17 @@ def _message(reading: Reading) -> str:
 class _Printer:
     """JSON lines, or plain lines when there is no terminal for a live table."""
 
-    def __init__(self, out: TextIO, json_mode: bool, names: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        json_mode: bool,
+        names: Mapping[str, str],
+        banks: BankTracker | None = None,
+    ) -> None:
         self.out = out
         self.json = json_mode
         self.names = names
+        self.banks = banks if json_mode and banks else None  # issue 20: bank objects too
         # Last status printed per address, bounded like the device table (issue 9 item 10).
         self.status: BoundedDict[str, KeyStatus] = BoundedDict(DEFAULT_MAX_DEVICES)
 
@@ -153,6 +161,8 @@ class _Printer:
                     f"{plain(_message(reading))}"
                 )
             self.out.write("\n")
+        if self.banks is not None:
+            self.out.writelines(self.banks.lines(reading))
         self.out.flush()
 
 
@@ -270,7 +280,7 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
-    printer = _Printer(sys.stdout, args.json, names)
+    printer = _Printer(sys.stdout, args.json, names, BankTracker(store.banks))
     failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:

@@ -42,7 +42,7 @@ class Identity:
 
 
 def rekeyed(old: bytes) -> bytes:
-    """The key a device has after a PIN change: byte 0 + 1 (protocol.md §1.1), the rest derived
+    """The key a device has after a PIN change: byte 0 + 1 (docs/protocol.md §1.1), the rest derived
     from the old key so that a seed gives the same run."""
     return bytes([(old[0] + 1) & 0xFF]) + hashlib.sha256(b"pin-change" + old).digest()[1:16]
 
@@ -62,7 +62,7 @@ class Transmitter(abc.ABC):
         return value if self.noise is None else value + self.noise.gauss(0.0, sigma)
 
     def change_pin(self) -> None:
-        """A PIN change gives the device a new advertisement key (protocol.md §1.1: "a changed
+        """A PIN change gives the device a new advertisement key (docs/protocol.md §1.1: "a changed
         Bluetooth PIN generates a new key, and the device increments byte 0 on re-keying").
         Deterministic: the rest is derived from the old key."""
         if not self.rekeyed:
@@ -77,7 +77,7 @@ class Transmitter(abc.ABC):
         record = self.record()
         if record is None:
             return None
-        self.nonce = (self.nonce + 1) & 0xFFFF  # one new reading → next nonce (protocol.md §1.1)
+        self.nonce = (self.nonce + 1) & 0xFFFF  # new reading → next nonce (docs/protocol.md §1.1)
         ident = self.identity
         data = encode(record, key=ident.key, nonce=self.nonce, model_id=ident.model_id)
         return Advertisement(

@@ -2,7 +2,7 @@
 
 Works on the real system bus with a real adapter, or on any bus address (the virtual BlueZ in
 `virtual_bluez.py` uses exactly this code path). How BlueZ handles advertisements:
-ecosystem-notes.md §4 (BlueZ `doc/org.bluez.LEAdvertisement.rst`, `src/advertising.c`).
+docs/ecosystem.md §4 (BlueZ `doc/org.bluez.LEAdvertisement.rst`, `src/advertising.c`).
 
 A real adapter advertises every instance from **its own** address (or a random one the kernel
 picks): the emulated device's address cannot be spoofed through this API, so scanners see the
@@ -40,11 +40,11 @@ ADVERTISEMENT_ROOT = "/org/victron_ble_bms/advertisement"
 
 # Legacy advertising PDU: at most 31 bytes of AD structures, and 31 more in the scan response
 # (Core Spec Vol 3 Part C §11). If the data is longer BlueZ silently switches to *extended*
-# advertising, which legacy scanners never see (ecosystem-notes §4, BlueZ `calc_max_adv_len`).
+# advertising, which legacy scanners never see (docs/ecosystem.md §4, BlueZ `calc_max_adv_len`).
 LEGACY_ADV_MAX = 31
 # We always reserve the 3-byte Flags AD (len, 0x01, flags): the kernel adds one to a broadcast
 # advertisement whenever BR/EDR is disabled or discoverable flags apply, and real Victron
-# advertisements carry Flags 0x06 (ecosystem-notes §4, ESPH#37 log) — so the check holds on
+# advertisements carry Flags 0x06 (docs/ecosystem.md §4, ESPH#37 log) — so the check holds on
 # every adapter.
 FLAGS_AD_LEN = 3
 # Manufacturer Specific Data AD: length byte + type 0xFF + 2-byte company id + data.

@@ -1,6 +1,6 @@
 """A private, system-like `dbus-daemon` that the project starts and stops itself.
 
-Used by the virtual BlueZ (ecosystem-notes §3.7): nothing touches the machine's real system bus,
+Used by the virtual BlueZ (docs/ecosystem.md §3.7): nothing touches the machine's real system bus,
 no root is needed, and any bleak program sees our bus through `DBUS_SYSTEM_BUS_ADDRESS`.
 """
 

@@ -1,5 +1,5 @@
 """Lithium Battery Smart 12.8 V / 25.6 V: cells, the BTV (balancing, temperature and voltage
-control) and its alarm signals, advertising record 0x05 (protocol.md §2.1, §8.4).
+control) and its alarm signals, advertising record 0x05 (docs/protocol.md §2.1, §8.4).
 
 Every threshold below cites `manuals/lithium-battery-smart.txt` (section numbers of that manual).
 Where the manual is silent the value is marked *emulator choice*.
@@ -126,7 +126,7 @@ class LithiumType:
 
 
 def _model_id(nominal: str, capacity: int, revision: int = 0) -> int:
-    """The product id whose name matches (protocol.md §3; duplicates are hardware revisions)."""
+    """The product id whose name matches (docs/protocol.md §3; duplicates: hardware revisions)."""
     wanted = f"Smart Lithium Battery {nominal}V/{capacity}Ah"
     ids = sorted(i for i, n in PRODUCT_NAMES.items() if n == wanted and 0xA0E0 <= i <= 0xA0F2)
     return ids[min(revision, len(ids) - 1)]
@@ -153,7 +153,7 @@ _FAULT_ERROR_FLAGS = {
     FaultKind.SETTINGS_LOST: SmartLithiumErrorFlags.SETTINGS_DATA_INVALID,  # E-SL119
     FaultKind.BALANCER_FAILURE: SmartLithiumErrorFlags.BALANCER_FAILURE,  # E-SL1
     FaultKind.COMMUNICATION_ERROR: SmartLithiumErrorFlags.COMMUNICATION_ERROR,  # E-SL2
-    # protocol.md §5: E-SL9 = error bit 8, E-SL10 = error bit 9 (manual §5.3 code table)
+    # docs/protocol.md §5: E-SL9 = error bit 8, E-SL10 = error bit 9 (manual §5.3 code table)
     FaultKind.OVERLAPPED_VOLTAGE: SmartLithiumErrorFlags.OVERLAPPED_VOLTAGE_ERROR,  # E-SL9
     FaultKind.BALANCER_UPDATE: SmartLithiumErrorFlags.BALANCER_UPDATE_ERROR,  # E-SL10
 }
@@ -389,14 +389,14 @@ class LithiumBattery(Transmitter):
 
     @property
     def bms_flags(self) -> BmsFlags:
-        # Only the bits a Lithium Battery Smart is known to use (protocol.md §4.1, ESPHome #64).
+        # Only the bits a Lithium Battery Smart is known to use (docs/protocol.md §4.1).
         flags = BmsFlags(0)
         if self.over_voltage_alarm:
             flags |= BmsFlags.ALARM_OVER_VOLTAGE  # A-SL9
         if self.under_voltage_alarm:
             flags |= BmsFlags.ALARM_UNDER_VOLTAGE  # A-SL11
         if self.pre_alarm:
-            # W-SL12. Not bit 27 (PRE_ALARM): protocol.md §4.1 lists the bits this battery
+            # W-SL12. Not bit 27 (PRE_ALARM): docs/protocol.md §4.1 lists the bits this battery
             # uses — 9, 11, 12, 15, 22, 24, 25, 26 (ESPHome #64); bit 27 is Lynx heritage.
             flags |= BmsFlags.WARNING_UNDER_VOLTAGE
         if self.over_temperature_alarm:

@@ -1,8 +1,8 @@
-"""Lynx Smart BMS 500 / 1000 / NG with its battery bank, advertising record 0x0A (protocol.md §2.2).
+"""Lynx Smart BMS 500 / 1000 / NG with its battery bank, advertising 0x0A (docs/protocol.md §2.2).
 
 No Lynx manual is in `manuals/`; behaviour comes from `manuals/bms-overview.txt` (contactor that
 "disconnects the system from the battery … in case of a battery cell voltage or temperature
-alarm", built-in battery monitor, 12/24/48 V, alternator ATC mode) and protocol.md §2.2/§4.4/§4.5.
+alarm", built-in battery monitor, 12/24/48 V, alternator ATC) and docs/protocol.md §2.2/§4.4/§4.5.
 Choices the sources leave open are marked *emulator choice*.
 """
 
@@ -171,7 +171,7 @@ class LynxSmartBms(Transmitter, System):
 
     @property
     def io_status(self) -> int:
-        """VE_REG_BMS_IO, 2 bits per item, 1 = yes, 2 = no, 0 = n/a (protocol.md §4.4)."""
+        """VE_REG_BMS_IO, 2 bits per item, 1 = yes, 2 = no, 0 = n/a (docs/protocol.md §4.4)."""
 
         def yn(v: bool) -> int:
             return int(TriState.YES if v else TriState.NO)
@@ -192,7 +192,7 @@ class LynxSmartBms(Transmitter, System):
     def warnings_alarms(self) -> int:
         """VE_REG_BMS_WARNINGS_ALARMS, 0 = unsupported, 1 ok, 2 warning, 3 alarm (§4.5).
 
-        Supported fields as in the real Lynx vector (0x1455, protocol.md §4.5): 0, 1, 2, 3, 5, 6.
+        Supported fields as in the real Lynx vector (0x1455, docs/protocol.md §4.5): 0-3, 5, 6.
         """
         ok, warn, alarm = int(AlarmLevel.OK), int(AlarmLevel.WARNING), int(AlarmLevel.ALARM)
         bank = self.bank
@@ -225,5 +225,5 @@ class LynxSmartBms(Transmitter, System):
             warnings_alarms=self.warnings_alarms,
             soc_pct=round(self.soc_pct, 1),
             consumed_ah=-round(self.consumed_ah, 1),
-            temperature_c=None,  # Lynx Smart BMS always sends n/a here (protocol.md §2.2)
+            temperature_c=None,  # Lynx Smart BMS always sends n/a here (docs/protocol.md §2.2)
         )

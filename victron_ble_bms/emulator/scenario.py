@@ -95,7 +95,7 @@ class FaultKind(enum.Enum):
     HARDWARE_FAILURE = "hardware-failure"  # battery E-SL24
     BALANCER_FAILURE = "balancer-failure"  # battery E-SL1
     COMMUNICATION_ERROR = "communication-error"  # battery E-SL2
-    OVERLAPPED_VOLTAGE = "overlapped-voltage"  # battery E-SL9 (error bit 8, protocol.md §4.2)
+    OVERLAPPED_VOLTAGE = "overlapped-voltage"  # battery E-SL9 (error bit 8, docs/protocol.md §4.2)
     BALANCER_UPDATE = "balancer-update"  # battery E-SL10 (error bit 9)
     DEFECTIVE_CELL = "defective-cell"  # battery: cell 1 leaks, drifts 0.1–0.2 V low (§6.1.2)
     UNCONTROLLED_CHARGER = "uncontrolled-charger"  # a charger ignoring ATC → A-SL9 (manual §5.3)

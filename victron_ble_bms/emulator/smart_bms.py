@@ -1,5 +1,5 @@
 """Smart BMS CL 12/100 and Smart BMS 12/200 with their battery bank, advertising record 0x0E in
-the project's PROVISIONAL layout (protocol.md §8.2).
+the project's PROVISIONAL layout (docs/protocol.md §8.2).
 
 Sources: `manuals/smart-bms-cl-12-100.txt` (CL) and `manuals/smart-bms-12-200.de.txt` (12/200),
 section numbers of those manuals; `manuals/bms-overview.txt`.
@@ -216,9 +216,9 @@ class SmartBms(Transmitter, System):
         self.system_plus_on = port
         reason = AlarmReason(0)
         if self.has_system_plus and self.port_tripped_at is not None:
-            reason |= AlarmReason.SHORT_CIRCUIT  # A-A12 (VELIB-P bit 12, protocol.md §4.7)
+            reason |= AlarmReason.SHORT_CIRCUIT  # A-A12 (VELIB-P bit 12, docs/protocol.md §4.7)
         if not cable_ok:
-            reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (protocol.md §4.7)
+            reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (docs/protocol.md §4.7)
         self.alarm_reason = reason
         charge_enabled = uncontrolled_charger or (
             atc and (not self.has_system_plus or (port and not self.charge_limit_tripped))

@@ -1,7 +1,7 @@
 """A stand-in `org.bluez` on a private dbus-daemon: emulated devices for any bleak program.
 
 `VirtualBluez` implements the part of bluetoothd's D-Bus API that bleak's BlueZ backend uses
-(ecosystem-notes §3.6, bleak 3.1 `backends/bluezdbus/manager.py`): ObjectManager at `/`
+(docs/ecosystem.md §3.6, bleak 3.1 `backends/bluezdbus/manager.py`): ObjectManager at `/`
 (GetManagedObjects, InterfacesAdded/Removed — answered by dbus-fast for exported objects),
 `org.bluez.Adapter1`, `org.bluez.LEAdvertisingManager1`, `org.bluez.AdvertisementMonitorManager1`
 on `/org/bluez/hciN`, and `org.bluez.Device1` objects `/org/bluez/hciN/dev_AA_BB_…`.
@@ -20,7 +20,7 @@ path used on real hardware) become Device1 objects for scanners on the same adap
   (PropertiesChanged RSSI + ManufacturerData), as BlueZ does on the first advert of a scan.
 * **Updates.** The client's `PropertiesChanged(ManufacturerData)` becomes the device's
   `PropertiesChanged(ManufacturerData)` — only when the bytes differ, like BlueZ's memcmp
-  (ecosystem-notes §3.3).
+  (docs/ecosystem.md §3.3).
 * **Removal.** A Device1 disappears (InterfacesRemoved) as soon as its advertisement is
   unregistered or its client disconnects — deterministic, unlike BlueZ's 30 s TemporaryTimeout;
   after scanning stops, remaining devices go after `temporary_timeout` seconds (default 30, as

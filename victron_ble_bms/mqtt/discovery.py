@@ -1,5 +1,5 @@
 """Home Assistant MQTT discovery: one *device-based* discovery document per Victron device
-(`<discovery_prefix>/device/<object_id>/config`, HA ≥ 2024.11; ecosystem-notes §7).
+(`<discovery_prefix>/device/<object_id>/config`, HA ≥ 2024.11; docs/ecosystem.md §7).
 
 Every entity reads the device's state topic (`mqtt/state.py` computes what templates would get
 wrong: lowest/highest cell, allowed-to-charge, worst code). A template that meets a missing or
@@ -9,7 +9,7 @@ undecodable reading never looks like a healthy value or an all-clear.
 One declarative table (`VALUE_ENTITIES`) says which JSON key becomes which entity with which
 device class, state class and unit; an entity is offered only when the device's record has the
 key (a 12.8 V battery gets 4 cell sensors, a 25.6 V one 8). Layouts marked provisional (0x0E,
-protocol.md §8.2) say so in every entity name.
+docs/protocol.md §8.2) say so in every entity name.
 """
 
 from __future__ import annotations

@@ -134,6 +134,9 @@ class Publisher:
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
         self.found_own: set[str] = set()  # addresses of our configs found on the broker
+        from .bank import BankPublisher, declared_banks  # here: mqtt/bank.py uses Outgoing
+
+        self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
 
     # --- whole-bridge messages ---------------------------------------------------------------
     def bridge_online(self) -> list[Outgoing]:
@@ -150,7 +153,7 @@ class Publisher:
             out.append(self._availability(dev))
             if dev.state is not None:  # retained: the broker may have lost it
                 out.append(self._state_message(dev))
-        return out
+        return out + self.banks.online()
 
     def rediscover(self) -> list[Outgoing]:
         """Home Assistant came online (`<discovery_prefix>/status`): send the configs again."""
@@ -232,6 +235,9 @@ class Publisher:
         return dev.name
 
     def reading(self, reading: Reading) -> list[Outgoing]:
+        return self._device_reading(reading) + self.banks.reading(reading)
+
+    def _device_reading(self, reading: Reading) -> list[Outgoing]:
         now = self.clock()
         address = reading.advertisement.address
         dev = self._device(address, now)
@@ -345,7 +351,7 @@ class Publisher:
             since = now - dev.last_sent
             if (dev.pending and since >= self.cfg.min_interval_s) or since >= self.cfg.heartbeat_s:
                 out.append(self._state(dev, now))
-        return out
+        return out + self.banks.tick()
 
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:
@@ -355,7 +361,9 @@ class Publisher:
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
             out.extend(self.removal(dev.address))
-        return out
+        from .bank import declared_banks
+
+        return out + self.banks.keys_changed(declared_banks(self.keys))
 
     def removal(self, address: str) -> list[Outgoing]:
         """Empty retained payloads (MQTT's way to delete them): the entities first, so Home

@@ -4,7 +4,7 @@ It is `jsonform.frame_object` (the objects of `decode --format jsonl`) plus `key
 few values computed here so Home Assistant templates stay trivial and cannot get them wrong:
 
 - `cell_min_v`, `cell_max_v`, `cell_spread_mv` — for records with cells (a cell below or above
-  the 7-bit range counts as its bound, protocol.md §2.1);
+  the 7-bit range counts as its bound, docs/protocol.md §2.1);
 - `allowed_to_charge`, `allowed_to_discharge` — true / false / null (not available);
 - `worst_code` — the id of the worst active code, "none" when there is none, null when the
   codes are unknown (frame incomplete: never an all-clear, CONTRACTS.md protocol branch);

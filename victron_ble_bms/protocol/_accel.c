@@ -1,5 +1,5 @@
 /* One AES-128 block with the CPU's AES instructions, for Instant Readout's CTR block 0
- * (protocol.md §1.2), so that decoding a frame is one call instead of slicing, joining,
+ * (docs/protocol.md §1.2), so that decoding a frame is one call instead of slicing, joining,
  * encrypting through `cryptography` and two int conversions (issue 12's profile: that part
  * was a quarter of the instructions of `decode`).
  *

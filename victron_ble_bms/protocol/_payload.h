@@ -1,4 +1,4 @@
-/* A frame's payload (protocol.md §1.2): its data bytes 8 … 23 XOR keystream block 0 for the
+/* A frame's payload (docs/protocol.md §1.2): its data bytes 8 … 23 XOR keystream block 0 for the
  * nonce in bytes 5-6, as one little-endian int, zero past the received bytes (a record shorter
  * than 16 bytes, a cut frame), so two frames with the same data give the same int whatever
  * their nonces. The one place that assembles it, from a keystream block made by _accel.c's

@@ -45,7 +45,7 @@ def record_class(record_type: int) -> type[Record]:
 
 
 def decrypt(frame: Frame, key: KeyLike | None) -> bytes:
-    """The record's plaintext: at most 16 bytes (one AES block, protocol.md §8.1)."""
+    """The record's plaintext: at most 16 bytes (one AES block, docs/protocol.md §8.1)."""
     data = frame.data[:MAX_DATA_BYTES]
     if frame.key_check is None:
         return data

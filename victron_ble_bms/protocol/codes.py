@@ -2,7 +2,7 @@
 
 Each decoded record exposes its active codes. Where the manuals list a code we carry its
 meaning and remedy in our own words; other set bits still show, named from the register and
-marked "not in manual". The numbering rules themselves are inferred (protocol.md §5) and live
+marked "not in manual". The numbering rules themselves are inferred (docs/protocol.md §5) and live
 in `provisional.py`.
 """
 

@@ -1,4 +1,4 @@
-"""AES-128-CTR as Instant Readout uses it (protocol.md §1.2), and key handling.
+"""AES-128-CTR as Instant Readout uses it (docs/protocol.md §1.2), and key handling.
 
 Counter block 0 is the nonce little-endian in bytes 0-1 and 14 zero bytes. Records are at most
 16 bytes, so one block operation per frame is all the cipher ever does: we keep one ECB

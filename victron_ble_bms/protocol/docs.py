@@ -48,7 +48,7 @@ def layouts_markdown() -> str:
         "",
         "Generated from `victron_ble_bms/protocol/layouts.py` and `provisional.py` by "
         "`python -m victron_ble_bms.protocol.docs`; do not edit by hand. Bit offsets count "
-        "from the first decrypted byte (SPEC bit − 32), LSB first (protocol.md §1.4).",
+        "from the first decrypted byte (SPEC bit − 32), LSB first (docs/protocol.md §1.4).",
         "",
     ]
     for rt, layout in sorted(LAYOUTS.items()):

@@ -1,4 +1,4 @@
-"""States and flag words carried in Instant Readout records (protocol.md §2.4, §4).
+"""States and flag words carried in Instant Readout records (docs/protocol.md §2.4, §4).
 
 Enums are "open": a value the table does not know decodes to a pseudo-member named
 ``UNKNOWN_<n>`` instead of raising, because devices gain values faster than lists do.
@@ -54,7 +54,7 @@ class OpenIntEnum(enum.IntEnum):
 
 
 class DeviceState(OpenIntEnum):
-    """VE_REG_DEVICE_STATE (protocol.md §2.4, last paragraph)."""
+    """VE_REG_DEVICE_STATE (docs/protocol.md §2.4, last paragraph)."""
 
     OFF = 0
     LOW_POWER = 1
@@ -152,7 +152,7 @@ class ChargerError(OpenIntEnum):
 
 
 class OffReason(OpenIntFlag):
-    """VE_REG_DEVICE_OFF_REASON_2, u32 bit field (protocol.md §4.8)."""
+    """VE_REG_DEVICE_OFF_REASON_2, u32 bit field (docs/protocol.md §4.8)."""
 
     NO_INPUT_POWER = 0x0001
     SWITCHED_OFF_SWITCH = 0x0002
@@ -173,7 +173,7 @@ class OffReason(OpenIntFlag):
 
 
 class AlarmReason(OpenIntFlag):
-    """VE_REG_ALARM_REASON / VE_REG_WARNING_REASON, u16 (protocol.md §4.7)."""
+    """VE_REG_ALARM_REASON / VE_REG_WARNING_REASON, u16 (docs/protocol.md §4.7)."""
 
     LOW_VOLTAGE = 1 << 0
     HIGH_VOLTAGE = 1 << 1
@@ -193,7 +193,7 @@ class AlarmReason(OpenIntFlag):
 
 
 class BmsFlags(OpenIntFlag):
-    """VE_REG_BMS_FLAGS (0x2100), the 32-bit word of record 0x05 (protocol.md §4.1)."""
+    """VE_REG_BMS_FLAGS (0x2100), the 32-bit word of record 0x05 (docs/protocol.md §4.1)."""
 
     CHARGED = 1 << 0
     ALMOST_CHARGED = 1 << 1
@@ -228,7 +228,7 @@ class BmsFlags(OpenIntFlag):
 
 
 class SmartLithiumErrorFlags(OpenIntFlag):
-    """Low 16 bits of VE_REG_SMART_LITHIUM_ERROR_FLAGS (0xEC80) (protocol.md §4.2)."""
+    """Low 16 bits of VE_REG_SMART_LITHIUM_ERROR_FLAGS (0xEC80) (docs/protocol.md §4.2)."""
 
     BALANCER_FAILURE = 1 << 0
     COMMUNICATION_ERROR = 1 << 1
@@ -244,7 +244,7 @@ class SmartLithiumErrorFlags(OpenIntFlag):
 
 
 class BalancerStatus(OpenIntEnum):
-    """VE_REG_BALANCER_STATUS (protocol.md §4.6); 0xF in the record means not available."""
+    """VE_REG_BALANCER_STATUS (docs/protocol.md §4.6); 0xF in the record means not available."""
 
     UNKNOWN = 0
     BALANCED = 1
@@ -253,7 +253,7 @@ class BalancerStatus(OpenIntEnum):
 
 
 class BmsError(OpenIntEnum):
-    """VE_REG_BMS_ERROR (0x2101), one value (protocol.md §4.3)."""
+    """VE_REG_BMS_ERROR (0x2101), one value (docs/protocol.md §4.3)."""
 
     NONE = 0
     BATTERY_INITIALISATION = 1
@@ -298,7 +298,7 @@ class BmsError(OpenIntEnum):
 
 
 class TriState(OpenIntEnum):
-    """One 2-bit field of VE_REG_BMS_IO (protocol.md §4.4)."""
+    """One 2-bit field of VE_REG_BMS_IO (docs/protocol.md §4.4)."""
 
     NOT_AVAILABLE = 0
     YES = 1
@@ -306,7 +306,7 @@ class TriState(OpenIntEnum):
 
 
 class AlarmLevel(OpenIntEnum):
-    """One 2-bit field of VE_REG_BMS_WARNINGS_ALARMS (protocol.md §4.5)."""
+    """One 2-bit field of VE_REG_BMS_WARNINGS_ALARMS (docs/protocol.md §4.5)."""
 
     UNSUPPORTED = 0
     OK = 1
@@ -350,7 +350,7 @@ class OutputState(OpenIntEnum):
 
 
 class CellBound(enum.Enum):
-    """A cell voltage outside the 7-bit field's range: a bound, not a number (protocol.md §2.1)."""
+    """A cell voltage outside the 7-bit range: a bound, not a number (docs/protocol.md §2.1)."""
 
     BELOW = "<2.61"
     ABOVE = ">3.85"

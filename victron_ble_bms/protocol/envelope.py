@@ -1,4 +1,4 @@
-"""The manufacturer-data envelope around every record (protocol.md §1.1, §8.1)."""
+"""The manufacturer-data envelope around every record (docs/protocol.md §1.1, §8.1)."""
 
 from __future__ import annotations
 

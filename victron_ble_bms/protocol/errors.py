@@ -11,7 +11,7 @@ class NotInstantReadout(DecodeError):
     """Victron manufacturer data that is not an Instant Readout (byte 0 != 0x10).
 
     VE.Smart Networking and other Victron adverts share the company id; they are
-    recognised and skipped, not reported as broken (protocol.md §8.1).
+    recognised and skipped, not reported as broken (docs/protocol.md §8.1).
     """
 
     def __init__(self, first_byte: int | None) -> None:

@@ -1,6 +1,6 @@
 """Declarative record layouts: one `Field` row per value, read by decoder, encoder, docs and tests.
 
-Bits are packed LSB-first, little-endian across bytes (protocol.md §1.4): payload bit k is
+Bits are packed LSB-first, little-endian across bytes (docs/protocol.md §1.4): payload bit k is
 ``(data[k >> 3] >> (k & 7)) & 1``. Treating the payload as one little-endian integer makes
 every field a shift and a mask.
 """
@@ -20,11 +20,11 @@ class Kind(enum.Enum):
     NUMBER = "number"  # int when decimals == 0, else float; offset/negate applied
     ENUM = "enum"  # an OpenIntEnum member
     FLAGS = "flags"  # an IntFlag word; every value meaningful, no NA
-    CELL = "cell"  # 7-bit cell voltage with under/over bounds (protocol.md §2.1)
+    CELL = "cell"  # 7-bit cell voltage with under/over bounds (docs/protocol.md §2.1)
     BYTES = "bytes"  # raw bits kept as bytes (unidentified parts of provisional layouts)
 
 
-# Cell voltage codes (protocol.md §2.1): 0 = below 2.61 V, 1..125 = 2.61..3.85 V, 126 = above
+# Cell voltage codes (docs/protocol.md §2.1): 0 = below 2.61 V, 1..125 = 2.61..3.85 V, 126 = above
 # 3.85 V, 127 = not available.
 _CELL_BELOW, _CELL_ABOVE = 0x00, 0x7E
 _CELL_OFFSET_CV = 260  # volts = (raw + 260) / 100
@@ -190,7 +190,7 @@ class Layout:
     name: str  # snake_case, used in JSON ("smart_lithium")
     title: str  # for people ("SmartLithium (Lithium Battery Smart)")
     fields: tuple[Field, ...]
-    data_bytes: int  # what devices send: ceil(used bits / 8) (protocol.md §1.3)
+    data_bytes: int  # what devices send: ceil(used bits / 8) (docs/protocol.md §1.3)
     provisional: bool = False
     source: str = "SPEC"
 

@@ -1,4 +1,4 @@
-"""One declarative table per record type (protocol.md §2, payload bit offsets = SPEC bit − 32)."""
+"""One declarative table per record type (docs/protocol.md §2; payload bit = SPEC bit − 32)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def _test_layout(record_type: int, name: str, title: str) -> Layout:
         title,
         (
             Field("uptime_s", 0, 30, unit="s", doc="VE_REG_UPTIME"),
-            # SPEC prints NA 0xFF for this 7-bit field; 0x7F is what fits (protocol.md §2.5)
+            # SPEC prints NA 0xFF for this 7-bit field; 0x7F is what fits (docs/protocol.md §2.5)
             _temperature("temperature_c", 30),
         ),
         data_bytes=5,
@@ -250,7 +250,7 @@ LAYOUTS: dict[int, Layout] = {
             "lynx_smart_bms",
             "(Lynx Smart) BMS",
             (
-                # SPEC's "NA 0x0" for the error is simply "no error" (protocol.md §2.2)
+                # SPEC's "NA 0x0" for the error is simply "no error" (docs/protocol.md §2.2)
                 Field(
                     "bms_error",
                     0,
@@ -342,7 +342,7 @@ LAYOUTS: dict[int, Layout] = {
             data_bytes=11,
         ),
         SMART_BMS_LAYOUT,
-        # Not in SPEC; name from DBS, layout from esphome-victron_ble#50 (protocol.md §2.4).
+        # Not in SPEC; name from DBS, layout from esphome-victron_ble#50 (docs/protocol.md §2.4).
         Layout(
             0x0F,
             "orion_xs",

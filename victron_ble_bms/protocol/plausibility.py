@@ -1,5 +1,5 @@
 """What values a record can physically hold: outside these, "implausible — wrong key or corrupt
-frame?". The key check is one byte (protocol.md §1.1), so 1 in 256 wrong keys passes it and
+frame?". The key check is one byte (docs/protocol.md §1.1), so 1 in 256 wrong keys passes it and
 decrypts to random bits; these bounds catch most of such frames, and corrupt ones.
 
 Every bound is deliberately wide: a genuine frame must never be flagged.
@@ -18,12 +18,12 @@ BATTERY_V = (0.0, 70.0)
 # (charger error 19, "polarity") can read negative, but never beyond the system voltage.
 DC_V = (-70.0, 70.0)
 # Smart BMS CL 12/100 and 12/200 are 12 V only (bms-overview.txt "System Voltages"); their charge
-# limit is at most 15.3 V (protocol.md §8.4); 20 V leaves room for an alternator's overshoot.
+# limit is at most 15.3 V (docs/protocol.md §8.4); 20 V leaves room for an alternator's overshoot.
 SMART_BMS_V = (-1.0, 20.0)
-# State of charge is a percentage (protocol.md §2.4: u10 × 0.1 % or u7 %).
+# State of charge is a percentage (docs/protocol.md §2.4: u10 × 0.1 % or u7 %).
 SOC_PCT = (0.0, 100.0)
 
-# A pack's terminal voltage against the sum of its cells (protocol.md §2.1: cells in series,
+# A pack's terminal voltage against the sum of its cells (docs/protocol.md §2.1: cells in series,
 # 0.01 V steps): the cells are read by the balancers, the pack by the BMS, through busbars that
 # carry the current. 0.3 V + 3 % covers both; random bits miss the window ~95 % of the time.
 PACK_VS_CELLS_ABS_V = 0.3

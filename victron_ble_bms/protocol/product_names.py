@@ -1,4 +1,4 @@
-"""Product id → name (generated from the public Victron product-id list, protocol.md §3).
+"""Product id → name (generated from the public Victron product-id list, docs/protocol.md §3).
 
 Source: keshavdv/victron-ble `Victron_ProductId_mapping.txt` ("extracted from vecan-dbus binary").
 Data only; `products.py` adds the record families.

@@ -1,4 +1,4 @@
-"""Products: id → name, and which record type each BMS family advertises (protocol.md §3)."""
+"""Products: id → name, and which record type each BMS family advertises (docs/protocol.md §3)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .product_names import PRODUCT_NAMES as PRODUCT_NAMES
 
-# Ids only seen in mock data or missing from the public list (protocol.md §3, §7.4).
+# Ids only seen in mock data or missing from the public list (docs/protocol.md §3, §7 item 4).
 _EXTRA_NAMES = {0xA3E7: "Lynx Smart BMS NG"}
 
 SMART_LITHIUM_IDS = range(0xA0E0, 0xA0F3)  # 0x05

@@ -1,8 +1,8 @@
-"""Every mapping the sources leave uncertain, kept in one place (protocol.md §5, §7, §8).
+"""Every mapping the sources leave uncertain, kept in one place (docs/protocol.md §5, §7, §8).
 
 When better evidence arrives (a real 0x0E frame with its VictronConnect screen, a published
 code list), this is the file to change. Everything here is marked [I]nferred or a guess in
-protocol.md; output derived from it says "provisional".
+docs/protocol.md; output derived from it says "provisional".
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from .enums import AlarmReason, BmsError
 from .fields import Field, Kind, Layout
 from .plausibility import SMART_BMS_V
 
-# -- Record 0x0E, Smart BMS CL 12/100 and 12/200 (protocol.md §8.2) ------------------------------
+# -- Record 0x0E, Smart BMS CL 12/100 and 12/200 (docs/protocol.md §8.2) -------------------------
 # Chosen to agree with the one public decrypted sample (a 12/200 with the engine off):
 # 00 00 00 E8 04 E7 04 BF 04 00 18 25 11 00 → 12.56 V battery, 12.55 V System+, 12.15 V starter.
 SMART_BMS_SAMPLE = bytes.fromhex("000000e804e704bf040018251100")
@@ -87,12 +87,12 @@ SMART_BMS_LAYOUT = Layout(
     ),
     data_bytes=14,
     provisional=True,
-    source="protocol.md §8.2 (provisional)",
+    source="docs/protocol.md §8.2 (provisional)",
 )
 # What the emulator puts in the unidentified bits: the sample's idle pattern (§8.2).
 SMART_BMS_IDLE_UNIDENTIFIED = SMART_BMS_SAMPLE[10:14]
 
-# -- Code numbering (protocol.md §5, §8.3) --------------------------------------------------------
+# -- Code numbering (docs/protocol.md §5, §8.3) ---------------------------------------------------
 # Lithium Battery Smart: BMS-flag bit n → "A-SLn"/"W-SLn"/"E-SLn" (letter = severity only).
 # Error-flag bit k → "E-SL(k+1)", except bit 7 (settings data invalid), shown as E-SL119.
 SMART_LITHIUM_ERROR_CODE_EXCEPTIONS = {7: 119}

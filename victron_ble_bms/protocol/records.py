@@ -47,7 +47,7 @@ class Record:
     code); it is not part of equality, so `decode(encode(r, …)) == r`. The header is parsed
     from it on demand (`frame`), which keeps decoding a stream cheap.
 
-    `missing_fields`: the layout's fields that reached past the received bytes (protocol.md
+    `missing_fields`: the layout's fields that reached past the received bytes (docs/protocol.md
     §8.1), so their value is unknown, not "not available" from the device.
     """
 
@@ -82,7 +82,7 @@ class Record:
 
     @property
     def provisional(self) -> bool:
-        """True when the layout is the project's guess (0x0E, protocol.md §8.2)."""
+        """True when the layout is the project's guess (0x0E, docs/protocol.md §8.2)."""
         return self.LAYOUT.provisional
 
     @property
@@ -181,7 +181,7 @@ class SolarChargerRecord(Record):
 
 
 def _aux_values(aux_mode: AuxInput | None, raw: int | None) -> dict[str, float | None]:
-    """The battery monitor's aux value, read according to its mode (protocol.md §2.4)."""
+    """The battery monitor's aux value, read according to its mode (docs/protocol.md §2.4)."""
     starter = mid = temperature = None
     if raw is None:
         pass
@@ -251,7 +251,7 @@ class DcDcConverterRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class SmartLithiumRecord(Record):
-    """Lithium Battery Smart (record 0x05, protocol.md §2.1)."""
+    """Lithium Battery Smart (record 0x05, docs/protocol.md §2.1)."""
 
     LAYOUT: ClassVar[Layout] = LAYOUTS[0x05]
     CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"bms_flags", "error_flags"})
@@ -311,7 +311,7 @@ class SmartLithiumRecord(Record):
     def pre_alarm(self) -> bool | None:
         """The cell under-voltage pre-alarm (LBS manual §3.3, code W-SL12). The battery reports
         it in bit 12, WARN_UNDER_VOLTAGE: that is among the bits it sets, while the generic
-        PRE_ALARM bit 27 is not (protocol.md §4.1). Either bit counts."""
+        PRE_ALARM bit 27 is not (docs/protocol.md §4.1). Either bit counts."""
         if self.bms_flags is None:
             return None
         return bool(self.bms_flags & (BmsFlags.PRE_ALARM | BmsFlags.WARNING_UNDER_VOLTAGE))
@@ -322,7 +322,7 @@ def _as_volts(value: float | CellBound) -> float:
 
 
 def _cell_range(value: float | CellBound) -> tuple[float, float]:
-    """The voltages a cell reading can stand for (protocol.md §2.1)."""
+    """The voltages a cell reading can stand for (docs/protocol.md §2.1)."""
     if value is CellBound.BELOW:
         return _plausible.CELL_BELOW_RANGE_V
     if value is CellBound.ABOVE:
@@ -381,7 +381,7 @@ class SmartBatteryProtectRecord(Record):
     off_reason: OffReason | None
 
 
-# VE_REG_BMS_IO fields, 2 bits each (protocol.md §4.4).
+# VE_REG_BMS_IO fields, 2 bits each (docs/protocol.md §4.4).
 LYNX_IO_FIELDS = (
     "contactor_closed",
     "allowed_to_charge",
@@ -396,7 +396,7 @@ LYNX_IO_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class LynxSmartBmsRecord(Record):
-    """(Lynx Smart) BMS, also Lithium SuperPack NG (record 0x0A, protocol.md §2.2)."""
+    """(Lynx Smart) BMS, also Lithium SuperPack NG (record 0x0A, docs/protocol.md §2.2)."""
 
     LAYOUT: ClassVar[Layout] = LAYOUTS[0x0A]
     CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"bms_error", "warnings_alarms"})
@@ -499,7 +499,7 @@ class DcEnergyMeterRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class SmartBmsRecord(Record):
-    """Smart BMS CL 12/100 and 12/200 (record 0x0E). PROVISIONAL layout (protocol.md §8.2)."""
+    """Smart BMS CL 12/100 and 12/200 (record 0x0E). PROVISIONAL layout (docs/protocol.md §8.2)."""
 
     LAYOUT: ClassVar[Layout] = LAYOUTS[0x0E]
     CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"bms_error", "alarm_reason"})

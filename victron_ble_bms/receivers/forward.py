@@ -5,8 +5,8 @@ No keys are needed or read here: Victron frames are encrypted on the air and for
 were heard, so the keys stay on the decoding machine. No MQTT client here either (the
 connection is `mqtt/link.py`); `RawForwarder.advertisement(adv)` returns the message due now.
 
-Rate: BlueZ reports the same advertisement many times (every RSSI change, ecosystem-notes
-§3.1); a Victron device changes its bytes (nonce, protocol.md §1.1) once per new reading. So an
+Rate: BlueZ reports the same advertisement many times (every RSSI change, docs/ecosystem.md
+§3.1); a Victron device changes its bytes (nonce, docs/protocol.md §1.1) once per new reading. So an
 advertisement whose Victron data equals the last one sent for that address is not sent again —
 the same rule `sources/devices.py` uses to tell a repeat from a reading. The table of last data
 is an LRU of `max_devices`, and a global budget (`RAW_RATE` per second, bursts of `RAW_BURST`)
@@ -31,7 +31,7 @@ from victron_ble_bms.sources.advertisement import Advertisement
 from .formats import MAX_RECEIVER_ID, encode_raw, raw_topic
 
 MAX_DEVICES = 4096
-# Victron devices send a new reading about once a second (protocol.md §1.1); 200 devices in
+# Victron devices send a new reading about once a second (docs/protocol.md §1.1); 200 devices in
 # range of one receiver is far beyond a marina pontoon, so this only bites on a flood.
 RAW_RATE = 200.0
 RAW_BURST = 400.0

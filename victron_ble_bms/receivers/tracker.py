@@ -2,7 +2,7 @@
 
 Several receivers (a Pi at each end of a boat) hear the same advertisement. A copy is the
 same address and the same manufacturer data — Victron data carries a nonce that changes with
-every new record (protocol.md §1.1), so equal bytes are one transmission heard twice. The
+every new record (docs/protocol.md §1.1), so equal bytes are one transmission heard twice. The
 first copy is passed on at once (no added latency); later copies only tell which receiver
 heard the device best (highest RSSI for its latest frame) and when each one last heard it.
 

@@ -141,7 +141,7 @@ clone_record(const Spec *spec, PyObject *record, PyObject *wire)
 }
 
 /* The payload of `data` with `key`: its data bytes decrypted (keystream block 0 XOR the data,
- * protocol.md §1.2) as a little-endian int, zero past the received bytes, as the helper's
+ * docs/protocol.md §1.2) as a little-endian int, zero past the received bytes, as the helper's
  * `payload` gives it. When the cipher is already cached and its key check matches; else NULL
  * without an error (then `decode` decides: it caches the cipher, or says why the key does not
  * fit). The keystream comes from the helper's AES instructions where the CPU has them, else
@@ -775,7 +775,7 @@ py_step(PyObject *module, PyObject *config)
         || config_number(config, "ewma", &self->ewma) < 0) {
         goto fail;
     }
-    /* The sequence's bit mask is one 64-bit word here; nonces are 16 bits (protocol.md §1.1). */
+    /* The sequence's bit mask is one 64-bit word here; nonces are 16 bits (docs/protocol.md §1.1). */
     if (seen_bits != 64 || !(0 < slack && slack < 0x8000) || header != 8 || max_devices < 1) {
         PyErr_SetString(PyExc_ValueError, "step: built for 64 seen bits and an 8-byte header");
         goto fail;

@@ -3,7 +3,7 @@
 Active scanning is the default. `passive=True` (Linux only) registers a BlueZ
 AdvertisementMonitor with one or_pattern on the Victron Instant Readout prefix — manufacturer
 data `e1 02 10` (company 0x02E1, then 0x10 "product advertisement") — the only way bleak can
-scan passively (ecosystem-notes §3.2). On macOS CoreBluetooth hides addresses behind per-host
+scan passively (docs/ecosystem.md §3.2). On macOS CoreBluetooth hides addresses behind per-host
 UUIDs; `use_bdaddr` asks bleak for the real address where the OS allows it (§3.4), and UUIDs
 work as device ids in the keys file either way.
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Manufacturer Specific Data AD structure content: company id 0x02E1 little-endian, then the
-# record prefix 0x10 "product advertisement" (protocol.md §1.1; ecosystem-notes §3.2 [E1]).
+# record prefix 0x10 "product advertisement" (docs/protocol.md §1.1; docs/ecosystem.md §3.2 [E1]).
 VICTRON_PREFIX = COMPANY_ID.to_bytes(2, "little") + b"\x10"
 # bleak waits this long for StopDiscovery; a vanished bluetoothd never answers (§3.5).
 STOP_TIMEOUT_S = 3.0

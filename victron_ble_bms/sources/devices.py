@@ -1,14 +1,14 @@
 """Per-device state for a live scan: what each device is, whether we can read it, how fresh.
 
-Everything here works from the clear header (protocol.md §1.1), so a device without a key is
+Everything here works from the clear header (docs/protocol.md §1.1), so a device without a key is
 still listed with its product and record type. The nonce is a 16-bit counter that goes up by
-one per new reading (protocol.md §1.1 "Nonce behaviour", §8.1). Anyone nearby can send a frame
+one per new reading (docs/protocol.md §1.1 "Nonce behaviour", §8.1). Anyone nearby can send a frame
 with any header, and the one-byte key check lets random ciphertext through 1 time in 256, so a
 frame is judged against the device's **established sequence**, never against the newest frame
 (issue 9 item 5):
 
 * same nonce, same bytes → a **repeat** (bleak reports every PropertiesChanged, RSSI-only ones
-  too, ecosystem-notes §3.1) — not a new reading;
+  too, docs/ecosystem.md §3.1) — not a new reading;
 * a nonce a plausible step ahead of the sequence (`FORWARD_SLACK` plus twice the device's
   nonce rate times the time elapsed) → a new reading, the sequence moves on;
 * a nonce between the last two accepted frames → the newest frame, which nothing confirmed,
@@ -77,21 +77,21 @@ from .readings import (
 _OK = KeyStatus.OK
 _NO_KEY = KeyStatus.NO_KEY
 
-NONCE_MODULO = 1 << 16  # 2-byte counter (protocol.md §1.1 bytes 5-6)
+NONCE_MODULO = 1 << 16  # 2-byte counter (docs/protocol.md §1.1 bytes 5-6)
 _NONCE_MASK = NONCE_MODULO - 1
-REPLAY_WINDOW = 60  # DBS src/ble-dbus.c seqnr_window (protocol.md §1.1): wording of messages
+REPLAY_WINDOW = 60  # DBS src/ble-dbus.c seqnr_window (docs/protocol.md §1.1): wording of messages
 SEEN_BITS = 64  # accepted nonces remembered behind the newest one (one int per device)
 _SEEN_MASK = (1 << SEEN_BITS) - 1
 FORWARD_SLACK = 64  # nonce steps always plausible ahead of the sequence (lost frames)
-NONCE_RATE_HZ = 1.0  # a device counts about one nonce per second (protocol.md §1.1)
+NONCE_RATE_HZ = 1.0  # a device counts about one nonce per second (docs/protocol.md §1.1)
 CONFIRM_FRAMES = 2  # frames that must continue a jump before it becomes the sequence
 QUIET_MIN_S = 2.0  # ...while the established sequence stays silent at least this long
 QUIET_MAX_S = 30.0
 # A busy marina holds thousands of devices (issue 12): 16,384 entries keep replay tracking for
 # all of them at a few MB (bytes per device: benchmarks/scanner.py).
 DEFAULT_MAX_DEVICES = 16_384
-# Devices update about once a second (protocol.md §1.1: consecutive nonces ~1 s apart); a mean
-# interval between new readings this long means most updates are being lost (ecosystem-notes
+# Devices update about once a second (docs/protocol.md §1.1: consecutive nonces ~1 s apart); a mean
+# interval between new readings this long means most updates are being lost (docs/ecosystem.md
 # §3.3, controller duplicate filtering).
 DEFAULT_SLOW_INTERVAL_S = 5.0
 SLOW_MIN_READINGS = 3  # intervals needed before calling a device slow

@@ -4,6 +4,14 @@
     key = "0123456789abcdef0123456789abcdef"
     name = "House battery"
 
+    [banks.house]                      # optional: batteries and their BMS as one bank
+    layout = "parallel"                # parallel | series | series-parallel
+    members = ["House battery", "AA:BB:CC:DD:EE:01", "Lynx"]
+    soc_source = "Lynx"
+
+Banks (issue 20) are read by `victron_ble_bms.banks` (`KeyStore.banks`); a problem in one is a
+line in `KeyStore.warnings` and the bank shows as degraded — it never stops a program.
+
 Keys are secrets (DEVELOPERS.md): never printed in full (`mask_key`), never logged, and the file
 is written with mode 0600 in a directory we create 0700 (whatever the umask). A file readable by
 group or others still loads, with a warning in `KeyStore.warnings` (callers print it once).
@@ -33,12 +41,17 @@ import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from victron_ble_bms.protocol import InvalidKey, mask_key, normalize_key
 from victron_ble_bms.safetext import plain
 
 from .advertisement import AddressError, normalize_address
+
+if TYPE_CHECKING:
+    from victron_ble_bms.banks.spec import BankSpec
 
 try:  # POSIX; elsewhere (Windows) writes are still atomic, just not serialised
     import fcntl
@@ -137,6 +150,31 @@ def _check_permissions(path: Path) -> str | None:
     return None
 
 
+def _toml_value(value: Any) -> str:
+    """Any value tomllib reads, written back as TOML (a bank's table round-trips unchanged)."""
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # nan, inf and -inf are TOML too
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return _toml_string(str(value))
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(text: str) -> str:
+    return text if _BARE_KEY.fullmatch(text) else _toml_string(text)
+
+
 def _toml_string(text: str) -> str:
     """A TOML basic string (escapes per the TOML 1.0 spec)."""
     out = ['"']
@@ -165,7 +203,11 @@ class KeyStore(Mapping[str, bytes]):
         self._entries: dict[str, KeyEntry] = {}
         # Changes since load/save, replayed onto the file's current contents by `save`.
         self._changes: dict[str, KeyEntry | None] = {}
+        # [banks.NAME] tables as read (kept as written; `banks` gives their meaning)
+        self._banks: dict[str, Any] = {}
+        self._bank_changes: dict[str, Any] = {}  # name → table, or None when removed
         self.warnings: list[str] = []
+        self.bank_warnings: list[str] = []  # the banks' problems (also in `warnings`)
 
     # --- reading -------------------------------------------------------------------------
     @classmethod
@@ -241,6 +283,13 @@ class KeyStore(Mapping[str, bytes]):
                 new = KeyEntry(new.address, new.key, new.name or old.name)
             spelled[new.address] = address
             self._entries[new.address] = new
+        banks = doc.get("banks", {})
+        if isinstance(banks, dict):
+            self._banks = dict(banks)
+            self.bank_warnings = [f"{p}: {line}" for line in self._bank_parse()[1]]
+            self.warnings.extend(self.bank_warnings)
+        else:
+            self.warnings.append(f'{p}: "banks" must be a table: [banks.NAME] with members = […]')
 
     # --- Mapping[address, key] -----------------------------------------------------------
     def __getitem__(self, address: str) -> bytes:
@@ -297,6 +346,35 @@ class KeyStore(Mapping[str, bytes]):
             self._changes[normalised] = None
         return found
 
+    # --- banks (issue 20) ------------------------------------------------------------------
+    def _bank_parse(self) -> tuple[dict[str, BankSpec], list[str]]:
+        # The meaning of a bank is the banks layer's; imported here, not at the top, so that the
+        # sources layer does not depend on it when no bank is asked for.
+        from victron_ble_bms.banks.spec import parse_banks
+
+        devices = {e.address: e.name for e in self._entries.values()}
+        return parse_banks(self._banks, devices)
+
+    @property
+    def banks(self) -> dict[str, BankSpec]:
+        """The declared banks by name, members resolved against this file's devices; each
+        bank's `problems` say what is wrong with it (never raised)."""
+        return self._bank_parse()[0]
+
+    def bank_table(self, name: str) -> Any:
+        return self._banks.get(name)
+
+    def add_bank(self, name: str, table: Mapping[str, Any]) -> None:
+        """Add or replace `[banks.NAME]` (written by the next `save`)."""
+        self._banks[name] = dict(table)
+        self._bank_changes[name] = dict(table)
+
+    def remove_bank(self, name: str) -> bool:
+        found = self._banks.pop(name, None) is not None
+        if found:
+            self._bank_changes[name] = None
+        return found
+
     # --- writing -------------------------------------------------------------------------
     def dumps(self) -> str:
         lines = ["# victron-ble-bms device keys. Secrets: keep this file mode 0600.", ""]
@@ -306,6 +384,16 @@ class KeyStore(Mapping[str, bytes]):
             if e.name is not None:
                 lines.append(f"name = {_toml_string(e.name)}")
             lines.append("")
+        odd = {n: t for n, t in self._banks.items() if not isinstance(t, dict)}
+        if odd:  # not tables (a mistake `banks` reports): kept as written, before the tables
+            lines.append("[banks]")
+            lines.extend(f"{_toml_key(n)} = {_toml_value(t)}" for n, t in odd.items())
+            lines.append("")
+        for name, table in self._banks.items():
+            if isinstance(table, dict):
+                lines.append(f"[banks.{_toml_key(name)}]")
+                lines.extend(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in table.items())
+                lines.append("")
         return "\n".join(lines)
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
@@ -332,11 +420,19 @@ class KeyStore(Mapping[str, bytes]):
                         fresh._entries.pop(address, None)
                     else:
                         fresh._entries[address] = change
+                bank_changes = self._bank_changes if same else dict(self._banks)
+                for name, table in bank_changes.items():
+                    if table is None:
+                        fresh._banks.pop(name, None)
+                    else:
+                        fresh._banks[name] = table
                 _write_atomically(real, fresh.dumps())
         except OSError as exc:
             raise KeyFileError(f"{target}: cannot write: {exc.strerror or exc}") from None
         self._entries = fresh._entries
         self._changes.clear()
+        self._banks = fresh._banks
+        self._bank_changes.clear()
         self.path = target
         return target
 

@@ -1,7 +1,7 @@
 """Keep a live scan running unattended: notice what kills it, restart, and say so.
 
 bleak tells a scanner nothing when the adapter is unplugged or bluetoothd restarts
-(ecosystem-notes §3.5 [E1]), so `BluezMonitor` watches BlueZ on its own D-Bus connection:
+(docs/ecosystem.md §3.5 [E1]), so `BluezMonitor` watches BlueZ on its own D-Bus connection:
 
 * `NameOwnerChanged` for `org.bluez` — bluetoothd gone / back;
 * `InterfacesRemoved` / `InterfacesAdded` of `org.bluez.Adapter1` — adapter unplugged / back;
@@ -12,7 +12,7 @@ bleak tells a scanner nothing when the adapter is unplugged or bluetoothd restar
 says the adapter is back) and starts again, reporting every step as a `StatusEvent`. Devices
 updating far below their ~1 Hz get a hint naming controller duplicate filtering, and discovery
 is restarted every `rediscover_every_s` while such devices exist — the workaround users found
-(ecosystem-notes §3.3, KV#43). It never exits on these conditions and never raises them.
+(docs/ecosystem.md §3.3, KV#43). It never exits on these conditions and never raises them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 File header: "btsnoop\\0", version u32 BE (1), datalink u32 BE. Record: original length,
 included length, flags, cumulative drops (u32 BE each), timestamp i64 BE in microseconds since
-0000-01-01 (BlueZ src/shared/btsnoop.c, Wireshark wiretap/btsnoop.c; ecosystem-notes §5.1).
+0000-01-01 (BlueZ src/shared/btsnoop.c, Wireshark wiretap/btsnoop.c; docs/ecosystem.md §5.1).
 """
 
 from __future__ import annotations

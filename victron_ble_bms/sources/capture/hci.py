@@ -1,6 +1,6 @@
 """What the capture readers share: HCI LE advertising events, LL advertising PDUs, AD structures.
 
-Layouts (ecosystem-notes §5.2, BlueZ monitor/bt.h, Bluetooth Core spec Vol 4 Part E §7.7.65
+Layouts (docs/ecosystem.md §5.2, BlueZ monitor/bt.h, Bluetooth Core spec Vol 4 Part E §7.7.65
 and Vol 6 Part B §2.3):
 * HCI event 0x3E LE Meta, subevent 0x02 LE Advertising Report: num_reports, then per report
   event_type, addr_type, addr[6] (little-endian), data_len, data, rssi (i8). Reports are laid
