@@ -263,6 +263,20 @@ def _receiver_tracker(source: str) -> Any:
     return receivers.Receivers(on_event=say)
 
 
+def _all_receivers_gone(tracker: Any) -> Callable[[str], bool]:
+    """For the publisher: is a device heard only through receivers that have all gone (a
+    gateway's last will said offline, or silent past the limit)? Then it is offline now."""
+
+    def unheard(address: str) -> bool:
+        dev = tracker.device(address)
+        if dev is None or not dev.receivers:
+            return False
+        states = [tracker.receivers.get(rid) for rid in dev.receivers]
+        return all(st is not None and st.silent for st in states)
+
+    return unheard
+
+
 async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIterator[Reading]:
     from victron_ble_bms.sources.ble import close_bleak_bus
     from victron_ble_bms.sources.live import (
@@ -531,6 +545,7 @@ async def _serve(
                     names=keys.name,
                     extra_state=None if tracker is None else tracker.state_fields,
                     demo=source == "emulator",
+                    unheard=None if tracker is None else _all_receivers_gone(tracker),
                 )
                 sinks.append(
                     MqttSink(cfg, publisher, publisher.reading, say=say, publisher=publisher)

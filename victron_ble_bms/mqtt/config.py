@@ -13,6 +13,9 @@ command line and the environment (in that order of precedence: command line wins
     cafile = "/etc/ssl/certs/my-ca.pem"         # mqtts: trust this CA (default: system CAs)
     instance_id = "saloon-pi"  # this serve among others on the broker (default: the host name)
 
+    [mqtt.deadband]            # a value is re-published only when it moved this much (0: always)
+    battery_voltage_v = 0.02   # … the defaults are in DEFAULT_DEADBAND and the README
+
 The password never comes from argv (other users can read it in `ps`), and nothing here prints
 it: `MqttConfig.__repr__` leaves it out and `Broker.__str__` shows no password.
 """
@@ -32,6 +35,28 @@ from urllib.parse import unquote, urlsplit
 
 from .topics import InstanceIdError, check_instance_id, instance_id_from_hostname
 
+# Per state key: a new value replaces the published one only when it differs by at least this
+# much, so ADC noise (±1 count) does not become a state change — each one a row in Home
+# Assistant's recorder, on a Pi's SD card. One count of resolution passes, two always do;
+# temperatures (1 °C steps) are never held.
+DEFAULT_DEADBAND: tuple[tuple[str, float], ...] = (
+    ("battery_voltage_v", 0.02),
+    ("system_voltage_v", 0.02),
+    ("alternator_voltage_v", 0.02),
+    ("cell_voltages_v", 0.02),  # each cell
+    ("cell_min_v", 0.02),
+    ("cell_max_v", 0.02),
+    ("cell_spread_mv", 20.0),
+    ("battery_current_a", 0.2),
+    ("power_w", 5.0),
+    ("soc_pct", 0.5),
+    ("consumed_ah", 0.2),
+    ("ttg_min", 5.0),
+    ("alternator_current_pct", 2.0),
+    ("battery_temperature_c", 1.0),
+    ("temperature_c", 1.0),
+    ("rssi", 6.0),
+)
 PASSWORD_ENV = "VICTRON_BMS_MQTT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -124,6 +149,7 @@ class MqttConfig:
     keepalive_s: int = 30
     # Which `serve` this is, among several on one broker (topics.py): "" = from the host name.
     instance_id: str = ""
+    deadband: tuple[tuple[str, float], ...] = DEFAULT_DEADBAND
 
     @property
     def instance(self) -> str:
@@ -157,6 +183,8 @@ def _from_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{where}: {name} must be a whole number")
             out[name] = value
+        elif name == "deadband":
+            out[name] = _deadband(value, where)
         elif name == "discovery":
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: discovery must be true or false")
@@ -166,6 +194,20 @@ def _from_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
                 raise ConfigError(f"{where}: {name} must be a string")
             out[name] = value
     return out
+
+
+def _deadband(value: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """`[mqtt.deadband]`: state keys → non-negative numbers, over the defaults."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: deadband must be a table of state keys and numbers")
+    merged = dict(DEFAULT_DEADBAND)
+    for key, band in value.items():
+        if isinstance(band, bool) or not isinstance(band, int | float):
+            raise ConfigError(f"{where}: deadband {key[:40]!r} must be a number")
+        if not math.isfinite(band) or band < 0:
+            raise ConfigError(f"{where}: deadband {key[:40]!r} must be 0 or more")
+        merged[key] = float(band)
+    return tuple(merged.items())
 
 
 def validate(cfg: MqttConfig) -> MqttConfig:

@@ -19,7 +19,11 @@ devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
   changes or at the heartbeat, from a bounded LRU table and a global rate budget, so they can
   neither fill the broker with retained topics nor push a real device out of memory;
 - a suspect reading (replayed/forged frame, implausible values) never replaces the last good
-  values: the last good state is re-sent with `"suspect": "<reason>"`.
+  values: the last good state is re-sent with `"suspect": "<reason>"`;
+- per-key deadbands (`MqttConfig.deadband`): a keyed device's value is replaced in its state
+  only when it moved at least that far from the value published, so noise is not news;
+- a device heard only through remote receivers that have all gone (their last will said
+  offline) is offline at once (`unheard`), not after `stale_after_s`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from victron_ble_bms.safetext import plain
@@ -71,6 +75,7 @@ class _Device:
     status: KeyStatus | None = None
     discovery_sig: tuple[Any, ...] | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
+    held: dict[str, Any] = field(default_factory=dict)  # values as published (deadbands)
 
 
 @dataclass(slots=True)
@@ -90,6 +95,14 @@ class Budget:
             self.tokens -= 1.0
             return True
         return False
+
+
+def _near(old: Any, new: Any, band: float) -> bool:
+    """Both numbers, less than `band` apart."""
+    numbers = (int, float)
+    if isinstance(old, bool) or isinstance(new, bool):
+        return False
+    return isinstance(old, numbers) and isinstance(new, numbers) and abs(new - old) < band - 1e-9
 
 
 def _json(obj: Any) -> bytes:
@@ -118,10 +131,13 @@ class Publisher:
         clock: Callable[[], float] = time.monotonic,
         extra_state: Callable[[str], Mapping[str, Any]] | None = None,
         demo: bool = False,
+        unheard: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg = cfg
         # A demo run (emulated devices): named so in HA, and removed when it stops cleanly.
         self.demo = demo
+        self.unheard = unheard  # serve --source mqtt: every receiver of the device is gone
+        self.bands = {k: v for k, v in cfg.deadband if v > 0}
         self.keys = keys
         self.hostname = hostname
         self.names = names or (lambda _address: None)
@@ -270,6 +286,8 @@ class Publisher:
         else:
             obj = state_object(reading, name)
             trusted = record is not None
+            if trusted and self.bands:
+                self._hold(dev, obj)
         # A partial record (protocol branch: fields not received) would offer too few cells.
         partial = bool(getattr(record, "partial", False))
         if trusted and self.cfg.discovery and not partial:
@@ -291,6 +309,20 @@ class Publisher:
             else:
                 dev.pending = True
         return out
+
+    def _hold(self, dev: _Device, obj: dict[str, Any]) -> None:
+        """Deadbands: keep each published value until the new one is at least its band away."""
+        for key, band in self.bands.items():
+            if key not in obj:
+                continue
+            new, old = obj[key], dev.held.get(key)
+            if isinstance(new, list):
+                if isinstance(old, list) and len(old) == len(new):
+                    new = [o if _near(o, n, band) else n for o, n in zip(old, new, strict=True)]
+                    obj[key] = new
+            elif _near(old, new, band):
+                obj[key] = new = old
+            dev.held[key] = new
 
     def _spend(self, now: float) -> bool:
         if self._budget.spend(now):
@@ -341,7 +373,8 @@ class Publisher:
         now = self.clock()
         out: list[Outgoing] = []
         for dev in self.keyed.values():
-            if dev.online and now - dev.last_seen > self.cfg.stale_after_s:
+            gone = self.unheard is not None and dev.online and self.unheard(dev.address)
+            if dev.online and (gone or now - dev.last_seen > self.cfg.stale_after_s):
                 dev.online = False
                 dev.pending = False
                 out.append(self._availability(dev))
