@@ -70,3 +70,28 @@ def test_a_flood_never_pushes_a_keyed_device_out_and_ages_show() -> None:
     assert not board.stale(keyed)
     clock.now += 61
     assert board.stale(keyed) and board.age_s(keyed) == 61
+
+
+def test_a_bank_is_judged_on_the_board_and_a_silent_member_degrades_it() -> None:
+    from victron_ble_bms.banks import Verdict, parse_banks
+    from victron_ble_bms.cli.emulate import emulated_banks
+
+    emu = Emulator(
+        [DeviceSpec("lynx-smart-bms-500"), *[DeviceSpec("lithium-12.8v-100ah")] * 3],
+        load_scenario("parallel-bank"),
+        seed=4,
+        speed=None,
+    )
+    banks, problems = parse_banks(emulated_banks(emu, "house"), {a: None for a in emu.keys})
+    assert not problems and list(banks) == ["house"]
+    clock = Clock()
+    board = Board(emu.keys, clock=clock, stale_after_s=60, banks=banks)
+    for adv in emu.run(30):
+        board.reading(decode_advertisement(adv, emu.keys))
+    (state,) = board.bank_states()
+    assert state.members_heard == state.members_expected == 4
+    assert state.verdict is not Verdict.UNKNOWN and state.cell_min is not None
+    clock.now += 61  # nobody speaks: every member goes stale on the readings' clock
+    board.tick()
+    (state,) = board.bank_states()
+    assert state.verdict in (Verdict.DEGRADED, Verdict.UNKNOWN) and "stale" in state.reason

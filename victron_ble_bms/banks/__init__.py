@@ -18,13 +18,14 @@ dashboard build on it:
                           soc_pct, current_a, consumed_ah, ttg_min, soc_from, problem
     bank_object(state) -> dict                      # jsonform.py: {"type": "bank", …}
     BankTracker(specs).update(reading) -> [dict]    # tracker.py: bank objects that changed
+    declared_banks(keys) -> {name: BankSpec}        # a KeyStore's banks (or any keys' .banks)
 
 Never an all-clear it does not know: a member silent, stale, keyless, unreadable, partial or
 suspect makes the verdict DEGRADED (UNKNOWN when none is heard), naming it.
 """
 
 from .jsonform import bank_object
-from .spec import BankSpec, Layout, Member, bank_table, parse_bank, parse_banks
+from .spec import BankSpec, Layout, Member, bank_table, declared_banks, parse_bank, parse_banks
 from .state import (
     IMBALANCE_REMEDY,
     IMBALANCE_SOC_PCT,
@@ -57,6 +58,7 @@ __all__ = [
     "bank_object",
     "bank_state",
     "bank_table",
+    "declared_banks",
     "parse_bank",
     "parse_banks",
 ]

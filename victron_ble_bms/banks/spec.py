@@ -203,3 +203,14 @@ def bank_table(spec: BankSpec) -> dict[str, object]:
     if spec.soc_source is not None:
         table["soc_source"] = spec.soc_source.ref
     return table
+
+
+def declared_banks(keys: object) -> Mapping[str, BankSpec]:
+    """The banks of the keys `serve` publishes for: a `KeyStore`, or serve's reloading wrapper
+    around one (its `store`); none for an emulator's plain dict of keys."""
+    store = getattr(keys, "store", keys)
+    try:
+        banks = getattr(store, "banks", None)
+    except Exception:  # noqa: BLE001 - a keys file that cannot say: no banks, never a crash
+        return {}
+    return banks if isinstance(banks, Mapping) else {}

@@ -36,7 +36,7 @@ from .spec import BankSpec, Layout, Member
 # Inter-battery imbalance (issue 20). The manual gives no figure for a difference between
 # batteries; it says only that the batteries' balancers "correct small differences in state of
 # charge from one battery to another" and that a large one, as between new batteries, is not
-# corrected (Lithium Battery Smart manual §4.1, "Why charge batteries before use"). Inferred:
+# corrected (Lithium Battery Smart manual §4.1.4, "Charge batteries before use"). Inferred:
 # 25 mV per cell (0.1 V per 12.8 V battery) from the bank's median — the manual's own figure
 # for cells within one battery ("more than 0.1V voltage difference between the battery cells"
 # is "Imbalance", §5.2.2) applied per battery; far above cabling losses in a parallel bank
@@ -47,10 +47,10 @@ IMBALANCE_SOC_PCT = 10.0
 IMBALANCE_REMEDY = (
     "Batteries at different states of charge are a different imbalance from cells within a "
     "battery, and the balancers only even out small differences between batteries: charge each "
-    "battery fully on its own, then reconnect it (Lithium Battery Smart manual §4.1). A bank "
+    "battery fully on its own, then reconnect it (Lithium Battery Smart manual §4.1.4). A bank "
     "with batteries in series needs a full charge every week (§5.2.2). In a parallel bank a "
     "battery whose voltage differs while connected points to its fuse or cables: they should "
-    "give each battery an equal current path (§4.3)."
+    "give each battery an equal current path (§4.3.1)."
 )
 
 
@@ -104,7 +104,7 @@ class CellExtreme:
     voltage_v: float
     member: str
     cell: int  # 1-based, as VictronConnect numbers them
-    bound: CellBound | None = None  # the cell is beyond the field's range (docs/protocol.md §2.1)
+    bound: CellBound | None = None  # beyond the field's range (docs/protocol.md §2.1)
 
     @property
     def at(self) -> str:
@@ -235,35 +235,76 @@ def _cells(record: Record) -> list[tuple[int, float, CellBound | None]]:
     return out
 
 
-def _status(
-    member: Member, reading: Reading | None, now: float, stale_after_s: float
-) -> tuple[MemberStatus, str, float | None]:
-    if member.address is None:
-        return MemberStatus.UNRESOLVED, "names no device in the keys file", None
-    if reading is None:
-        return MemberStatus.SILENT, "not heard", None
-    age = max(0.0, now - reading.advertisement.ts)
-    if age > stale_after_s:
-        return MemberStatus.STALE, f"stale (last heard {age:.0f} s ago)", age
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What one reading says about its member, judged without the clock (so computed once per
+    reading, not at every bank evaluation: a bank is evaluated for each member's reading)."""
+
+    status: MemberStatus
+    detail: str
+    record: Record | None = None
+    role: str | None = None
+    voltage_v: float | None = None
+    cells: tuple[tuple[int, float, CellBound | None], ...] = ()
+    cell_count: int | None = None
+    temperature_c: float | None = None
+    soc_pct: float | None = None
+    charge: tuple[bool, bool | None] = (False, None)  # (reports the flag, its value)
+    discharge: tuple[bool, bool | None] = (False, None)
+    codes: tuple[Code, ...] | None = None
+
+
+def _judge(reading: Reading) -> _Facts:
     status = reading.status
     if status is KeyStatus.NO_KEY:
-        return MemberStatus.NO_KEY, "no key: heard but cannot be read", age
+        return _Facts(MemberStatus.NO_KEY, "no key: heard but cannot be read")
     if status is KeyStatus.MISMATCH:
-        return MemberStatus.KEY_MISMATCH, "key mismatch (wrong key in the keys file?)", age
+        return _Facts(MemberStatus.KEY_MISMATCH, "key mismatch (wrong key in the keys file?)")
     record = reading.record
     if status is not KeyStatus.OK or record is None:
-        return MemberStatus.UNDECODABLE, "undecodable", age
+        return _Facts(MemberStatus.UNDECODABLE, "undecodable")
     if reading.suspect:
-        return MemberStatus.SUSPECT, f"suspect ({reading.suspect})", age
+        return _Facts(MemberStatus.SUSPECT, f"suspect ({reading.suspect})")
     try:
         implausible = record.implausible
     except Exception:  # noqa: BLE001 - cannot judge: not trusted either
         implausible = ("values cannot be checked",)
     if implausible:
-        return MemberStatus.SUSPECT, f"implausible ({implausible[0]})", age
-    if record.partial:
-        return MemberStatus.PARTIAL, "partial frame: some values unknown", age
-    return MemberStatus.OK, "", age
+        return _Facts(MemberStatus.SUSPECT, f"implausible ({implausible[0]})")
+    partial = record.partial
+    cells = tuple(_cells(record))
+    lithium = isinstance(record, SmartLithiumRecord)
+    return _Facts(
+        MemberStatus.PARTIAL if partial else MemberStatus.OK,
+        "partial frame: some values unknown" if partial else "",
+        record,
+        _role(record),
+        _number(record, "battery_voltage_v"),
+        cells,
+        (len(cells) or None) if lithium else None,
+        _number(record, "battery_temperature_c") if lithium else None,
+        _number(record, "soc_pct"),
+        _allowed(record, "allowed_to_charge"),
+        _allowed(record, "allowed_to_discharge"),
+        _codes(record),
+    )
+
+
+# Memo of `_judge` by reading identity (readings are immutable; the entry holds the reading,
+# so its id cannot be reused while it is here). Bounded: cleared when full.
+_FACTS: dict[int, tuple[Reading, _Facts]] = {}
+_FACTS_MAX = 4096
+
+
+def _facts(reading: Reading) -> _Facts:
+    hit = _FACTS.get(id(reading))
+    if hit is not None and hit[0] is reading:
+        return hit[1]
+    facts = _judge(reading)
+    if len(_FACTS) >= _FACTS_MAX:
+        _FACTS.clear()
+    _FACTS[id(reading)] = (reading, facts)
+    return facts
 
 
 # --- the bank -------------------------------------------------------------------------------
@@ -282,6 +323,7 @@ class _Row:
     detail: str
     age_s: float | None
     record: Record | None = None
+    facts: _Facts | None = None
     role: str | None = None
     voltage_v: float | None = None
     cell_count: int | None = None
@@ -323,25 +365,26 @@ class _Row:
 
 
 def _row(member: Member, readings: Mapping[str, Reading], now: float, stale_s: float) -> _Row:
-    reading = readings.get(member.address) if member.address is not None else None
-    status, detail, age = _status(member, reading, now, stale_s)
-    row = _Row(member, status, detail, age)
-    if not status.usable or reading is None or reading.record is None:
+    if member.address is None:
+        return _Row(member, MemberStatus.UNRESOLVED, "names no device in the keys file", None)
+    reading = readings.get(member.address)
+    if reading is None:
+        return _Row(member, MemberStatus.SILENT, "not heard", None)
+    age = max(0.0, now - reading.advertisement.ts)
+    if age > stale_s:
+        return _Row(member, MemberStatus.STALE, f"stale (last heard {age:.0f} s ago)", age)
+    f = _facts(reading)
+    row = _Row(member, f.status, f.detail, age)
+    if f.record is None:
         return row
-    record = row.record = reading.record
-    cells = _cells(record)
-    row.role = _role(record)
-    row.voltage_v = _number(record, "battery_voltage_v")
-    if isinstance(record, SmartLithiumRecord):
-        row.cell_count = len(cells) or None
-        row.temperature_c = _number(record, "battery_temperature_c")
-    if cells:
-        row.cell_min_v = min(v for _, v, _ in cells)
-        row.cell_max_v = max(v for _, v, _ in cells)
-    row.soc_pct = _number(record, "soc_pct")
-    row.allowed_to_charge = _allowed(record, "allowed_to_charge")[1]
-    row.allowed_to_discharge = _allowed(record, "allowed_to_discharge")[1]
-    row.codes = _codes(record)
+    row.record, row.facts = f.record, f
+    row.role, row.voltage_v, row.cell_count = f.role, f.voltage_v, f.cell_count
+    row.temperature_c, row.soc_pct, row.codes = f.temperature_c, f.soc_pct, f.codes
+    if f.cells:
+        row.cell_min_v = min(v for _, v, _ in f.cells)
+        row.cell_max_v = max(v for _, v, _ in f.cells)
+    row.allowed_to_charge = f.charge[1]
+    row.allowed_to_discharge = f.discharge[1]
     return row
 
 
@@ -367,8 +410,8 @@ def bank_state(
 
     cell_min = cell_max = None
     for r in batteries:
-        assert r.record is not None  # noqa: S101 - batteries were read
-        for cell, v, bound in _cells(r.record):
+        assert r.facts is not None  # noqa: S101 - batteries were read
+        for cell, v, bound in r.facts.cells:
             if cell_min is None or v < cell_min.voltage_v:
                 cell_min = CellExtreme(v, r.name, cell, bound)
             if cell_max is None or v > cell_max.voltage_v:
@@ -497,10 +540,10 @@ def _blocking(
     blocking: list[str] = []
     unknown, reporters = False, 0
     for r in rows:
-        if r.record is None:
+        if r.facts is None:
             unknown = True  # not read: it might be the one that blocks
             continue
-        reports, value = _allowed(r.record, flag)
+        reports, value = r.facts.charge if flag == "allowed_to_charge" else r.facts.discharge
         if not reports:
             continue
         reporters += 1

@@ -197,9 +197,19 @@ async def _decoded(
             yield update.reading
 
 
-def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[str, bytes]]:
+class _EmulatedKeys(dict[str, bytes]):
+    """The emulator's keys, with the banks its systems form, as a keys file would declare them
+    (`banks.declared_banks` reads `.banks`), so an emulated bank is published as a bank."""
+
+    banks: Mapping[str, Any] = {}
+
+
+def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _EmulatedKeys]:
+    from victron_ble_bms.banks import parse_banks
     from victron_ble_bms.emulator import DeviceSpec, load_scenario, parse_device_spec
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
+
+    from .emulate import emulated_banks
 
     if args.device:
         scenario = load_scenario(args.scenario or "normal-day")
@@ -211,7 +221,10 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, dict[
         emu = Emulator(specs, scenario, seed=args.seed, speed=speed, start_ts=time.time())
     else:
         emu = Emulator(demo_fleet(), seed=args.seed, speed=speed, start_ts=time.time())
-    return emu, emu.keys
+    keys = _EmulatedKeys(emu.keys)
+    names = {ident.address: f"emulated {ident.name}" for ident in emu.identities}
+    keys.banks, _problems = parse_banks(emulated_banks(emu, args.scenario or "demo"), names)
+    return emu, keys
 
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
@@ -590,6 +603,8 @@ async def _serve(
             if keys is None:
                 continue  # a receiver has no heartbeats and no keys file
             now = time.monotonic()
+            if board is not None:
+                board.tick()
             refreshed = False
             if board is not None and board.keys is keys and now - last_keys >= KEYS_CHECK_S:
                 last_keys = now

@@ -10,7 +10,10 @@ Rules (the same as the MQTT state topics, `mqtt/publisher.py`):
 - the keys file's name wins over any name from the air (a neighbour can't rename a device);
   a device without one is shown by the first name heard, as plain text;
 - keyed devices are kept while the keys file names them; others in a bounded LRU table, so a
-  flood of random addresses can't push a real device out of memory.
+  flood of random addresses can't push a real device out of memory;
+- the banks declared with the keys (`banks/`) are judged from their members' readings, on the
+  readings' own clock (capture time when replaying) carried forward between readings, so a
+  member that falls silent makes its bank degraded even when no other member speaks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from victron_ble_bms.banks import BankSpec, BankState, BankTracker, declared_banks
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.readings import Reading
 
@@ -66,6 +70,7 @@ class Board:
         clock: Callable[[], float] = time.monotonic,
         stale_after_s: float = 60.0,
         max_unkeyed: int = MAX_UNKEYED,
+        banks: Mapping[str, BankSpec] | None = None,
     ) -> None:
         self.keys = keys
         self.names = names or (lambda _address: None)
@@ -75,6 +80,10 @@ class Board:
         self.keyed: dict[str, DeviceEntry] = {}
         self.unkeyed: OrderedDict[str, DeviceEntry] = OrderedDict()
         self.version = 0  # goes up with every reading taken: a viewer's cheap "anything new?"
+        self.banks = BankTracker(
+            declared_banks(keys) if banks is None else banks, stale_after_s=stale_after_s
+        )
+        self._ts_ahead = 0.0  # the readings' clock minus ours, as of the latest reading
 
     def reading(self, reading: Reading) -> DeviceEntry:
         now = self.clock()
@@ -96,11 +105,25 @@ class Board:
             entry.good = reading
         if entry.heard_name is None and reading.advertisement.name:
             entry.heard_name = plain(reading.advertisement.name, MAX_NAME)
+        if self.banks:
+            self._ts_ahead = reading.advertisement.ts - now
+            self.banks.update(reading)
         self.version += 1
         return entry
 
+    def tick(self) -> None:
+        """About once a second: banks whose members fell silent become degraded."""
+        if self.banks and self.banks.tick(self.clock() + self._ts_ahead):
+            self.version += 1
+
+    def bank_states(self) -> list[BankState]:
+        """Every declared bank, judged now (by name)."""
+        return [self.banks.state(name) for name in sorted(self.banks.banks)]
+
     def keys_changed(self) -> None:
-        """Devices that lost their key move to the unkeyed table (and may age out of it)."""
+        """Devices that lost their key move to the unkeyed table (and may age out of it); the
+        banks are declared anew."""
+        self.banks.set_banks(declared_banks(self.keys))
         for address in [a for a in self.keyed if a not in self.keys]:
             entry = self.keyed.pop(address)
             entry.keyed = False

@@ -51,17 +51,6 @@ def bank_object_id(prefix: str, name: str) -> str:
     return f"{topics.prefix_id(prefix)}_bank_{bank_id(name).lower()}"
 
 
-def declared_banks(keys: object) -> Mapping[str, BankSpec]:
-    """The banks of the keys `serve` publishes for: a `KeyStore`, or serve's reloading wrapper
-    around one (its `store`); none for an emulator's plain dict of keys."""
-    store = getattr(keys, "store", keys)
-    try:
-        banks = getattr(store, "banks", None)
-    except Exception:  # noqa: BLE001 - a keys file that cannot say: no banks, never a crash
-        return {}
-    return banks if isinstance(banks, Mapping) else {}
-
-
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 

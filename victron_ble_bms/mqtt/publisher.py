@@ -150,7 +150,9 @@ class Publisher:
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
         self.found_own: set[str] = set()  # addresses of our configs found on the broker
-        from .bank import BankPublisher, declared_banks  # here: mqtt/bank.py uses Outgoing
+        from victron_ble_bms.banks import declared_banks
+
+        from .bank import BankPublisher  # here: mqtt/bank.py uses Outgoing
 
         self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
 
@@ -195,6 +197,7 @@ class Publisher:
             out.extend(self.removal(dev.address))
         for address in self.found_own - set(self.keyed):  # left by an earlier run, not heard yet
             out.extend(self.removal(address))
+        out.extend(self.banks.keys_changed({}))  # every bank it declared: no bank left either
         if self.cfg.discovery:
             object_id = topics.bridge_object_id(self.prefix, self.cfg.instance)
             topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
@@ -394,7 +397,7 @@ class Publisher:
         for address in [a for a in self.keyed if a not in self.keys]:
             dev = self.keyed.pop(address)
             out.extend(self.removal(dev.address))
-        from .bank import declared_banks
+        from victron_ble_bms.banks import declared_banks
 
         return out + self.banks.keys_changed(declared_banks(self.keys))
 
