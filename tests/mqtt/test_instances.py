@@ -51,7 +51,9 @@ def shape(held: dict[str, str]) -> dict[str, str]:
 
 
 def devices(held: dict[str, str]) -> int:
-    return sum(1 for t in held if t.startswith(DISCOVERY) and "_bridge_" not in t)
+    return sum(
+        1 for t in held if t.startswith(DISCOVERY) and "_bridge_" not in t and "_bank_" not in t
+    )
 
 
 def wait_owned(
@@ -62,7 +64,10 @@ def wait_owned(
     while True:
         held = owned(retained(broker), prefix, instance)
         if devices(held) >= n and held.get(f"{prefix}/bridge/{instance}/availability") == "online":
-            return shape(held)
+            time.sleep(1.0)  # and settled: banks follow their members' first readings
+            again = owned(retained(broker), prefix, instance)
+            if shape(again) == shape(held):
+                return shape(held)
         if time.monotonic() > deadline:
             raise TimeoutError(f"{instance}: {sorted(held)}")
         time.sleep(0.3)

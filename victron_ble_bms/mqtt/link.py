@@ -222,6 +222,10 @@ class Link:
         if self.cfg.discovery:
             await client.subscribe(f"{disc}/status", qos=1)
             await client.subscribe(f"{disc}/device/+/config", qos=1)
+        self._demo = bool(getattr(self.publisher, "demo", False))
+        self._leftovers = set()
+        if self._demo:  # its prefix is its own: whatever an earlier (killed) run left there
+            await client.subscribe(f"{self.cfg.topic_prefix}/#", qos=1)
         receiver = asyncio.create_task(self._receive(client))
         try:
             if self.cfg.discovery:
@@ -234,7 +238,11 @@ class Link:
         # Stopping cleanly: say so (the last will only fires on an unclean loss). Stopped within
         # the clean-up window: what it found is still looked at (a demo removes all it owns).
         last = [] if self._cleaned else self.publisher.stale_configs(self._found)
-        for m in last + self.publisher.bridge_offline():
+        last += self.publisher.bridge_offline()
+        if self._demo:  # a demo leaves nothing under its prefix
+            done = {m.topic for m in last}
+            last += [Outgoing(t, b"", True, 1) for t in sorted(self._leftovers - done)]
+        for m in last:
             await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=5)
 
     async def _drain(self, client: Any) -> None:
@@ -246,6 +254,8 @@ class Link:
                 self._cleaned = True
                 with contextlib.suppress(Exception):
                     await client.unsubscribe(f"{self.cfg.discovery_prefix}/device/+/config")
+                    if self._demo:
+                        await client.unsubscribe(f"{self.cfg.topic_prefix}/#")
                 self.send(self.publisher.stale_configs(self._found))
             if not self.outbox:
                 self._wake.clear()
@@ -266,6 +276,8 @@ class Link:
             self.published += len(batch)
 
     _found: dict[str, str | None] = {}  # replaced per connection
+    _demo = False
+    _leftovers: set[str] = set()  # noqa: RUF012 - retained topics under a demo's prefix
 
     async def _receive(self, client: Any) -> None:
         from .discovery import owner
@@ -279,6 +291,14 @@ class Link:
                     # Spread the load when many bridges answer the same birth message.
                     await asyncio.sleep(random.uniform(0.2, 2.0))  # noqa: S311
                     self.send(self.publisher.rediscover())
+            elif (
+                self._demo
+                and message.retain
+                and message.payload
+                and topic.startswith(f"{self.cfg.topic_prefix}/")
+            ):
+                if len(self._leftovers) < 100_000:
+                    self._leftovers.add(topic)
             elif message.retain and message.payload and topic.endswith("/config"):
                 parts = topic.split("/")
                 if len(parts) >= 3 and len(self._found) < 100_000:

@@ -150,11 +150,13 @@ class Publisher:
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
         self.found_own: set[str] = set()  # addresses of our configs found on the broker
+        self.found_own_ids: set[str] = set()  # object ids of all our configs found there
         from victron_ble_bms.banks import declared_banks
 
         from .bank import BankPublisher  # here: mqtt/bank.py uses Outgoing
 
         self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
+        self.banks.demo = demo
 
     # --- whole-bridge messages ---------------------------------------------------------------
     def bridge_online(self) -> list[Outgoing]:
@@ -198,6 +200,11 @@ class Publisher:
         for address in self.found_own - set(self.keyed):  # left by an earlier run, not heard yet
             out.extend(self.removal(address))
         out.extend(self.banks.keys_changed({}))  # every bank it declared: no bank left either
+        removed = {m.topic for m in out}
+        for object_id in sorted(self.found_own_ids):  # banks too, from an earlier run
+            topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
+            if topic not in removed:
+                out.append(Outgoing(topic, b"", retain=True, qos=1))
         if self.cfg.discovery:
             object_id = topics.bridge_object_id(self.prefix, self.cfg.instance)
             topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
@@ -423,6 +430,7 @@ class Publisher:
         for object_id, via in found.items():
             if via != me or not object_id.startswith(ours):
                 continue
+            self.found_own_ids.add(object_id)
             node = object_id[len(ours) :]
             if len(node) != 12 or not node.isalnum():
                 continue
