@@ -354,7 +354,7 @@ def test_lynx_outputs_and_power_and_what_is_never_sent() -> None:
     _, out = published(["lynx-smart-bms-500", "smart-bms-cl-12-100", "smart-bms-12-200"])
     docs = configs(out)
     lynx = _doc_for(docs, "Lynx")["components"]
-    assert "temperature_c" not in lynx  # protocol.md §2.2: a Lynx always sends n/a there
+    assert "temperature_c" not in lynx  # docs/protocol.md §2.2: a Lynx always sends n/a there
     for key in ("contactor_closed", "user_relay_active", "aux_output_enabled", "remote_enabled"):
         assert lynx[f"io_{key}"]["platform"] == "binary_sensor"
     assert (
@@ -372,7 +372,7 @@ def test_lynx_outputs_and_power_and_what_is_never_sent() -> None:
     assert render(lynx["io_aux_output_enabled"]["value_template"], state) == "None"
     assert render(lynx["io_remote_enabled"]["value_template"], {"io": None}) == "None"
     cl = _doc_for(docs, "CL 12-100")["components"]
-    assert "system_voltage_v" not in cl  # no System+ port (protocol.md §8.2)
+    assert "system_voltage_v" not in cl  # no System+ port (docs/protocol.md §8.2)
     # Why values are unknown shows while the bridge is up, whatever the device's availability.
     for cid in ("data_status", "heard"):
         assert [a["topic"] for a in lynx[cid]["availability"]] == [
