@@ -41,3 +41,7 @@ python3 -m ruff check victron_ble_bms tui tests benchmarks setup.py
 python3 -m ruff format --check victron_ble_bms tui tests benchmarks setup.py
 python3 -m mypy
 python3 -m pytest "$@"
+# The same tests under CPython 3.13 (issue 19), in a Debian trixie tree: scripts/test-py313.sh.
+if [ "${VICTRON_SKIP_PY313:-0}" != 1 ]; then
+  bash scripts/test-py313.sh "$@"
+fi
