@@ -35,6 +35,7 @@ from .screens.devices import DeviceListScreen
 from .screens.help import HelpScreen
 from .screens.key_dialog import KeyDialog, SecretKey
 from .screens.lynx import LynxScreen
+from .screens.record import RecordScreen
 from .screens.smart_bms import SmartBmsScreen
 from .state import MAX_DEVICES, ActiveCode, Clock, Fleet
 from .widgets.status_bar import Part, StatusBar
@@ -112,6 +113,10 @@ class DashboardApp(App[None]):
         self.recorder: JsonlWriter | None = None
         self.source_done = False
         self.source_error: str | None = None
+        # Kept on the status line until cleared (a remote serve that went offline, issue 25)
+        self.status_note: str | None = None
+        # Why `r` cannot record with this source (over MQTT only decoded states arrive)
+        self.cannot_record: str | None = None
         # Problems the source skipped past (e.g. corrupt capture records); the source appends.
         self.skipped: Sequence[object] = skipped if skipped is not None else ()
         self._skipped_shown = 0
@@ -293,7 +298,7 @@ class DashboardApp(App[None]):
 
             self.push_screen(KeyDialog(dev.address, dev.name, problem, dev.key_check), stored)
             return
-        screen_cls = DETAIL_SCREENS.get(type(dev.record)) if dev.record else None
+        screen_cls = DETAIL_SCREENS.get(type(dev.record), RecordScreen) if dev.record else None
         if screen_cls is None:
             self.notify(
                 f"{dev.name}: {plain(dev.error or 'no decoded reading yet')}",
@@ -326,6 +331,9 @@ class DashboardApp(App[None]):
             self.push_screen(AlertsScreen())
 
     def action_record(self) -> None:
+        if self.cannot_record is not None:
+            self.notify(self.cannot_record, severity="warning", timeout=10, markup=False)
+            return
         if self.recorder is not None:
             rec, self.recorder = self.recorder, None
             rec.close()
@@ -366,6 +374,8 @@ class DashboardApp(App[None]):
             parts.append((4, outside(self.source_label)))
         if self.source_error:
             parts.append((1, outside(self.source_error, style="red")))
+        if self.status_note:
+            parts.append((1, outside(self.status_note, style="bold yellow")))
         elif self.source_done:
             parts.append((3, Text("source ended", style="dim")))
         if self.skipped:
@@ -396,6 +406,11 @@ class DashboardApp(App[None]):
 
     def status_text(self) -> str:
         return "  ·  ".join(text.plain for _, text in self.status_parts())
+
+    def set_status_note(self, text: str | None) -> None:
+        """A condition of the source shown on the status line until cleared."""
+        self.status_note = None if text is None else plain(text)
+        self._refresh_status()
 
     def _refresh_status(self) -> None:
         screen = self.screen

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.capture.pace import Pacer, dated
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -37,21 +38,20 @@ async def replay(
     speed: float = 1.0,
     clock: ReplayClock | None = None,
     sleep: Sleep = asyncio.sleep,
+    on_gap: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Advertisement]:
     """Yield a capture's advertisements spaced as recorded, `speed` times faster.
 
-    A timestamp that goes backwards (captures merged from two adapters) is sent at once.
-    The reader is iterated lazily, so a capture of any size plays in constant memory.
+    Pacing is `sources.capture.pace.Pacer`'s: a timestamp that goes backwards (captures merged
+    from two adapters) is sent at once, and a gap of more than five recorded minutes (a pause,
+    or one absurd timestamp) is not waited for — `on_gap` is told instead, as it is of a frame
+    whose time is no date at all (skipped). The reader is
+    iterated lazily, so a capture of any size plays in constant memory.
     """
-    if speed <= 0:
-        raise ValueError("speed must be positive")
-    previous: float | None = None
-    for adv in advertisements:
-        if previous is not None and adv.ts > previous:
-            await sleep((adv.ts - previous) / speed)
-        else:
-            await sleep(0)  # let the screen breathe between back-to-back frames
-        previous = adv.ts if previous is None else max(previous, adv.ts)
-        if clock is not None:
-            clock.mark(previous)
+    pacer = Pacer(speed, on_gap=on_gap)
+    for adv in dated(advertisements, on_gap):
+        # A zero wait still lets the screen breathe between back-to-back frames.
+        await sleep(pacer.delay(adv.ts))
+        if clock is not None and pacer.latest is not None:
+            clock.mark(pacer.latest)
         yield adv

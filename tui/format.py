@@ -147,4 +147,14 @@ def main_values(record: Record | None) -> list[tuple[str, Value]]:
         ]
     if record is None:
         return []
-    return [("Record", record.record_name)]
+    # Any other decoded record (a SmartShunt …): the values `decode` shows at a glance, with
+    # the same rows for every record of a type (the card's height is fixed per type).
+    rows: list[tuple[str, Value]] = [("Record", record.record_name)]
+    for label, attr, shown in (
+        ("Voltage", "battery_voltage_v", volts),
+        ("Current", "battery_current_a", amps),
+        ("SOC", "soc_pct", percent),
+    ):
+        if hasattr(record, attr):
+            rows.append((label, shown(getattr(record, attr))))
+    return rows

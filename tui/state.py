@@ -102,16 +102,15 @@ class DeviceState:
 
     @property
     def name(self) -> str:
-        """The advertised name first (the device's own, current), then the keys-file label."""
-        return plain(self.advertised_name or self.label or self.product or self.address)
+        """The keys-file label first: anyone in range can advertise any name with this
+        device's address (issue 18). Then the advertised name, the product, the address."""
+        return plain(self.label or self.advertised_name or self.product or self.address)
 
     @property
     def title(self) -> str:
-        """The card title: the name, with the keys-file label beside it when that differs."""
-        name = self.name
-        if self.advertised_name and self.label and plain(self.label) != name:
-            return f"{name} ({plain(self.label)})"
-        return name
+        """The card title: the name alone (an advertised name beside a label would let a
+        neighbour's text stand on our card)."""
+        return self.name
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.last_seen)

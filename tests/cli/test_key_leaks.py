@@ -61,3 +61,16 @@ def test_a_key_typed_with_spaces_is_not_echoed(tmp_path: Path) -> None:
     r = victron_bms(tmp_path, "keys", "add", "D1:23:45:67:89:AB", *spaced)  # unquoted
     assert r.returncode == 2
     assert " ".join(spaced[1:]) not in r.stderr and "f4 d0 99" not in r.stderr
+
+
+@pytest.mark.parametrize("spec", [f"D1:23:45:67:89:AB:{SHUNT_KEY}", f"D123456789AB:{SHUNT_KEY}"])
+def test_emulate_does_not_print_a_key_the_user_gave(tmp_path: Path, spec: str) -> None:
+    """Issue 18: `emulate --device TYPE:ADDR:KEY` printed the user's key in full."""
+    r = victron_bms(
+        tmp_path,
+        *("emulate", "--device", f"lithium-12.8v-100ah:{spec}", "--advertise", "none"),
+        *("--duration", "2", "--speed", "max"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert _leaks(r.stdout + r.stderr) == [], r.stdout
+    assert f"{SHUNT_KEY[:2]}" in r.stdout and "D1:23:45:67:89:AB" in r.stdout

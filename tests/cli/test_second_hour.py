@@ -151,3 +151,74 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     p.stdout.close()  # like head -1: the rest of the output, and "done: …", hit a closed pipe
     _, err = p.communicate(timeout=120)
     assert b"Traceback" not in err and p.returncode == 141
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (("--speed", "5"), "--speed only applies to --replay"),
+        (("--demo", "--speed", "5"), "--speed only applies to --replay"),
+        (("--demo", "--topic-prefix", "boat"), "--topic-prefix only applies to --mqtt"),
+        (("--mqtt", "mqtt://127.0.0.1:9", "--keys", "k.toml"), "--keys cannot apply to --mqtt"),
+        (("--demo", "--keys", "k.toml"), "--keys cannot apply to --demo"),
+    ],
+)
+def test_dashboard_refuses_an_option_that_cannot_apply(
+    tmp_path: Path, args: tuple[str, ...], named: str
+) -> None:
+    r = victron_bms(tmp_path, "dashboard", *args, timeout=30)
+    assert r.returncode == 2 and named in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_capture_and_record_name_the_same_option_in_scan_and_emulate(tmp_path: Path) -> None:
+    for command in ("scan", "emulate"):
+        shown = victron_bms(tmp_path, command, "--help").stdout
+        assert "--capture FILE, --record FILE" in shown, command
+    out = tmp_path / "e.jsonl"
+    r = victron_bms(
+        tmp_path, "emulate", "--device", "lithium-12.8v-100ah", "--duration", "2",
+        "--speed", "max", "--record", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0 and len(out.read_text().splitlines()) > 1
+
+
+def test_decode_table_marks_a_cut_name_with_an_ellipsis(tmp_path: Path) -> None:
+    from .user import SHUNT_HEX, SHUNT_KEY, keys_file
+
+    long_name = "Starter battery in the forward locker"  # advertised: from the air
+    capture = tmp_path / "one.jsonl"
+    header = {"format": "victron-ble-bms-capture", "version": 1, "source": "test"}
+    adv = {
+        "ts": 1700000000.0,
+        "address": "D1:23:45:67:89:AB",
+        "rssi": -60,
+        "name": long_name,
+        "manufacturer_data": {"737": SHUNT_HEX},
+    }
+    capture.write_text(json.dumps(header) + "\n" + json.dumps(adv) + "\n")
+    keys = keys_file(tmp_path, "D1:23:45:67:89:AB", SHUNT_KEY)
+    r = victron_bms(tmp_path, "decode", str(capture), "--keys", str(keys))
+    assert r.returncode == 0, r.stderr
+    (row,) = [line for line in r.stdout.splitlines() if "D1:23:45:67:89:AB" in line]
+    assert long_name[:19] + "…" in row and long_name not in row
+    assert "SmartShunt 500A/50mV " in row  # a product that fits is whole, with no ellipsis
+
+
+def test_long_jobs_show_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from .user import env
+
+    cmd = ["victron-bms", "record", "-o", str(tmp_path / "r.jsonl"), "--duration", "900"]
+    quiet = subprocess.run(cmd, env=env(tmp_path), capture_output=True, timeout=120)  # noqa: S603
+    assert b"\r" not in quiet.stderr and b"%" not in quiet.stderr  # stderr is a pipe here
+    forced = dict(env(tmp_path), VICTRON_BMS_PROGRESS="1")  # as on a terminal
+    shown = subprocess.run(cmd, env=forced, capture_output=True, timeout=120)  # noqa: S603
+    err = shown.stderr.decode()  # bytes: text mode would turn each \r into a newline
+    assert shown.returncode == 0 and "recording: [" in err and "/900 simulated s" in err
+    # the line is erased at the end: the summary stands alone after it
+    last = err.split("\r")[-1]
+    assert last.startswith("victron-bms: ") and "advertisements written" in last
+    assert os.path.exists(tmp_path / "r.jsonl")

@@ -274,12 +274,17 @@ def test_names_from_the_air_are_plain_text() -> None:
     hostile = "[@click=app.quit]Tap\x1b[31m me\u202e" + "x" * 300
     evil = Advertisement(adv.ts, adv.address, adv.manufacturer_data, adv.rssi, hostile)
     out = Publisher(MqttConfig(), emu.keys).reading(decode_advertisement(evil, emu.keys))
+    # A keyed device is named by the keys file, else by its product (issue 18: a neighbour
+    # could name it); a device without a key by what it advertises, as plain text.
     doc = next(iter(configs(out).values()))
     name = doc["device"]["name"]
-    assert "\x1b" not in name and "\u202e" not in name and "\\x1b" in name
-    assert len(name) <= 64
+    assert "Tap" not in name and name.startswith("Smart Lithium Battery") and len(name) <= 64
     state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
-    assert "\x1b" not in state["name"]
+    assert "name" not in state
+    out = Publisher(MqttConfig(), {}).reading(decode_advertisement(evil, {}))
+    state = json.loads(next(m.payload for m in out if m.topic.endswith("/state")))
+    assert "\x1b" not in state["name"] and "\u202e" not in state["name"]
+    assert "\\x1b" in state["name"]
 
 
 def test_every_truncation_is_unknown_never_all_clear() -> None:

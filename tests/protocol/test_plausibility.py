@@ -11,6 +11,7 @@ import random
 import pytest
 
 from victron_ble_bms.protocol import decode, decode_plaintext, encode
+from victron_ble_bms.protocol.enums import AuxInput
 from victron_ble_bms.protocol.records import BatteryMonitorRecord, SmartLithiumRecord
 
 from . import vectors as v
@@ -103,3 +104,23 @@ def test_ve_bus_soc_over_100() -> None:
     record = decode_plaintext(0x0C, raw.to_bytes(13, "little"))
     assert record.soc_pct == 126  # type: ignore[attr-defined]
     assert any("soc_pct 126" in r for r in record.implausible)
+
+
+@pytest.mark.parametrize(
+    ("kelvin_x100", "plausible"),
+    [(63615, False), (12315, False), (29815, True), (25315, True), (33315, True)],
+)
+def test_aux_temperature_outside_any_battery_is_implausible(
+    kelvin_x100: int, plausible: bool
+) -> None:
+    """Issue 18: 363 °C (raw 63615) and −150 °C (raw 12315) passed; a battery monitor's
+    temperature sensor on a battery that still exists reads neither (25, −20, 60 °C do)."""
+    base = decode(v.SMARTSHUNT_ADVERT, v.SMARTSHUNT_KEY)
+    assert isinstance(base, BatteryMonitorRecord)
+    fields = {f: getattr(base, f) for f in base.values()}
+    record = BatteryMonitorRecord(
+        **{**fields, "aux_mode": AuxInput.TEMPERATURE, "aux_raw": kelvin_x100}
+    )
+    assert (record.implausible == ()) is plausible
+    if not plausible:
+        assert any(r.startswith("temperature_c ") for r in record.implausible)

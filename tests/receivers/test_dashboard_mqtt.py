@@ -221,6 +221,43 @@ def test_a_dashboard_started_later_sees_the_devices_at_once(
     listing, detail, notes = asyncio.run(main())
     assert "25.6V/200Ah" in listing or "25.6 V" in listing, listing
     assert "Cell 8" in detail
-    assert any(
-        "offline" in n and "remote serve" in n for n in notes
-    )  # retained too: serve has stopped
+    assert any("offline" in n and "remote serve" in n for n in notes)  # retained: serve stopped
+
+
+def test_hostile_retained_states_do_not_stop_the_dashboard(mqtt_broker: Broker) -> None:
+    """Issue 18: one retained state whose `ts` is a JSON integer beyond float range (or an
+    enum name of digits int() refuses) made every `dashboard --mqtt` that connected stop."""
+    (topic, payload), *_ = state_payloads()
+    good = json.loads(payload)
+    big = json.dumps(good | {"ts": "@"}).replace('"@"', "1" + "0" * 400)
+    hostile = {
+        "victron-ble-bms/c0000000000a/state": big.encode(),
+        "victron-ble-bms/c0000000000b/state": big.replace('"ts": 1', '"ts": -1').encode(),
+        "victron-ble-bms/c0000000000c/state": json.dumps(
+            good | {"balancer_status": "unknown_²"}
+        ).encode(),
+        "victron-ble-bms/c0000000000d/state": json.dumps(good | {"ts": 1e308}).encode(),
+    }
+    for t, p in hostile.items():
+        publish(mqtt_broker, t, p, retain=True)
+
+    async def main() -> tuple[str | None, list[str], int]:
+        clock = RemoteClock(Clock())
+        notes: list[str] = []
+        source = remote_readings(mqtt_broker.url, clock=clock, on_note=notes.append)
+        app = DashboardApp(source, keys=KeyStore(None), clock=clock, tick_s=None)
+
+        async def feed() -> None:
+            await asyncio.sleep(1.0)  # the retained ones arrive first
+            publish(mqtt_broker, topic, payload)
+
+        async with app.run_test(size=SIZE) as pilot:
+            feeder = asyncio.create_task(asyncio.to_thread(asyncio.run, feed()))
+            await wait_for_devices(pilot, app, 1)
+            await feeder
+            return app.source_error, notes, len(app.fleet.devices)
+
+    source_error, notes, devices = asyncio.run(main())
+    assert source_error is None
+    assert devices == 1  # the genuine state after them
+    assert any("ts: expected seconds since the epoch" in n for n in notes)

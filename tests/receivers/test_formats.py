@@ -101,7 +101,7 @@ def test_raw_format_round_trips(
     address: str, data: dict[int, bytes], rssi: int | None, name: str | None, ts: float
 ) -> None:
     adv = Advertisement(ts, address, data, rssi, name, origin="bluez")
-    heard = parse_message(raw_topic("victron-ble-bms", "pi-aft"), encode_raw(adv), now=0.0)
+    heard = parse_message(raw_topic("victron-ble-bms", "pi-aft"), encode_raw(adv), now=ts)
     assert heard.receiver == "pi-aft"
     got = heard.advertisement
     assert (got.ts, got.address, dict(got.manufacturer_data), got.rssi, got.name) == (
@@ -120,6 +120,11 @@ GOOD_RAW = {
     "rssi": -60,
     "manufacturer_data": {"737": VICTRON_HEX[4:]},
 }
+
+
+def _raw_with_ts(text: str) -> bytes:
+    """GOOD_RAW with `ts` written as `text`, JSON that json.dumps would not write."""
+    return json.dumps(GOOD_RAW | {"ts": "@"}).replace('"@"', text).encode()
 
 
 @pytest.mark.parametrize(
@@ -186,6 +191,22 @@ GOOD_RAW = {
             "is not a company id",
         ),
         ("victron-ble-bms/raw/" + "p" * 65, json.dumps(GOOD_RAW).encode(), "receiver id must be"),
+        # Issue 18: numbers that are JSON but no time, and digits that int() refuses.
+        *(
+            ("victron-ble-bms/raw/pi", _raw_with_ts(ts), "ts: expected seconds since the epoch")
+            for ts in ("1" + "0" * 400, "-1" + "0" * 400, "NaN", "Infinity", "1e308", "-1")
+        ),
+        ("victron-ble-bms/raw/pi", _raw_with_ts("1000"), "s from this machine's clock"),
+        (
+            "victron-ble-bms/raw/pi",
+            json.dumps(GOOD_RAW | {"manufacturer_data": {"²": "00"}}).encode(),
+            "is not a company id",
+        ),
+        (
+            "victron-ble-bms/raw/pi",
+            json.dumps(GOOD_RAW | {"manufacturer_data": {"٣": "00"}}).encode(),
+            "is not a company id",
+        ),
     ],
 )
 def test_malformed_messages_say_what_is_wrong(topic: str, payload: bytes, message: str) -> None:
@@ -199,9 +220,25 @@ def test_malformed_messages_say_what_is_wrong(topic: str, payload: bytes, messag
     topic=st.sampled_from(["home/gw/BTtoMQTT/x", "victron-ble-bms/raw/pi", "a/b"]),
     payload=st.binary(max_size=300)
     | st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.integers(-(10**400), 10**400)
+        | st.floats()
+        | st.text(max_size=20),
         lambda inner: (
-            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+            | st.fixed_dictionaries(  # a raw message with one field hostile
+                {"v": st.just(1), "address": st.just("C0:FF:EE:00:00:01"), "ts": inner},
+                optional={
+                    "manufacturer_data": st.dictionaries(
+                        st.sampled_from(["737", "²", "٣", "𝟗", "0737", " 1"]), inner, max_size=2
+                    ),
+                    "rssi": inner,
+                    "name": inner,
+                },
+            )
         ),
         max_leaves=20,
     ).map(lambda v: json.dumps(v).encode()),

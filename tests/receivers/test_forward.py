@@ -32,7 +32,7 @@ def test_the_same_transmission_is_sent_once_and_a_new_one_again() -> None:
     assert len(first) == 1 and len(newer) == 1
     (m,) = first
     assert m.topic == "victron-ble-bms/raw/bow-pi" and not m.retain
-    heard = parse_message(m.topic, m.payload, now=5.0)
+    heard = parse_message(m.topic, m.payload, now=1005.0)
     assert heard.receiver == "bow-pi"
     assert heard.advertisement.manufacturer_data == adv.manufacturer_data
     assert heard.advertisement.address == adv.address and heard.advertisement.ts == 1000.0
@@ -69,7 +69,7 @@ def test_raw_messages_of_many_devices_on_one_topic_all_wait_in_the_outbox() -> N
             link.send(fwd.advertisement(frames.advert(address, frames.bow(), nonce=nonce)))
     assert len(link.outbox) == 3  # each device's latest frame
     nonces = {
-        parse_message(m.topic, m.payload, 0).advertisement.victron_data
+        parse_message(m.topic, m.payload, frames.T0).advertisement.victron_data
         for m in link.outbox.values()
     }
     assert len(nonces) == 3

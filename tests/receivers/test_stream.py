@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -42,8 +43,9 @@ async def _publish_soon(broker: Broker, messages: list[tuple[str, bytes]]) -> No
 def test_first_copies_from_two_gateways_and_bad_messages_in_between(
     mqtt_broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    sent_at = time.time()  # a receiver's clock: within minutes of ours, or refused
     raw_adv = Advertisement(
-        5.0, "C0:FF:EE:00:00:02", {COMPANY_ID: bytes.fromhex(VICTRON_HEX[4:]) + b"\x01"}, -60
+        sent_at, "C0:FF:EE:00:00:02", {COMPANY_ID: bytes.fromhex(VICTRON_HEX[4:]) + b"\x01"}, -60
     )
     messages = [
         THEENGS,
@@ -65,7 +67,7 @@ def test_first_copies_from_two_gateways_and_bad_messages_in_between(
         got = asyncio.run(main())
     assert [a.address for a in got] == ["C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02"]
     assert got[0].victron_data == bytes.fromhex(VICTRON_HEX)[2:]
-    assert got[1].ts == 5.0 and got[1].origin == "mqtt:raw"
+    assert got[1].ts == sent_at and got[1].origin == "mqtt:raw"
     assert tracker.counters.malformed == 3
     assert tracker.counters.duplicates == 1
     assert tracker.state_fields("C0:FF:EE:00:00:01")["receiver"] == "TheengsGateway"  # -67 > -81

@@ -60,9 +60,10 @@ def check_hostile_names(tmp_path: Path) -> None:
             await settle(pilot, source)
             await pilot.pause(0.1)
             text = screen_text(app)
-            # Cards (titles with the key-file label beside the advertised name) and the toast.
-            assert "[@click=app.quit]Tap me[/]" in text
-            assert "Tap me[/] ([b]label[/b]" in text
+            # Cards and the toast. A keys-file label wins over the advertised name (issue 18):
+            # the house shows its (hostile) label alone, the others their advertised names.
+            assert "[b]label[/b] [@click=app.quit]q[/]" in text
+            assert "Tap me" not in text
             assert f"[@click=app.screenshot('x.svg','{tmp_path}')]Shot[/]" in text
             assert "x[/b]y" in text
             assert "evil\\x1b[31mred" in text  # a terminal escape made visible, not obeyed
@@ -77,7 +78,7 @@ def check_hostile_names(tmp_path: Path) -> None:
                 if isinstance(app.screen, BatteryScreen):
                     detail = screen_text(app)
                     assert (
-                        "[@click=app.quit]Tap me[/] ([b]label[/b] [@click=app.quit]q[/])" in detail
+                        "[b]label[/b] [@click=app.quit]q[/]" in detail
                         or f"[@click=app.screenshot('x.svg','{tmp_path}')]Shot[/]" in detail
                     )
                     await pilot.click("#title", offset=(2, 0))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -55,12 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--topic-prefix",
-        default="victron-ble-bms",
+        default=None,
         metavar="PREFIX",
         help="with --mqtt: the remote serve's topic prefix (default victron-ble-bms)",
     )
     p.add_argument(
-        "--speed", type=float, default=1.0, metavar="N", help="replay N times faster (default 1)"
+        "--speed", type=float, default=None, metavar="N", help="replay N times faster (default 1)"
     )
     p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
@@ -179,6 +181,16 @@ def _bluez_adapter(timeout_s: float = 1.5) -> str | None:
         return None
 
 
+def _private_keys(name: str) -> KeyStore:
+    """A keys file for this run only, where no other user can reach it: a fresh directory
+    (mkdtemp: 0700, a name nobody could have prepared, never a symlink planted in the shared
+    temp directory) removed at exit. A fixed name there let another user read the keys typed
+    into the dashboard, or point the file at one of ours (issue 18)."""
+    directory = tempfile.mkdtemp(prefix="victron-bms-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return KeyStore(Path(directory) / name)
+
+
 def _demo_plan(note: str = "") -> Plan:
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
     from victron_ble_bms.tui.feeds import ReplayClock
@@ -187,7 +199,7 @@ def _demo_plan(note: str = "") -> Plan:
     # The emulator's timestamps are simulated time; ages on screen follow them.
     clock = ReplayClock(1.0)
     # Demo keys stay out of the user's keys file: a key added in the demo goes to a temp file.
-    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-demo-keys.toml")
+    keys = _private_keys("demo-keys.toml")
     for address, key in emulator.keys.items():
         keys.add(address, key)
 
@@ -241,19 +253,30 @@ def _mqtt_plan(url: str, prefix: str) -> Plan:
     def note(text: str) -> None:
         for app in apps:
             app.notify(plain(text), severity="warning", timeout=10)
+            if text.startswith("remote serve "):  # bridge availability: kept on the status line
+                app.set_status_note(None if text.startswith("remote serve online") else text)
 
     source = remote_readings(cfg, cfg.topic_prefix, clock=clock, on_note=note)
-    keys = KeyStore(Path(tempfile.gettempdir()) / "victron-bms-remote-keys.toml")
+    keys = _private_keys("remote-keys.toml")
     label = f"remote {cfg.broker} ({cfg.topic_prefix}/)"
-    return Plan(source, keys, False, label, clock=clock, on_app=apps.append)
+
+    def attach(app: Any) -> None:
+        apps.append(app)
+        app.cannot_record = (
+            "cannot record here: serve publishes decoded states over MQTT, not the encrypted "
+            "frames a recording holds — record where the radio is: victron-bms record "
+            "--source ble -o FILE"
+        )
+
+    return Plan(source, keys, False, label, clock=clock, on_app=attach)
 
 
 def plan(args: argparse.Namespace) -> Plan:
     if getattr(args, "mqtt", None):
-        return _mqtt_plan(args.mqtt, args.topic_prefix)
+        return _mqtt_plan(args.mqtt, args.topic_prefix or "victron-ble-bms")
     keys = _load_keys(args.keys)
     if args.replay:
-        return _replay_plan(args.replay, args.speed, keys)
+        return _replay_plan(args.replay, args.speed or 1.0, keys)
     if args.demo:
         return _demo_plan()
     adapter = bluetooth_adapter()
@@ -271,8 +294,25 @@ def _live_plan(adapter: str, keys: KeyStore) -> Plan:
     return Plan(source, keys, False, f"live scan on {adapter}")
 
 
+def misplaced(args: argparse.Namespace) -> str | None:
+    """An option the chosen source cannot use: an error naming it, not ignored (issue 25)."""
+    if args.speed is not None and not args.replay:
+        return "--speed only applies to --replay"
+    if args.topic_prefix is not None and not args.mqtt:
+        return "--topic-prefix only applies to --mqtt"
+    if args.keys is not None and args.mqtt:
+        return "--keys cannot apply to --mqtt: the remote serve decodes with its own keys"
+    if args.keys is not None and args.demo:
+        return "--keys cannot apply to --demo: the emulated devices bring their own test keys"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.speed <= 0:
+    wrong = misplaced(args)
+    if wrong is not None:
+        error(wrong)
+        return EXIT_USAGE
+    if args.speed is not None and args.speed <= 0:
         error("--speed must be a positive number")
         return EXIT_USAGE
     try:

@@ -37,7 +37,17 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertis
 from .capture_keys import keys_from_headers
 from .jsonlines import JsonLines
 from .keys import default_keys_path
-from .output import codes_text, error, main_values, print_json, print_record
+from .output import (
+    NAME_W,
+    PRODUCT_W,
+    codes_text,
+    error,
+    fit,
+    main_values,
+    print_json,
+    print_record,
+)
+from .progress import wanted
 
 EXIT_OK = 0
 EXIT_NOTHING = 1  # captures read, but no frame decoded (no keys, wrong keys, --device unheard)
@@ -63,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per frame")
     p.add_argument(
         "--keys",
-        metavar="KEYS",
+        metavar="FILE",
         help=f"keys file (TOML) for capture files (default {default_keys_path()})",
     )
     p.add_argument(
@@ -284,7 +294,8 @@ class _Output:
             self._csv.writerow(self.CSV_COLUMNS)
         elif self.fmt == "table":
             self.out.write(
-                f"{'time':23}  {'address':17}  {'name':16}  {'product':28}  values / codes\n"
+                f"{'time':23}  {'address':17}  {fit('name', NAME_W)}  "
+                f"{fit('product', PRODUCT_W)}  values / codes\n"
             )
 
     def write(self, adv: Advertisement, record: Record) -> None:
@@ -317,8 +328,8 @@ class _Output:
         else:
             codes = codes_text(record)
             self.out.write(
-                f"{_time(adv.ts):23}  {plain(adv.address):17}  {name[:16]:16}  "
-                f"{(record.product or '?')[:28]:28}  {main_values(record)}"
+                f"{_time(adv.ts):23}  {plain(adv.address):17}  {fit(name, NAME_W)}  "
+                f"{fit(record.product or '?', PRODUCT_W)}  {main_values(record)}"
                 f"{'  [' + codes + ']' if codes else ''}\n"
             )
 
@@ -327,7 +338,7 @@ class _Progress:
     """A one-line progress bar on stderr, for big files on a terminal only."""
 
     def __init__(self, size: int) -> None:
-        self.enabled = size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        self.enabled = size >= PROGRESS_MIN_BYTES and wanted()  # a terminal, or forced
         self.size = max(size, 1)
         self.last = 0.0
 

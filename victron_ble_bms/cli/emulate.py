@@ -30,10 +30,12 @@ from victron_ble_bms.emulator import (
     parse_device_spec,
 )
 from victron_ble_bms.emulator.capture import FanOut
+from victron_ble_bms.protocol.crypto import mask_key
 from victron_ble_bms.sources.capture.jsonl import CaptureError
 from victron_ble_bms.sources.keys import KeyStore
 
 from .output import error
+from .progress import ProgressTarget, wanted
 
 _ADVERTISERS = {
     "bluez": ("victron_ble_bms.emulator.bluez", "BluezAdvertiser"),
@@ -62,7 +64,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--advertise", choices=("bluez", "virtual", "none"), default="none")
     p.add_argument(
-        "--capture", metavar="FILE", help="also write the frames to a JSON-lines capture"
+        "--capture",
+        "--record",
+        metavar="FILE",
+        help="also write the frames to a JSON-lines capture",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (addresses, keys, variation)")
     p.add_argument(
@@ -260,17 +265,20 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         error(str(exc))
         return 2
+    if wanted() and (speed is None or speed > 1):  # a long run says how far it is (stderr)
+        targets.append(ProgressTarget("emulating", emu.start_ts, duration))
     advertiser = FanOut(*targets) if targets else NullAdvertiser()
     out = sys.stdout
     out.write(
         f"emulating {len(emu.identities)} device(s), scenario {scenario.name!r}, "
         f"{duration:g} simulated s at speed {args.speed}, seed {args.seed}; {_destination(args)}\n"
-        "These are made-up TEST keys; this is the one place the project prints keys in full.\n"
+        "Made-up TEST keys are shown in full (the one place the project prints keys); a key "
+        "you gave is yours, shown by its first and last byte.\n"
     )
+    given = {spec.key for spec in specs if spec.key is not None}
     for ident in emu.identities:
-        out.write(
-            f"  {ident.address}  key {ident.key.hex()}  0x{ident.model_id:04X} {ident.name}\n"
-        )
+        shown = mask_key(ident.key) if ident.key in given else ident.key.hex()
+        out.write(f"  {ident.address}  key {shown}  0x{ident.model_id:04X} {ident.name}\n")
     for at_s, address, key in emu.key_changes():
         out.write(f"  {address}  key {key.hex()}  from {at_s:g} s (PIN changed: new key)\n")
     if args.capture:

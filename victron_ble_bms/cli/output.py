@@ -56,6 +56,18 @@ def record_rows(record: Record) -> list[tuple[str, str]]:
     return rows
 
 
+# Table columns (decode, scan): wide enough for every product name of the battery family
+# ("Smart Lithium Battery 25.6V/200Ah") and the emulator's device names.
+NAME_W = 20
+PRODUCT_W = 34
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in a column of `width`: padded, or cut with an ellipsis — a cut name is never
+    shown as if it were whole (issue 25 item 7)."""
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 

@@ -39,6 +39,7 @@ from victron_ble_bms.sources.capture import (
 )
 
 from .output import error
+from .progress import Progress
 
 EXIT_OK = 0
 EXIT_STOPPED = 1  # the output could not be written to the end (disk full …)
@@ -200,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     fmt_text = f"{output_format(args)}"
     keys_file: str | None = None
+    total: float | None = None  # for the progress line: simulated seconds of an emulator run
+    start_ts = 0.0
     if args.from_file:
         try:
             capture = open_capture(args.from_file, errors=errors)
@@ -235,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
             error(str(exc))
             return EXIT_USAGE
         stream, source = emulated.stream(), "emulator"
+        total, start_ts = emulated.duration, emulated.emulator.start_ts
         from .emulate import keys_path, write_keys_beside
 
         keys_file = keys_path(args.output).name  # beside the recording, whatever its format
@@ -252,8 +256,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     status = EXIT_OK
     skipped = 0
+    progress = Progress("recording", total, "simulated s")
     try:
         for adv in stream:
+            progress.update(adv.ts - start_ts)
             try:
                 writer.write(adv)
             except ExportError as exc:  # no form in this format (a macOS UUID in pcap …)
@@ -269,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass  # every advertisement written so far is in the file
     finally:
+        progress.close()
         writer.close()
     for err in errors:
         error(str(err))

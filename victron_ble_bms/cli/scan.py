@@ -32,7 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 from ..jsonform import frame_object
 from ..safetext import plain
 from .keys import default_keys_path
-from .output import codes_text, error, main_values, text_cell
+from .output import NAME_W, PRODUCT_W, codes_text, error, fit, main_values, text_cell
 from .stopping import stop_event
 
 EXIT_OK = 0
@@ -68,7 +68,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
-    p.add_argument("--record", metavar="FILE", help="also write a JSON-lines capture")
+    p.add_argument(  # one name for one thing across commands: --capture (--record still works)
+        "--capture",
+        "--record",
+        dest="record",
+        metavar="FILE",
+        help="also write a JSON-lines capture",
+    )
     p.add_argument(
         "--rediscover",
         type=float,
@@ -147,8 +153,8 @@ class _Printer:
                     shown += f"  [{codes}]" if codes else ""
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
-                    f"{plain(address):17}  {plain(name or '')[:16]:16}  "
-                    f"{(reading.record.product or '?')[:28]:28}  {shown}"
+                    f"{plain(address):17}  {fit(plain(name or ''), NAME_W)}  "
+                    f"{fit(reading.record.product or '?', PRODUCT_W)}  {shown}"
                 )
             self.out.write("\n")
         elif previous is not reading.status:  # once per device and status change

@@ -43,6 +43,8 @@ EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
 SOURCES = ("ble", "emulator", "capture", "mqtt")
 TICK_S = 1.0
+DRAIN_S = 30.0  # a replayed capture: how long its last messages may take to go out
+DRAIN_ON_STOP_S = 3.0  # stopped by a signal or --duration while connected
 KEYS_CHECK_S = 5.0
 
 
@@ -84,6 +86,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
     )
+    p.add_argument(
+        "--signalk",
+        metavar="URL",
+        help="also (or instead) send the batteries to a Signal K server: "
+        "ws://host[:port]/signalk/v1/stream (token: [signalk] in the config file or "
+        "VICTRON_BMS_SIGNALK_TOKEN, else a device access request)",
+    )
     g = p.add_argument_group("emulator and capture sources")
     g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
     g.add_argument("--scenario", help="bundled scenario name or TOML file (with --device)")
@@ -110,6 +119,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ID",
         help="this receiver's name in topics and states: letters, digits, . _ - "
         "(default: the host name)",
+    )
+    g = p.add_argument_group("web page (needs the web extra: aiohttp)")
+    g.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also serve a live, read-only web page and /api/state, e.g. 127.0.0.1:8080 (this "
+        "machine only) or 0.0.0.0:8080 (the boat's Wi-Fi: needs the token serve prints)",
     )
     g = p.add_argument_group("mqtt source (remote receivers)")
     g.add_argument(
@@ -191,8 +207,15 @@ async def _decoded(
     from victron_ble_bms.sources.devices import DevicesState
 
     devices = DevicesState(keys, max_devices=4096)
+    failed = 0
     async for adv in advertisements:
-        update = devices.update(adv)
+        try:
+            update = devices.update(adv)
+        except Exception as exc:  # noqa: BLE001 - one advertisement lost, never the service
+            failed += 1
+            if failed == 1 or failed % 1000 == 0:
+                say(f"advertisement not decoded ({failed} so far): {type(exc).__name__}")
+            continue
         if update.reading is not None:
             yield update.reading
 
@@ -229,30 +252,35 @@ def _emulator(args: argparse.Namespace, speed: float | None) -> tuple[Any, _Emul
 
 async def _capture(path: str, speed: float | None) -> AsyncIterator[Advertisement]:
     from victron_ble_bms.sources.capture import CaptureError, open_capture
+    from victron_ble_bms.sources.capture.pace import Pacer, dated
 
-    try:
-        capture = open_capture(path)
-    except CaptureError as exc:
-        say(str(exc))
-        return
-    previous: float | None = None
+    skipped = 0
+
+    def skip(err: CaptureError) -> None:  # the first few in full, then only the count
+        nonlocal skipped
+        skipped += 1
+        if skipped <= 5:
+            say(f"skipped: {err}")
+
+    # A file that cannot be opened is no capture to replay: the caller reports it (non-zero).
+    capture = open_capture(path, on_error=skip)
+    pacer = Pacer(speed or 1.0, on_gap=say)
     wall0 = time.monotonic()
-    first: float | None = None
+    due = 0.0  # seconds after wall0 the next frame is due (one schedule: no drift per sleep)
     try:
         with capture:
-            for adv in capture:
+            for adv in dated(capture, lambda line: skip(CaptureError(line, path=path))):
                 if speed is not None:
-                    first = adv.ts if first is None else first
-                    if previous is None or adv.ts >= previous:
-                        delay = wall0 + (adv.ts - first) / speed - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                    previous = adv.ts if previous is None else max(previous, adv.ts)
+                    due += pacer.delay(adv.ts)
+                    delay = wall0 + due - time.monotonic()
+                    await asyncio.sleep(max(0.0, delay))
                 else:
                     await asyncio.sleep(0)
                 yield adv
     except CaptureError as exc:
         say(f"capture stopped: {exc}")
+    if skipped > 5:
+        say(f"{skipped} records skipped in all")
 
 
 async def _remote(args: argparse.Namespace, cfg: Any, tracker: Any) -> AsyncIterator[Advertisement]:
@@ -343,6 +371,9 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--adapter", args.adapter]
     if args.publish_raw:
         opts += ["--publish-raw", "--receiver-id", _receiver_id(args)]
+    for attr, flag in _SINK_FLAGS:
+        if getattr(args, attr, None):
+            opts += [flag, getattr(args, attr)]
     return unit_text(exe, opts, user=getpass.getuser(), bluetooth_group=group_exists("bluetooth"))
 
 
@@ -356,11 +387,18 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ""
+_OTHER_SINKS_HINT = (
+    ", or --http HOST:PORT for a web page, or --signalk ws://host[:port]/signalk/v1/stream"
+)
+_SINK_FLAGS = (("http", "--http"), ("signalk", "--signalk"))  # (dest, option): into the unit
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return False
+    from victron_ble_bms.signalk.sink import wanted as signalk_wanted
+
+    if any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        return True
+    return signalk_wanted(args.config, None)  # a [signalk] url in the config file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -386,6 +424,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
+        return EXIT_USAGE
+    if args.publish_raw and any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        error(
+            "--publish-raw only forwards raw frames to MQTT; "
+            + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
+            + " show decoded readings: give them to the serve that decodes (--source mqtt)"
+        )
         return EXIT_USAGE
     if args.receiver_id is not None and not args.publish_raw:
         error("--receiver-id names a receiver: it goes with --publish-raw")
@@ -510,7 +555,17 @@ def _raw_advertisements(
 def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
     same readings and reading the same board."""
-    return []
+    from victron_ble_bms.signalk.sink import from_options as signalk_sink
+
+    sinks: list[Sink[Reading]] = []
+    if getattr(args, "http", None):
+        from victron_ble_bms.web import web_sink
+
+        sinks.append(web_sink(args, board, say))
+    signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
+    if signalk is not None:  # a config or missing-package problem raises ValueError: usage
+        sinks.append(signalk)
+    return sinks
 
 
 async def _serve(
@@ -580,20 +635,31 @@ async def _serve(
     destinations = ", ".join(sink.name for sink in sinks)
     say(f"publishing {source} {what} to {destinations}" + (f" under {where}" if where else ""))
     readings = 0
+    failed = 0
+    # Why serve stopped: None = asked to (signal, --duration); a capture that was read to its
+    # end is done; any other source that ends or fails is a fault, for systemd to restart.
+    ended: str | None = None
 
     async def consume() -> None:
-        nonlocal readings
+        nonlocal readings, failed, ended
         try:
             async for item in items:
                 readings += 1
-                if board is not None:
-                    board.reading(item)
-                for sink in sinks:
-                    sink.reading(item)
+                try:
+                    if board is not None:
+                        board.reading(item)
+                    for sink in sinks:
+                        sink.reading(item)
+                except Exception as exc:  # noqa: BLE001 - one reading lost, never the service
+                    failed += 1
+                    if failed == 1 or failed % 1000 == 0:
+                        say(f"reading not published ({failed} so far): {type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001 - a source failure is one line, never a traceback
             say(f"source stopped: {type(exc).__name__}: {exc}")
+            ended = "failed"
         else:
-            say("source ended")
+            ended = "done" if source == "capture" else "ended"
+            say("source ended" if ended == "done" else "source ended unexpectedly")
         stop.set()
 
     async def tick() -> None:
@@ -623,6 +689,7 @@ async def _serve(
     for task in sink_tasks:  # a sink that gave up for good (credentials refused) stops serve
         task.add_done_callback(lambda _task: stop.set())
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
+    drained = True
     try:
         await stop.wait()
     finally:
@@ -631,6 +698,13 @@ async def _serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await items.aclose()
+        # What is queued goes out before the sinks stop: all of a replayed capture (it may
+        # end before the first connection), a moment's worth otherwise.
+        for sink in sinks:
+            flush = getattr(sink, "flush", None)  # sinks that queue (MQTT)
+            if flush is not None:
+                timeout = DRAIN_S if ended == "done" else DRAIN_ON_STOP_S
+                drained = await flush(timeout, final=ended == "done") and drained
         for sink in sinks:
             sink.stop()
         for sink, task in zip(sinks, sink_tasks, strict=True):
@@ -642,8 +716,10 @@ async def _serve(
                 say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
     summaries = "".join(f", {sink.summary()}" for sink in sinks)
     say(f"stopped: {readings} {what}, {counted()}{summaries}")
-    failed = [reason for sink in sinks if (reason := getattr(sink, "failed", None))]
-    return EXIT_UNAVAILABLE if failed else EXIT_OK
+    gave_up = [reason for sink in sinks if (reason := getattr(sink, "failed", None))]
+    if gave_up or ended in ("failed", "ended") or (ended == "done" and not drained):
+        return EXIT_UNAVAILABLE  # systemd's Restart=on-failure brings a live source back
+    return EXIT_OK
 
 
 __all__ = ["ReloadingKeys", "register", "run"]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from victron_ble_bms.banks import BankSpec, BankState, BankTracker, declared_banks
+from victron_ble_bms.banks import BankSpec, BankState, BankTracker, bank_object, declared_banks
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.readings import Reading
 
@@ -80,6 +80,7 @@ class Board:
         self.keyed: dict[str, DeviceEntry] = {}
         self.unkeyed: OrderedDict[str, DeviceEntry] = OrderedDict()
         self.version = 0  # goes up with every reading taken: a viewer's cheap "anything new?"
+        self.banks_version = 0  # goes up when a bank's state changes (not its clock alone)
         self.banks = BankTracker(
             declared_banks(keys) if banks is None else banks, stale_after_s=stale_after_s
         )
@@ -107,23 +108,29 @@ class Board:
             entry.heard_name = plain(reading.advertisement.name, MAX_NAME)
         if self.banks:
             self._ts_ahead = reading.advertisement.ts - now
-            self.banks.update(reading)
+            if self.banks.update(reading):
+                self.banks_version += 1
         self.version += 1
         return entry
 
     def tick(self) -> None:
         """About once a second: banks whose members fell silent become degraded."""
         if self.banks and self.banks.tick(self.clock() + self._ts_ahead):
-            self.version += 1
+            self.banks_version += 1
 
     def bank_states(self) -> list[BankState]:
         """Every declared bank, judged now (by name)."""
         return [self.banks.state(name) for name in sorted(self.banks.banks)]
 
+    def bank_objects(self) -> list[dict[str, Any]]:
+        """`bank_states` as the JSON every output shares (`banks.bank_object`)."""
+        return [bank_object(state) for state in self.bank_states()]
+
     def keys_changed(self) -> None:
         """Devices that lost their key move to the unkeyed table (and may age out of it); the
         banks are declared anew."""
         self.banks.set_banks(declared_banks(self.keys))
+        self.banks_version += 1
         for address in [a for a in self.keyed if a not in self.keys]:
             entry = self.keyed.pop(address)
             entry.keyed = False

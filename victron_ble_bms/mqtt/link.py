@@ -140,6 +140,18 @@ class Link:
         self._stop.set()
         self._wake.set()
 
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every queued message was published, at most `timeout` seconds; True when
+        the outbox is empty. A message leaves the outbox only once its publish completed, so
+        an empty outbox means nothing is in flight either (a capture's last states, issue 18)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.outbox:
+            if loop.time() >= deadline or self._stop.is_set() or self.fatal is not None:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     # --- connection ------------------------------------------------------------------------
     def _tls(self) -> ssl.SSLContext | None:
         if not self.broker.tls:

@@ -256,6 +256,10 @@ class Publisher:
         configured = self.names(dev.address)
         if configured:
             return configured
+        if dev.keyed:
+            # Anyone in range can advertise any name with a keyed device's address: its Home
+            # Assistant device is named by the keys file, else by its product (issue 18).
+            return None
         if dev.name is None and reading.advertisement.name:
             dev.name = plain(reading.advertisement.name, discovery.MAX_NAME)  # first name heard
         return dev.name
@@ -395,6 +399,12 @@ class Publisher:
             if (dev.pending and since >= self.cfg.min_interval_s) or since >= self.cfg.heartbeat_s:
                 out.append(self._state(dev, now))
         return out + self.banks.tick()
+
+    def pending(self) -> list[Outgoing]:
+        """Every change still held back by `min_interval_s`, now: the source has ended (a
+        capture replayed), so there is no later tick to send them."""
+        now = self.clock()
+        return [self._state(dev, now) for dev in self.keyed.values() if dev.pending and dev.state]
 
     # --- keys file ----------------------------------------------------------------------------
     def forget_unkeyed(self) -> list[Outgoing]:

@@ -52,5 +52,15 @@ class MqttSink(Generic[T]):
     def stop(self) -> None:
         self.link.stop()
 
+    async def flush(self, timeout: float, *, final: bool) -> bool:
+        """Before `stop`: publish what is queued, within `timeout`; True when all went out.
+        `final` (the source has ended: a capture replayed) also sends every change still held
+        back by the publisher's minimum interval, and waits for a connection if there is none."""
+        if final and self.publisher is not None:
+            self.link.send(self.publisher.pending())
+        if not (final or self.link.connected):
+            return not self.link.outbox
+        return await self.link.flush(timeout)
+
     def summary(self) -> str:
         return f"{self.link.published} messages published, {len(self.link.outbox)} not sent"

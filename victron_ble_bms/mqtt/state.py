@@ -50,9 +50,11 @@ def _derived(record: Record, obj: dict[str, Any]) -> None:
             obj[name] = _TRISTATE.get(io[name])
         elif hasattr(record, name):
             try:
-                obj[name] = bool(getattr(record, name))
+                value = getattr(record, name)  # None: the flags were not received
             except Exception:  # noqa: BLE001 - flags not received: not available
-                obj[name] = None
+                value = None
+            # Never bool(None): unknown published as false turns HA's sensor off (issue 18).
+            obj[name] = value if isinstance(value, bool) else None
     if hasattr(record, "power_w"):  # where voltage and current are both known (Lynx)
         try:
             obj["power_w"] = record.power_w

@@ -152,6 +152,8 @@ def _enum_by_name(cls: type[enum.Enum], text: str) -> Any:
     if member is not None:
         return member
     # Values the enum has no name for are written as "unknown_<n>" (OpenIntEnum).
-    if upper.startswith("UNKNOWN_") and upper[8:].isdigit() and len(upper) < 20:
-        return int(upper[8:])
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+    digits = upper[8:]
+    if upper.startswith("UNKNOWN_") and digits.isascii() and digits.isdigit() and len(upper) < 20:
+        return int(digits)
     return None

@@ -20,6 +20,10 @@ DC_V = (-70.0, 70.0)
 # Smart BMS CL 12/100 and 12/200 are 12 V only (bms-overview.txt "System Voltages"); their charge
 # limit is at most 15.3 V (docs/protocol.md §8.4); 20 V leaves room for an alternator's overshoot.
 SMART_BMS_V = (-1.0, 20.0)
+# A battery monitor's aux input as a temperature (docs/protocol.md §2.4: u16 kelvin × 0.01, so
+# the field alone spans −273…382 °C). Its sensor sits on a battery, whose makers allow −20…50 °C
+# in use; −60…150 °C is wider than any sensor reading of a battery that still exists.
+AUX_TEMPERATURE_C = (-60.0, 150.0)
 # State of charge is a percentage (docs/protocol.md §2.4: u10 × 0.1 % or u7 %).
 SOC_PCT = (0.0, 100.0)
 

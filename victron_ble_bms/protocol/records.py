@@ -197,7 +197,14 @@ def _aux_values(aux_mode: AuxInput | None, raw: int | None) -> dict[str, float |
 def _aux_implausible(aux: dict[str, float | None], battery_v: float | None) -> list[str]:
     """A starter battery is a 12/24 V battery; a midpoint is the middle of the bank."""
     out = []
-    starter, mid = aux["starter_voltage_v"], aux["midpoint_voltage_v"]
+    starter, mid, temperature = (
+        aux["starter_voltage_v"],
+        aux["midpoint_voltage_v"],
+        aux["temperature_c"],
+    )
+    if temperature is not None:
+        bounds = _plausible.AUX_TEMPERATURE_C
+        out.append(_plausible.out_of_bounds("temperature_c", temperature, bounds, "°C"))
     if starter is not None:
         out.append(_plausible.out_of_bounds("starter_voltage_v", starter, _plausible.DC_V, "V"))
     if mid is not None and battery_v is not None:

@@ -32,7 +32,12 @@ from typing import Any
 
 from victron_ble_bms.protocol import COMPANY_ID
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.advertisement import AddressError, Advertisement, normalize_address
+from victron_ble_bms.sources.advertisement import (
+    AddressError,
+    Advertisement,
+    epoch_seconds,
+    normalize_address,
+)
 
 RAW_VERSION = 1
 # An advertisement is at most 31 bytes (legacy) or 255 (extended), so a gateway message with
@@ -41,6 +46,11 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_MANUFACTURER_BYTES = 255
 MAX_RECEIVER_ID = 64
 MAX_NAME = 248  # a Bluetooth local name is at most 248 bytes
+# A receiver forwards what it hears at once, so its `ts` is this machine's now give or take the
+# two clocks' difference. Further off, the receiver's clock is wrong (a Pi without a real-time
+# clock before NTP) or the message is forged: times drive the device table's replay checks and
+# staleness, so such a message is refused (one line says which) rather than believed.
+MAX_CLOCK_SKEW_S = 600.0
 
 
 class MessageError(ValueError):
@@ -166,9 +176,13 @@ def _parse_bttomqtt(gateway: str, obj: dict[str, Any], now: float) -> Heard:
 def _parse_raw(receiver: str, obj: dict[str, Any], now: float) -> Heard:
     if obj.get("v") != RAW_VERSION:
         raise MessageError(f"raw format version {str(obj.get('v'))[:10]!r}, expected {RAW_VERSION}")
-    ts = obj.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+    ts = epoch_seconds(obj.get("ts"))
+    if ts is None:
         raise MessageError("ts: expected seconds since the epoch")
+    if abs(ts - now) > MAX_CLOCK_SKEW_S:
+        raise MessageError(
+            f"ts: {ts - now:+.0f} s from this machine's clock (is the receiver's clock set?)"
+        )
     table = obj.get("manufacturer_data")
     if not isinstance(table, dict):
         raise MessageError("manufacturer_data: expected an object of company id → hex")
@@ -176,11 +190,13 @@ def _parse_raw(receiver: str, obj: dict[str, Any], now: float) -> Heard:
         raise MessageError("manufacturer_data: more entries than an advertisement holds")
     mdata: dict[int, bytes] = {}
     for cid, hexdata in table.items():
-        if not (isinstance(cid, str) and cid.isdigit() and len(cid) <= 5 and int(cid) <= 0xFFFF):
+        # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+        ok = isinstance(cid, str) and cid.isascii() and cid.isdigit() and len(cid) <= 5
+        if not (ok and int(cid) <= 0xFFFF):
             raise MessageError(f"manufacturer_data: {plain(str(cid))[:20]!r} is not a company id")
         mdata[int(cid)] = _hex(hexdata, f"manufacturer_data[{cid}]")
     adv = Advertisement(
-        ts=float(ts),
+        ts=ts,
         address=_address(obj.get("address")),
         manufacturer_data=mdata,
         rssi=_rssi(obj.get("rssi")),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -28,7 +27,12 @@ from victron_ble_bms.mqtt.config import MqttConfig
 from victron_ble_bms.protocol import Frame
 from victron_ble_bms.protocol.jsonform import JsonFormError, record_from_dict
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.advertisement import AddressError, Advertisement, normalize_address
+from victron_ble_bms.sources.advertisement import (
+    AddressError,
+    Advertisement,
+    epoch_seconds,
+    normalize_address,
+)
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from .formats import MAX_PAYLOAD_BYTES
@@ -74,10 +78,11 @@ def reading_from_state(payload: bytes, now: float) -> Reading:
         address = normalize_address(str(obj.get("address"))[:64])
     except AddressError:
         raise StateError("address: not a Bluetooth address") from None
-    ts = obj.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+    # A retained state may be old (a device heard last week), so only the range is checked.
+    ts = epoch_seconds(obj.get("ts"))
+    if ts is None:
         raise StateError("ts: expected seconds since the epoch")
-    ts = min(float(ts), now + _MAX_FUTURE_S)
+    ts = min(ts, now + _MAX_FUTURE_S)
     rssi = obj.get("rssi")
     if isinstance(rssi, bool) or not isinstance(rssi, int) or not -127 <= rssi <= 20:
         rssi = None
@@ -167,10 +172,11 @@ async def remote_readings(
                 continue  # an emptied retained state: the device left the remote's keys file
             try:
                 reading = reading_from_state(bytes(data), time.time())
-            except StateError as exc:
+            except Exception as exc:  # noqa: BLE001 - StateError, or a bug: never the feed
                 bad += 1
                 if bad == 1 or bad % 100 == 0:
-                    note(f"ignored a state message on {plain(topic.value)[:80]}: {exc} ({bad})")
+                    why = str(exc) if isinstance(exc, StateError) else type(exc).__name__
+                    note(f"ignored a state message on {plain(topic.value)[:80]}: {why} ({bad})")
                 continue
             if clock is not None:
                 clock.pin(reading.advertisement.ts)

@@ -164,10 +164,12 @@ def handle(tracker: Receivers, topic: str, payload: object, now: float) -> Adver
         return None
     try:
         heard = parse_message(topic, bytes(payload), now)
+        return tracker.heard(heard, now)
     except MessageError as exc:
         tracker.malformed(plain(topic)[:80], str(exc), now)
-        return None
-    return tracker.heard(heard, now)
+    except Exception as exc:  # noqa: BLE001 - a parser bug: one message lost, never the stream
+        tracker.malformed(plain(topic)[:80], f"unreadable ({type(exc).__name__})", now)
+    return None
 
 
 async def _watch_silence(tracker: Receivers, clock: Callable[[], float]) -> None:

@@ -34,6 +34,23 @@ def normalize_address(text: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
+# Times from outside (gateways, remote states, capture files) are checked before any arithmetic:
+# a JSON integer beyond float range, inf or NaN, or a finite 1e308 (twice it is inf) would fail
+# far from where it came in, in code that trusts its own sources. 0 (1970) to 2^33 s (the year
+# 2242) holds every clock that is set, and an unset one (1970).
+LATEST_TS = float(2**33)
+
+
+def epoch_seconds(value: object) -> float | None:
+    """`value` as seconds since the epoch when it is a number between 0 and `LATEST_TS`,
+    else None. Never raises (Python compares an int of any size with a float exactly)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value <= LATEST_TS:  # also False for NaN
+        return None
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Advertisement:
     """One advertisement as received (or as an emulated device sent it).
