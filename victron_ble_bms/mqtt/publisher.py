@@ -76,6 +76,7 @@ class _Device:
     discovery_sig: tuple[Any, ...] | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
     held: dict[str, Any] = field(default_factory=dict)  # values as published (deadbands)
+    exact: dict[str, Any] | None = None  # the last trusted state before deadbands
 
 
 @dataclass(slots=True)
@@ -301,6 +302,7 @@ class Publisher:
             obj = state_object(reading, name)
             trusted = record is not None
             if trusted and self.bands:
+                dev.exact = dict(obj)
                 self._hold(dev, obj)
         # A partial record (protocol branch: fields not received) would offer too few cells.
         partial = bool(getattr(record, "partial", False))
@@ -404,6 +406,17 @@ class Publisher:
         """Every change still held back by `min_interval_s`, now: the source has ended (a
         capture replayed), so there is no later tick to send them."""
         now = self.clock()
+        for dev in self.keyed.values():
+            # The source is done: its last values exactly, not within their deadbands.
+            if dev.exact is not None and dev.good == dev.state:
+                obj = dev.exact
+                if self.extra_state is not None:
+                    obj = {**obj, **self.extra_state(dev.address)}
+                payload, dev.signature = _encode(obj)
+                if payload != dev.state:
+                    dev.state = dev.good = payload
+                    dev.held = {k: obj[k] for k in self.bands if k in obj}
+                    dev.pending = True
         return [self._state(dev, now) for dev in self.keyed.values() if dev.pending and dev.state]
 
     # --- keys file ----------------------------------------------------------------------------

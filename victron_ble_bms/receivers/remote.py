@@ -164,7 +164,7 @@ async def remote_readings(
             if topic.matches(f"{prefix}/bridge/+/availability"):
                 state = bytes(data[:20]).decode(errors="replace")
                 instance = plain(topic.value.split("/")[-2], 48)
-                note(f"remote serve {instance} {plain(state)} ({cfg.broker})")
+                note(f"remote serve {plain(state)} ({instance}, {cfg.broker})")
                 continue
             if not topic.matches(state_filter):
                 continue  # device availability: staleness follows the readings' own time
