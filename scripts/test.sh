@@ -25,30 +25,13 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 # A real browser for tests/web (serve --http), driven by Playwright (its own browser download,
 # `playwright install`, is never run: it uses /usr/bin/chromium).
 [ -x /usr/bin/chromium ] || need+=(chromium)
-# A C compiler and Python's headers build the optional compiled helpers (protocol/_accel.c,
-# sources/_accept.c), so the tests run their paths as well as the pure-Python ones
-# (tests/protocol/test_accel.py, test_frozen.py, tests/scan/test_compiled_step.py).
-command -v gcc >/dev/null 2>&1 || need+=(gcc)
-python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-  || need+=(python3-dev)
-# The helper's ARM AES (protocol/_aes_arm.h) is built for aarch64 and run under qemu against
-# FIPS-197 (tests/protocol/test_aes_arm.py): a cross compiler and user-mode qemu, nothing more.
-cross=()
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || cross+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
-command -v qemu-aarch64 >/dev/null 2>&1 || cross+=(qemu-user)
-if [ $((${#need[@]} + ${#cross[@]})) -gt 0 ]; then
+if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   step "installing system packages with apt-get (about 1-3 min on a clean machine):" \
-    "${need[*]} ${cross[*]}"
+    "${need[*]}"
   $sudo apt-get update -qq
-  if [ ${#need[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
-  if [ ${#cross[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      "${cross[@]}" >/dev/null
-  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # signalk-server from npm, outside the git tree and reused when present (~1 min to install).
@@ -67,8 +50,8 @@ step "pip: this project with its [test] extra (bleak, textual, aiomqtt, pytest, 
   "victron-ble …; about 1 min the first time, seconds after)"
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 step "ruff check, ruff format --check"
-python3 -m ruff check victron_ble_bms tui tests benchmarks setup.py
-python3 -m ruff format --check victron_ble_bms tui tests benchmarks setup.py
+python3 -m ruff check victron_ble_bms tui tests benchmarks
+python3 -m ruff format --check victron_ble_bms tui tests benchmarks
 step "mypy --strict"
 python3 -m mypy
 step "pytest (about 5 min on 2 cores)"
