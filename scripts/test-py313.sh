@@ -4,12 +4,20 @@
 # mosquitto — copies the checkout into it and runs pytest there in a fresh venv.
 #   bash scripts/test-py313.sh [PYTEST ARGS]      (root; scripts/test.sh calls it)
 # VICTRON_PY313_ROOT keeps the tree between runs (default /var/tmp/victron-bms-trixie);
-# VICTRON_DEBIAN_MIRROR names the mirror (default http://deb.debian.org/debian).
+# VICTRON_DEBIAN_MIRROR names the mirror (default: the first Debian mirror this machine's own apt
+# sources use, so the tree comes from where apt-get already gets its packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 root=${VICTRON_PY313_ROOT:-/var/tmp/victron-bms-trixie}
-mirror=${VICTRON_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+apt_mirror() {
+  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | sed -n -e 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+      -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p' \
+    | grep -v -e security -e updates | head -n 1
+}
+mirror=${VICTRON_DEBIAN_MIRROR:-$(apt_mirror)}
+[ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt: set VICTRON_DEBIAN_MIRROR" >&2; exit 2; }
 packages=python3.13,python3.13-venv,ca-certificates,dbus,mosquitto,mosquitto-clients
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
