@@ -20,7 +20,7 @@ from typing import Any
 
 from victron_ble_bms import DecodeError, decode, encode
 from victron_ble_bms.cli import output
-from victron_ble_bms.jsonform import frame_object
+from victron_ble_bms.frame_json import frame_object
 from victron_ble_bms.protocol import RECORD_CLASSES, Record, decode_plaintext
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import KeyStatus, decode_advertisement

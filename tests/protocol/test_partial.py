@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from victron_ble_bms.cli.output import codes_text, main_values, print_record
-from victron_ble_bms.jsonform import frame_object
+from victron_ble_bms.frame_json import frame_object
 from victron_ble_bms.protocol import (
     RECORD_CLASSES,
     DecodeError,

@@ -16,7 +16,7 @@ dashboard build on it:
                           allowed_to_charge/discharge, blocking_charge/discharge, codes
                           (MemberCode: member, code; worst first), worst_code, imbalance,
                           soc_pct, current_a, consumed_ah, ttg_min, soc_from, problem
-    bank_object(state) -> dict                      # jsonform.py: {"type": "bank", …}
+    bank_object(state) -> dict                      # bank_json.py: {"type": "bank", …}
     BankTracker(specs).update(reading) -> [dict]    # tracker.py: bank objects that changed
     declared_banks(keys) -> {name: BankSpec}        # a KeyStore's banks (or any keys' .banks)
 
@@ -24,7 +24,7 @@ Never an all-clear it does not know: a member silent, stale, keyless, unreadable
 suspect makes the verdict DEGRADED (UNKNOWN when none is heard), naming it.
 """
 
-from .jsonform import bank_object
+from .bank_json import bank_object
 from .spec import BankSpec, Layout, Member, bank_table, declared_banks, parse_bank, parse_banks
 from .state import (
     IMBALANCE_REMEDY,

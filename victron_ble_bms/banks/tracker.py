@@ -19,7 +19,7 @@ from typing import Any
 
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
-from .jsonform import bank_object
+from .bank_json import bank_object
 from .spec import BankSpec
 from .state import BankState, bank_state
 

@@ -23,7 +23,7 @@ from typing import Any
 from victron_ble_bms.protocol import COMPANY_ID, Record
 from victron_ble_bms.protocol.crypto import KeyCipher, cipher_for
 
-from ..jsonform import frame_object
+from ..frame_json import frame_object
 from ..sources.advertisement import Advertisement
 from ..sources.capture.lane import RSSI_TEXT, Entry, Lane
 

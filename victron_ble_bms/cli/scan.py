@@ -29,7 +29,7 @@ from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, De
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
-from ..jsonform import frame_object
+from ..frame_json import frame_object
 from ..safetext import plain
 from .keys import default_keys_path
 from .output import NAME_W, PRODUCT_W, codes_text, error, fit, main_values, text_cell

@@ -1,6 +1,6 @@
 """The JSON object on `<prefix>/<addr>/state`.
 
-It is `jsonform.frame_object` (the objects of `decode --format jsonl`) plus `key_status`, and a
+It is `frame_json.frame_object` (the objects of `decode --format jsonl`) plus `key_status`, and a
 few values computed here so Home Assistant templates stay trivial and cannot get them wrong:
 
 - `cell_min_v`, `cell_max_v`, `cell_spread_mv` — for records with cells (a cell below or above
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from victron_ble_bms.jsonform import frame_object
+from victron_ble_bms.frame_json import frame_object
 from victron_ble_bms.protocol import Code, Record
 from victron_ble_bms.protocol.products import product_name
 from victron_ble_bms.safetext import plain

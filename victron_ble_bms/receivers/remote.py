@@ -3,8 +3,8 @@
 `serve` publishes each device's reading as JSON on `<prefix>/<addr>/state` (the objects of
 `decode --format jsonl` plus `key_status`, mqtt/state.py) and `online`/`offline` on
 `<prefix>/<addr>/availability` and `<prefix>/bridge/<instance>/availability`. Here each state
-message becomes a `Reading` with a typed record again (`protocol.jsonform.record_from_dict`), so the
-dashboard draws the same cards, detail pages and codes as for a local radio.
+message becomes a `Reading` with a typed record again (`protocol.record_json.record_from_dict`),
+so the dashboard draws the same cards, detail pages and codes as for a local radio.
 
 Time: a reading counts from the moment the remote received it (`ts` in the state), not from
 when it crossed the network. `RemoteClock` is the dashboard's clock: while the dashboard applies
@@ -25,7 +25,7 @@ import aiomqtt
 
 from victron_ble_bms.mqtt.config import MqttConfig
 from victron_ble_bms.protocol import Frame
-from victron_ble_bms.protocol.jsonform import JsonFormError, record_from_dict
+from victron_ble_bms.protocol.record_json import JsonFormError, record_from_dict
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import (
     AddressError,

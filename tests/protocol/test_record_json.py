@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from victron_ble_bms.protocol import RECORD_CLASSES, Record, decode, encode
-from victron_ble_bms.protocol.jsonform import JsonFormError, record_from_dict
+from victron_ble_bms.protocol.record_json import JsonFormError, record_from_dict
 
 from .strategies import records
 
