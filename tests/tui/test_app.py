@@ -181,6 +181,11 @@ def test_a_new_alarm_rings_the_bell_and_flashes():
             alarm = frames.lithium((2.75, 3.20, 3.21, 3.20), flags=BmsFlags.ALARM_UNDER_VOLTAGE)
             source.push(frames.advert(frames.HOUSE, alarm, nonce=2))
             await settle(pilot, source)
+            # One frame could be forged (issue 18 item 2): the alarm is the device's state
+            # once a frame with a fresh nonce confirms it.
+            assert rings == []
+            source.push(frames.advert(frames.HOUSE, alarm, nonce=3))
+            await settle(pilot, source)
             assert rings == [1]
             assert flashed == [True]
             await pilot.press("a")
@@ -188,7 +193,7 @@ def test_a_new_alarm_rings_the_bell_and_flashes():
             text = screen_text(app)
             started = dt.datetime.fromtimestamp(frames.T0).strftime("%H:%M:%S")
             assert f"{started} (0 s ago)  A-SL11" in text
-            source.push(frames.advert(frames.HOUSE, alarm, nonce=3))  # same alarm: no new bell
+            source.push(frames.advert(frames.HOUSE, alarm, nonce=4))  # same alarm: no new bell
             await settle(pilot, source)
             assert rings == [1]
 
