@@ -186,6 +186,7 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
+    _head_data: bytes = b""  # the frame of the sequence's newest nonce
     _payload: int | None = None  # `confirm.payload_key` of `last_decoded`
     _pend: list[tuple[int, int, float]] | None = None  # unconfirmed changes: key, nonce, time
     interval_s: float | None = None  # EWMA of the time between new readings
@@ -442,7 +443,7 @@ class DevicesState:
         name = adv.name
         if name:
             dev.name = name
-        dev._data = data
+        dev._data = dev._head_data = data
         dev.model_id = data[2] | (data[3] << 8)
         dev.readings += 1
         dev.last_reading = reading
@@ -491,7 +492,7 @@ class DevicesState:
             dev.rssi = adv.rssi
         if adv.name:
             dev.name = adv.name
-        dev._data = data
+        dev._data = dev._head_data = data
         dev.model_id = data[2] | (data[3] << 8)
         dev.record_type = data[4]
         dev.key_status = reading.status
@@ -539,7 +540,9 @@ class DevicesState:
             dev.rssi = adv.rssi
         if adv.name:
             dev.name = adv.name
-        if data == dev._data:
+        if data == dev._data or (data == dev._head_data and dev.nonce is not None):
+            # the same bytes again, or the sequence's newest frame re-reported after another
+            # (a forged one) came between: a repeat, not a nonce reused
             dev.repeats += 1
             return _make_update(Outcome.REPEAT, dev, None, False, None)
         dev._data = data
@@ -573,6 +576,7 @@ class DevicesState:
             if suspicion is None:
                 last = dev._seq_ts
                 dev._advance(verdict, nonce, adv.ts)
+                dev._head_data = data
                 self._timing(dev, adv.ts, last, step)
                 if record is not None:
                     dev._payload = pkey
