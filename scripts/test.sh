@@ -56,3 +56,8 @@ step "mypy --strict"
 python3 -m mypy
 step "pytest (about 5 min on 2 cores)"
 python3 -m pytest "$@"
+# The same tests under CPython 3.13 (issue 19), in a Debian trixie tree: scripts/test-py313.sh.
+if [ "${VICTRON_SKIP_PY313:-0}" != 1 ]; then
+  step "pytest under CPython 3.13 (Debian trixie tree; about 8 min on 2 cores the first time)"
+  bash scripts/test-py313.sh "$@"
+fi

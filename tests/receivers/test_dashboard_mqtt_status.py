@@ -16,7 +16,7 @@ from victron_ble_bms.cli.dashboard import _mqtt_plan
 from .test_dashboard_mqtt import state_payloads, wait_for_devices
 
 SIZE = (120, 40)
-BRIDGE = "victron-ble-bms/bridge/availability"
+BRIDGE = "victron-ble-bms/bridge/pi/availability"  # one serve instance, "pi"
 
 
 def test_remote_offline_is_shown_and_r_does_not_record(
