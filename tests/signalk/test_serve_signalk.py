@@ -196,14 +196,18 @@ def test_capture_replay_names_partial_frames_and_wrong_keys(
     for n in range(3, 6):
         full = encode(_lbs(ok, low, 12.30), key=keys["C0:FF:EE:00:00:01"], nonce=n, model_id=0xA0ED)
         frames.append(("C0:FF:EE:00:00:01", full[:12]))  # bms_flags cut short: codes unknown
-    frames.append(
-        (
-            "C0:FF:EE:00:00:02",
-            encode(
-                _lbs(ok, (3.3,) * 4, 13.2), key=keys["C0:FF:EE:00:00:02"], nonce=9, model_id=0xA0ED
-            ),
+    for n in (9, 10):  # the warning clears, and the next frame confirms it (issue 18 item 2)
+        frames.append(
+            (
+                "C0:FF:EE:00:00:02",
+                encode(
+                    _lbs(ok, (3.3,) * 4, 13.2),
+                    key=keys["C0:FF:EE:00:00:02"],
+                    nonce=n,
+                    model_id=0xA0ED,
+                ),
+            )
         )
-    )  # noqa: E501
     frames.append(
         (
             "C0:FF:EE:00:00:03",
@@ -234,13 +238,16 @@ def test_capture_replay_names_partial_frames_and_wrong_keys(
     house = wait_for(lambda: battery(signalk_server, "houseBank"), 10, "houseBank")
     got = values(house)
     assert got["name"] == "House bank" and got["bms.keyStatus"] == "ok"
-    assert got["voltage"] is None  # the last frame was partial: voltage unknown, not 0
-    assert got["bms.activeCodes"] is None  # codes unknown …
+    # The last frames were partial: never the device's state (issue 18 item 2), so the last
+    # complete one's values and codes stay, and `bms.suspect` says why.
+    assert got["voltage"] == 12.3
+    assert "W-SL12" in got["bms.activeCodes"]
+    assert "partial frame" in got["bms.suspect"]
     w = notification(signalk_server, "houseBank", "W-SL12")
-    assert w is not None and w["state"] == "warn"  # … so the warning stays up
-    # The replayed frame's own time (its last, partial frame is the 9th), not the replay's.
+    assert w is not None and w["state"] == "warn"  # the warning stays up
+    # The replayed frame's own time (its last complete frame is the 5th), not the replay's.
     assert house["voltage"]["timestamp"] == time.strftime(
-        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t0 + 8)
+        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t0 + 4)
     )
 
     bug_id = "bug31m"  # the name's letters and digits; the escape's text is shown, not obeyed

@@ -80,10 +80,11 @@ def test_focus_follows_into_view_and_enter_opens_the_focused_card():
             await pilot.pause(0.3)
             assert "Battery 20" not in screen_text(app)
             key = keys[advs[20].address]
-            data = encode(
-                frames.lithium((3.40, 3.41, 3.42, 3.43)), key=key, nonce=2, model_id=0xA0E5
-            )
-            source.push(Advertisement(frames.T0, advs[20].address, {0x02E1: data}, rssi=-60))
+            for nonce in (2, 3):  # a change, and the frame that confirms it (issue 18)
+                data = encode(
+                    frames.lithium((3.40, 3.41, 3.42, 3.43)), key=key, nonce=nonce, model_id=0xA0E5
+                )
+                source.push(Advertisement(frames.T0, advs[20].address, {0x02E1: data}, rssi=-60))
             await settle(pilot, source)
             await pilot.press(*["down"] * 10)  # two columns: card 20
             await pilot.pause(0.3)  # the scroll animates

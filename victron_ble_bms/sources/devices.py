@@ -20,7 +20,17 @@ frame is judged against the device's **established sequence**, never against the
   the device's sequence (a device restart) only when `CONFIRM_FRAMES` frames continue it while
   the established sequence stays silent for `quiet_s` — a live genuine device clears it;
 * a record whose values cannot be physically true (`Record.implausible`) → **suspect**
-  ("wrong key or corrupt frame?"), and it does not move the sequence.
+  ("wrong key or corrupt frame?"), and it does not move the sequence;
+* a decoded frame whose values do not agree with the device's confirmed ones (`confirm.py`: a
+  new code, a jump of a value) → **suspect**, "unconfirmed change", until a frame with a fresh
+  nonce agrees with it; it does not move the sequence either, so a forged frame never claims
+  the nonce of the genuine frame that follows (issue 18 item 2). A frame shorter than its
+  layout (a partial record) is never the device's state.
+
+The first frame of a device (or its first since it was evicted) is taken when it is complete and
+plausible: a forger does not know the plaintext, so a random frame gives a plausible complete
+record ~7 % of the time only, and the genuine device's next frames then take over (a jump from a
+sequence that stays silent, `CONFIRM_FRAMES`); a partial first frame is not taken.
 
 A suspect reading is still reported, with `Reading.suspect` saying why, but it never replaces
 `DeviceState.last_decoded`, the last good values.
@@ -58,6 +68,7 @@ from victron_ble_bms.protocol.envelope import (
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
+from .confirm import PENDING_MAX, agree, payload_key, with_wire
 from .readings import (
     NO_KEY_PREFIX,
     KeyStatus,
@@ -65,6 +76,7 @@ from .readings import (
     decode_advertisement,
     decode_parsed,
     no_key_reading_lazy,
+    ok_reading,
     ok_reading_lazy,
 )
 
@@ -174,6 +186,9 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
+    _head_data: bytes = b""  # the frame of the sequence's newest nonce
+    _payload: int | None = None  # `confirm.payload_key` of `last_decoded`
+    _pend: list[tuple[int, int, float]] | None = None  # unconfirmed changes: key, nonce, time
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -413,17 +428,13 @@ class DevicesState:
         else:
             if dev.key_status is not _OK:
                 return self._update(adv, data)
-            try:
-                record = decode(data, key)
-            except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
-                return self._update(adv, data)
+            # The payload the device confirmed (most frames: a device repeats its values over
+            # many nonces): the same values, so the confirmed record, without decoding; a
+            # change, a wrong key, a cut frame → the general path (confirm.py).
             good = dev.last_decoded
-            # Values equal to the last good reading's (most frames) were judged plausible
-            # then. The dataclass's __eq__ called directly (a Python call, cheaper than `==`'s
-            # dispatch from C); it gives NotImplemented, not True, for another record class.
-            if (good is None or record.__eq__(good.record) is not True) and _implausible(record):
-                return self._update(adv, data)  # flagged suspect there
-            reading = dev.last_decoded = ok_reading_lazy(adv, data, record)
+            if good is None or dev._payload is None or payload_key(data, key) != dev._payload:
+                return self._update(adv, data)
+            reading = dev.last_decoded = ok_reading_lazy(adv, data, with_wire(good.record, data))  # type: ignore[arg-type]
         self._move_to_end(address)
         ts = dev.last_seen = adv.ts
         rssi = adv.rssi
@@ -432,7 +443,7 @@ class DevicesState:
         name = adv.name
         if name:
             dev.name = name
-        dev._data = data
+        dev._data = dev._head_data = data
         dev.model_id = data[2] | (data[3] << 8)
         dev.readings += 1
         dev.last_reading = reading
@@ -472,7 +483,7 @@ class DevicesState:
                 record = decode(data, key)
             except Exception:  # MISMATCH, UNDECODABLE …: said by the general path
                 return self._update(adv, data)
-            if _implausible(record):
+            if record.missing_fields or _implausible(record):
                 return self._update(adv, data)  # flagged suspect there
             reading = ok_reading_lazy(adv, data, record)
         dev = self._add(adv)
@@ -481,7 +492,7 @@ class DevicesState:
             dev.rssi = adv.rssi
         if adv.name:
             dev.name = adv.name
-        dev._data = data
+        dev._data = dev._head_data = data
         dev.model_id = data[2] | (data[3] << 8)
         dev.record_type = data[4]
         dev.key_status = reading.status
@@ -490,6 +501,7 @@ class DevicesState:
         dev.last_reading = reading
         if key is not None:
             dev.last_decoded = reading
+            dev._payload = payload_key(data, key)
         # _advance(FIRST): a new sequence; no interval or nonce step yet (`_timing`)
         dev._seen = 1
         dev.nonce = data[5] | (data[6] << 8)
@@ -528,7 +540,9 @@ class DevicesState:
             dev.rssi = adv.rssi
         if adv.name:
             dev.name = adv.name
-        if data == dev._data:
+        if data == dev._data or (data == dev._head_data and dev.nonce is not None):
+            # the same bytes again, or the sequence's newest frame re-reported after another
+            # (a forged one) came between: a repeat, not a nonce reused
             dev.repeats += 1
             return _make_update(Outcome.REPEAT, dev, None, False, None)
         dev._data = data
@@ -543,19 +557,80 @@ class DevicesState:
         head = dev.nonce
         ahead = verdict is _Verdict.ACCEPT and head is not None
         step = (nonce - (head or 0)) & _NONCE_MASK if ahead else None
-        reading = decode_parsed(adv, frame, data, self._keys.get(address))
+        key = self._keys.get(address)
+        pkey = None if key is None or not in_place else payload_key(data, key)
+        good = dev.last_decoded
+        if pkey is not None and pkey == dev._payload and good is not None:
+            reading = ok_reading(adv, frame, with_wire(good.record, data))  # type: ignore[arg-type]
+        else:
+            reading = decode_parsed(adv, frame, data, key)
         record = reading.record
         implausible = _implausible(record) if record is not None else ()
         if implausible:  # values that cannot be true do not move the sequence either
             why = f"implausible values ({'; '.join(implausible)}): wrong key or corrupt frame?"
             suspicion = why if suspicion is None else f"{suspicion}; {why}"
         elif suspicion is None:
-            last = dev._seq_ts
-            dev._advance(verdict, nonce, adv.ts)
-            self._timing(dev, adv.ts, last, step)
+            confirmed: int | None = None
+            if record is not None:
+                suspicion, confirmed = self._confirmation(dev, record, pkey, verdict, nonce, adv.ts)
+            if suspicion is None:
+                last = dev._seq_ts
+                dev._advance(verdict, nonce, adv.ts)
+                dev._head_data = data
+                self._timing(dev, adv.ts, last, step)
+                if record is not None:
+                    dev._payload = pkey
+                if confirmed is not None:  # the pending frame's nonce is the device's too
+                    back = (nonce - confirmed) & _NONCE_MASK
+                    if back < SEEN_BITS:
+                        dev._seen |= 1 << back
         elif verdict is _Verdict.CANDIDATE:
             dev._advance(verdict, nonce, adv.ts)
         return self._record(dev, reading, suspicion)
+
+    @staticmethod
+    def _confirmation(
+        dev: DeviceState,
+        record: Record,
+        pkey: int | None,
+        verdict: _Verdict,
+        nonce: int,
+        ts: float,
+    ) -> tuple[str | None, int | None]:
+        """Whether a decoded, plausible frame in sequence is the device's state (confirm.py):
+        (None, None) yes; (None, nonce) yes, confirming the pending frame with that nonce;
+        (why, None) no — shown, unconfirmed, and kept pending."""
+        missing = record.missing_fields
+        if missing:
+            return (
+                f"partial frame ({len(missing)} of {len(record.LAYOUT.fields)} fields not "
+                "received): shown as partial, never as the device's state or codes",
+                None,
+            )
+        if pkey is None or verdict is _Verdict.FIRST:  # unencrypted; a first frame (docstring)
+            return None, None
+        known = dev._payload
+        if known is not None and (pkey == known or agree(record, pkey, known)):
+            return None, None
+        pend = dev._pend
+        if pend is not None:
+            for other, at, since in pend:
+                step = (nonce - at) & _NONCE_MASK
+                if 0 < step <= dev._allowance(ts - since) and (
+                    other == pkey or agree(record, pkey, other)
+                ):
+                    dev._pend = None
+                    return None, at
+        else:
+            pend = dev._pend = []
+        pend.append((pkey, nonce, ts))
+        if len(pend) > PENDING_MAX:
+            del pend[0]
+        return (
+            "unconfirmed change of values or codes: the device's state once a frame with a "
+            "fresh nonce confirms it (possible forged frame)",
+            None,
+        )
 
     def _record(self, dev: DeviceState, reading: Reading, suspicion: str | None) -> Update:
         changed = dev.readings == 0 or reading.status is not dev.key_status

@@ -41,8 +41,9 @@ class Reading:
     frame: Frame | None = None
     record: Record | None = None
     error: str | None = None  # the specific message when there is no record
-    # Why this frame looks replayed, forged or implausible (set by the live device table,
-    # `sources/devices.py`); a suspect reading never replaces a device's last good values.
+    # Why this frame looks replayed, forged or implausible, or is an unconfirmed change or a
+    # partial frame (set by the live device table, `sources/devices.py`, `sources/confirm.py`);
+    # a suspect reading never replaces a device's last good values.
     suspect: str | None = None
 
 
@@ -75,6 +76,7 @@ def _ok_reading(adv: Advertisement, frame: Frame | bytes, record: Record) -> Rea
 # Instant Readout frame: byte 0 0x10, more than 8 bytes, byte 4 not 0xFF) for `frame` to be
 # read from when asked.
 ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _ok_reading
+ok_reading: Callable[[Advertisement, Frame, Record], Reading] = _ok_reading
 
 
 def no_key_reading_lazy(adv: Advertisement, data: bytes, error: str) -> Reading:
