@@ -204,7 +204,12 @@ class DeviceListScreen(FleetScreen):
         if 0 <= target < len(self._order):
             self._user_moved = True
             self._moving_to = self._order[target][1]
-            self.cards[self._moving_to].focus()  # scrolls it into view
+            card = self.cards[self._moving_to]
+            # Textual's own scroll on focus is animated: a dozen frames, each repainting every
+            # card in view. One jump instead, and only when the card is not wholly in view.
+            card.focus(scroll_visible=False)
+            if not self.can_view_entire(card):
+                self.scroll_to_center(card, animate=False, origin_visible=True)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if isinstance(event.widget, DeviceCard) and event.widget.address == self._moving_to:
