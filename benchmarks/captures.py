@@ -2,7 +2,8 @@
 readers and an independent pipeline, memory against file size (issue 12).
 
     python benchmarks/captures.py [--frames 1000000] [--reader-frames 200000] [--runs 3]
-                                  [--base /tmp/base]    # also run main@d2e9094 from there
+                                  [--base DIR]   # also run an earlier version from there
+                                  [--only readers|decode|memory] [--formats btsnoop,pcapng,jsonl]
 
 1. Readers: CPU to iterate every advertisement of a btsnoop, pcap, pcapng and JSON-lines
    file, ours (`open_capture`) beside the fastest independent reader we can put beside it:
@@ -10,13 +11,21 @@ readers and an independent pipeline, memory against file size (issue 12).
    raw readers (pcap, pcapng) and `json.loads` (JSON lines) — each followed by the same small
    independent HCI/AD parser, so every reader yields (ts, address, rssi, name, data) per
    advertisement. Target: ours ≤ 1.2× the fastest.
-2. decode → JSON lines of FRAMES advertisements (btsnoop; 3 devices, values changing every
-   ~500 frames of a device like a real battery, new nonce every frame), each side in its own
-   process (CPU from wait4: user+sys, interpreter start included):
-   ours `victron-bms decode FILE --keys K --format jsonl` vs a naive independent pipeline
-   (struct reader + victron-ble `Device.parse` + `json.dumps`). Target: ≥ 3× less CPU.
-   With --base, today's main too, and its output compared with ours byte for byte.
-3. Memory: peak RSS (VmHWM) of our decode at FRAMES/10 and FRAMES (target: constant, 43 MiB).
+2. `victron-bms decode FILE --keys K --format jsonl > /dev/null` on FRAMES advertisements in
+   each of btsnoop, pcapng and JSON lines, a realistic mix (`MIX`): 24 devices with keys and 24
+   neighbours' Victron devices without, 8 other advertisers (not Victron), each nonce heard 3
+   times (a device advertises several times per nonce, ~1 nonce/s), values changing every ~500
+   nonces of a device (≈ 99.8 % of new nonces repeat their device's last payload), RSSI
+   varying frame to frame, the other advertisers' data changing with every third frame (as
+   a phone's does). Each side in its own
+   process, CPU from wait4 (user+sys, interpreter start included), beside
+   * the independent pipeline: a plain `struct`/`json` reader + victron-ble `Device.parse` +
+     `json.dumps`, every frame of a device with a key; target ≥ 3× ours;
+   * `tshark -T fields -e btcommon.eir_ad.entry.data` reading the same file (for JSON lines,
+     which tshark cannot read, the pcapng of the same advertisements); target ≥ 3× ours.
+   With --base DIR (a checkout, or a copy of the package tree, of an earlier version), that
+   version too, and its output compared with ours byte for byte.
+3. Memory: peak RSS (VmHWM) of our decode at FRAMES/10 and FRAMES (target: constant).
 
 Ratios are taken within one run (the machine is shared); min/median/max over the runs.
 """
@@ -27,6 +36,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import struct
 import subprocess
@@ -126,13 +136,79 @@ def adverts(n: int) -> Iterator[Advertisement]:
         )
 
 
+# --- the realistic mix of section 2 (module docstring) -----------------------------------
+MIX_KEYED = 24
+MIX_KEYLESS = 24
+MIX_OTHER = 8
+MIX_REPEATS = 3  # times each nonce is heard
+MIX_MODELS = (0xA389, 0xA0E5, 0xA3E6)  # SmartShunt, Smart Lithium, Lynx Smart BMS
+
+
+def _mix_devices() -> list[tuple[str, str | None, int, str | None]]:
+    """(address, key or None, kind 0-2, name) of the Victron devices of the mix."""
+    out = []
+    for i in range(MIX_KEYED + MIX_KEYLESS):
+        address = f"D0:42:00:00:{i >> 8:02X}:{i & 0xFF:02X}"
+        key = f"{(i * 0x9E3779B97F4A7C15 + 1) % (1 << 128):032x}" if i < MIX_KEYED else None
+        out.append((address, key, i % 3, None))  # names come in scan responses, not here
+    return out
+
+
+def mix_adverts(n: int) -> Iterator[Advertisement]:
+    """n advertisements of the mix: round robin over the advertisers, each nonce 3 times."""
+    devices = _mix_devices()
+    ciphers = [cipher_for(bytes.fromhex(k or "00" * 16)) for _, k, _, _ in devices]
+    senders = len(devices) + MIX_OTHER
+    plain: dict[tuple[int, int], bytes] = {}
+    frame: dict[int, bytes] = {}
+    for i in range(n):
+        d = i % senders
+        k = i // senders
+        ts = 1_700_000_000.0 + i * 0.003
+        rssi = -40 - (i * 7919) % 50
+        if d >= len(devices):  # another maker's advertiser (Apple's company id)
+            address = f"5A:00:00:00:00:{d:02X}"
+            payload = bytes((0x10, 0x05, d, (k // MIX_REPEATS) & 0xFF, 0x1C, 0x7E))
+            yield Advertisement(ts, address, {0x004C: payload}, rssi, None, "random")
+            continue
+        address, key, kind, name = devices[d]
+        nonce = (1000 * d + k // MIX_REPEATS) & 0xFFFF
+        if k % MIX_REPEATS == 0 or d not in frame:
+            version = (k // MIX_REPEATS) // CHANGE_EVERY
+            if (d, version) not in plain:
+                wire = encode(  # type: ignore[call-overload]
+                    _record(kind, version + d),
+                    key=key or "00" * 16,
+                    nonce=0,
+                    model_id=MIX_MODELS[kind],
+                )
+                plain[(d, version)] = wire[:8] + ciphers[d].apply(0, wire[8:])
+            base = plain[(d, version)]
+            frame[d] = (
+                base[:5]
+                + nonce.to_bytes(2, "little")
+                + base[7:8]
+                + ciphers[d].apply(nonce, base[8:])
+            )
+        yield Advertisement(ts, address, {0x02E1: frame[d]}, rssi, name, "public")
+
+
+def write_mix_keys(path: Path) -> None:
+    path.write_text(
+        "".join(f'[devices."{a}"]\nkey = "{k}"\n' for a, k, _, _ in _mix_devices() if k)
+    )
+    path.chmod(0o600)
+
+
 BTSNOOP_EPOCH_US = 0x00DCDDB30F2F8000
 
 
-def write_btsnoop(path: Path, n: int) -> None:
+def write_btsnoop(
+    path: Path, n: int, source: Callable[[int], Iterator[Advertisement]] = adverts
+) -> None:
     with path.open("wb") as f:
         f.write(b"btsnoop\0" + struct.pack(">II", 1, 1002))
-        for adv in adverts(n):
+        for adv in source(n):
             e = hci_event(adv)
             ts = round(adv.ts * 1e6) + BTSNOOP_EPOCH_US
             f.write(struct.pack(">IIIIq", len(e), len(e), 3, 0, ts) + e)
@@ -147,21 +223,20 @@ def write_pcap(path: Path, n: int) -> None:
             f.write(struct.pack("<IIII", us // 10**6, us % 10**6, len(pkt), len(pkt)) + pkt)
 
 
-def write_pcapng(path: Path, n: int) -> None:
+def write_pcapng(
+    path: Path, n: int, source: Callable[[int], Iterator[Advertisement]] = adverts
+) -> None:
     with PcapngWriter(path) as w:
-        for adv in adverts(n):
+        for adv in source(n):
             w.write(adv)
 
 
-def write_jsonl(path: Path, n: int) -> None:
+def write_jsonl(
+    path: Path, n: int, source: Callable[[int], Iterator[Advertisement]] = adverts
+) -> None:
     with JsonlWriter(path, source="benchmark") as w:
-        for adv in adverts(n):
+        for adv in source(n):
             w.write(adv)
-
-
-def write_keys(path: Path) -> None:
-    path.write_text("".join(f'[devices."{a}"]\nkey = "{k}"\n' for a, k, _ in DEVICES))
-    path.chmod(0o600)
 
 
 # --- independent readers (they share nothing with victron_ble_bms.sources) -----------------
@@ -374,15 +449,17 @@ def bench_readers(tmp: Path, frames: int, runs: int) -> None:
 # --- decode → JSON lines, each pipeline in its own process ---------------------------------
 
 NAIVE = r"""
-import json, struct, sys
-sys.path.insert(0, sys.argv[3])
-from captures import struct_btsnoop
+import json, pathlib, sys
+sys.path.insert(0, sys.argv[4])
+import captures
 from victron_ble.devices import detect_device_type
-keys = {a: k for a, k in (l.split("=") for l in sys.argv[2].split(","))}
+read = {"btsnoop": captures.struct_btsnoop, "pcapng": captures.struct_pcapng,
+        "jsonl": captures.json_reader}[sys.argv[2]]
+keys = dict(l.split("=") for l in sys.argv[3].split(","))
 devices = {}
 out = sys.stdout
 enc = lambda o: getattr(o, "name", str(o)).lower()
-for ts, address, rssi, name, md in struct_btsnoop(__import__("pathlib").Path(sys.argv[1])):
+for ts, address, rssi, name, md in read(pathlib.Path(sys.argv[1])):
     data = md.get(0x02E1)
     if data is None or address not in keys:
         continue
@@ -396,6 +473,7 @@ for ts, address, rssi, name, md in struct_btsnoop(__import__("pathlib").Path(sys
     obj.update(parsed._data)
     out.write(json.dumps(obj, ensure_ascii=False, default=enc) + "\n")
 """
+TSHARK = ["tshark", "-n", "-r", "{file}", "-T", "fields", "-e", "btcommon.eir_ad.entry.data"]
 
 
 def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -415,60 +493,91 @@ def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, digest.hexdigest()
 
 
-def bench_decode(tmp: Path, frames: int, runs: int, base: Path | None) -> None:
+WRITERS: dict[str, Callable[..., None]] = {
+    "btsnoop": write_btsnoop,
+    "pcapng": write_pcapng,
+    "jsonl": write_jsonl,
+}
+
+
+def bench_decode(tmp: Path, frames: int, runs: int, base: Path | None, formats: list[str]) -> None:
     print(
-        f"\n2. decode → JSON lines, {frames:,} advertisements (btsnoop), process CPU s "
-        f"min/median/max of {runs}"
+        f"\n2. decode FILE --format jsonl > /dev/null, {frames:,} advertisements of the mix "
+        f"({MIX_KEYED} devices with keys, {MIX_KEYLESS} without, {MIX_OTHER} not Victron, "
+        f"each nonce {MIX_REPEATS}×), process CPU s (user+sys) min/median/max of {runs}"
     )
-    path = tmp / "decode.btsnoop"
-    write_btsnoop(path, frames)
     keys = tmp / "keys.toml"
-    write_keys(keys)
-    ours_cmd = [
-        sys.executable,
-        "-m",
-        "victron_ble_bms",
-        "decode",
-        str(path),
-        "--keys",
-        str(keys),
-        "--format",
-        "jsonl",
-    ]
-    keyarg = ",".join(f"{a}={k}" for a, k, _ in DEVICES)
-    naive_cmd = [sys.executable, "-c", NAIVE, str(path), keyarg, str(Path(__file__).parent)]
-    rows: dict[str, list[float]] = {"ours": [], "naive (struct + victron-ble + json.dumps)": []}
-    if base is not None:
-        rows["main@d2e9094"] = []
-    ratios: list[float] = []
-    base_ratios: list[float] = []
-    digests = set()
-    for _ in range(runs):
-        t_ours, _, d_ours = _child(ours_cmd)
-        t_naive, _, _ = _child(naive_cmd)
-        rows["ours"].append(t_ours)
-        rows["naive (struct + victron-ble + json.dumps)"].append(t_naive)
-        ratios.append(t_naive / t_ours)
-        digests.add(d_ours)
+    write_mix_keys(keys)
+    keyarg = ",".join(f"{a}={k}" for a, k, _, _ in _mix_devices() if k)
+    have_tshark = shutil.which("tshark") is not None
+    pcapng = tmp / "mix.pcapng"
+    for fmt in formats:
+        path = tmp / f"mix.{fmt}"
+        WRITERS[fmt](path, frames, mix_adverts)
+        if fmt == "jsonl" and have_tshark and not pcapng.exists():
+            write_pcapng(pcapng, frames, mix_adverts)  # tshark reads no JSON lines
+        ours_cmd = [sys.executable, "-m", "victron_ble_bms", "decode", str(path)]
+        ours_cmd += ["--keys", str(keys), "--format", "jsonl"]
+        naive_cmd = [
+            sys.executable,
+            "-c",
+            NAIVE,
+            str(path),
+            fmt,
+            keyarg,
+            str(Path(__file__).parent),
+        ]
+        tshark_file = pcapng if fmt == "jsonl" else path
+        tshark_cmd = [a.replace("{file}", str(tshark_file)) for a in TSHARK]
+        rows: dict[str, list[float]] = {"ours": [], "pipeline": []}
+        if have_tshark:
+            rows["tshark"] = []
         if base is not None:
-            env = dict(os.environ, PYTHONPATH=str(base))
-            t_base, _, d_base = _child(ours_cmd, env)
-            rows["main@d2e9094"].append(t_base)
-            base_ratios.append(t_base / t_ours)
-            digests.add(d_base)
-    for label, values in rows.items():
-        print(
-            f"  {label:44} {_mmm(values)} s  "
-            f"({frames / statistics.median(values) / 1e3:,.0f}k frames/s)"
-        )
-    print(f"  naive / ours {_mmm(ratios)}  target ≥ 3.00  {_met(ratios, 3.0, below=False)}")
-    if base is not None:
-        same = "identical" if len(digests) == 1 else "DIFFERENT"
-        print(
-            f"  main@d2e9094 / ours {_mmm(base_ratios)}; output of ours and main: {same} "
-            f"(sha256 {next(iter(digests))[:16]}…)"
-        )
-    path.unlink()
+            rows["base"] = []
+        naive_ratio: list[float] = []
+        tshark_ratio: list[float] = []
+        base_ratio: list[float] = []
+        digests = set()
+        for _ in range(runs):
+            t_ours, rss, d_ours = _child(ours_cmd)
+            digests.add(d_ours)
+            rows["ours"].append(t_ours)
+            t_naive, _, _ = _child(naive_cmd)
+            rows["pipeline"].append(t_naive)
+            naive_ratio.append(t_naive / t_ours)
+            if have_tshark:
+                t_tshark, _, _ = _child(tshark_cmd)
+                rows["tshark"].append(t_tshark)
+                tshark_ratio.append(t_tshark / t_ours)
+            if base is not None:
+                env = dict(os.environ, PYTHONPATH=str(base))
+                t_base, _, d_base = _child(ours_cmd, env)
+                rows["base"].append(t_base)
+                base_ratio.append(t_base / t_ours)
+                digests.add(d_base)
+        size = path.stat().st_size / 1e6
+        print(f"  {fmt} ({size:.0f} MB)")
+        labels = {
+            "ours": "ours (victron-bms decode)",
+            "pipeline": "pipeline (reader + victron-ble + json.dumps)",
+            "tshark": "tshark -T fields" + (" (the pcapng)" if fmt == "jsonl" else ""),
+            "base": f"base ({base})",
+        }
+        for label, values in rows.items():
+            print(
+                f"    {labels[label]:46} {_mmm(values)} s  "
+                f"({frames / statistics.median(values) / 1e3:,.0f}k frames/s)"
+            )
+        for label, ratios in (("pipeline", naive_ratio), ("tshark", tshark_ratio)):
+            if ratios:
+                met = _met(ratios, 3.0, below=False)
+                print(f"    {label} / ours {_mmm(ratios)}  target ≥ 3.00  {met}")
+        if base is not None:
+            same = "identical" if len(digests) == 1 else "DIFFERENT"
+            print(f"    base / ours {_mmm(base_ratio)}; output of ours and base: {same}")
+        path.unlink()
+    if pcapng.exists():
+        pcapng.unlink()
 
 
 # The decode command run through a shim that prints the process's own peak RSS (VmHWM of its
@@ -489,14 +598,14 @@ runpy.run_module("victron_ble_bms", run_name="__main__", alter_sys=True)
 def bench_memory(tmp: Path, frames: int) -> None:
     print(
         "\n3. memory of our decode → JSON lines (peak RSS of the process; target: constant "
-        "in file size, ≤ 43 MiB as on d2e9094)"
+        "in file size)"
     )
     path = tmp / "memory.btsnoop"
     keys = tmp / "keys.toml"
-    write_keys(keys)
+    write_mix_keys(keys)
     cmd = [sys.executable, "-c", PEAK, "decode", str(path), "--keys", str(keys)]
     for n in (frames // 10, frames):
-        write_btsnoop(path, n)
+        write_btsnoop(path, n, mix_adverts)
         with subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [*cmd, "--format", "jsonl"],
             stdout=subprocess.DEVNULL,
@@ -519,7 +628,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1_000_000)
     ap.add_argument("--reader-frames", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--base", type=Path, help="a checkout of main@d2e9094 to compare with")
+    ap.add_argument("--base", type=Path, help="an earlier version's tree to compare with")
+    ap.add_argument("--formats", default="btsnoop,pcapng,jsonl")
     ap.add_argument("--only", choices=("readers", "decode", "memory"))
     args = ap.parse_args()
     load = os.getloadavg()
@@ -528,7 +638,7 @@ def main() -> None:
         if args.only in (None, "readers"):
             bench_readers(Path(d), args.reader_frames, args.runs)
         if args.only in (None, "decode"):
-            bench_decode(Path(d), args.frames, args.runs, args.base)
+            bench_decode(Path(d), args.frames, args.runs, args.base, args.formats.split(","))
         if args.only in (None, "memory"):
             bench_memory(Path(d), args.frames)
 

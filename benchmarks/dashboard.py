@@ -155,9 +155,11 @@ class TimedApp(DashboardApp):
 
 
 async def run_load(
-    devices: int, rate: float, seconds: float, active: int | None = None
+    devices: int, rate: float, seconds: float, active: int | None = None, banks: int = 0
 ) -> dict[str, float]:
     keys, payloads = fleet_of(devices, int(rate * seconds) + 3)
+    for b in range(banks):  # banks of five of the devices each (benchmarks/dashboard_bank.py)
+        keys.add_bank(f"bank {b}", {"members": [a for a, _ in payloads[5 * b : 5 * b + 5]]})
     source = Paced(payloads, rate, seconds, active)
     app = TimedApp(source, keys=keys, toasts=False)
     async with app.run_test(size=(160, 50)) as pilot:

@@ -14,9 +14,7 @@
 4. No cliff in keys: µs per frame through `decode_advertisement` with 10 … 100,000 devices,
    each with its own key, round-robin; and the memory each key's cipher holds (RSS).
 Times are CPU (process) time; each run takes the fastest of 5 passes of ours, then of theirs;
-min/median/max over the runs are printed. The first line says whether the optional compiled
-helper (protocol/accel.py) is in use; `VICTRON_BMS_PURE_PYTHON=1 python benchmarks/decode.py`
-measures the pure-Python path every other machine takes.
+min/median/max over the runs are printed. Everything is Python; AES is `cryptography`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.protocol import vectors as v  # noqa: E402
 from victron_ble_bms import decode, encode  # noqa: E402
-from victron_ble_bms.protocol import accel, decode_plaintext  # noqa: E402
+from victron_ble_bms.protocol import decode_plaintext  # noqa: E402
 from victron_ble_bms.protocol.codec import _CIPHERS  # noqa: E402
 from victron_ble_bms.protocol.crypto import KeyCipher  # noqa: E402
 from victron_ble_bms.sources.advertisement import Advertisement  # noqa: E402
@@ -156,13 +154,6 @@ def compare(
         )
 
 
-def helper_line() -> str:
-    if accel.HELPER is None:
-        return "not in use — pure Python (protocol/accel.py)"
-    aes = "AES instructions" if accel.AES is not None else "no AES (cryptography does it)"
-    return f"in use — object filling, {aes}"
-
-
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -229,7 +220,6 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs; {args.runs} runs, {args.frames} frames per type"
     )
-    print(f"compiled helper: {helper_line()}")
     compare("1. vbb.decode, full frames, vs victron-ble parse", 20, full, args.runs)
     compare("2. vbb.decode, frames shorter than their layout", 12, short, args.runs)
     print("  * victron-ble can't parse this cut frame: timed on the full frame")

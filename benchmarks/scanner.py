@@ -10,8 +10,7 @@ up by one (interleaved, as a busy marina's are). Measured in the same run, on th
   the least any scanner must do (no repeat or replay tracking);
 * scanner path — `DevicesState.update(adv)` on a table that holds every device, as the minimal
   loop's dict does (the default bound, 16,384, or N where N is larger): header, nonce sequence
-  (replay/forgery judgement), decode (skipped where a frame's payload repeats the device's last
-  good one: sources/_accept.c), plausibility of new values, `Reading`;
+  (replay/forgery judgement), decode, plausibility of new values, `Reading`;
 * table only — the same without keys (header, sequence, `Reading` with status "no key"): what
   the device table itself costs, apart from decoding. Past 4,096 keys the protocol's cipher
   cache (protocol branch, issue 12) makes *both* decoding columns build a cipher per frame.

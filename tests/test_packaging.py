@@ -31,22 +31,10 @@ def test_dashboard_installs_under_the_project_name() -> None:
     assert spec is not None and spec.origin == str(ROOT / "tui" / "app.py")
 
 
-def test_every_header_the_helpers_include_goes_into_the_sdist() -> None:
-    """setup.py's `depends` does not put headers into an sdist; MANIFEST.in must, or an sdist
-    install would silently build no helper."""
-    import fnmatch
-    import re
-
-    patterns = [
-        line.split()[1]
-        for line in (ROOT / "MANIFEST.in").read_text().splitlines()
-        if line.startswith("include ")
-    ]
-    sources = [*ROOT.glob("victron_ble_bms/**/*.c"), *ROOT.glob("victron_ble_bms/**/*.h")]
-    included = set()
-    for source in sources:
-        for name in re.findall(r'#include "([^"]+)"', source.read_text()):
-            included.add((source.parent / name).resolve().relative_to(ROOT).as_posix())
-    assert included >= {"victron_ble_bms/protocol/_spec.h", "victron_ble_bms/protocol/_payload.h"}
-    missing = [h for h in included if not any(fnmatch.fnmatch(h, p) for p in patterns)]
-    assert missing == []
+def test_the_package_is_python_only() -> None:
+    """One implementation of each rule (issue 23): no hand-written C beside the Python (it was
+    a second copy of the device table and of AES), and no build step that would compile one."""
+    folders = ("victron_ble_bms", "tui", "tests", "benchmarks", "scripts")
+    sources = [p for d in folders for p in (ROOT / d).rglob("*") if p.suffix in (".c", ".h")]
+    assert [p.relative_to(ROOT).as_posix() for p in sources] == []
+    assert not (ROOT / "setup.py").exists()

@@ -26,8 +26,9 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
 from .format import outside
-from .messages import OpenDevice
+from .messages import OpenBank, OpenDevice
 from .screens.alerts import AlertsScreen
+from .screens.bank import BankScreen
 from .screens.base import FleetScreen
 from .screens.battery import BatteryScreen
 from .screens.detail import DetailScreen
@@ -112,6 +113,9 @@ class DashboardApp(App[None]):
         self.fleet = Fleet(clock)
         self.judge = DevicesState(self.keys, max_devices=MAX_DEVICES, clock=clock)
         self.fleet.names.update({e.address: e.name for e in self.keys.entries() if e.name})
+        # The keys file's banks (issue 20): each problem in a declaration is in its bank's
+        # problems (the bank shows degraded), nothing stops.
+        self.fleet.banks.set_specs(self.keys.banks)
         self.record_dir = record_dir or Path.cwd()
         self.recorder: JsonlWriter | None = None
         self.source_done = False
@@ -241,7 +245,8 @@ class DashboardApp(App[None]):
             else:
                 dev.shown_at = mono
                 changed[address] = None
-        if self._dirty:
+        banks = self._take_banks(mono)
+        if self._dirty or self.fleet.banks.dirty:
             self._frame_pending = True
             self.set_timer(FRAME_S, self._frame)
         self.frames += 1
@@ -250,13 +255,29 @@ class DashboardApp(App[None]):
             return
         if self.device_list is not None:
             self.device_list.devices_changed(changed)
+            if banks:
+                self.device_list.banks_changed(banks)
         screen = self.screen
         if isinstance(screen, FleetScreen) and screen is not self.device_list:
             screen.devices_changed(changed)
+            if banks:
+                screen.banks_changed(banks)
         if self._started:
             self._codes_started()
         self._show_skipped()
         self._refresh_status()
+
+    def _take_banks(self, mono: float) -> list[str]:
+        """The banks with a new member reading, each at most once per REPAINT_S (a bank's
+        members together advertise several times a second)."""
+        banks = self.fleet.banks
+        taken = []
+        for name in list(banks.dirty):
+            if mono - banks.shown_at.get(name, -REPAINT_S) >= REPAINT_S:
+                banks.shown_at[name] = mono
+                del banks.dirty[name]
+                taken.append(name)
+        return taken
 
     def flush(self) -> None:
         """Apply pending updates now, however recent (tests call it)."""
@@ -264,7 +285,8 @@ class DashboardApp(App[None]):
             dev = self.fleet.devices.get(address)
             if dev is not None:
                 dev.shown_at = 0.0
-        if self._dirty or self._started:
+        self.fleet.banks.shown_at.clear()
+        if self._dirty or self._started or self.fleet.banks.dirty:
             self._frame()
 
     def _codes_started(self) -> None:
@@ -315,6 +337,10 @@ class DashboardApp(App[None]):
             )
             return
         self.push_screen(screen_cls(dev.address))
+
+    def on_open_bank(self, message: OpenBank) -> None:
+        if message.bank in self.fleet.banks.specs:
+            self.push_screen(BankScreen(message.bank))
 
     def add_key(self, address: str, key: SecretKey) -> None:
         """Store a key (through KeyStore: 0600) and decode the device's last frame with it."""
@@ -370,6 +396,8 @@ class DashboardApp(App[None]):
         store = KeyStore(Path(f"{path}.keys.toml"))
         for entry in self.keys.entries():
             store.add(entry.address, entry.key, name=entry.name)
+        for name in self.fleet.banks.specs:  # the demo's banks replay as banks (issue 20)
+            store.add_bank(name, self.keys.bank_table(name))
         return {"keys": store.save().name}
 
     # -- status -----------------------------------------------------------------------------

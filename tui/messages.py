@@ -11,3 +11,11 @@ class OpenDevice(Message):
     def __init__(self, address: str) -> None:
         super().__init__()
         self.address = address
+
+
+class OpenBank(Message):
+    """A bank's card was chosen: show the bank's screen."""
+
+    def __init__(self, bank: str) -> None:
+        super().__init__()
+        self.bank = bank

@@ -26,6 +26,8 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
+from .bank_state import Banks
+
 # Instant Readout devices advertise about once a second (docs/ecosystem.md §3.3); ten missed
 # readings in a row means the device is out of range, switched off, or its Bluetooth stopped
 # (the Lithium Battery Smart manual: Bluetooth stops below 8 V or any cell below 2 V).
@@ -181,11 +183,15 @@ class Fleet:
         self.devices: dict[str, DeviceState] = {}
         self.names: dict[str, str] = {}  # address → label from the keys file
         self.forgotten: list[str] = []  # addresses dropped to stay bounded (the screen drains it)
+        # The keys file's banks (issue 20); their members stale as a device card does.
+        self.banks = Banks(stale_after_s=STALE_AFTER_S)
 
     def update(self, reading: Reading) -> list[ActiveCode]:
         """Apply one reading; return the codes that became active with it."""
         now = self.clock()
         adv = reading.advertisement
+        if self.banks:
+            self.banks.update(reading)
         dev = self.devices.get(adv.address)
         if dev is None:
             if len(self.devices) >= self.max_devices:

@@ -291,9 +291,9 @@ def test_pcapng_damage_after_good_packets(
     """A damaged Enhanced Packet after good ones of the same interface (the reader's fast
     loop; with small chunks, blocks also cross the chunk's end) gets the same error at the
     block's byte offset as a damaged first packet."""
-    from victron_ble_bms.sources.capture import pcap
+    from victron_ble_bms.sources.capture import chunks
 
-    monkeypatch.setattr(pcap, "CHUNK", chunk)
+    monkeypatch.setattr(chunks, "CHUNK", chunk)
     good = _epb(_h4_event())
     bad = bytearray(good)
     damage(bad)  # type: ignore[operator]

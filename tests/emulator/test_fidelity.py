@@ -113,13 +113,15 @@ def test_balancing_only_in_absorption_never_while_discharging_or_at_rest() -> No
     emu, rows = simulate("lithium-12.8v-100ah", inline(CHARGE_THEN_DISCHARGE), 3600)
     statuses = [r.record.balancer_status for r in rows]
     assert BalancerStatus.BALANCING in statuses[:1800]
-    # charger off at 1800 s: balancing ends with it — no "balancing" 33 minutes later
-    assert all(r.record.balancer_status is not BalancerStatus.BALANCING for r in rows[1802:])
-    for r in rows:
+    # charger off and a 20 A load from 1800 s: balancing ends with the charge — it goes on
+    # only while the BMS still holds the charger off for a cell above 3.6 V (§6.1.3), seconds
+    assert all(r.record.balancer_status is not BalancerStatus.BALANCING for r in rows[1830:])
+    for prev, r in zip(rows, rows[1:], strict=False):
         if r.record.balancer_status is BalancerStatus.BALANCING:
-            # in absorption (pack ≥ 13.6 V on its way to 14.2 V) or the charger held off for
-            # a cell ≥ 3.6 V (§6.1.3)
-            assert r.record.battery_voltage_v >= 13.6 or max(cells(r)) >= 3.6
+            # §5.2.2 "starts when the first cell has reached 3.3V"
+            assert max(cells(r)) >= 3.3
+            if r.t >= 1800:  # discharging: only while the charger is held off (§6.1.3)
+                assert max(cells(r)) >= 3.59 and not prev.record.allowed_to_charge
     assert not emu.systems[0].battery.balancing  # type: ignore[attr-defined]
 
 
@@ -363,13 +365,17 @@ def test_an_uncontrolled_load_runs_the_battery_until_bluetooth_switches_off() ->
 
 
 def test_a_defective_cell_drifts_0_1_to_0_2_v_low_in_a_day_at_rest() -> None:
-    _, rows = simulate("lithium-12.8v-100ah", "defective-cell", 24 * 3600 + 10)
+    emu, rows = simulate("lithium-12.8v-100ah", "defective-cell", 24 * 3600 + 10)
     start, day = rows[0], rows[-1]
     assert max(cells(start)) - min(cells(start)) <= 0.01
     c = cells(day)
     drop = min(c[1:]) - c[0]
     assert 0.1 <= drop <= 0.2  # §6.1.2: "dropped 0.1 to 0.2V below the other cells"
-    assert max(c[1:]) < max(cells(start))  # self-discharge: the good cells sag a little too
+    # self-discharge: the good cells lose a little too (too little to see on the flat LFP rest
+    # curve at the record's 0.01 V in one day: 3 % a month is 0.1 % a day)
+    assert max(c[1:]) <= max(cells(start))
+    good = emu.systems[0].battery.cells[1:]  # type: ignore[attr-defined]
+    assert all(0.99 < cell.soc < 0.995 for cell in good)
 
 
 def test_a_pin_change_gives_a_new_key_and_the_old_one_mismatches() -> None:
@@ -404,27 +410,29 @@ def test_an_uncontrolled_charger_behind_a_lynx_reaches_a_sl9_and_opens_the_conta
 
 
 def test_a_battery_sitting_at_75_c_does_not_toggle_a_sl15() -> None:
-    # charging heats it over 75 °C (A-SL15, chargers off), the engine room at 75.3 °C keeps it
-    # there: without hysteresis it toggled every few seconds (charger on → hot → off → 75 …)
+    # a 100 A load heats it over 75 °C (A-SL15), the engine room at 75.6 °C keeps it there:
+    # without hysteresis it toggled every few seconds around the threshold
     sc = inline(
         """
         [initial]
-        soc_pct = 40.0
+        soc_pct = 90.0
         temperature_c = 75.2
-        [[chargers]]
-        kind = "mains"
+        [[loads]]
         current_a = 100.0
+        end_s = 600
         [[ambient]]
         at_s = 0
-        temperature_c = 75.3
+        temperature_c = 75.6
         """
     )
     _, rows = simulate("lithium-12.8v-100ah", sc, 1800)
     on = ["A-SL15" in ids(r) for r in rows]
     assert any(on)
     toggles = sum(1 for a, b in zip(on, on[1:], strict=False) if a != b)
-    assert toggles == 1  # on once, and it stays on: it clears only at 75 - 2 = 73 °C
-    assert all(r.record.battery_temperature_c > 73 for r in rows)
+    assert toggles == 1  # on once (a reading of 76), and it stays on: it clears at 75.0 °C
+    assert all(r.record.battery_temperature_c >= 75 for r in rows)
+    # and a battery this hot is not charged at all (above 50 °C, LBS §1.2/§7, smallBMS)
+    assert not any(r.record.allowed_to_charge for r in rows)
 
 
 def test_an_uncontrolled_charger_behind_a_smart_bms_cl_reaches_a_sl9() -> None:

@@ -42,6 +42,8 @@ REQUIRED = {
     "bms-cable",
     "settings-lost",
     "fleet",
+    "system-plus-charging",
+    "lynx-overload",
 }
 
 
@@ -158,15 +160,17 @@ EXPECTED_CODES = {
     "bms-cable": {"E-B32"},
     "cold-charge": {"A-SL22"},
     "deep-discharge": {"W-SL12", "A-SL11"},
-    "flat-battery": {"W-SL12", "A-SL11"},
+    "flat-battery": {"W-SL12", "A-SL11", "E-SL24"},
     "lynx-contactor": {"W-B01", "A-B01"},
     "lynx-overcharge": {"A-SL9"},
+    "lynx-overload": {"W-B02", "A-B02"},
     "overheat": {"A-SL15"},
     "overload": {"A-A12"},
     "overvoltage": {"A-SL9"},
     "settings-lost": {"E-SL119"},
     "short-circuit": {"A-A12"},
     "system-plus": {"A-SL11"},
+    "system-plus-charging": {"W-SL12", "A-SL11"},
 }
 
 

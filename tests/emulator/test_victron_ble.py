@@ -34,7 +34,8 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
     batteries = [s.transmitters[0] for s in emu.systems]
     checked = 0
     for _ in range(400):
-        # the state each battery sends this step (the engine advertises, then steps)
+        advs = emu.step()
+        # the state each battery sends this step (the engine steps, then advertises)
         state = {
             b.identity.address: (
                 list(b.cell_v),  # type: ignore[attr-defined]
@@ -44,7 +45,7 @@ def test_victron_ble_reads_our_smart_lithium_frames_as_the_model_state() -> None
             )
             for b in batteries
         }
-        for adv in emu.step():
+        for adv in advs:
             cls, data = parse(adv.manufacturer_data[COMPANY_ID], emu.keys[adv.address])
             assert cls is victron_ble.SmartLithium
             cells, volts, temp, balancer = state[adv.address]
@@ -71,9 +72,10 @@ def test_victron_ble_reads_our_lynx_frames_as_the_model_state() -> None:
     seen = 0
     emu.time_s = 0.0
     for _ in range(600):
+        advs = emu.step()  # the engine steps, then advertises what it measured
         current, soc, consumed = lynx.current_a, lynx.soc_pct, lynx.consumed_ah  # type: ignore[attr-defined]
         volts = lynx.bank.voltage_v  # type: ignore[attr-defined]
-        for adv in emu.step():
+        for adv in advs:
             if adv.address != address:
                 continue
             cls, data = parse(adv.manufacturer_data[COMPANY_ID], emu.keys[address])

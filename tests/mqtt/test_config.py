@@ -86,3 +86,19 @@ def test_missing_default_file_is_fine(tmp_path: Path, monkeypatch: pytest.Monkey
     assert load_config() == (MqttConfig(), [])
     with pytest.raises(ConfigError):
         load_config(tmp_path / "nope.toml")
+
+
+def test_deadbands_from_the_config_file(tmp_path: Path) -> None:
+    from victron_ble_bms.mqtt.config import ConfigError, load_config
+
+    good = tmp_path / "good.toml"
+    good.write_text("[mqtt.deadband]\nbattery_voltage_v = 0.05\nrssi = 0\n")
+    cfg, _ = load_config(good)
+    bands = dict(cfg.deadband)
+    assert bands["battery_voltage_v"] == 0.05 and bands["rssi"] == 0.0
+    assert bands["cell_voltages_v"] == 0.02  # the defaults stay for the rest
+    for text in ('battery_voltage_v = "x"', "battery_voltage_v = -1", "battery_voltage_v = nan"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f"[mqtt.deadband]\n{text}\n")
+        with pytest.raises(ConfigError, match="deadband 'battery_voltage_v'"):
+            load_config(bad)

@@ -42,6 +42,7 @@ SENSOR_UNITS: dict[str, set[str | None]] = {
     "temperature": {"°C", "°F", "K"},
     "duration": {"d", "h", "min", "s", "ms", "µs"},
     "signal_strength": {"dB", "dBm"},
+    "power": {"mW", "W", "kW", "MW", "GW", "TW", "BTU/h"},  # UnitOfPower
     "enum": {None},
 }
 SENSOR_STATE_CLASSES: dict[str, set[str]] = {
@@ -51,6 +52,7 @@ SENSOR_STATE_CLASSES: dict[str, set[str]] = {
     "temperature": {"measurement"},
     "duration": {"measurement", "total", "total_increasing"},
     "signal_strength": {"measurement"},
+    "power": {"measurement"},
     "enum": set(),
 }
 STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
@@ -133,7 +135,7 @@ def published(devices: list[str], seconds: int = 3) -> tuple[Publisher, list[Any
     emu = Emulator(
         [DeviceSpec(d, scenario=load_scenario("normal-day")) for d in devices], seed=3, speed=None
     )
-    publisher = Publisher(MqttConfig(), emu.keys, hostname="test-host")
+    publisher = Publisher(MqttConfig(instance_id="boat"), emu.keys, hostname="test-host")
     out = []
     for adv in emu.run(seconds):
         out.extend(publisher.reading(decode_advertisement(adv, emu.keys)))
@@ -188,7 +190,7 @@ def test_cells_follow_the_battery_and_devices_hang_off_the_bridge() -> None:
     assert cells(big) == [f"cell_{i}" for i in range(1, 9)]
     for d in (small, big):
         assert d["device"]["manufacturer"] == "Victron Energy"
-        assert d["device"]["via_device"] == "victron_ble_bms_bridge"
+        assert d["device"]["via_device"] == "victron_ble_bms_bridge_boat"
         kinds = {k: (c["platform"], c.get("device_class")) for k, c in d["components"].items()}
         assert kinds["battery_voltage_v"] == ("sensor", "voltage")
         assert kinds["battery_temperature_c"] == ("sensor", "temperature")
@@ -207,8 +209,12 @@ def test_lynx_has_soc_and_current_and_smart_bms_says_provisional() -> None:
     assert lynx["components"]["battery_current_a"]["unit_of_measurement"] == "A"
     sbms = _doc_for(docs, "Smart BMS")
     assert "provisional" in sbms["device"]["model"]
-    assert all("provisional" in c["name"] for c in sbms["components"].values())
-    assert not any("provisional" in c["name"] for c in lynx["components"].values())
+    # Not in names: HA makes entity ids of them, and those must survive the layout's
+    # confirmation. The data status entity's attributes say it.
+    assert not any("provisional" in c["name"].lower() for c in sbms["components"].values())
+    attrs = sbms["components"]["data_status"]["json_attributes_template"]
+    assert json.loads(render(attrs, {"provisional": True}))["provisional_layout"] is True
+    assert "provisional" not in lynx["device"]["model"]
 
 
 def test_templates_render_values_and_unknown_never_all_clear() -> None:
@@ -233,7 +239,16 @@ def test_templates_render_values_and_unknown_never_all_clear() -> None:
     # An undecodable reading (key mismatch): every value unknown, not zero or stale.
     mismatch = {"ts": 1.0, "address": state["address"], "key_status": "key mismatch"}
     for cid, cmp in cmps.items():
+        if cid in ("data_status", "heard"):
+            continue
         assert render(cmp["value_template"], mismatch) == "None", cid
+    # … and the data status entity says why.
+    assert render(cmps["data_status"]["value_template"], mismatch) == "key mismatch"
+    assert render(cmps["data_status"]["value_template"], state) == "ok"
+    suspect = {**state, "suspect": "replayed frame"}
+    assert render(cmps["data_status"]["value_template"], suspect) == "suspect"
+    why = json.loads(render(cmps["data_status"]["json_attributes_template"], suspect))
+    assert why["reason"] == "replayed frame"
     # A cell beyond the 7-bit range is a bound ("<2.61"), not a number HA could chart.
     bounded = {**state, "cell_voltages_v": ["<2.61", *state["cell_voltages_v"][1:]]}
     assert render(cmps["cell_1"]["value_template"], bounded) == "None"
@@ -298,3 +313,75 @@ def test_every_truncation_is_unknown_never_all_clear() -> None:
             assert state.get("codes") is None and state.get("worst_code") is None, n
             assert render(problem, state) == "None", n
     assert unknown > 0
+
+
+# Scenarios in which each product shows every value it has (TTG needs a discharge, System+ an
+# output switched on, the alternator an engine running).
+VALUE_RUNS = {
+    "lithium-12.8v-100ah": "normal-day",
+    "lithium-25.6v-200ah": "normal-day",
+    "smart-bms-cl-12-100": "normal-day",
+    "smart-bms-12-200": "alternator",
+    "lynx-smart-bms-500": "normal-day",
+    "lynx-smart-bms-ng": "normal-day",
+}
+
+
+@pytest.mark.parametrize("device", ALL_TYPES)
+def test_every_entity_offered_gets_a_value(device: str) -> None:
+    """An entity that can never have a value is noise in HA (issue 19: the Lynx temperature,
+    the CL 12/100 System+ voltage). Over a run of its scenario, each entity offered for the
+    device renders a value at least once."""
+    emu = Emulator(
+        [DeviceSpec(device, scenario=load_scenario(VALUE_RUNS[device]))], seed=3, speed=None
+    )
+    publisher = Publisher(MqttConfig(instance_id="boat"), emu.keys, hostname="test-host")
+    docs: dict[str, dict[str, Any]] = {}
+    states: dict[str, list[dict[str, Any]]] = {}
+    for adv in emu.run(900):
+        for m in publisher.reading(decode_advertisement(adv, emu.keys)):
+            if m.topic.endswith("/config"):
+                docs[m.topic] = json.loads(m.payload)
+            elif m.topic.endswith("/state"):
+                states.setdefault(m.topic, []).append(json.loads(m.payload))
+    assert docs
+    for doc in docs.values():
+        state_topic = next(iter(doc["components"].values()))["state_topic"]
+        waiting = {cid: c for cid, c in doc["components"].items() if "value_template" in c}
+        for st in states[state_topic]:
+            for cid in [
+                c for c, cmp in waiting.items() if render(cmp["value_template"], st) != "None"
+            ]:
+                del waiting[cid]
+        assert not waiting, f"{doc['device']['model']}: {sorted(waiting)} never have a value"
+
+
+def test_lynx_outputs_and_power_and_what_is_never_sent() -> None:
+    _, out = published(["lynx-smart-bms-500", "smart-bms-cl-12-100", "smart-bms-12-200"])
+    docs = configs(out)
+    lynx = _doc_for(docs, "Lynx")["components"]
+    assert "temperature_c" not in lynx  # docs/protocol.md §2.2: a Lynx always sends n/a there
+    for key in ("contactor_closed", "user_relay_active", "aux_output_enabled", "remote_enabled"):
+        assert lynx[f"io_{key}"]["platform"] == "binary_sensor"
+    assert (
+        lynx["power_w"]["device_class"] == "power" and lynx["power_w"]["unit_of_measurement"] == "W"
+    )
+    state = {
+        "io": {
+            "contactor_closed": "yes",
+            "user_relay_active": "no",
+            "aux_output_enabled": "not_available",
+        }
+    }
+    assert render(lynx["io_contactor_closed"]["value_template"], state) == "ON"
+    assert render(lynx["io_user_relay_active"]["value_template"], state) == "OFF"
+    assert render(lynx["io_aux_output_enabled"]["value_template"], state) == "None"
+    assert render(lynx["io_remote_enabled"]["value_template"], {"io": None}) == "None"
+    cl = _doc_for(docs, "CL 12-100")["components"]
+    assert "system_voltage_v" not in cl  # no System+ port (docs/protocol.md §8.2)
+    # Why values are unknown shows while the bridge is up, whatever the device's availability.
+    for cid in ("data_status", "heard"):
+        assert [a["topic"] for a in lynx[cid]["availability"]] == [
+            "victron-ble-bms/bridge/boat/availability"
+        ]
+    assert not any(c.get("enabled_by_default") is False for c in lynx.values())

@@ -190,3 +190,78 @@ def test_a_keyed_state_is_retained_kept_offline_and_emptied_when_the_key_goes() 
     assert [(m.payload, m.retain) for m in removed] == [(b"", True)] * 3
     topics = [m.topic for m in removed]
     assert topics[0].startswith("homeassistant/") and topics[-1] == state.topic  # HA first
+
+
+# --- deadbands: noise is not news ---------------------------------------------------------------
+
+
+def _changes(cfg: MqttConfig, seconds: int = 600) -> tuple[int, int, list[str]]:
+    """Published states, entity value changes (what HA's recorder writes a row for) and every
+    published value farther from the reading it came with than its band."""
+    emu = Emulator(
+        [DeviceSpec("lithium-25.6v-200ah")], load_scenario("normal-day"), seed=7, speed=None
+    )
+    clock = Clock()
+    pub = Publisher(cfg, emu.keys, clock=clock)
+    bands = dict(MqttConfig().deadband)
+    previous: dict[str, object] = {}
+    sent = changes = 0
+    wrong: list[str] = []
+    for adv in emu.run(seconds):
+        clock.now = adv.ts
+        reading = decode_advertisement(adv, emu.keys)
+        for m in states(pub.reading(reading)):
+            sent += 1
+            obj = json.loads(m.payload)
+            true = reading.record.to_dict()  # type: ignore[union-attr]
+            for key in ("battery_voltage_v", "battery_temperature_c"):
+                if previous.get(key) != obj[key]:
+                    changes += 1
+                if abs(obj[key] - true[key]) >= bands[key] + 1e-9:
+                    wrong.append(f"{key} {obj[key]} vs {true[key]}")
+            for i, (p, t) in enumerate(
+                zip(obj["cell_voltages_v"], true["cell_voltages_v"], strict=True)
+            ):
+                if previous.get(f"cell{i}") != p:
+                    changes += 1
+                if p is not None and abs(p - t) >= bands["cell_voltages_v"] + 1e-9:
+                    wrong.append(f"cell {i} {p} vs {t}")
+                previous[f"cell{i}"] = p
+            previous.update(obj)
+    return sent, changes, wrong
+
+
+def test_deadbands_keep_noise_out_of_the_recorder() -> None:
+    exact = replace(MqttConfig(), deadband=())
+    sent_exact, changes_exact, _ = _changes(exact)
+    sent, changes, wrong = _changes(MqttConfig())
+    print(f"10 min, 8 cells: {sent_exact} states / {changes_exact} value changes without "
+          f"deadbands, {sent} / {changes} with the defaults")  # fmt: skip
+    assert wrong == []  # never farther from the truth than the band
+    assert changes * 4 <= changes_exact and sent < sent_exact
+
+
+def test_a_step_beyond_the_band_is_published_at_once() -> None:
+    emu, advs = fleet(3)
+    clock = Clock()
+    pub = Publisher(replace(MqttConfig(), min_interval_s=0.0), emu.keys, clock=clock)
+    first = states(pub.reading(decode_advertisement(advs[0], emu.keys)))
+    held = json.loads(first[0].payload)["battery_voltage_v"]
+    reading = decode_advertisement(advs[1], emu.keys)
+    record = reading.record
+    assert record is not None
+    stepped = replace(reading, record=replace(record, battery_voltage_v=held + 0.05))  # type: ignore[arg-type]
+    clock.now += 1
+    out = states(pub.reading(stepped))
+    assert out and json.loads(out[0].payload)["battery_voltage_v"] == held + 0.05
+
+
+def test_a_device_heard_only_through_gone_receivers_is_offline_at_once() -> None:
+    emu, advs = fleet(2)
+    gone = {"now": False}
+    pub = Publisher(MqttConfig(), emu.keys, clock=Clock(), unheard=lambda _a: gone["now"])
+    pub.reading(decode_advertisement(advs[0], emu.keys))
+    assert [m for m in pub.tick() if m.topic.endswith("/availability")] == []
+    gone["now"] = True  # the receiver's last will said offline: no waiting for stale_after_s
+    out = [m for m in pub.tick() if m.topic.endswith("/availability")]
+    assert [m.payload for m in out] == [b"offline"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +19,14 @@ import pytest
 from tests.mqtt.broker import Broker, publish, retained, subscribe
 from victron_ble_bms.emulator import DeviceSpec, load_scenario
 from victron_ble_bms.emulator.engine import Emulator
+from victron_ble_bms.mqtt.topics import bridge_object_id, instance_id_from_hostname
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.keys import KeyStore
 
 PREFIX = "victron-ble-bms"
+INSTANCE = instance_id_from_hostname(socket.gethostname())  # serve's default instance id
+BRIDGE = f"{PREFIX}/bridge/{INSTANCE}/availability"
+DEMO = f"{PREFIX}-demo/{INSTANCE}"  # where --source emulator publishes by default
 
 
 class Serve:
@@ -85,11 +90,17 @@ def is_state_with_cells(m: object) -> bool:
     return isinstance(obj.get("cell_voltages_v"), list) and "codes" in obj
 
 
-def test_emulator_fleet_publishes_the_contract(
+def test_a_recording_publishes_the_contract(
     mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
 ) -> None:
+    capture, keys = _capture(tmp_path)
+    keys_file = _keys_file(tmp_path, keys)
     with subscribe(mqtt_broker) as sub:
-        s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "6")
+        s = Serve(
+            tmp_path,
+            "--source", "capture", str(capture), "--keys", str(keys_file),
+            "--mqtt", mqtt_broker.url, "--duration", "6",
+        )  # fmt: skip
         serves.append(s)
         state = sub.wait_for(is_state_with_cells)
         assert not state.retain
@@ -99,7 +110,7 @@ def test_emulator_fleet_publishes_the_contract(
         assert obj["key_status"] == "ok" and isinstance(obj["codes"], list)
         # Retained while running: discovery, availability, bridge.
         now = retained(mqtt_broker)
-        assert now[f"{PREFIX}/bridge/availability"] == "online"
+        assert now[BRIDGE] == "online"
         assert now[f"{PREFIX}/{addr}/availability"] == "online"
         config = json.loads(now[f"homeassistant/device/victron_ble_bms_{addr}/config"])
         assert config["device"]["manufacturer"] == "Victron Energy"
@@ -108,7 +119,7 @@ def test_emulator_fleet_publishes_the_contract(
         assert held["address"] == obj["address"] and isinstance(held["cell_voltages_v"], list)
         assert s.stop(30) == 0
     after = retained(mqtt_broker)
-    assert after[f"{PREFIX}/bridge/availability"] == "offline"
+    assert after[BRIDGE] == "offline"
     assert after[f"{PREFIX}/{addr}/availability"] == "offline"
     # The last known state stays (its ts tells its age); availability says it is not current.
     assert json.loads(after[f"{PREFIX}/{addr}/state"])["address"] == obj["address"]
@@ -124,7 +135,7 @@ def test_broker_down_at_start_then_up(tmp_path: Path, serves: list[Serve]) -> No
     assert "connection refused" in s.stderr and "retrying in" in s.stderr
     with broker, subscribe(broker) as sub:
         sub.wait_for(is_state_with_cells, timeout=30)
-        assert retained(broker)[f"{PREFIX}/bridge/availability"] == "online"
+        assert retained(broker)[f"{DEMO}/bridge/{INSTANCE}/availability"] == "online"
     s.stop()
     clean(s.stderr)
 
@@ -143,8 +154,8 @@ def test_broker_restart_while_serving(
         sub.wait_for(lambda m: m.topic.startswith("homeassistant/device/") and m.payload != "", 30)
         sub.wait_for(is_state_with_cells, timeout=30)
     now = retained(mqtt_broker)
-    assert now[f"{PREFIX}/bridge/availability"] == "online"
-    assert any(t.startswith("homeassistant/device/victron_ble_bms_") for t in now)
+    assert now[f"{DEMO}/bridge/{INSTANCE}/availability"] == "online"
+    assert any(t.startswith("homeassistant/device/victron_ble_bms_demo_") for t in now)
     s.stop()
     clean(s.stderr)
     assert s.stderr.count("connected to") >= 2
@@ -160,9 +171,10 @@ def test_wrong_password_is_one_line_and_never_printed(
         env={"VICTRON_BMS_MQTT_PASSWORD": wrong},
     )  # fmt: skip
     serves.append(s)
-    assert s.proc.wait(30) == 0
+    assert s.proc.wait(30) == 1  # refused at start: a service that cannot work says so
     s.stop()
     assert "refused the user name or password" in s.stderr
+    assert s.stderr.count("refused") == 1 and "retrying" not in s.stderr
     clean(s.stderr, wrong, mqtt_broker_auth.password or "")
     # The right one, from the environment: connects.
     assert mqtt_broker_auth.password
@@ -236,18 +248,29 @@ def _capture(tmp_path: Path, seconds: int = 90) -> tuple[Path, dict[str, bytes]]
     return path, emu.keys
 
 
-def test_removing_a_key_removes_the_entities(
-    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
-) -> None:
-    capture, keys = _capture(tmp_path)
+def _keys_file(tmp_path: Path, keys: dict[str, bytes]) -> Path:
     keys_file = tmp_path / "keys.toml"
     store = KeyStore(keys_file)
     for address, key in keys.items():
         store.add(address, key)
     store.save()
+    return keys_file
+
+
+def test_removing_a_key_removes_the_entities(
+    mqtt_broker: Broker, tmp_path: Path, serves: list[Serve]
+) -> None:
+    capture, keys = _capture(tmp_path)
+    keys_file = _keys_file(tmp_path, keys)
+    store = KeyStore.load(keys_file)
     # A device removed while serve was not running: its retained config is still there.
     gone = "homeassistant/device/victron_ble_bms_0a0b0c0d0e0f/config"
-    publish(mqtt_broker, gone, '{"device": {"identifiers": ["x"]}}', retain=True)
+    mine = {"device": {"identifiers": ["x"], "via_device": f"victron_ble_bms_bridge_{INSTANCE}"}}
+    publish(mqtt_broker, gone, json.dumps(mine), retain=True)
+    # Another instance's device (another Pi on the same broker): never ours to remove.
+    theirs = "homeassistant/device/victron_ble_bms_0a0b0c0d0e10/config"
+    other = {"device": {"identifiers": ["y"], "via_device": "victron_ble_bms_bridge_other-pi"}}
+    publish(mqtt_broker, theirs, json.dumps(other), retain=True)
     gone_state = f"{PREFIX}/0a0b0c0d0e0f/state"
     publish(mqtt_broker, gone_state, '{"address": "0A:0B:0C:0D:0E:0F"}', retain=True)
     nodes = [a.replace(":", "").lower() for a in keys]
@@ -275,6 +298,7 @@ def test_removing_a_key_removes_the_entities(
     assert f"{PREFIX}/{nodes[1]}/state" in now
     assert f"homeassistant/device/victron_ble_bms_{nodes[1]}/config" in now
     assert gone not in now
+    assert json.loads(now[theirs]) == other
     s.stop()
     clean(s.stderr)
 
@@ -285,11 +309,11 @@ def test_home_assistant_restart_gets_the_configs_again(
     s = Serve(tmp_path, "--source", "emulator", "--mqtt", mqtt_broker.url, "--duration", "30")
     serves.append(s)
     with subscribe(mqtt_broker, "homeassistant/device/#") as sub:
-        sub.wait_for(lambda m: m.topic.endswith("_bridge/config"))
+        sub.wait_for(lambda m: m.topic.endswith(f"_bridge_{INSTANCE}/config"))
         time.sleep(1)
         before = len(sub.messages)
         publish(mqtt_broker, "homeassistant/status", "online")  # HA's birth message
-        bridge = "homeassistant/device/victron_ble_bms_bridge/config"
+        bridge = f"homeassistant/device/{bridge_object_id(DEMO, INSTANCE)}/config"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             again = {m.topic for m in sub.messages[before:]}
@@ -299,3 +323,37 @@ def test_home_assistant_restart_gets_the_configs_again(
         assert bridge in again and len(again) >= 2, again
     s.stop()
     clean(s.stderr)
+
+
+# --- serve fails (non-zero) when it cannot do its job at start ---------------------------------
+
+
+def test_a_missing_capture_file_fails_at_once(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.jsonl"
+    out = subprocess.run(
+        [sys.executable, "-m", "victron_ble_bms", "serve", "--source", "capture", str(missing),
+         "--mqtt", "mqtt://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "no-such.jsonl" in out.stderr
+    clean(out.stderr)
+
+
+def test_the_radio_without_bleak_or_dbus_fast_fails_and_names_the_fix(tmp_path: Path) -> None:
+    # None in sys.modules is how Python itself makes a module not importable: the same as a
+    # venv where `pip install victron-ble-bms[mqtt]` left them out (issue 19).
+    code = (
+        "import sys; sys.modules['bleak'] = None; sys.modules['dbus_fast'] = None; "
+        "from victron_ble_bms.cli import main; "
+        "sys.exit(main(['serve', '--mqtt', 'mqtt://127.0.0.1:1']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "bleak and dbus-fast" in out.stderr and "victron-ble-bms[serve]" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+    clean(out.stderr)

@@ -191,3 +191,13 @@ def test_smart_lithium_pre_alarm_is_the_under_voltage_warning_bit() -> None:
     r = decode_plaintext(0x05, flags.to_bytes(4, "little") + v.SMART_LITHIUM_1[4:])
     assert r.pre_alarm is True
     assert [c.id for c in r.codes or ()] == ["W-SL12"]
+
+
+def test_keystream_is_fips_197_aes() -> None:
+    # FIPS-197 appendix C.1 (AES-128): the one block operation every frame costs is AES itself,
+    # done by `cryptography` (issue 23: no hand-rolled AES).
+    from victron_ble_bms.protocol.crypto import KeyCipher
+
+    cipher = KeyCipher(bytes(range(16)))
+    plain = bytes.fromhex("00112233445566778899aabbccddeeff")
+    assert cipher.encrypt_block(plain).hex() == "69c4e0d86a7b0430d8cdb78070b4c55a"

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from victron_ble_bms.tui.app import DashboardApp
 from tests.mqtt.broker import Broker, publish
 from tests.tui import frames
 from tests.tui.harness import Clock, PushSource, make_app, screen_text, settle
+from victron_ble_bms.emulator import DeviceSpec, load_scenario
+from victron_ble_bms.emulator.engine import Emulator
 from victron_ble_bms.mqtt.state import state_object
 from victron_ble_bms.mqtt.topics import state_topic
 from victron_ble_bms.receivers.remote import RemoteClock, remote_readings
+from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.keys import KeyStore
 from victron_ble_bms.sources.readings import decode_advertisement
 
@@ -85,7 +89,7 @@ def test_a_remote_serve_looks_like_a_local_source(mqtt_broker: Broker) -> None:
 
         async def feed() -> None:
             await asyncio.sleep(0.5)  # after the subscription
-            publish(mqtt_broker, "victron-ble-bms/bridge/availability", "online", retain=True)
+            publish(mqtt_broker, "victron-ble-bms/bridge/pi/availability", "online", retain=True)
             publish(mqtt_broker, "victron-ble-bms/c00000000009/state", b"{not json")
             for topic, payload in state_payloads():
                 publish(mqtt_broker, topic, payload)
@@ -106,7 +110,7 @@ def test_a_remote_serve_looks_like_a_local_source(mqtt_broker: Broker) -> None:
     assert "Cell 8" in got[frames.BOW] and "What to do" in got[frames.BOW]
     assert "PROVISIONAL DECODING" in got[frames.SMART_BMS]
     assert any("not JSON" in n for n in notes)
-    assert any("remote serve online" in n for n in notes)
+    assert any("remote serve online (pi," in n for n in notes)
 
 
 def test_remote_ages_are_the_readings_own(mqtt_broker: Broker) -> None:
@@ -173,11 +177,27 @@ def test_a_dashboard_started_later_sees_the_devices_at_once(
     """serve retains each device's state: a dashboard started after serve has gone quiet (no
     live message will come for up to a heartbeat, here never) still shows every device."""
     battery = "C0:FF:EE:00:00:07"
+    key = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
+    # A recording, not --source emulator: a demo run removes its devices when it stops.
+    emu = Emulator(
+        [DeviceSpec("lithium-25.6v-200ah", battery, key)],
+        load_scenario("normal-day"),
+        seed=3,
+        speed=None,
+        start_ts=time.time(),
+    )
+    capture = tmp_path / "battery.jsonl"
+    with JsonlWriter(capture, source="test") as writer:
+        for adv in emu.run(10):
+            writer.write(adv)
+    keys = KeyStore(tmp_path / "keys.toml")
+    keys.add(battery, key)
+    keys.save()
     serve = subprocess.run(
         [
-            *(sys.executable, "-m", "victron_ble_bms", "serve", "--source", "emulator"),
-            *("--device", f"lithium-25.6v-200ah:{battery}:0102030405060708090a0b0c0d0e0f10"),
-            *("--mqtt", mqtt_broker.url, "--duration", "4"),  # keys: XDG default, none
+            *(sys.executable, "-m", "victron_ble_bms", "serve", "--source", "capture"),
+            *(str(capture), "--keys", str(tmp_path / "keys.toml")),
+            *("--mqtt", mqtt_broker.url, "--duration", "4"),
         ],
         capture_output=True,
         text=True,

@@ -16,13 +16,18 @@ from victron_ble_bms.cli.dashboard import _mqtt_plan
 from .test_dashboard_mqtt import state_payloads, wait_for_devices
 
 SIZE = (120, 40)
-BRIDGE = "victron-ble-bms/bridge/availability"
+BRIDGE = "victron-ble-bms/bridge/pi/availability"  # one serve instance, "pi"
 
 
 def test_remote_offline_is_shown_and_r_does_not_record(
     mqtt_broker: Broker, tmp_path: Path, monkeypatch
 ) -> None:
+    from victron_ble_bms.tui import state
+
     monkeypatch.chdir(tmp_path)  # where `r` would write
+    # the plan sets the remote stale time for the process: restored after, or every later
+    # dashboard test would wait 70 s, not 10 s, for a device to go stale
+    monkeypatch.setattr(state, "STALE_AFTER_S", state.STALE_AFTER_S)
     plan = _mqtt_plan(mqtt_broker.url, "victron-ble-bms")
 
     async def main() -> tuple[str, str, str]:

@@ -58,6 +58,15 @@ def test_a_receiver_forwards_raw_and_a_decoder_publishes_its_state(
             assert receiver.proc.wait(30) == 0  # --duration ended it
             receiver.stop()
             decoder.wait_stderr(f"receiver {RECEIVER!r} went offline")
+            # Heard only through that receiver: offline at once, not after stale_after_s (60 s).
+            for address in (BATTERY, BMS):
+                sub.wait_for(
+                    lambda m, a=address: (
+                        m.topic == f"{PREFIX}/{node(a)}/availability"  # type: ignore[misc]
+                        and m.payload == "offline"
+                    ),
+                    timeout=5,
+                )
             held = retained(mqtt_broker)
             messages = sub.messages
         assert decoder.stop(30) == 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from textual.widgets import Footer
 from victron_ble_bms.tui.screens.devices import CardGrid
+from victron_ble_bms.tui.widgets.bank_card import BankCard
 from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
@@ -120,5 +121,35 @@ def test_a_move_out_of_view_scrolls_in_one_jump():
             focused = app.focused
             assert isinstance(focused, DeviceCard) and focused.address == advs[12].address
             assert app.screen.can_view_entire(focused)
+
+    asyncio.run(main())
+
+
+def test_focus_moving_off_and_onto_a_bank_card_lays_out_nothing():
+    """The bank's card (issue 20) keeps its size when focused, as a device card does."""
+    keys, advs = _many(40)
+    keys.add_bank("House bank", {"members": [advs[0].address, advs[1].address]})
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, toasts=False)
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            bank = app.screen.query_one(BankCard)
+            assert app.focused is bank  # first in the list, above its members
+            height = bank.size.height
+            spy = Spy(app)
+            await pilot.press("down")
+            await pilot.pause()
+            assert isinstance(app.focused, DeviceCard)
+            assert app.focused.address == advs[0].address
+            assert set(spy.lines) <= {advs[0].address}, spy.lines  # and the bank's card
+            assert spy.layouts == 0
+            await pilot.press("up")
+            await pilot.pause()
+            assert app.focused is bank and bank.size.height == height
+            assert set(spy.lines) <= {advs[0].address}, spy.lines
+            assert spy.layouts == 0
 
     asyncio.run(main())

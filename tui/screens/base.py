@@ -51,6 +51,9 @@ class FleetScreen(Screen[None]):
     def devices_changed(self, addresses: Collection[str]) -> None:
         """These devices have new data."""
 
+    def banks_changed(self, names: Collection[str]) -> None:
+        """These banks have a member with a new reading (issue 20)."""
+
     def refresh_all(self) -> None:
         """Redraw everything (ages change with the clock)."""
 

@@ -2,6 +2,8 @@
 
 Cards are found through an address → card dict and kept in name order with a sorted list, so
 an update costs the same with 5 cards or 5,000 (issue 12); new cards are mounted in batches.
+Each bank declared in the keys file (issue 20) comes first, as one card the width of the grid,
+followed by its members' cards; then every other device.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from collections.abc import Collection, Iterator
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.events import DescendantFocus
+from textual.widget import Widget
 from textual.widgets import Static
 
-from ..state import sort_key
+from ..bank_state import BANK_ID
+from ..state import DeviceState, sort_key
+from ..widgets.bank_card import BankCard
 from ..widgets.device_card import DeviceCard
 from .base import FleetScreen
+
+# A card's place: (0, bank, 0, "", "") for a bank; (0, bank, 1 + member, name, address) for its
+# members; (1, 0, 0, name, address) for every other device (name order, as before banks).
+CardKey = tuple[int, int, int, str, str]
 
 
 class CardGrid(VerticalScroll, can_focus=False):
@@ -47,13 +56,19 @@ class _Everything:
 
 
 class DeviceListScreen(FleetScreen):
+    # Focus at start is _focus_first's (the first card in the order). Textual's own would take
+    # the first card mounted, which the first frame can mount before the banks' cards: a
+    # focused card _focus_first did not choose reads as the user's choice.
+    AUTO_FOCUS = ""  # "" is none; None would be the app's ("*")
+
     def __init__(self) -> None:
         super().__init__()
         self.cards: dict[str, DeviceCard] = {}
-        self._order: list[tuple[tuple[str, str], str]] = []  # (sort key, address), sorted
-        self._keys: dict[str, tuple[str, str]] = {}
+        self.bank_cards: dict[str, BankCard] = {}  # by BANK_ID + the bank's name
+        self._order: list[tuple[CardKey, str]] = []  # (sort key, address), sorted
+        self._keys: dict[str, CardKey] = {}
         self._user_moved = False  # until the user moves, focus stays on the first card
-        self._auto_focus: DeviceCard | None = None
+        self._auto_focus: Widget | None = None
         self._moving_to: str | None = None  # the card an arrow key is moving focus to
 
     def compose(self) -> ComposeResult:
@@ -64,6 +79,38 @@ class DeviceListScreen(FleetScreen):
         )
         yield CardGrid(id="cards")
         yield self.footer()
+
+    def on_mount(self) -> None:
+        """The banks' cards, before any reading: a bank not heard yet shows as unknown."""
+        banks = self.fleet.banks
+        if not banks:
+            return
+        now = self.fleet.clock()
+        cards = []
+        for name in banks.specs:
+            card = BankCard(name)
+            card.show(banks.state(name, now))
+            self.bank_cards[card.address] = card
+            self._keys[card.address] = (0, banks.index(name), 0, "", "")
+            insort(self._order, (self._keys[card.address], card.address))
+            cards.append(card)
+        grid = self.query_one(CardGrid)
+        # First in the grid as in the order: the first frame may have mounted device cards
+        # already (a reading is shown as soon as it arrives, issue 26).
+        first = grid.children[0] if grid.children else None
+        grid.mount_all(cards, before=first)
+        self.call_after_refresh(self._focus_first)
+
+    def card_key(self, dev: DeviceState) -> CardKey:
+        name, address = sort_key(dev)
+        place = self.fleet.banks.place(dev.address)
+        if place is None:
+            return (1, 0, 0, name, address)
+        return (0, place[0], 1 + place[1], name, address)
+
+    def _card(self, address: str) -> Widget:
+        card: Widget | None = self.cards.get(address)
+        return card if card is not None else self.bank_cards[address]
 
     # -- updates ------------------------------------------------------------------------------
     def on_screen(self) -> Collection[object]:
@@ -80,7 +127,7 @@ class DeviceListScreen(FleetScreen):
     def paint_visible(self) -> None:
         """Repaint cards that changed while off screen and are now in view."""
         for widget in self.on_screen():
-            if isinstance(widget, DeviceCard) and widget.needs_paint:
+            if isinstance(widget, DeviceCard | BankCard) and widget.needs_paint:
                 widget.paint()
 
     def devices_changed(self, addresses: Collection[str]) -> None:
@@ -100,9 +147,9 @@ class DeviceListScreen(FleetScreen):
                 card = DeviceCard(dev, fleet.clock)
                 self.cards[address] = card
                 new.append(card)
-            elif self._keys[address] != sort_key(dev):  # renamed: move to its new place
+            elif self._keys[address] != self.card_key(dev):  # renamed: move to its new place
                 self._order.remove((self._keys[address], address))
-                target = self._place(address, sort_key(dev))
+                target = self._place(address, self.card_key(dev))
                 grid = self.query_one(CardGrid)
                 if target is not None and target is not card:
                     grid.move_child(card, before=target)
@@ -112,21 +159,30 @@ class DeviceListScreen(FleetScreen):
         if new:
             self._mount(new)
 
-    def _place(self, address: str, key: tuple[str, str]) -> DeviceCard | None:
+    def banks_changed(self, names: Collection[str]) -> None:
+        banks = self.fleet.banks
+        now = self.fleet.clock()
+        visible = self.on_screen()
+        for name in names:
+            card = self.bank_cards.get(BANK_ID + name)
+            if card is not None and name in banks.specs:
+                card.show(banks.state(name, now), paint=card in visible)
+
+    def _place(self, address: str, key: CardKey) -> Widget | None:
         """Insert into the order; return the card that now follows it (None: it is last)."""
         self._keys[address] = key
         item = (key, address)
         insort(self._order, item)
         i = bisect_left(self._order, item) + 1
-        return self.cards[self._order[i][1]] if i < len(self._order) else None
+        return self._card(self._order[i][1]) if i < len(self._order) else None
 
     def _mount(self, new: list[DeviceCard]) -> None:
         grid = self.query_one(CardGrid)
-        new.sort(key=lambda c: sort_key(c.dev))
+        new.sort(key=lambda c: self.card_key(c.dev))
         # Cards that go before the same existing card (or at the end) are mounted together.
         groups: dict[str | None, list[DeviceCard]] = {}
         for card in new:
-            self._keys[card.address] = sort_key(card.dev)
+            self._keys[card.address] = self.card_key(card.dev)
             insort(self._order, (self._keys[card.address], card.address))
         added = {c.address for c in new}
         following: str | None = None
@@ -139,7 +195,7 @@ class DeviceListScreen(FleetScreen):
             if before is None:
                 grid.mount_all(cards)
             else:
-                grid.mount_all(cards, before=self.cards[before])
+                grid.mount_all(cards, before=self._card(before))
         self.query_one("#empty").display = False
         if not self._user_moved:
             self.call_after_refresh(self._focus_first)
@@ -152,9 +208,11 @@ class DeviceListScreen(FleetScreen):
         if self.focused is not None and self.focused is not self._auto_focus:
             self._user_moved = True  # Tab, a click: the user chose
             return
-        first = self.cards[self._order[0][1]]
+        first = self._card(self._order[0][1])
         if self.focused is not first:
-            first.focus()
+            # At once, not Widget.focus()'s later: the next call must see where focus is (a
+            # bank's card can be mounted after the first frame's cards, issue 26).
+            self.set_focus(first, scroll_visible=False)
         self._auto_focus = first
 
     def _remove(self, address: str) -> None:
@@ -177,6 +235,8 @@ class DeviceListScreen(FleetScreen):
                 card.show(dev, now, paint=card in visible)
             else:  # off screen, only its age changed: painted when it scrolls into view
                 card.needs_paint = True
+        # A member that falls silent turns its bank degraded on the clock, not on a reading.
+        self.banks_changed(self.fleet.banks.specs)
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -197,20 +257,47 @@ class DeviceListScreen(FleetScreen):
         if key is None:
             return
         index = bisect_left(self._order, (key, address))
-        cols = self.columns()
-        target = index + dx + dy * cols
-        if dx and target // cols != index // cols:
-            return  # ← → stay within the row
-        if 0 <= target < len(self._order):
+        target = self._target(index, dx, dy, self.columns())
+        if target is not None:
             self._user_moved = True
             self._moving_to = self._order[target][1]
-            card = self.cards[self._moving_to]
+            card = self._card(self._moving_to)
             # Textual's own scroll on focus is animated: a dozen frames, each repainting every
             # card in view. One jump instead, and only when the card is not wholly in view.
             card.focus(scroll_visible=False)
             if not self.can_view_entire(card):
                 self.scroll_to_center(card, animate=False, origin_visible=True)
 
+    def _target(self, index: int, dx: int, dy: int, cols: int) -> int | None:
+        """The card an arrow key moves to from the card at `index` in the order."""
+        if not self.bank_cards:
+            target = index + dx + dy * cols
+            if dx and target // cols != index // cols:
+                return None  # ← → stay within the row
+            return target if 0 <= target < len(self._order) else None
+        # A bank's card fills a row of its own: place every card in its grid slot.
+        slots: list[int] = []
+        slot = 0
+        for _, card in self._order:
+            if card.startswith(BANK_ID):
+                slot = -(-slot // cols) * cols  # the next row's start
+                slots.append(slot)
+                slot += cols
+            else:
+                slots.append(slot)
+                slot += 1
+        row, col = divmod(slots[index], cols)
+        if dx:
+            want = slots[index] + dx
+            if self._order[index][1].startswith(BANK_ID) or want // cols != row:
+                return None
+            return slots.index(want) if want in slots else None
+        in_row = [i for i, s in enumerate(slots) if s // cols == row + dy]
+        if not in_row:
+            return None
+        before = [i for i in in_row if slots[i] % cols <= col]  # same column, else nearest left
+        return before[-1] if before else in_row[0]
+
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        if isinstance(event.widget, DeviceCard) and event.widget.address == self._moving_to:
+        if getattr(event.widget, "address", None) == self._moving_to:
             self._moving_to = None  # arrived

@@ -13,7 +13,7 @@ from typing import NoReturn
 from victron_ble_bms import __version__
 
 # Subcommands in the order `--help` lists them; a module that is not there is skipped.
-_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys", "serve")
+_COMMANDS = ("scan", "decode", "record", "emulate", "dashboard", "keys", "serve", "doctor")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.run(args)
+        # What is still buffered goes now, inside this handler: left to the interpreter's exit
+        # (Python 3.13), a closed pipe would print "Exception ignored …" and exit 120.
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `| head` closed stdout: stop quietly, as a Unix tool does

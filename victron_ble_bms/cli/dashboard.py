@@ -22,6 +22,7 @@ from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
 
+from .capture_keys import keys_from_headers
 from .output import error
 
 EXIT_INTERNAL = 1  # a bug: one line, no traceback, no locals
@@ -195,13 +196,19 @@ def _demo_plan(note: str = "") -> Plan:
     from victron_ble_bms.emulator.engine import Emulator, demo_fleet
     from victron_ble_bms.tui.feeds import ReplayClock
 
+    from .emulate import emulated_banks
+
     emulator = Emulator(demo_fleet(), seed=1, speed=1.0)
     # The emulator's timestamps are simulated time; ages on screen follow them.
     clock = ReplayClock(1.0)
     # Demo keys stay out of the user's keys file: a key added in the demo goes to a temp file.
     keys = _private_keys("demo-keys.toml")
+    names = {ident.address: ident.name for ident in emulator.identities}
     for address, key in emulator.keys.items():
-        keys.add(address, key)
+        keys.add(address, key, name=names.get(address))  # a bank names its members by these
+    # Each emulated BMS and its batteries form a bank, declared as a keys file would (issue 20).
+    for name, table in emulated_banks(emulator, "demo").items():
+        keys.add_bank(name, table)
 
     async def advertisements() -> AsyncIterator[Advertisement]:
         async for adv in emulator.stream():
@@ -274,9 +281,19 @@ def _mqtt_plan(url: str, prefix: str) -> Plan:
 def plan(args: argparse.Namespace) -> Plan:
     if getattr(args, "mqtt", None):
         return _mqtt_plan(args.mqtt, args.topic_prefix or "victron-ble-bms")
-    keys = _load_keys(args.keys)
+    keys_path, said = args.keys, None
+    if args.replay and keys_path is None:
+        # A recording's header may name its keys, and with them its banks (issue 25 item 6,
+        # issue 20): as `decode` does, said first (the line stays after the screen closes).
+        keys_path, said = keys_from_headers([args.replay])
+    keys = _load_keys(keys_path)
     if args.replay:
-        return _replay_plan(args.replay, args.speed or 1.0, keys)
+        chosen = _replay_plan(args.replay, args.speed or 1.0, keys)
+        if said:
+            error(said)
+            if keys_path is not None:
+                chosen.label += f" · keys {Path(keys_path).name}"
+        return chosen
     if args.demo:
         return _demo_plan()
     adapter = bluetooth_adapter()

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -35,7 +35,7 @@ from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_erro
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
 from .capture_keys import keys_from_headers
-from .jsonlines import JsonLines
+from .jsonlines import _LINE, CaptureLane, JsonLines
 from .keys import default_keys_path
 from .output import (
     NAME_W,
@@ -55,6 +55,9 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # some of the capture was unreadable; what was readable was decoded
 
 PROGRESS_MIN_BYTES = 8 << 20  # a progress bar only for files that take a while
+# JSON lines of packets seen before written by the reader itself (sources/capture/lane.py);
+# False: every packet the slow way (the tests compare the two).
+LANE = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -209,27 +212,38 @@ class Summary:
         if adv.victron_data is not None and len(self.heard) < self.MAX_DEVICES:
             self.heard.add(adv.address)
 
-    def add(self, reading: Reading) -> None:
-        self.frames += 1
+    def add(self, reading: Reading, times: int = 1) -> None:
+        """Tally `times` frames that each gave `reading` (the same but for time and RSSI)."""
+        self.frames += times
         if reading.advertisement.victron_data is not None:
-            self.victron += 1
+            self.victron += times
             seen = self.devices[reading.status]
             if len(seen) < self.MAX_DEVICES:
                 seen.add(reading.advertisement.address)
         if reading.status is KeyStatus.UNDECODABLE:
             # An unknown record type is "unsupported"; a frame cut short is "corrupt".
             if (reading.error or "").startswith("unsupported record"):
-                self.unsupported += 1
+                self.unsupported += times
             else:
-                self.corrupt += 1
+                self.corrupt += times
         else:
-            self.status[reading.status] += 1
+            self.status[reading.status] += times
             record = reading.record
             if record is not None:
                 if record.partial:
-                    self.partial += 1
+                    self.partial += times
                 if record.implausible:
-                    self.implausible += 1
+                    self.implausible += times
+
+    def tally(self, effect: object, times: int) -> None:
+        """A capture lane's count (cli/jsonlines.py): lines written the cached way, or frames
+        that each gave the same `Reading`."""
+        if effect is _LINE:
+            self.frames += times
+            self.victron += times
+            self.repeats += times
+        elif isinstance(effect, Reading):
+            self.add(effect, times)
 
     @property
     def doubtful(self) -> int:
@@ -464,12 +478,18 @@ def _why_nothing(
 
 
 def _advertisements(
-    path: str, args: argparse.Namespace, errors: list[CaptureError], opened: list[Capture]
+    path: str,
+    args: argparse.Namespace,
+    errors: list[CaptureError],
+    opened: list[Capture],
+    lane: CaptureLane | None = None,
 ) -> Iterator[Advertisement]:
     """The advertisements of one file (the Capture goes into `opened`, for progress);
     --follow for JSON lines."""
     capture = open_capture(path, errors=errors)
     opened.append(capture)
+    if lane is not None:
+        capture.lane = lane.lane
     if args.follow:
         if capture.format != "jsonl":
             capture.close()
@@ -497,12 +517,23 @@ def _decode_file(
     doubtful_before = summary.doubtful
     progress: _Progress | None = None
     reported = 0
-    stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened)
     lines = out.lines
-    write = out.out.write
+    write: Callable[[str], object] = out.out.write
     banks = out.banks if device is None else None  # --device: one device, not its bank
+    # Packets seen before are written by the reader itself (sources/capture/lane.py); not
+    # with banks, which follow every reading the slow way.
+    lane = (
+        CaptureLane(lines, write, summary.tally)
+        if LANE and lines is not None and device is None and not args.follow and banks is None
+        else None
+    )
+    fast = lane.lane if lane is not None else None
+    if lane is not None:
+        write = lane.append  # in order with the lines the reader writes
+    stream: Iterable[Advertisement] = _advertisements(path, args, errors, opened, lane)
     try:
         for adv in stream:
+            pending = None if fast is None else fast.pending
             if progress is None:
                 progress = _Progress(opened[0].size if opened else 0)
             if reported < len(errors):  # what the reader skipped before this frame
@@ -517,28 +548,40 @@ def _decode_file(
                     summary.victron += 1
                     summary.repeats += 1
                     write(line + "\n")
+                    if pending is not None:
+                        lane.learn(adv, pending, None, True)  # type: ignore[union-attr]
                     if summary.frames % 4096 == 0:
                         progress.update(opened[0].position, summary.frames)
                     continue
             reading = decode_advertisement(adv, keys)
             summary.add(reading)
             if reading.record is not None:
+                if lane is not None:
+                    lane.flush()  # the lines before this one first
                 out.write(adv, reading.record)
             elif reading.status in (KeyStatus.NO_KEY, KeyStatus.MISMATCH):
                 if (adv.address, reading.status) not in warned:  # once per device …
                     _warn_device(warned, adv, reading)
+            if pending is not None:
+                lane.learn(adv, pending, reading, reading.record is not None)  # type: ignore[union-attr]
             if banks is not None:  # after the frame: the bank change it caused
                 for bank_line in banks.lines(reading):
                     write(bank_line)
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)
     except CaptureError as exc:
+        if lane is not None:
+            lane.flush()
+            lane.fold()
         if progress is not None:
             progress.done()
         reported = _report_new(errors, reported, summary)
         error(str(exc))
         summary.corrupt += 1
         return EXIT_USAGE if not summary.frames else EXIT_PARTIAL
+    if lane is not None:
+        lane.flush()
+        lane.fold()
     if progress is not None:
         progress.done()
     _report_new(errors, reported, summary)

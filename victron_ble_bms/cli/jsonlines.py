@@ -17,7 +17,7 @@ key, name or length always misses.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from victron_ble_bms.protocol import COMPANY_ID, Record
@@ -25,6 +25,7 @@ from victron_ble_bms.protocol.crypto import KeyCipher, cipher_for
 
 from ..jsonform import frame_object
 from ..sources.advertisement import Advertisement
+from ..sources.capture.lane import RSSI_TEXT, Entry, Lane
 
 MAX_DEVICES = 4096  # bound on the cache (a busy marina); cleared when full
 _INSTANT_READOUT = 0x10
@@ -41,7 +42,7 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class _Device:
-    __slots__ = ("head", "name", "plaintext", "cipher", "parts")
+    __slots__ = ("head", "name", "plaintext", "cipher", "parts", "end", "high", "block")
 
     def __init__(
         self, head: bytes, name: str | None, plaintext: int, cipher: KeyCipher, parts: list[str]
@@ -51,6 +52,19 @@ class _Device:
         self.plaintext = plaintext
         self.cipher = cipher
         self.parts = parts  # 4 literal pieces around ts, rssi, nonce
+        self.end = parts[3] + "\n"  # a lane entry's last piece (shared by all of them)
+        self.high = -1  # `block` holds the keystreams of the nonces high << 8 … | 255
+        self.block = b""
+
+    def keystream(self, nonce: int, n: int) -> int:
+        """The first `n` keystream bytes for `nonce`, as an int (little-endian): from one ECB
+        call per 256 nonces (crypto.KeyCipher.keystreams), as a device counts up."""
+        high = nonce >> 8
+        if high != self.high:
+            self.block = self.cipher.keystreams(high)
+            self.high = high
+        at = (nonce & 0xFF) << 4
+        return int.from_bytes(self.block[at : at + n], "little")
 
 
 def _head(data: bytes) -> bytes:
@@ -96,6 +110,16 @@ class JsonLines:
             return None
         p0, p1, p2, p3 = device.parts
         return f"{p0}{_float_repr(ts)}{p1}{rssi}{p2}{nonce}{p3}"
+
+    def template(self, adv: Advertisement) -> tuple[str, str, str, _Device] | None:
+        """`adv`'s line in three pieces around its ts and rssi (and the device template they
+        come from), when `cached` gives its line; else None."""
+        if self.cached(adv) is None:
+            return None
+        device = self._devices[adv.address]
+        data = adv.manufacturer_data[COMPANY_ID]
+        p0, p1, p2, p3 = device.parts
+        return p0, p1, f"{p2}{data[5] | (data[6] << 8)}", device
 
     def full(self, adv: Advertisement, name: str, record: Record) -> str:
         """The line for a freshly decoded record (exactly as before); remembers it as the
@@ -147,3 +171,192 @@ class JsonLines:
         if len(self._devices) >= MAX_DEVICES:
             self._devices.clear()
         self._devices[adv.address] = device
+
+
+_LINE = object()  # an entry's effect: one line written the cached way
+_MD_JSON = b'"manufacturer_data":{"737":"'  # our writer's Victron data (company 737 = 0x02E1)
+
+
+class CaptureLane:
+    """`decode --format jsonl`'s side of a capture reader's lane (sources/capture/lane.py).
+
+    Entries are made from lines this module wrote the slow way (`learn`): a packet's line
+    pieces, or, for a packet that gives no line, the `Reading` whose tally a repeat adds.
+    A packet missing from the lane is taken here in one piece (`_miss`) when it is a device's
+    next frame in a layout seen before (same bytes but nonce and data) and either its data
+    decrypts to the device template's values (with the keystreams batched per 256 nonces) or
+    the device has no key. Everything else goes the slow way, and is learnt from.
+    """
+
+    # Entries (each ~0.3 KB: its key, the text up to the nonce); then counts are folded and
+    # the lane starts again.
+    LIMIT = 1 << 15
+
+    def __init__(
+        self,
+        lines: JsonLines,
+        write: Callable[[str], object],
+        tally: Callable[[object, int], None],
+    ) -> None:
+        self.lines = lines
+        self.write = write
+        self.tally = tally  # (effect, frames): _LINE, or a Reading
+        self.lane = Lane(self._miss, self.flush)
+        # key[:12] of an HCI report (event head + address) / a JSON line's text up to the
+        # Victron nonce → (its layout, device template or None without a key, effect).
+        self._layouts: dict[bytes, tuple[Any, ...]] = {}
+
+    def flush(self) -> None:
+        out = self.lane.out
+        if out:
+            self.write("".join(out))
+            out.clear()
+
+    def append(self, text: str) -> None:
+        """Write `text` after what the reader wrote."""
+        out = self.lane.out
+        out.append(text)
+        if len(out) >= self.lane.flush_at:
+            self.flush()
+
+    def fold(self) -> None:
+        """Add the lane's counts to the tallies (and zero them)."""
+        counts: dict[int, list[Any]] = {}  # by effect (Readings are not hashable)
+        for entry in self.lane.packets.values():
+            if entry[3]:
+                effect = _LINE if entry[0] is not None else entry[4]
+                tally = counts.get(id(effect))
+                if tally is None:
+                    counts[id(effect)] = [effect, entry[3]]
+                else:
+                    tally[1] += entry[3]
+                entry[3] = 0
+        for effect, times in counts.values():
+            self.tally(effect, times)
+
+    def _put(self, key: bytes, entry: Entry) -> None:
+        packets = self.lane.packets
+        if len(packets) >= self.LIMIT:
+            self.fold()
+            packets.clear()
+        packets[key] = entry
+
+    def learn(self, adv: Advertisement, key: bytes, reading: object, wrote: bool) -> None:
+        """The packet `key` gave `adv`, which the slow way tallied as `reading` and for which
+        it wrote a line (`wrote`) or not."""
+        if wrote:
+            pieces = self.lines.template(adv)
+            if pieces is None:
+                return
+            p0, p1, tail, device = pieces
+            self._put(key, [p0, p1, tail, 0, _LINE, device.end])
+            self._layout(adv, key, device, _LINE)
+        else:
+            self._put(key, [None, None, None, 0, reading, None])
+            status = getattr(reading, "status", None)
+            if status is not None and status.value == "no key":
+                self._layout(adv, key, None, reading)
+
+    def _layout(
+        self, adv: Advertisement, key: bytes, device: _Device | None, effect: object
+    ) -> None:
+        data = adv.manufacturer_data.get(COMPANY_ID)
+        if (
+            data is None
+            or not 8 < len(data) <= 24
+            or data[0] != _INSTANT_READOUT
+            or data[4] == _UNENCRYPTED
+        ):
+            return
+        n = len(data) - 8
+        if key[0] == 0x3E:  # an HCI report: the Victron data must be its last AD structure
+            at = len(key) - len(data)
+            if key[at:] != data or key[at - 4 : at] != bytes((len(data) + 3, 0xFF, 0xE1, 0x02)):
+                return
+            self._keep(
+                key[:12],
+                key[12 : at + 5],
+                at + 5,
+                data[7],
+                len(key),
+                n,
+                device,
+                effect,
+            )
+            return
+        m = key.find(_MD_JSON)
+        if m < 0 or key.count(b'"manufacturer_data"') != 1 or key.count(b'"737"') != 1:
+            return
+        h = m + len(_MD_JSON)
+        q = h + 2 * len(data)
+        if key[h:q] != data.hex().encode() or key[q : q + 1] != b'"':
+            return
+        self._keep(
+            key[: h + 10],
+            key[h + 14 : h + 16],
+            h,
+            key[q:],
+            len(key),
+            n,
+            device,
+            effect,
+        )
+
+    def _keep(self, key: bytes, *layout: Any) -> None:
+        if len(self._layouts) >= self.LIMIT:  # a flood of addresses: bounded too
+            self._layouts.clear()
+        self._layouts[key] = layout
+
+    def _miss(self, key: bytes, ts: str, rssi: str) -> bool:
+        if key[0] == 0x3E:
+            layout = self._layouts.get(key[:12])
+            if layout is None:
+                return False
+            rest, at, check, size, n, device, effect = layout
+            if len(key) != size or key[at + 2] != check or key[12:at] != rest:
+                return False
+            nonce = key[at] | (key[at + 1] << 8)
+            if device is not None:
+                payload = int.from_bytes(key[at + 3 :], "little") ^ device.keystream(nonce, n)
+                if payload != device.plaintext:
+                    return False
+        else:
+            m = key.find(_MD_JSON)
+            if m < 0:
+                return False
+            h = m + len(_MD_JSON)
+            layout = self._layouts.get(key[: h + 10])
+            if layout is None:
+                return False
+            check, h0, tail, size, n, device, effect = layout
+            if h != h0 or len(key) != size or key[h + 14 : h + 16] != check:
+                return False
+            if key[h + 16 + 2 * n :] != tail:
+                return False
+            try:
+                nonce_bytes = bytes.fromhex(key[h + 10 : h + 14].decode("ascii"))
+                body = bytes.fromhex(key[h + 16 : h + 16 + 2 * n].decode("ascii"))
+            except ValueError:
+                return False
+            if len(nonce_bytes) != 2 or len(body) != n:
+                return False
+            nonce = nonce_bytes[0] | (nonce_bytes[1] << 8)
+            if device is not None:
+                payload = int.from_bytes(body, "little") ^ device.keystream(nonce, n)
+                if payload != device.plaintext:
+                    return False
+        packets = self.lane.packets
+        if len(packets) >= self.LIMIT:
+            self._put(key, [None, None, None, 0, None, None])  # folds and starts again
+        if device is None:  # no key: the same tally whatever the nonce and data
+            packets[key] = [None, None, None, 1, effect, None]
+            return True
+        p0, p1, p2, _ = device.parts
+        tail_text = f"{p2}{nonce}"
+        end = device.end
+        packets[key] = [p0, p1, tail_text, 1, _LINE, end]
+        self.lane.out.append(f"{p0}{ts}{p1}{rssi}{tail_text}{end}")
+        return True
+
+
+__all__ = ["RSSI_TEXT", "CaptureLane", "JsonLines"]

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import getpass
 import importlib
+import importlib.util
 import math
 import shutil
 import socket
@@ -68,6 +69,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--topic-prefix", metavar="PREFIX", help="topic prefix (default victron-ble-bms)"
     )
     p.add_argument(
+        "--instance-id",
+        metavar="ID",
+        help="this serve among others on the same broker: its own bridge device, availability "
+        "and clean-up (lower-case letters, digits, _ -; default: the host name)",
+    )
+    p.add_argument(
         "--keys", metavar="FILE", help=f"keys file (TOML; default {default_keys_path()})"
     )
     p.add_argument(
@@ -78,6 +85,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument(
         "--print-systemd-unit", action="store_true", help="print a systemd unit for these options"
+    )
+    p.add_argument(
+        "--signalk",
+        metavar="URL",
+        help="also (or instead) send the batteries to a Signal K server: "
+        "ws://host[:port]/signalk/v1/stream (token: [signalk] in the config file or "
+        "VICTRON_BMS_SIGNALK_TOKEN, else a device access request)",
     )
     g = p.add_argument_group("emulator and capture sources")
     g.add_argument("--device", action="append", default=[], metavar="TYPE[:ADDRESS[:KEY]]")
@@ -290,6 +304,20 @@ def _receiver_tracker(source: str) -> Any:
     return receivers.Receivers(on_event=say)
 
 
+def _all_receivers_gone(tracker: Any) -> Callable[[str], bool]:
+    """For the publisher: is a device heard only through receivers that have all gone (a
+    gateway's last will said offline, or silent past the limit)? Then it is offline now."""
+
+    def unheard(address: str) -> bool:
+        dev = tracker.device(address)
+        if dev is None or not dev.receivers:
+            return False
+        states = [tracker.receivers.get(rid) for rid in dev.receivers]
+        return all(st is not None and st.silent for st in states)
+
+    return unheard
+
+
 async def _ble(args: argparse.Namespace, keys: Mapping[str, bytes]) -> AsyncIterator[Reading]:
     from victron_ble_bms.sources.ble import close_bleak_bus
     from victron_ble_bms.sources.live import (
@@ -333,6 +361,8 @@ def _unit(args: argparse.Namespace, argv_mqtt: str | None) -> str:
         opts += ["--mqtt", argv_mqtt]
     if args.topic_prefix:
         opts += ["--topic-prefix", args.topic_prefix]
+    if args.instance_id:
+        opts += ["--instance-id", args.instance_id]
     if not args.publish_raw:  # a receiver reads no keys
         opts += ["--keys", str(Path(args.keys or default_keys_path()).expanduser().resolve())]
     if args.config:
@@ -357,16 +387,25 @@ def _receiver_id(args: argparse.Namespace) -> str:
 
 # What `serve` can publish to beside MQTT; each one adds its option's test here and its sink in
 # `_extra_sinks`.
-_OTHER_SINKS_HINT = ", or --http HOST:PORT for a web page"
-_SINK_FLAGS = (("http", "--http"),)  # (argparse dest, option): carried into the systemd unit
+_OTHER_SINKS_HINT = (
+    ", or --http HOST:PORT for a web page, or --signalk ws://host[:port]/signalk/v1/stream"
+)
+_SINK_FLAGS = (("http", "--http"), ("signalk", "--signalk"))  # (dest, option): into the unit
 
 
 def _extra_sinks_wanted(args: argparse.Namespace) -> bool:
-    return any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS)
+    from victron_ble_bms.signalk.sink import wanted as signalk_wanted
+
+    if any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
+        return True
+    return signalk_wanted(args.config, None)  # a [signalk] url in the config file
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from victron_ble_bms.mqtt.config import ConfigError, load_config, resolve
+    from victron_ble_bms.mqtt.topics import demo_prefix
 
     source = args.source[0] if args.source else "ble"
     if source not in SOURCES:
@@ -386,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
     if args.publish_raw and source == "mqtt":
         error("--publish-raw forwards what a radio hears; with --source mqtt it would loop")
         return EXIT_USAGE
-    if args.publish_raw and _extra_sinks_wanted(args):
+    if args.publish_raw and any(getattr(args, attr, None) for attr, _flag in _SINK_FLAGS):
         error(
             "--publish-raw only forwards raw frames to MQTT; "
             + " and ".join(flag for attr, flag in _SINK_FLAGS if getattr(args, attr, None))
@@ -409,7 +448,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         cfg, warnings = load_config(args.config)
-        cfg = resolve(cfg, url=args.mqtt, topic_prefix=args.topic_prefix)
+        cfg = resolve(
+            cfg, url=args.mqtt, topic_prefix=args.topic_prefix, instance_id=args.instance_id
+        )
+        if source == "emulator" and not args.publish_raw and args.topic_prefix is None:
+            # Made-up devices never share topics or HA devices with real ones (nor with another
+            # instance's demo: the demo fleet has the same addresses everywhere).
+            cfg = replace(cfg, topic_prefix=demo_prefix(cfg.topic_prefix, cfg.instance))
     except ConfigError as exc:
         error(str(exc))
         return EXIT_USAGE
@@ -425,8 +470,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             importlib.import_module("aiomqtt")
         except ImportError:
-            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[mqtt]'")
+            error("serve needs aiomqtt for MQTT: pip install 'victron-ble-bms[serve]'")
             return EXIT_USAGE
+    problem = _source_problem(args, source)
+    if problem is not None:  # the service cannot do its job: say so and fail, not wait forever
+        error(problem)
+        return EXIT_UNAVAILABLE
     keys: ReloadingKeys | None = None  # a receiver (--publish-raw) reads no keys
     if not args.publish_raw:
         keys_path = Path(args.keys) if args.keys else default_keys_path()
@@ -445,6 +494,27 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback (it could show locals)
         error(f"serve stopped by an unexpected error: {type(exc).__name__}: {exc}")
         return EXIT_UNAVAILABLE
+
+
+def _source_problem(args: argparse.Namespace, source: str) -> str | None:
+    """Why the source cannot work at all (checked before anything starts), or None. A radio
+    that is merely not up yet (bluetoothd starting later than serve) is waited for instead."""
+    if source == "capture":
+        from victron_ble_bms.sources.capture import CaptureError, open_capture
+
+        try:
+            open_capture(args.source[1]).close()
+        except CaptureError as exc:
+            return str(exc)
+    if source == "ble":
+        wanted = ["bleak"] + (["dbus_fast"] if sys.platform.startswith("linux") else [])
+        missing = [name for name in wanted if importlib.util.find_spec(name) is None]
+        if missing:
+            return (
+                f"--source ble needs {' and '.join(n.replace('_', '-') for n in missing)}, "
+                "not installed here: pip install 'victron-ble-bms[serve]'"
+            )
+    return None
 
 
 def _readings(
@@ -485,11 +555,16 @@ def _raw_advertisements(
 def _extra_sinks(args: argparse.Namespace, board: Board) -> list[Sink[Reading]]:
     """The sinks beside MQTT that this run asked for (web page, Signal K server), each fed the
     same readings and reading the same board."""
+    from victron_ble_bms.signalk.sink import from_options as signalk_sink
+
     sinks: list[Sink[Reading]] = []
     if getattr(args, "http", None):
         from victron_ble_bms.web import web_sink
 
         sinks.append(web_sink(args, board, say))
+    signalk = signalk_sink(args.config, args.signalk, board, say=say, warn=error)
+    if signalk is not None:  # a config or missing-package problem raises ValueError: usage
+        sinks.append(signalk)
     return sinks
 
 
@@ -537,12 +612,18 @@ async def _serve(
                     hostname=socket.gethostname(),
                     names=keys.name,
                     extra_state=None if tracker is None else tracker.state_fields,
+                    demo=source == "emulator",
+                    unheard=None if tracker is None else _all_receivers_gone(tracker),
                 )
                 sinks.append(
                     MqttSink(cfg, publisher, publisher.reading, say=say, publisher=publisher)
                 )
             sinks.extend(_extra_sinks(args, board))
-            what, where = "readings", f"{cfg.topic_prefix}/" if cfg.broker is not None else ""
+            what, where = "readings", ""
+            if cfg.broker is not None:
+                where = f"{cfg.topic_prefix}/ as instance {cfg.instance}"
+                if source == "emulator":
+                    where += " (a demo: its devices are removed when it stops)"
             shown = board
 
             def counted() -> str:
@@ -605,6 +686,8 @@ async def _serve(
                     say(f"{sink.name}: tick failed: {type(exc).__name__}: {exc}")
 
     sink_tasks = [asyncio.create_task(sink.run(), name=sink.name) for sink in sinks]
+    for task in sink_tasks:  # a sink that gave up for good (credentials refused) stops serve
+        task.add_done_callback(lambda _task: stop.set())
     tasks = [asyncio.create_task(consume()), asyncio.create_task(tick())]
     drained = True
     try:
@@ -633,7 +716,8 @@ async def _serve(
                 say(f"stopping {sink.name}: {type(exc).__name__}: {exc}")
     summaries = "".join(f", {sink.summary()}" for sink in sinks)
     say(f"stopped: {readings} {what}, {counted()}{summaries}")
-    if ended in ("failed", "ended") or (ended == "done" and not drained):
+    gave_up = [reason for sink in sinks if (reason := getattr(sink, "failed", None))]
+    if gave_up or ended in ("failed", "ended") or (ended == "done" and not drained):
         return EXIT_UNAVAILABLE  # systemd's Restart=on-failure brings a live source back
     return EXIT_OK
 

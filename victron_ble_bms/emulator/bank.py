@@ -8,6 +8,11 @@ connected in parallel … no damage will occur if there are small differences in
 voltages because of varying cable resistances or internal battery resistances"). The BMS sees the
 chain's signals: a battery that does not allow charging or discharging pulls the whole chain
 (manual §3.1, "all battery BMS cables are connected in series").
+
+What the bank's members advertise adds up (issue 20 item 4): the strings' currents sum to the
+bank current the BMS measures (`split`), and the BMS's voltage is the node behind the cables —
+each member's terminal voltage is that node's plus its own current times its cabling
+(`voltage_v`), so a bank view can check one against the other.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Bank:
         self.strings = strings
         self.batteries = [b for s in strings for b in s]
         self.parallel = len(strings)
+        self.currents = [0.0] * self.parallel  # each string's current in the last step
 
     @property
     def kind(self) -> LithiumType:
@@ -57,7 +63,21 @@ class Bank:
 
     @property
     def voltage_v(self) -> float:
-        return sum(sum(b.voltage_v for b in s) for s in self.strings) / self.parallel
+        """The bank's voltage where the strings meet (at the BMS): each string's terminal
+        voltages plus the drop of its current through its cabling (CABLE_OHM per battery
+        connection; a discharge, i < 0, leaves the node lower than the terminals)."""
+        nodes = [
+            sum(b.voltage_v for b in s) + i * CABLE_OHM * len(s)
+            for s, i in zip(self.strings, self.currents, strict=True)
+        ]
+        return sum(nodes) / self.parallel
+
+    @property
+    def soc(self) -> float:
+        """The charge actually in the bank, as a fraction of its capacity (what a battery
+        monitor synchronised before t = 0 starts from)."""
+        socs = [sum(c.soc for c in b.cells) / len(b.cells) for b in self.batteries]
+        return min(max(sum(socs) / len(socs), 0.0), 1.0)
 
     @property
     def allowed_to_charge(self) -> bool:
@@ -86,7 +106,8 @@ class Bank:
     def step(
         self, current_a: float, ambient_c: float, faults: frozenset[FaultKind], t: float, dt: float
     ) -> None:
-        for string, i in zip(self.strings, self.split(current_a, dt), strict=True):
+        self.currents = self.split(current_a, dt)
+        for string, i in zip(self.strings, self.currents, strict=True):
             for b in string:
                 b.step(i, ambient_c, faults, t, dt)
 

@@ -15,7 +15,7 @@ from .bank import Bank
 from .base import ChargerRuntime, Identity, System
 from .lithium import LITHIUM_TYPES, LithiumBattery, LithiumSettings, StandaloneBattery
 from .lynx import LynxSmartBms
-from .scenario import Scenario, ScenarioError, check_settings
+from .scenario import Connection, Scenario, ScenarioError, check_settings
 from .smart_bms import SmartBms, SmartBmsSettings
 
 LITHIUM_TYPES_FALLBACK = "lithium-12.8v-100ah"  # only a placeholder in derived bank specs
@@ -31,6 +31,9 @@ class BmsType:
     model_id: int
     family: str  # "smart-bms" | "lynx"
     system_plus: bool = False
+    # Lynx continuous current rating (Lynx Smart BMS manual §5.2.1; the NG comes as 500 A or
+    # 1000 A — inferred: the 500 A one for the type without a number)
+    rating_a: float = 0.0
 
     @property
     def product(self) -> str:
@@ -42,9 +45,9 @@ BMS_TYPES: dict[str, BmsType] = {
     for t in (
         BmsType("smart-bms-cl-12-100", 0xA3E0, "smart-bms"),
         BmsType("smart-bms-12-200", 0xA3E8, "smart-bms", system_plus=True),
-        BmsType("lynx-smart-bms-500", 0xA3E5, "lynx"),
-        BmsType("lynx-smart-bms-1000", 0xA3E6, "lynx"),
-        BmsType("lynx-smart-bms-ng", 0xA3E7, "lynx"),
+        BmsType("lynx-smart-bms-500", 0xA3E5, "lynx", rating_a=500.0),
+        BmsType("lynx-smart-bms-1000", 0xA3E6, "lynx", rating_a=1000.0),
+        BmsType("lynx-smart-bms-ng", 0xA3E7, "lynx", rating_a=500.0),
     )
 }
 
@@ -166,7 +169,7 @@ class Builder:
         return DeviceSpec(LITHIUM_TYPES_FALLBACK, address, seed[16:32])
 
     def battery(
-        self, type_name: str, scenario: Scenario, spec: DeviceSpec | None
+        self, type_name: str, scenario: Scenario, spec: DeviceSpec | None, member: int = 0
     ) -> LithiumBattery:
         kind = LITHIUM_TYPES[type_name]
         try:
@@ -182,6 +185,7 @@ class Builder:
             scenario.initial,
             scenario.ambient_at(0.0),
             random.Random(self.rng.random()),  # noqa: S311 - a deterministic simulation, not crypto
+            member,
         )
 
     def system(self, spec: DeviceSpec, scenario: Scenario) -> System:
@@ -202,6 +206,14 @@ class Builder:
                 f"{where}: bank.series: at most four 12.8 V or two 25.6 V batteries in series "
                 "(Lithium Battery Smart manual §4.3)"
             )
+        if bms.family == "lynx" and any(
+            c.connection is Connection.BATTERY for c in scenario.chargers
+        ):
+            raise ScenarioError(
+                f"{where}: chargers: a Lynx Smart BMS has its chargers on the system side "
+                '(Lynx Smart BMS NG manual: "all loads and chargers are connected to the right '
+                'side"); connection = "battery" is for a Smart BMS'
+            )
         ident = self.identity(spec.type, bms.model_id, spec)
         nonce = self.rng.randrange(0x10000)
         fixed = bool(spec.address and spec.key)
@@ -211,6 +223,7 @@ class Builder:
                     b.battery,
                     scenario,
                     self.bank_member(ident, i * b.series + j) if fixed else None,
+                    i * b.series + j,
                 )
                 for j in range(b.series)
             ]
@@ -225,4 +238,4 @@ class Builder:
             except ValueError as exc:
                 raise ScenarioError(f"{where}: settings: {exc}") from exc
             return SmartBms(ident, nonce, bank, settings, chargers, system_plus=bms.system_plus)
-        return LynxSmartBms(ident, nonce, bank, chargers, scenario.initial.soc_pct)
+        return LynxSmartBms(ident, nonce, bank, chargers, bms.rating_a)

@@ -152,7 +152,9 @@ class Emulator:
         return out
 
     def step(self) -> list[Advertisement]:
-        """One simulated second: every device sends its reading, then the physics advances."""
+        """One simulated second: the physics advances over it, then every device sends the
+        reading it measured — so the first reading already shows the scenario's first second
+        (its load, its charger), not the state before anything flowed (issue 24 item 7)."""
         t = self.time_s
         out: list[Advertisement] = []
         silent: set[str] = set()
@@ -161,6 +163,8 @@ class Emulator:
         for u, env in zip(self._units, envs, strict=True):
             if FaultKind.PIN_CHANGE in env.faults:  # the BMS, or the battery on its own
                 u.system.transmitters[0].change_pin()
+        for u, env in zip(self._units, envs, strict=True):
+            u.system.step(env, STEP_S)
         timing = self._timing
         window_end = self.start_ts + t + STEP_S
         for tx, phase in self._tx:
@@ -179,8 +183,6 @@ class Emulator:
                 self._pending[address] = (adv, tx.identity.rssi, reading_ts)
                 self._repeats(address, window_end, out)
         self.silent = silent
-        for u, env in zip(self._units, envs, strict=True):
-            u.system.step(env, STEP_S)
         self.time_s = t + STEP_S
         out.sort(key=lambda a: a.ts)
         return out

@@ -14,10 +14,25 @@ The curve is ours (no manual publishes one) but is pinned to what the battery ma
   region is an absolute charge in ampere-seconds (OVERFULL_CURVE), not a fraction of capacity
   (a fraction made the cycle 35 s on a 50 Ah and 331 s on a 330 Ah battery: issue 13 item 7);
 * below empty it collapses towards the 2 V at which Bluetooth stops (§6 "VictronConnect issues").
+
+That curve is the cell *while and just after charging*. At rest LiFePO₄ relaxes (issue 24 item 6):
+
+* the top of the curve is surface charge: a full battery rests at about 3.40 V per cell (13.6 V),
+  the float level §6.1.2 treats as full ("the charge voltage drops to 13.5V and the battery can be
+  considered full"), and §6.1.2's recovery procedure expects a charged battery to "comfortably sit
+  above 12.8V … like 13.2V or higher" after a few hours' rest — OCV_REST, reached with
+  REST_TAU_S. Inferred: the rest curve itself is the usual published LFP equilibrium curve;
+* a load step relaxes: besides the ohmic resistance the cell has a diffusion (RC) part that
+  follows the current with a time constant of a minute (RC_TAU_S, RC_SHARE; inferred from the
+  usual two-element LFP equivalent circuit — no manual gives it);
+* cold raises the resistance several-fold (resistance_factor): inferred, Arrhenius with an
+  activation energy of 25 kJ/mol (×2.5 at 0 °C, ×6 at −20 °C), in line with the manual's cold
+  capacities (§7: 80 % at 0 °C, 50 % at −20 °C) that come from the same slower kinetics.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -46,6 +61,29 @@ OCV_CURVE: tuple[tuple[float, float], ...] = (
     (0.995, 3.50),
     (1.000, 3.60),
 )
+# The same cell after hours at rest (see top): identical up to 95 %, then the surface charge gone —
+# a full cell rests at 3.40 V (13.6 V per 12.8 V battery), not at the 3.60 V of a finished charge.
+OCV_REST: tuple[tuple[float, float], ...] = (
+    *(p for p in OCV_CURVE if p[0] <= 0.950),
+    (0.980, 3.37),
+    (0.995, 3.39),
+    (1.000, 3.40),
+)
+# Charge beyond full does not relax: OVERFULL_CURVE is calibrated on the cycle §6.1.3 observes
+# (3.75 V → below 3.6 V in one to three minutes with the charger off), which already contains
+# whatever the cell relaxes; that charge goes only by balancing or discharge (inferred).
+# Surface charge builds up with a charge current (REST_RISE_TAU_S) and fades at rest over hours
+# (REST_TAU_S, 10 min: 14.2 V → ~13.8 V in ten minutes, ~13.6 V within the hour; §6.1.2 "let
+# the battery rest for a few hours" before judging its voltage) or
+# faster under a discharge (REST_DISCHARGE_TAU_S). All three inferred.
+REST_RISE_TAU_S = 60.0
+REST_TAU_S = 600.0
+REST_DISCHARGE_TAU_S = 120.0
+# Diffusion part of the resistance (inferred, see top): 30 % of the cell's DC resistance, τ = 60 s.
+RC_SHARE = 0.3
+RC_TAU_S = 60.0
+# Arrhenius factor for the resistance (inferred, see top): Ea / R in kelvin.
+ACTIVATION_K = 25000.0 / 8.314
 SOC_MIN = OCV_CURVE[0][0]
 SOC_MAX = OCV_CURVE[-1][0]
 
@@ -65,6 +103,8 @@ _OX = tuple(p[0] for p in OVERFULL_CURVE)
 _OY = tuple(p[1] for p in OVERFULL_CURVE)
 _XS = tuple(p[0] for p in OCV_CURVE)
 _YS = tuple(p[1] for p in OCV_CURVE)
+_RX = tuple(p[0] for p in OCV_REST)
+_RY = tuple(p[1] for p in OCV_REST)
 
 # Usable capacity against temperature, from the manual's technical data (§7): nominal capacity
 # @25 °C = 100 %, @0 °C = 80 %, @-20 °C = 50 % (e.g. 100/80/50 Ah for the 12.8 V/100 Ah).
@@ -82,8 +122,20 @@ def _interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
 
 
 def ocv(soc: float) -> float:
-    """Open-circuit cell voltage for a state of charge (fraction)."""
+    """Open-circuit cell voltage for a state of charge (fraction), just after charging."""
     return _interp(_XS, _YS, soc)
+
+
+def ocv_rest(soc: float) -> float:
+    """Open-circuit cell voltage after hours at rest (see OCV_REST)."""
+    return _interp(_RX, _RY, soc)
+
+
+def resistance_factor(temperature_c: float) -> float:
+    """How much higher the resistance is than at 25 °C (inferred Arrhenius, see top); the
+    formula is not extrapolated beyond the manual's operating range (−20…+50 °C, §7)."""
+    t = min(max(temperature_c, -20.0), 50.0) + 273.15
+    return math.exp(ACTIVATION_K * (1.0 / t - 1.0 / 298.15))
 
 
 _CT_X = tuple(p[0] for p in CAPACITY_VS_TEMPERATURE)
@@ -105,15 +157,42 @@ class Cell:
     resistance_ohm: float
     over_as: float = 0.0
     leak_per_s: float = 0.0  # self-discharge, fraction of capacity per second
+    surface: float = 0.0  # 0 = rested … 1 = just charged (see OCV_REST)
+    v_rc: float = 0.0  # diffusion overpotential, V (see RC_TAU_S)
+    r_factor: float = 1.0  # resistance_factor at the cell's temperature
 
     def ocv(self) -> float:
         if self.over_as > 0.0:
             return _interp(_OX, _OY, self.over_as)
-        return ocv(self.soc)
+        rest = ocv_rest(self.soc)
+        return rest + self.surface * (ocv(self.soc) - rest)
+
+    @property
+    def r_ohmic(self) -> float:
+        """The part of the resistance that acts at once (the rest is the RC part)."""
+        return self.resistance_ohm * (1.0 - RC_SHARE) * self.r_factor
+
+    def emf(self) -> float:
+        """The voltage behind the ohmic resistance: open-circuit plus diffusion overpotential."""
+        return self.ocv() + self.v_rc
 
     def voltage(self, current_a: float) -> float:
         """Terminal voltage; current > 0 charges (voltage rises by I·R)."""
-        return self.ocv() + current_a * self.resistance_ohm
+        return self.emf() + current_a * self.r_ohmic
+
+    def relax(self, current_a: float, dt: float) -> None:
+        """Advance the RC part and the surface charge by dt with this current (exact
+        exponential steps, stable for any dt)."""
+        target = current_a * self.resistance_ohm * RC_SHARE * self.r_factor
+        self.v_rc = target + (self.v_rc - target) * math.exp(-dt / RC_TAU_S)
+        # any charge current (above C/500) builds surface charge and keeps it — a charger's
+        # tail in absorption too; a discharge or rest lets it go
+        if current_a > 0.002 * self.capacity_ah:
+            goal, tau = 1.0, REST_RISE_TAU_S
+        else:
+            goal = 0.0
+            tau = REST_DISCHARGE_TAU_S if current_a < -0.05 * self.capacity_ah else REST_TAU_S
+        self.surface = goal + (self.surface - goal) * math.exp(-dt / tau)
 
     def dv_das(self, capacity_factor_: float = 1.0) -> float:
         """How fast the open-circuit voltage moves per ampere-second here (V/As), for the

@@ -35,11 +35,27 @@ LOADS_BACK_CELL_V = 3.20  # §6: loads back (and pre-alarm off, §3.3) when all 
 CHARGE_DISCONNECT_CELL_V = 3.75  # §5.2.1 / §6: chargers off when a cell reaches 3.75 V
 CHARGE_RECONNECT_CELL_V = 3.60  # §6: … on again once the highest cell is below 3.6 V
 OVER_VOLTAGE_ALARM_CELL_V = 3.95  # §5.3 table: A-SL9 cell voltage > 3.95 V
-OVER_TEMPERATURE_C = 75  # §5.2.1, §5.3: A-SL15 temp > 75 °C, chargers off
-# Inferred (no manual gives a temperature hysteresis): an alarm clears only 2 °C inside its
-# threshold — two steps of the 1 °C the record carries — so a battery sitting at 75 °C or 5 °C
-# does not toggle A-SL15 / A-SL22 every second (issue 13 item 11).
-TEMPERATURE_HYSTERESIS_C = 2
+OVER_TEMPERATURE_C = 75  # §5.3 table: A-SL15 "Temp > 75°C"
+# Charging above 50 °C. The manuals disagree: §5.2.1 says the BMS turns the chargers off above
+# 75 °C, but §1.2 ("the temperature range over which the battery can be charged is 5°C to 50°C")
+# and §7 ("Charge: +5°C to +50°C") give 50 °C, and the smallBMS manual — which only passes on the
+# battery's own charge signal — lists the charge disconnect "due to cell over temperature
+# (>50°C), cell under temperature (<5°C)". Two manuals and three places against one sentence,
+# and the lower limit is the safe one: the battery withdraws allowed-to-charge above 50 °C.
+# No code is documented for it (the A-SL15 alarm stays at > 75 °C, §5.3, and docs/protocol.md
+# §4.1 lists no warning bit this battery uses for it), so the record shows only "not allowed
+# to charge" between 50 and 75 °C (issue 24 item 5).
+CHARGE_MAX_TEMPERATURE_C = 50
+# Hysteresis (inferred: no manual gives one). A threshold is crossed when the record's whole
+# degree passes it (A-SL22 at a reading below 5 °C, A-SL15 above 75 °C, the charge stop above
+# 50 °C); the condition clears once the battery's own finer sensor is back AT the threshold —
+# half a degree back — so the reading then shows the threshold itself ("charging resumes at
+# 5 °C", the cold-charge scenario) and a battery sitting near it does not toggle every second.
+# E-SL24 "Hardware failure" (§5.3 cause 2: "one (or more) cells are very deeply discharged").
+# §6.1.2 "Battery very low terminal voltage": "a cell voltage below 2.5V" means permanent damage;
+# inferred: the error is raised while a cell is below 2.5 V (between the 2.0 V at which Bluetooth
+# stops and the 2.5 V of the recovery procedure, §6.1.2).
+DEEP_DISCHARGE_CELL_V = 2.5
 BALANCE_TARGET_V = 0.01  # §5.2.2: "until all cell voltages are within 0.01V of each other"
 # Inferred: a new balancing run starts only above twice the target, so that a spread sitting at
 # the target (and the 0.01 V steps of the record) cannot start and stop it every second.
@@ -47,19 +63,26 @@ BALANCE_RESTART_V = 0.02
 IMBALANCE_SPREAD_V = 0.10  # §5.2.2: "imbalance" when "more than 0.1V voltage difference"
 BALANCE_CURRENT_A = 1.8  # §5.2.2: balancing current at most 1.8 A
 BALANCE_EFFICIENCY = 0.9  # emulator choice: the active balancer loses ~10 % moving charge
-# §5.2.2: the status "will be detected as soon as the battery voltage is above 13.8V (27.2V)";
-# balancing "can happen only during the absorption charge stage" — the battery has no current
-# sensor (§3.5), so "absorption" is: being charged with the pack above that voltage. It ends
-# when the charge stops or the charger drops to float (13.5 V, §4.4.2): below 13.6 V (inferred,
-# midway) — and §6.1.3 "balancing even takes place when the charger is disabled" by a high cell.
+# §5.2.2: the status "will be detected as soon as the battery voltage is above 13.8V (27.2V)"
+# (an unknown status stays unknown below that, and a charge that reaches it counts as the last
+# full charge). Balancing itself "starts when the first cell has reached 3.3V" — while the
+# battery is charged ("only during the absorption charge stage": the battery has no current
+# sensor, §3.5, so charging is what it can tell) — and it stops when the charge stops or the
+# charger drops to float (13.5 V, §4.4.2): below 13.6 V (inferred, midway). §6.1.3: "balancing
+# even takes place when the charger is disabled" by a high cell, and "will continue throughout
+# this process", so the run goes on across the charge-disconnect cycle (issue 24 item 4).
 STATUS_KNOWN_CELL_V = {4: 13.8 / 4, 8: 27.2 / 8}
+BALANCE_START_CELL_V = 3.30
+DISCHARGING_C = 0.05  # inferred: a net discharge above C/20 is "discharging", not a charge's tail
 ABSORPTION_LEAVE_CELL_V = 13.6 / 4
 # §5.2.3 "the battery itself also has a small amount of self-discharge" (no figure given):
 # inferred 3 % a month, the usual LFP figure. A defective cell (§6.1.2: "one of the cells has
 # dropped 0.1 to 0.2V below the other cells" a day after a full charge) — inferred 10 % of its
-# capacity a day, which takes a resting cell from 3.50 V to about 3.34 V in 24 h on our curve.
+# capacity … a day: inferred 55 %, what takes a cell resting at 3.40 V (full, see lfp.OCV_REST)
+# 0.1–0.2 V lower in 24 h on the flat LFP rest curve (issue 24 item 6; 10 % did, on the
+# charged curve the emulator used to show at rest).
 SELF_DISCHARGE_PER_S = 0.03 / (30 * 86400.0)
-DEFECTIVE_CELL_LEAK_PER_S = 0.10 / 86400.0
+DEFECTIVE_CELL_LEAK_PER_S = 0.55 / 86400.0
 UNKNOWN_AFTER_DAYS = 30  # §5.2.2: resets to unknown when not charged for a month
 BLUETOOTH_MIN_TERMINAL_V = 8.0  # §6: Bluetooth off below 8 V terminal …
 BLUETOOTH_MIN_CELL_V = 2.0  # … or any cell below 2 V
@@ -171,11 +194,15 @@ class LithiumBattery(Transmitter):
         initial: InitialState,
         ambient_c: float,
         rng: random.Random,
+        member: int = 0,
     ) -> None:
+        """`member`: this battery's place in its bank (for `initial.battery_soc_pct`)."""
         super().__init__(identity, nonce)
         self.kind = kind
         self.settings = settings
         soc = initial.soc_pct + (rng.uniform(-1, 1) * initial.soc_jitter_pct)
+        if initial.battery_soc_pct:
+            soc = initial.battery_soc_pct[member % len(initial.battery_soc_pct)]
         offsets = list(initial.cell_offsets_pct) + [0.0] * kind.cells
         r_cell = CELL_RESISTANCE_OHM_100AH * 100.0 / kind.capacity_ah
         self.cells = [
@@ -209,21 +236,28 @@ class LithiumBattery(Transmitter):
         self.over_voltage_alarm = False
         self.under_temperature_alarm = False
         self.over_temperature_alarm = False
+        self.charge_too_hot = False  # above CHARGE_MAX_TEMPERATURE_C: no charging, no code
+        self.deep_discharge = False  # E-SL24: a cell below DEEP_DISCHARGE_CELL_V
         self.balancing = False
         self.absorbing = False  # in a charge cycle's absorption (see STATUS_KNOWN_CELL_V)
+        self.was_above_float = False  # this balancing run's charge reached 13.8 V
         self.balancer_status = initial.balancer
         self.last_full_charge_t = -initial.days_since_full_charge * 86400.0
+        for c in self.cells:
+            c.r_factor = lfp.resistance_factor(self.temperature_c)
         self.cell_v = [c.voltage(0.0) for c in self.cells]
         self._evaluate()
 
     # -- electrical view for chargers and banks ----------------------------------------------
     @property
     def ocv_v(self) -> float:
-        return sum(c.ocv() for c in self.cells)
+        """The voltage behind the ohmic resistance (open-circuit + diffusion, lfp.Cell.emf)."""
+        return sum(c.emf() for c in self.cells)
 
     @property
     def resistance_ohm(self) -> float:
-        return sum(c.resistance_ohm for c in self.cells)
+        """Ohmic resistance now (rises in the cold, lfp.resistance_factor)."""
+        return sum(c.r_ohmic for c in self.cells)
 
     @property
     def voltage_v(self) -> float:
@@ -261,6 +295,7 @@ class LithiumBattery(Transmitter):
             )
             cell.add_charge(current_a * dt, factor)
             cell.self_discharge(dt)
+            cell.relax(current_a, dt)
         # the balancer sees the cells as they are with this step's current
         self.cell_v = [c.voltage(current_a) for c in self.cells]
         self._balance(dt, factor)
@@ -269,12 +304,15 @@ class LithiumBattery(Transmitter):
         self.temperature_c += (
             (heat - self.cooling * (self.temperature_c - ambient_c)) * dt / (self.heat_capacity)
         )
+        for c in self.cells:
+            c.r_factor = lfp.resistance_factor(self.temperature_c)
         self.cell_v = [c.voltage(current_a) for c in self.cells]
         self._evaluate()
 
     def _update_absorbing(self) -> None:
-        """§5.2.2: absorption = charged with the pack above 13.8 V (27.2 V); left when the
-        charge stops or the voltage falls to float level (see STATUS_KNOWN_CELL_V)."""
+        """§5.2.2: a charge that takes the pack above 13.8 V (27.2 V) is one the status is
+        detected in; it ends when the charge stops or the voltage falls to float level (see
+        STATUS_KNOWN_CELL_V)."""
         cells = len(self.cells)
         v = sum(self.cell_v)
         if self.current_a > 0.0 and v >= STATUS_KNOWN_CELL_V.get(cells, 3.45) * cells:
@@ -282,16 +320,40 @@ class LithiumBattery(Transmitter):
         elif self.current_a <= 0.0 or v < ABSORPTION_LEAVE_CELL_V * cells:
             self.absorbing = False
 
+    def _charging_window(self) -> bool:
+        """§5.2.2: balancing "starts when the first cell has reached 3.3V" while charging, goes
+        on while a charger holds the battery at absorption level (above 13.8 V, 27.2 V: only a
+        charger holds it there, even when its tail current no longer covers a small load) and
+        stops "as soon as the charger has reached the float stage" (the pack back below 13.6 V)
+        or the battery is discharged (more than C/20, inferred) or left at rest."""
+        cells = len(self.cells)
+        pack = sum(self.cell_v)
+        held = (
+            pack >= STATUS_KNOWN_CELL_V.get(cells, 3.45) * cells
+            and self.current_a > -DISCHARGING_C * self.kind.capacity_ah
+        )
+        charging = self.current_a > 0.0 and max(self.cell_v) >= BALANCE_START_CELL_V
+        if self.was_above_float and pack < ABSORPTION_LEAVE_CELL_V * cells:
+            charging = False  # float
+        return held or charging
+
     def _balance(self, dt: float, factor: float) -> None:
         """§5.2.2: energy moves from the highest cell to lower ones, ≤ 1.8 A, until all cells
-        are within 0.01 V — only in absorption, or while the BMS holds the charger off for a
-        high cell (§6.1.3); never while discharging or at rest."""
+        are within 0.01 V — while charging from a first cell at 3.3 V, in absorption, or while
+        the BMS holds the charger off for a high cell (§6.1.3); never while discharging or at
+        rest (see _charging_window)."""
         volts = self.cell_v
         high, low = max(volts), min(volts)
         spread = high - low
         self._update_absorbing()
+        cells = len(self.cells)
+        if sum(volts) >= STATUS_KNOWN_CELL_V.get(cells, 3.45) * cells:
+            self.was_above_float = True
+        elif not self.balancing:
+            self.was_above_float = False
+        # §6.1.3: the run goes on while the BMS holds the charger off for a high cell
         window = FaultKind.BALANCER_FAILURE not in self.faults and (
-            self.absorbing or self.cell_high
+            self._charging_window() or self.cell_high
         )
         if not window:
             self.balancing = False
@@ -303,7 +365,19 @@ class LithiumBattery(Transmitter):
             return
         hi = volts.index(high)
         lo = volts.index(low)
-        moved = BALANCE_CURRENT_A * dt
+        # §5.2.2: "the balancing speed is determined by the maximum current rating (1.8A) of
+        # the active and the passive balancing circuits", and §6.1.2's arithmetic ("it will take
+        # at least 100/1.8 = 55 hours" to put 100 Ah into a lagging cell) reads 1.8 A as how
+        # fast a lagging cell catches up. With a charger holding the pack at absorption, what
+        # is taken out of the high cell is put back by the charger into every cell, the low one
+        # too: the circuits then run at 1.8 / (1 + 0.9) A so that the low cell closes in at
+        # 1.8 A, not 3.4 A (a 20 Ah deficit took 8.6 h instead of at least 11.1 h: issue 24
+        # item 6). With the charger held off for a high cell (§6.1.3) nothing refills it and
+        # the high cell is drained at the full 1.8 A — the one-to-three-minute cycle. Inferred.
+        rate = BALANCE_CURRENT_A
+        if not self.cell_high:
+            rate /= 1.0 + BALANCE_EFFICIENCY
+        moved = rate * dt
         self.cells[hi].add_charge(-moved, factor)
         self.cells[lo].add_charge(moved * BALANCE_EFFICIENCY, factor)
 
@@ -337,20 +411,27 @@ class LithiumBattery(Transmitter):
         elif self.over_voltage_alarm and high < CHARGE_RECONNECT_CELL_V:
             self.over_voltage_alarm = False  # emulator choice: clears with the charge-enable level
         # Temperature (§4.4.1, §5.2.1, §5.3): measured value incl. the offset setting
-        temp = self.measured_temperature_c
+        temp = self.measured_temperature_c  # whole degrees, as the record carries it
+        fine = self.temperature_c + s.temperature_offset_c  # the sensor itself
         if temp < s.atc_min_temperature_c:
             self.under_temperature_alarm = True
-        elif temp >= s.atc_min_temperature_c + TEMPERATURE_HYSTERESIS_C:
+        elif fine >= s.atc_min_temperature_c:  # set at a reading of 4, cleared at 5.0 °C
             self.under_temperature_alarm = False
         if temp > OVER_TEMPERATURE_C:
             self.over_temperature_alarm = True
-        elif temp <= OVER_TEMPERATURE_C - TEMPERATURE_HYSTERESIS_C:
+        elif fine <= OVER_TEMPERATURE_C:  # set at a reading of 76, cleared at 75.0 °C
             self.over_temperature_alarm = False
+        if temp > CHARGE_MAX_TEMPERATURE_C:
+            self.charge_too_hot = True
+        elif fine <= CHARGE_MAX_TEMPERATURE_C:
+            self.charge_too_hot = False
+        self.deep_discharge = low < DEEP_DISCHARGE_CELL_V
         self.allowed_to_charge = not (
             self.cell_high
             or self.over_voltage_alarm
             or self.under_temperature_alarm
             or self.over_temperature_alarm
+            or self.charge_too_hot
         )
         self._update_balancer_status(low, high)
 
@@ -364,6 +445,8 @@ class LithiumBattery(Transmitter):
         if self.absorbing:
             self.last_full_charge_t = self.t
         status = self.balancer_status
+        if status is BalancerStatus.UNKNOWN and not self.absorbing:
+            return  # §5.2.2: detected only once the battery is above 13.8 V (27.2 V)
         if self.balancing:
             status = BalancerStatus.BALANCING
         elif status is BalancerStatus.BALANCING:
@@ -403,8 +486,8 @@ class LithiumBattery(Transmitter):
             flags |= BmsFlags.ALARM_OVER_TEMPERATURE  # A-SL15
         if self.under_temperature_alarm:
             flags |= BmsFlags.ALARM_UNDER_TEMPERATURE  # A-SL22
-        if FaultKind.HARDWARE_FAILURE in self.faults:
-            flags |= BmsFlags.ALARM_HARDWARE_FAILURE  # E-SL24
+        if FaultKind.HARDWARE_FAILURE in self.faults or self.deep_discharge:
+            flags |= BmsFlags.ALARM_HARDWARE_FAILURE  # E-SL24 (§5.3 causes 1-3)
         if self.allowed_to_charge:
             flags |= BmsFlags.ALLOWED_TO_CHARGE
         if self.allowed_to_discharge:
@@ -456,13 +539,17 @@ class StandaloneBattery(System):
         for rt, (_spec, avail) in zip(self.chargers, env.chargers, strict=True):
             target = rt.target_v(env.t, b.scale, avail, enabled)
             if target is not None:
-                sources.append((target, min(avail, b.kind.max_charge_a)))
+                # no clamp at the battery's rating: the manual's maximum charge current (§7)
+                # is what the user should not exceed, not a limit the battery enforces
+                sources.append((target, avail))
                 active.append((rt, target))
         charge = charge_current(b.ocv_v, b.resistance_ohm, sources)
         # A load ignoring the load-disconnect signal keeps draining the battery past A-SL11,
         # down to where Bluetooth switches off (§6.1.1: a cell below 2 V or the battery < 8 V).
         obeys = b.allowed_to_discharge or FaultKind.UNCONTROLLED_LOAD in env.faults
-        load = min(env.load_a, b.kind.max_discharge_a) if obeys else 0.0
+        # No clamp at the rating either (§7 "maximum continuous discharge current" is a
+        # rating, issue 24 item 3): a 300 A load on a 100 Ah battery draws 300 A.
+        load = env.load_a if obeys else 0.0
         b.step(charge - load, env.ambient_c, env.faults, env.t, dt)
         for rt, target in active:
             rt.observe(env.t, b.voltage_v, target)

@@ -61,6 +61,18 @@ TTG_MAX_MIN = 0xFFFE  # largest TTG the 16-bit field can carry (0xFFFF = n/a)
 CONTACTOR_CURRENT_A = 0.7
 CONTACTOR_DELAY_S = 30.0
 OFF_AFTER_LOW_CELL_S = 2 * 3600.0
+# Current rating (Lynx Smart BMS manual §5.2.1 "Current rating", NG manual "System design"): the
+# 500 A model "will allow 600A for 5 minutes" (the 1000 A model 1200 A); beyond that current or
+# time an over-current alarm is raised, the contactor stays closed, and "ATC or ATD (depending on
+# current direction) is disabled after 30s delay". The warnings/alarms field 1 "high current"
+# (docs/protocol.md §4.5) carries it: W-B02 while above the continuous rating inside the
+# allowed peak (inferred: the GX's high-current warning), A-B02 past 120 % or after 5 minutes
+# above the rating.
+# Inferred: the warning clears once the current is back within the rating; the alarm — and the
+# ATC/ATD it took away — once the current has been within the rating for 30 s (the same delay).
+PEAK_FACTOR = 1.2
+PEAK_ALLOWED_S = 300.0
+OVERCURRENT_DELAY_S = 30.0
 
 
 class LynxSmartBms(Transmitter, System):
@@ -70,15 +82,24 @@ class LynxSmartBms(Transmitter, System):
         nonce: int,
         bank: Bank,
         chargers: list[ChargerRuntime],
-        soc_pct: float,
+        rating_a: float = 500.0,
     ) -> None:
         super().__init__(identity, nonce)
         self.bank = bank
         self.chargers = chargers
+        self.rating_a = rating_a
         self.faults: frozenset[FaultKind] = frozenset()
         self.current_a = 0.0
-        # The monitor starts from the scenario's SOC (it was synchronised before t = 0).
-        self.consumed_ah = (100.0 - soc_pct) / 100.0 * bank.capacity_ah
+        self.last_t = 0.0
+        # The monitor starts from the charge really in the bank (it was synchronised before
+        # t = 0): the batteries' own states of charge, not the scenario's nominal figure —
+        # parallel-bank's 30/50/70 % members make a 50 % bank (issue 24 item 7).
+        self.consumed_ah = (1.0 - bank.soc) * bank.capacity_ah
+        self.over_rating_since: float | None = None  # |current| above the rating since
+        self.within_since: float | None = None  # … within the rating since
+        self.overcurrent_alarm_since: float | None = None
+        self.overcurrent_direction = 0  # +1 charging, -1 discharging, while the alarm lasts
+        self.high_current = int(AlarmLevel.OK)
         self.contactor_closed = True
         self.opened_for: str | None = None  # "discharge" | "charge" | "off" while open
         self.atd_off_since: float | None = None
@@ -99,9 +120,11 @@ class LynxSmartBms(Transmitter, System):
     def step(self, env: Environment, dt: float) -> None:
         t, faults, bank = env.t, env.faults, self.bank
         self.faults = faults
+        self.last_t = t
         cable_ok = FaultKind.BMS_CABLE not in faults
-        self.allowed_to_charge = bank.allowed_to_charge and cable_ok
-        self.allowed_to_discharge = bank.allowed_to_discharge and cable_ok
+        self._high_current(t)
+        self.allowed_to_charge = self._atc(bank.allowed_to_charge and cable_ok, t)
+        self.allowed_to_discharge = self._atd(bank.allowed_to_discharge and cable_ok, t)
         charger_present = any(a > 0 for _, a in env.chargers)
         self._contactor(t, charger_present)
         closed = self.contactor_closed and FaultKind.REMOTE_OFF not in faults
@@ -117,9 +140,11 @@ class LynxSmartBms(Transmitter, System):
             if target is not None:
                 sources.append((target, avail))
                 active.append((rt, target))
-        charge = min(charge_current(bank.ocv_v, bank.resistance_ohm, sources), bank.max_charge_a)
+        # No clamp at the batteries' rating (issue 24 item 3): LBS §7's maximum currents are
+        # what the user should not exceed; the Lynx's own over-current alarm is what reacts.
+        charge = charge_current(bank.ocv_v, bank.resistance_ohm, sources)
         loads_on = closed and (self.allowed_to_discharge or FaultKind.UNCONTROLLED_LOAD in faults)
-        load = min(env.load_a, bank.max_discharge_a) if loads_on else 0.0
+        load = env.load_a if loads_on else 0.0
         self.current_a = charge - load
         bank.step(self.current_a, env.ambient_c, faults - _NOT_BATTERY_FAULTS, t, dt)
         # Coulomb counting, synchronised to 100 % at the end of a charge (emulator choice).
@@ -132,6 +157,49 @@ class LynxSmartBms(Transmitter, System):
             self.consumed_ah = 0.0
         for rt, target in active:
             rt.observe(t, bank.voltage_v, target)
+
+    def _high_current(self, t: float) -> None:
+        """The over-current rule of the Lynx manual §5.2.1 (see PEAK_FACTOR), on the current
+        its shunt measured in the last step."""
+        i = self.current_a
+        over = abs(i) > self.rating_a
+        self.over_rating_since = _since(self.over_rating_since, over, t)
+        alarm = over and (
+            abs(i) > PEAK_FACTOR * self.rating_a
+            or t - (self.over_rating_since or t) >= PEAK_ALLOWED_S
+            or self.overcurrent_alarm_since is not None
+        )
+        if alarm and self.overcurrent_alarm_since is None:
+            self.overcurrent_alarm_since = t
+            self.overcurrent_direction = 1 if i > 0 else -1
+        self.within_since = _since(self.within_since, not over, t)
+        if (
+            self.overcurrent_alarm_since is not None
+            and self.within_since is not None
+            and t - self.within_since >= OVERCURRENT_DELAY_S
+        ):
+            self.overcurrent_alarm_since = None
+            self.overcurrent_direction = 0
+        if self.overcurrent_alarm_since is not None:
+            self.high_current = int(AlarmLevel.ALARM)
+        elif over:
+            self.high_current = int(AlarmLevel.WARNING)
+        else:
+            self.high_current = int(AlarmLevel.OK)
+
+    def _overcurrent_blocks(self, direction: int, t: float) -> bool:
+        since = self.overcurrent_alarm_since
+        return (
+            since is not None
+            and self.overcurrent_direction == direction
+            and t - since >= OVERCURRENT_DELAY_S
+        )
+
+    def _atc(self, chain: bool, t: float) -> bool:
+        return chain and not self._overcurrent_blocks(1, t)
+
+    def _atd(self, chain: bool, t: float) -> bool:
+        return chain and not self._overcurrent_blocks(-1, t)
 
     def _contactor(self, t: float, charger_present: bool) -> None:
         """Open 30 s after ATD (ATC) went off if the bank still discharges (charges) more than
@@ -161,13 +229,13 @@ class LynxSmartBms(Transmitter, System):
         elif self.allowed_to_charge:
             self.contactor_closed, self.opened_for = True, None
 
-    @property
-    def ttg_min(self) -> int | None:
-        """Time to go at the present discharge current; n/a when not discharging."""
-        if self.current_a >= -0.05:
+    def ttg_min(self, current_a: float) -> int | None:
+        """Time to go at the discharge current the record shows (the measured, noisy one, so
+        that TTG and current agree on the wire — issue 24 item 7); n/a when not discharging."""
+        if current_a >= -0.05:
             return None
         remaining = self.soc_pct / 100.0 * self.bank.capacity_ah
-        return min(round(remaining / -self.current_a * 60.0), TTG_MAX_MIN)
+        return min(round(remaining / -current_a * 60.0), TTG_MAX_MIN)
 
     @property
     def io_status(self) -> int:
@@ -199,7 +267,7 @@ class LynxSmartBms(Transmitter, System):
         low_cell = alarm if not bank.allowed_to_discharge else warn if bank.pre_alarm else ok
         fields = [0] * 9
         fields[0] = low_cell  # low cell voltage
-        fields[1] = ok  # high current
+        fields[1] = self.high_current  # Lynx manual §5.2.1, see PEAK_FACTOR
         fields[2] = alarm if FaultKind.BMS_OVER_TEMPERATURE in self.faults else ok
         fields[3] = ok  # contactor
         fields[5] = low_cell  # load disconnect: "W-B06, load will disconnect" (venus #851)
@@ -213,14 +281,16 @@ class LynxSmartBms(Transmitter, System):
     def record(self) -> LynxSmartBmsRecord:
         # the chain's signals as they are now, like the warnings/alarms field
         cable_ok = FaultKind.BMS_CABLE not in self.faults
-        self.allowed_to_charge = self.bank.allowed_to_charge and cable_ok
-        self.allowed_to_discharge = self.bank.allowed_to_discharge and cable_ok
+        t = self.last_t
+        self.allowed_to_charge = self._atc(self.bank.allowed_to_charge and cable_ok, t)
+        self.allowed_to_discharge = self._atd(self.bank.allowed_to_discharge and cable_ok, t)
         m = self.measure
+        current = round(m(self.current_a, CURRENT_NOISE_A), 1)
         return LynxSmartBmsRecord(
             bms_error=self.bms_error,
-            ttg_min=self.ttg_min,
+            ttg_min=self.ttg_min(current),
             battery_voltage_v=round(m(self.bank.voltage_v, VOLTAGE_NOISE_V), 2),
-            battery_current_a=round(m(self.current_a, CURRENT_NOISE_A), 1),
+            battery_current_a=current,
             io_status=self.io_status,
             warnings_alarms=self.warnings_alarms,
             soc_pct=round(self.soc_pct, 1),

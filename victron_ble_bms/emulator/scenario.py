@@ -10,6 +10,7 @@ A scenario file looks like this (every key optional unless noted; times in simul
     [initial]                         # state of each battery at t = 0
     soc_pct = 8.0                     # state of charge, %
     soc_jitter_pct = 0.0              # ± random per battery (seeded), for fleets
+    battery_soc_pct = [30, 50, 70]    # or: each bank member's state of charge, in order
     cell_offsets_pct = [0, -0.6, 0, 0]  # per-cell SOC offsets (imbalance), % points
     cell_spread_pct = 0.0             # or: ± random per cell (seeded)
     temperature_c = 20.0              # default: the ambient temperature at t = 0
@@ -43,6 +44,10 @@ A scenario file looks like this (every key optional unless noted; times in simul
     float_v = 13.5
     absorption_s = 7200               # 2 h fixed absorption (manual §4.4.2)
     voltage_v = 14.4                  # alternator only: starter-battery voltage, engine running
+    connection = "system"             # mains/solar behind a BMS: "system" = on the BMS's system
+                                      # side (12/200 System+, Lynx after the contactor), or
+                                      # "battery" = wired to the battery, switched by the BMS's
+                                      # charge-disconnect output (12/200 manual §3.2.3)
 
     [[ambient]]                       # linear interpolation between points
     at_s = 0
@@ -88,6 +93,13 @@ class ChargerKind(enum.Enum):
     ALTERNATOR = "alternator"
 
 
+class Connection(enum.Enum):
+    """Where a mains/solar charger is wired behind a BMS (12/200 manual §2.2, §3.2.3)."""
+
+    SYSTEM = "system"  # 12/200 System+ port; Lynx: the system side, after the contactor
+    BATTERY = "battery"  # straight to the battery, switched by the charge-disconnect output
+
+
 class FaultKind(enum.Enum):
     """Faults a scenario can inject, and the code each makes the device show."""
 
@@ -117,6 +129,7 @@ BALANCER_NAMES = {s.name.lower(): s for s in BalancerStatus if s.name}
 class InitialState:
     soc_pct: float = 60.0
     soc_jitter_pct: float = 0.0
+    battery_soc_pct: tuple[float, ...] = ()
     cell_offsets_pct: tuple[float, ...] = ()
     cell_spread_pct: float = 0.0
     temperature_c: float | None = None
@@ -146,6 +159,7 @@ class ChargerSpec:
     float_v: float = 13.5
     absorption_s: float = 7200.0
     voltage_v: float = 14.4  # alternator: the starter-battery voltage while the engine runs
+    connection: Connection = Connection.SYSTEM
 
     def available_a(self, t: float) -> float:
         """The current the source can deliver at time t (solar follows the sun)."""
@@ -275,6 +289,10 @@ def parse_scenario(text: str, source: str, *, default_name: str = "") -> Scenari
     initial = InitialState(
         soc_pct=r.number(initial_doc, "initial.soc_pct", 60.0, 0.0, 100.0),
         soc_jitter_pct=r.number(initial_doc, "initial.soc_jitter_pct", 0.0, 0.0, 50.0),
+        battery_soc_pct=tuple(
+            r.number({"v": v}, f"initial.battery_soc_pct[{i}]", 0.0, 0.0, 100.0, key="v")
+            for i, v in enumerate(r.array(initial_doc, "initial.battery_soc_pct"))
+        ),
         cell_offsets_pct=tuple(
             r.number({"v": v}, f"initial.cell_offsets_pct[{i}]", 0.0, -50.0, 50.0, key="v")
             for i, v in enumerate(r.array(initial_doc, "initial.cell_offsets_pct"))
@@ -317,6 +335,9 @@ def parse_scenario(text: str, source: str, *, default_name: str = "") -> Scenari
             float_v=r.number(d, f"chargers[{i}].float_v", 13.5, 12.0, 16.0),
             absorption_s=r.number(d, f"chargers[{i}].absorption_s", 7200.0, 0.0, 1e7),
             voltage_v=r.number(d, f"chargers[{i}].voltage_v", 14.4, 10.0, 16.0),
+            connection=r.choice(
+                d, f"chargers[{i}].connection", {k.value: k for k in Connection}, "system"
+            ),
         )
         for i, d in enumerate(r.tables(doc, "chargers", _CHARGER_KEYS))
     )
@@ -380,6 +401,7 @@ _TOP_KEYS = (
 _INITIAL_KEYS = (
     "soc_pct",
     "soc_jitter_pct",
+    "battery_soc_pct",
     "cell_offsets_pct",
     "cell_spread_pct",
     "temperature_c",
@@ -396,6 +418,7 @@ _CHARGER_KEYS = (
     "float_v",
     "absorption_s",
     "voltage_v",
+    "connection",
 )
 
 

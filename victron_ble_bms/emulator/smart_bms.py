@@ -25,7 +25,7 @@ from .base import (
     charge_current,
 )
 from .lithium import check_range
-from .scenario import ChargerKind, Environment, FaultKind
+from .scenario import ChargerKind, Connection, Environment, FaultKind
 
 # CL manual §3.4 fuse table (identical in the 12/200 manual): fuse rating → max alternator
 # charge current ("electronically limited to approximately 90 % of the fuse rating", §2.2).
@@ -128,7 +128,8 @@ class SmartBms(Transmitter, System):
         self.alternator_current_a = 0.0
         self.charge_limit_tripped = False
         self.below_limit_since: float | None = None
-        self.system_plus_on = system_plus
+        self.system_plus_on = system_plus  # conducting for loads (discharge direction)
+        self.system_plus_charging = False  # a System+ charger is charging through the port
         self.port_tripped_at: float | None = None  # A-A12: when the System+ port last tripped
         self.overload_s = 0.0
         self.alarm_reason = AlarmReason(0)
@@ -159,7 +160,10 @@ class SmartBms(Transmitter, System):
         self.pre_alarm_output = self.settings.pre_alarm_usage and bank.pre_alarm and atd
         uncontrolled_load = FaultKind.UNCONTROLLED_LOAD in faults
         uncontrolled_charger = FaultKind.UNCONTROLLED_CHARGER in faults
-        # Battery charge limit with 0.5 V / 10 s hysteresis (§3.5.1)
+        # Battery charge limit with 0.5 V / 10 s hysteresis (§3.5.1d). It acts on the
+        # alternator/starter-battery input only: "the battery charge is stopped by deactivating
+        # the alternator/starter battery+ input" — System+ and battery-side chargers are not
+        # cut by it (issue 24 item 2); the charge-disconnect output protects those.
         v = bank.voltage_v
         limit = self.settings.charge_limit_v
         if not self.charge_limit_tripped:
@@ -190,20 +194,25 @@ class SmartBms(Transmitter, System):
             push = (env.starter_v - bank.ocv_v) / (ALTERNATOR_PATH_OHM + bank.resistance_ohm)
             i_alt = max(0.0, min(push, self.settings.alternator_limit_a, alternator_rating))
         self.alternator_current_a = i_alt
-        # System+ (12/200). LBS manual §3.2.5: on low cell voltage the 12/200 "will disconnect
-        # the load/charger port"; 12/200 §2.2: "the BMS interrupts the battery charge/discharge
-        # if there is a risk of imminent cell under- or overvoltage or low/high temperature".
-        # So the port is off without ATD (load disconnect, and an open BMS cable, which reads as
-        # "not allowed"), on remote off, and while A-A12 has it tripped; without ATC it stays on
-        # for loads but lets no charge through. The CL has no port: outputs only.
-        port = self.has_system_plus and atd and not remote_off
+        # System+ (12/200) works in both directions (12/200 manual §2.1: "the power port works
+        # in both directions and the BMS ensures that it will cut-off loads in case of imminent
+        # cell under voltage … and also enables charging through this port"; Appendix C has
+        # its own LED "Charging from System+ port enabled"). So the two directions are switched
+        # apart: loads need ATD (LBS §3.2.5: on low cell voltage the 12/200 "will disconnect
+        # the load/charger port"; an open BMS cable reads as "not allowed"), charging needs ATC
+        # (§2.2 "interrupts the battery charge/discharge if there is a risk of imminent cell
+        # under- or overvoltage or low/high temperature"). Remote off (§2.2) and an A-A12 trip
+        # cut both. After a load disconnect a charger on System+ therefore still charges and
+        # the battery recovers (issue 24 item 1). The CL has no port: outputs only.
+        port = self.has_system_plus and not remote_off
         if port and self.port_tripped_at is not None:
             if t - self.port_tripped_at < SYSTEM_PLUS_RETRY_S:
                 port = False
             else:
                 self.port_tripped_at = None  # retry
         demand = env.load_a if not uncontrolled_load else 0.0
-        if port:
+        discharge_on = port and atd
+        if discharge_on:
             short = FaultKind.SHORT_CIRCUIT in faults
             if demand > SYSTEM_PLUS_MAX_A:
                 self.overload_s += dt
@@ -212,38 +221,52 @@ class SmartBms(Transmitter, System):
             if short or demand > SYSTEM_PLUS_PEAK_A or self.overload_s > OVERLOAD_PEAK_S:
                 self.port_tripped_at = t
                 self.overload_s = 0.0
-                port = False
-        self.system_plus_on = port
+                port = discharge_on = False
+        self.system_plus_on = discharge_on
         reason = AlarmReason(0)
         if self.has_system_plus and self.port_tripped_at is not None:
             reason |= AlarmReason.SHORT_CIRCUIT  # A-A12 (VELIB-P bit 12, docs/protocol.md §4.7)
         if not cable_ok:
             reason |= AlarmReason.BMS_CABLE_FAILURE  # "used in Smart BMS" (docs/protocol.md §4.7)
         self.alarm_reason = reason
-        charge_enabled = uncontrolled_charger or (
-            atc and (not self.has_system_plus or (port and not self.charge_limit_tripped))
-        )
+        # Chargers. On a 12/200 a charger is on System+ (connection "system", as the 12/200
+        # manual's examples wire a Multi) or on the battery, switched by the charge-disconnect
+        # output (§3.2.3 "chargers that are not connected to the System+ port must interrupt
+        # the charging process … the Charge disconnect output … can be used for this"). The CL
+        # has only the output.
+        port_charge = port and atc
         sources = []
         active = []
+        through_port = 0.0
         for rt, (spec, avail) in zip(self.chargers, env.chargers, strict=True):
             if spec.kind is ChargerKind.ALTERNATOR:
                 continue  # handled by the alternator port
-            target = rt.target_v(t, bank.scale, avail, charge_enabled)
+            on_port = self.has_system_plus and spec.connection is Connection.SYSTEM
+            enabled = uncontrolled_charger or (port_charge if on_port else atc)
+            target = rt.target_v(t, bank.scale, avail, enabled)
             if target is not None:
                 sources.append((target, avail))
                 active.append((rt, target))
+                if on_port:
+                    through_port += avail
         i_chg = charge_current(bank.ocv_v, bank.resistance_ohm, sources)
-        if self.has_system_plus and not uncontrolled_charger:
-            i_chg = min(i_chg, SYSTEM_PLUS_MAX_A)
+        if through_port and not uncontrolled_charger:
+            # the System+ share of it is limited to the port's 200 A (§2.2)
+            share = through_port / sum(a for _, a in sources)
+            i_chg -= max(0.0, i_chg * share - SYSTEM_PLUS_MAX_A)
+        self.system_plus_charging = port_charge and through_port > 0.0 and i_chg > 0.0
         # Loads: on System+ (12/200) or switched by the load-disconnect output (CL); a load
-        # ignoring the output is wired straight to the battery and keeps drawing.
+        # ignoring the output is wired straight to the battery and keeps drawing. No clamp at
+        # the batteries' rating (issue 24 item 3): their maximum currents (LBS §7) are what
+        # the user "should not exceed", not limits anything enforces — the 12/200's own
+        # System+ protection (A-A12) is what stops an overload.
         if uncontrolled_load:
             load = env.load_a
         elif self.has_system_plus:
-            load = demand if port else 0.0
+            load = demand if discharge_on else 0.0
         else:
             load = env.load_a if atd else 0.0
-        current = min(i_alt + i_chg - min(load, bank.max_discharge_a), bank.max_charge_a)
+        current = i_alt + i_chg - load
         bank.step(current, env.ambient_c, _battery_faults(faults), t, dt)
         for rt, target in active:
             rt.observe(t, bank.voltage_v, target)
@@ -276,7 +299,9 @@ class SmartBms(Transmitter, System):
         bank_v = self.bank.voltage_v
         system_v: float | None = None
         if self.has_system_plus:
-            system_v = round(m(bank_v, VOLTAGE_NOISE_V), 2) if self.system_plus_on else 0.0
+            # the port conducts in either direction: loads on, or a charger charging through
+            live = self.system_plus_on or self.system_plus_charging
+            system_v = round(m(bank_v, VOLTAGE_NOISE_V), 2) if live else 0.0
         return SmartBmsRecord(
             bms_error=self.bms_error,
             alarm_reason=self.alarm_reason,

@@ -101,13 +101,15 @@ def _names(key: str) -> str:
     )
 
 
-def bank_config(cfg: MqttConfig, name: str) -> tuple[str, dict[str, Any]]:
+def bank_config(cfg: MqttConfig, name: str, *, demo: bool = False) -> tuple[str, dict[str, Any]]:
     """(topic, payload) of a bank's HA device discovery document."""
     object_id = bank_object_id(cfg.topic_prefix, name)
     state_topic = bank_state_topic(cfg.topic_prefix, name)
     common = {
         "state_topic": state_topic,
-        "availability": [{"topic": topics.bridge_availability_topic(cfg.topic_prefix)}],
+        "availability": [
+            {"topic": topics.bridge_availability_topic(cfg.topic_prefix, cfg.instance)}
+        ],
     }
     cmps: dict[str, dict[str, Any]] = {}
 
@@ -185,7 +187,7 @@ def bank_config(cfg: MqttConfig, name: str) -> tuple[str, dict[str, Any]]:
     payload = {
         "device": {
             "identifiers": [object_id],
-            "name": f"Bank {plain(name, MAX_NAME)}",
+            "name": f"{'Demo bank' if demo else 'Bank'} {plain(name, MAX_NAME)}",
             "manufacturer": "victron-ble-bms",
             "model": "Battery bank",
             "via_device": bridge_identifier(cfg),
@@ -220,6 +222,7 @@ class BankPublisher:
         self.tracker = BankTracker(banks, stale_after_s=cfg.stale_after_s)
         self.banks: dict[str, _Bank] = {}
         self._heard_at: float | None = None  # our clock when the latest reading came
+        self.demo = False  # a demo run's banks are named so (set by Publisher)
 
     def reading(self, reading: Reading) -> list[Outgoing]:
         if not self.tracker.banks:
@@ -271,7 +274,7 @@ class BankPublisher:
         return Outgoing(bank_state_topic(self.cfg.topic_prefix, name), bank.payload, retain=True)
 
     def _config(self, name: str) -> Outgoing:
-        topic, payload = bank_config(self.cfg, name)
+        topic, payload = bank_config(self.cfg, name, demo=self.demo)
         return Outgoing(topic, _json(payload), retain=True, qos=1)
 
     def online(self) -> list[Outgoing]:

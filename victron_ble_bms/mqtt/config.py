@@ -11,6 +11,10 @@ command line and the environment (in that order of precedence: command line wins
     heartbeat_s = 60.0         # … and at least one per minute, changed or not
     stale_after_s = 60.0       # silent this long → <prefix>/<addr>/availability = offline
     cafile = "/etc/ssl/certs/my-ca.pem"         # mqtts: trust this CA (default: system CAs)
+    instance_id = "saloon-pi"  # this serve among others on the broker (default: the host name)
+
+    [mqtt.deadband]            # a value is re-published only when it moved this much (0: always)
+    battery_voltage_v = 0.02   # … the defaults are in DEFAULT_DEADBAND and the README
 
 The password never comes from argv (other users can read it in `ps`), and nothing here prints
 it: `MqttConfig.__repr__` leaves it out and `Broker.__str__` shows no password.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -28,6 +33,30 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .topics import InstanceIdError, check_instance_id, instance_id_from_hostname
+
+# Per state key: a new value replaces the published one only when it differs by at least this
+# much, so ADC noise (±1 count) does not become a state change — each one a row in Home
+# Assistant's recorder, on a Pi's SD card. One count of resolution passes, two always do;
+# temperatures (1 °C steps) are never held.
+DEFAULT_DEADBAND: tuple[tuple[str, float], ...] = (
+    ("battery_voltage_v", 0.02),
+    ("system_voltage_v", 0.02),
+    ("alternator_voltage_v", 0.02),
+    ("cell_voltages_v", 0.02),  # each cell
+    ("cell_min_v", 0.02),
+    ("cell_max_v", 0.02),
+    ("cell_spread_mv", 20.0),
+    ("battery_current_a", 0.2),
+    ("power_w", 5.0),
+    ("soc_pct", 0.5),
+    ("consumed_ah", 0.2),
+    ("ttg_min", 5.0),
+    ("alternator_current_pct", 2.0),
+    ("battery_temperature_c", 1.0),
+    ("temperature_c", 1.0),
+    ("rssi", 6.0),
+)
 PASSWORD_ENV = "VICTRON_BMS_MQTT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -118,6 +147,13 @@ class MqttConfig:
     cafile: str | None = None
     client_id: str | None = None
     keepalive_s: int = 30
+    # Which `serve` this is, among several on one broker (topics.py): "" = from the host name.
+    instance_id: str = ""
+    deadband: tuple[tuple[str, float], ...] = DEFAULT_DEADBAND
+
+    @property
+    def instance(self) -> str:
+        return self.instance_id or instance_id_from_hostname(socket.gethostname())
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -147,6 +183,8 @@ def _from_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{where}: {name} must be a whole number")
             out[name] = value
+        elif name == "deadband":
+            out[name] = _deadband(value, where)
         elif name == "discovery":
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: discovery must be true or false")
@@ -156,6 +194,20 @@ def _from_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
                 raise ConfigError(f"{where}: {name} must be a string")
             out[name] = value
     return out
+
+
+def _deadband(value: Any, where: str) -> tuple[tuple[str, float], ...]:
+    """`[mqtt.deadband]`: state keys → non-negative numbers, over the defaults."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: deadband must be a table of state keys and numbers")
+    merged = dict(DEFAULT_DEADBAND)
+    for key, band in value.items():
+        if isinstance(band, bool) or not isinstance(band, int | float):
+            raise ConfigError(f"{where}: deadband {key[:40]!r} must be a number")
+        if not math.isfinite(band) or band < 0:
+            raise ConfigError(f"{where}: deadband {key[:40]!r} must be 0 or more")
+        merged[key] = float(band)
+    return tuple(merged.items())
 
 
 def validate(cfg: MqttConfig) -> MqttConfig:
@@ -173,6 +225,11 @@ def validate(cfg: MqttConfig) -> MqttConfig:
         raise ConfigError("max_devices must be between 1 and 1,000,000")
     if not 5 <= cfg.keepalive_s <= 3600:
         raise ConfigError("keepalive_s must be between 5 and 3600")
+    if cfg.instance_id:
+        try:
+            check_instance_id(cfg.instance_id)
+        except InstanceIdError as exc:
+            raise ConfigError(str(exc)) from None
     return cfg
 
 
@@ -217,6 +274,7 @@ def resolve(
     *,
     url: str | None = None,
     topic_prefix: str | None = None,
+    instance_id: str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> MqttConfig:
     """Apply command-line options and the password from the environment (env beats file)."""
@@ -225,6 +283,10 @@ def resolve(
         changes["broker"] = parse_broker_url(url)
     if topic_prefix is not None:
         changes["topic_prefix"] = topic_prefix
+    if instance_id is not None:
+        if not instance_id:
+            raise ConfigError("--instance-id must not be empty")
+        changes["instance_id"] = instance_id
     password = env.get(PASSWORD_ENV)
     if password:
         changes["password"] = password

@@ -1,6 +1,7 @@
 """The broker connection: one aiomqtt client (paho-mqtt 2.x underneath), kept up for weeks.
 
-- Connects with the bridge's last will (`<prefix>/bridge/availability` = offline, retained).
+- Connects with the bridge's last will (`<prefix>/bridge/<instance>/availability` = offline,
+  retained).
 - On every (re)connect re-sends the bridge, discovery, availability and latest states
   (`Publisher.bridge_online`), then whatever queued up meanwhile.
 - While disconnected, messages wait in an *outbox keyed by topic* (or `Outgoing.key`): a newer
@@ -9,8 +10,9 @@
 - Failures are one line each (`say`), never a traceback and never the password, and the next
   attempt waits 1, 2, 4 … 60 s.
 - Listens to `<discovery_prefix>/status`: when Home Assistant comes online it gets the configs
-  again (HA's recommendation), and to our retained discovery documents once after connecting, to
-  clear those of devices removed from the keys file while `serve` was not running.
+  again (HA's recommendation), and to the retained discovery documents once after connecting, to
+  clear those this instance published for devices removed from the keys file while `serve` was
+  not running (`Publisher.stale_configs`: another instance's are left alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import socket
 import ssl
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from .config import MqttConfig
@@ -40,6 +42,7 @@ BACKOFF_MAX_S = 60.0
 CLEANUP_WINDOW_S = 2.0  # how long to collect retained discovery documents after connecting
 BATCH = 256  # messages published concurrently
 OUTBOX_LIMIT = 100_000  # topics; beyond it the oldest non-retained message is dropped
+REFUSED = "the broker refused the user name or password"
 
 
 def describe(exc: BaseException, password: str | None = None) -> str:
@@ -61,7 +64,7 @@ def describe(exc: BaseException, password: str | None = None) -> str:
         text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)) or type(exc).__name__
         lowered = text.lower()
         if "not authori" in lowered or "bad user name or password" in lowered:
-            text = "the broker refused the user name or password"
+            text = REFUSED
         elif "connection refused" in lowered:
             text = "connection refused (is the broker running on that port?)"
         elif "certificate verify failed" in lowered:
@@ -81,7 +84,7 @@ class Session(Protocol):
     def bridge_offline(self) -> list[Outgoing]: ...
     def rediscover(self) -> list[Outgoing]: ...
     def will(self) -> Outgoing: ...
-    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]: ...
+    def stale_configs(self, found: Mapping[str, str | None]) -> list[Outgoing]: ...
 
 
 class Link:
@@ -109,6 +112,8 @@ class Link:
         _CLIENT_LOG.setLevel(logging.DEBUG if debug else logging.CRITICAL)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._cleaned = False
+        self.fatal: str | None = None  # why run() gave up for good (credentials refused at start)
 
     # --- feeding ---------------------------------------------------------------------------
     def send(self, messages: Iterable[Outgoing]) -> None:
@@ -142,7 +147,7 @@ class Link:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.outbox:
-            if loop.time() >= deadline or self._stop.is_set():
+            if loop.time() >= deadline or self._stop.is_set() or self.fatal is not None:
                 return False
             await asyncio.sleep(0.05)
         return True
@@ -197,10 +202,15 @@ class Link:
                 was_connected, self.connected = self.connected, False
                 failures += 1
                 what = "lost the connection to" if was_connected else "cannot connect to"
-                self.say(
-                    f"{what} {self.broker}: {describe(exc, self.cfg.password)}; "
-                    f"retrying in {delay:.0f} s"
-                )
+                text = describe(exc, self.cfg.password)
+                if self.connects == 0 and text == REFUSED:
+                    # Refused at start: retrying cannot help, and a service that exits 0 here
+                    # looks healthy. Once it has worked, a refusal is retried (a broker
+                    # being reconfigured).
+                    self.fatal = f"{what} {self.broker}: {text}"
+                    self.say(self.fatal + "; check the user in the URL and the password")
+                    return
+                self.say(f"{what} {self.broker}: {text}; retrying in {delay:.0f} s")
             except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
                 self.say(
                     f"MQTT connection failed unexpectedly ({type(exc).__name__}: "
@@ -220,9 +230,14 @@ class Link:
         self.send(first)
         self.send(queued)
         disc = self.cfg.discovery_prefix
+        self._cleaned = not self.cfg.discovery
         if self.cfg.discovery:
             await client.subscribe(f"{disc}/status", qos=1)
             await client.subscribe(f"{disc}/device/+/config", qos=1)
+        self._demo = bool(getattr(self.publisher, "demo", False))
+        self._leftovers = set()
+        if self._demo:  # its prefix is its own: whatever an earlier (killed) run left there
+            await client.subscribe(f"{self.cfg.topic_prefix}/#", qos=1)
         receiver = asyncio.create_task(self._receive(client))
         try:
             if self.cfg.discovery:
@@ -232,8 +247,14 @@ class Link:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receiver
-        # Stopping cleanly: say so (the last will only fires on an unclean loss).
-        for m in self.publisher.bridge_offline():
+        # Stopping cleanly: say so (the last will only fires on an unclean loss). Stopped within
+        # the clean-up window: what it found is still looked at (a demo removes all it owns).
+        last = [] if self._cleaned else self.publisher.stale_configs(self._found)
+        last += self.publisher.bridge_offline()
+        if self._demo:  # a demo leaves nothing under its prefix
+            done = {m.topic for m in last}
+            last += [Outgoing(t, b"", True, 1) for t in sorted(self._leftovers - done)]
+        for m in last:
             await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=5)
 
     async def _drain(self, client: Any) -> None:
@@ -242,8 +263,11 @@ class Link:
         while not self._stop.is_set():
             if cleanup_at is not None and loop.time() >= cleanup_at:
                 cleanup_at = None
+                self._cleaned = True
                 with contextlib.suppress(Exception):
                     await client.unsubscribe(f"{self.cfg.discovery_prefix}/device/+/config")
+                    if self._demo:
+                        await client.unsubscribe(f"{self.cfg.topic_prefix}/#")
                 self.send(self.publisher.stale_configs(self._found))
             if not self.outbox:
                 self._wake.clear()
@@ -263,10 +287,14 @@ class Link:
                     del self.outbox[key]
             self.published += len(batch)
 
-    _found: set[str] = set()
+    _found: dict[str, str | None] = {}  # replaced per connection
+    _demo = False
+    _leftovers: set[str] = set()  # noqa: RUF012 - retained topics under a demo's prefix
 
     async def _receive(self, client: Any) -> None:
-        self._found = set()
+        from .discovery import owner
+
+        self._found = {}
         status = f"{self.cfg.discovery_prefix}/status"
         async for message in client.messages:
             topic = str(message.topic)
@@ -275,7 +303,19 @@ class Link:
                     # Spread the load when many bridges answer the same birth message.
                     await asyncio.sleep(random.uniform(0.2, 2.0))  # noqa: S311
                     self.send(self.publisher.rediscover())
+            elif (
+                self._demo
+                and message.retain
+                and message.payload
+                and topic.startswith(f"{self.cfg.topic_prefix}/")
+            ):
+                if len(self._leftovers) < 100_000:
+                    self._leftovers.add(topic)
             elif message.retain and message.payload and topic.endswith("/config"):
                 parts = topic.split("/")
                 if len(parts) >= 3 and len(self._found) < 100_000:
-                    self._found.add(parts[-2])
+                    # Only who published it is kept (its `via_device`): the cleanup removes
+                    # nothing another instance published.
+                    data = message.payload
+                    raw = data.encode() if isinstance(data, str) else data
+                    self._found[parts[-2]] = owner(bytes(raw)) if isinstance(raw, bytes) else None

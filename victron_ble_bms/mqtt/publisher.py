@@ -19,7 +19,11 @@ devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
   changes or at the heartbeat, from a bounded LRU table and a global rate budget, so they can
   neither fill the broker with retained topics nor push a real device out of memory;
 - a suspect reading (replayed/forged frame, implausible values) never replaces the last good
-  values: the last good state is re-sent with `"suspect": "<reason>"`.
+  values: the last good state is re-sent with `"suspect": "<reason>"`;
+- per-key deadbands (`MqttConfig.deadband`): a keyed device's value is replaced in its state
+  only when it moved at least that far from the value published, so noise is not news;
+- a device heard only through remote receivers that have all gone (their last will said
+  offline) is offline at once (`unheard`), not after `stale_after_s`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from victron_ble_bms.safetext import plain
@@ -71,6 +75,8 @@ class _Device:
     status: KeyStatus | None = None
     discovery_sig: tuple[Any, ...] | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
+    held: dict[str, Any] = field(default_factory=dict)  # values as published (deadbands)
+    exact: dict[str, Any] | None = None  # the last trusted state before deadbands
 
 
 @dataclass(slots=True)
@@ -90,6 +96,14 @@ class Budget:
             self.tokens -= 1.0
             return True
         return False
+
+
+def _near(old: Any, new: Any, band: float) -> bool:
+    """Both numbers, less than `band` apart."""
+    numbers = (int, float)
+    if isinstance(old, bool) or isinstance(new, bool):
+        return False
+    return isinstance(old, numbers) and isinstance(new, numbers) and abs(new - old) < band - 1e-9
 
 
 def _json(obj: Any) -> bytes:
@@ -117,8 +131,14 @@ class Publisher:
         names: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         extra_state: Callable[[str], Mapping[str, Any]] | None = None,
+        demo: bool = False,
+        unheard: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg = cfg
+        # A demo run (emulated devices): named so in HA, and removed when it stops cleanly.
+        self.demo = demo
+        self.unheard = unheard  # serve --source mqtt: every receiver of the device is gone
+        self.bands = {k: v for k, v in cfg.deadband if v > 0}
         self.keys = keys
         self.hostname = hostname
         self.names = names or (lambda _address: None)
@@ -130,11 +150,14 @@ class Publisher:
         self.throttled = 0  # unkeyed messages not sent because of the global budget
         self._budget = Budget(UNKEYED_RATE, UNKEYED_BURST, clock())
         self.prefix = cfg.topic_prefix
+        self.found_own: set[str] = set()  # addresses of our configs found on the broker
+        self.found_own_ids: set[str] = set()  # object ids of all our configs found there
         from victron_ble_bms.banks import declared_banks
 
         from .bank import BankPublisher  # here: mqtt/bank.py uses Outgoing
 
         self.banks = BankPublisher(cfg, declared_banks(keys), clock=clock)  # issue 20
+        self.banks.demo = demo
 
     # --- whole-bridge messages ---------------------------------------------------------------
     def bridge_online(self) -> list[Outgoing]:
@@ -142,7 +165,7 @@ class Publisher:
         latest state — the broker may have restarted and lost everything retained."""
         out: list[Outgoing] = []
         if self.cfg.discovery:
-            topic, payload = discovery.bridge_config(self.cfg, self.hostname)
+            topic, payload = discovery.bridge_config(self.cfg, self.hostname, demo=self.demo)
             out.append(Outgoing(topic, _json(payload), retain=True, qos=1))
         out.append(self._bridge(topics.ONLINE))
         for dev in self.keyed.values():
@@ -158,7 +181,10 @@ class Publisher:
         return self.bridge_online()
 
     def bridge_offline(self) -> list[Outgoing]:
-        """On a clean stop: every device and the bridge offline (retained)."""
+        """On a clean stop: every device and the bridge offline (retained). A demo run removes
+        everything it published instead: made-up devices must not stay in Home Assistant."""
+        if self.demo:
+            return self.remove_everything()
         out = []
         for dev in self.keyed.values():
             dev.online = False
@@ -166,12 +192,36 @@ class Publisher:
         out.append(self._bridge(topics.OFFLINE))
         return out
 
+    def remove_everything(self) -> list[Outgoing]:
+        """Empty retained payloads for every device this instance published, then its bridge."""
+        out: list[Outgoing] = []
+        for dev in self.keyed.values():
+            dev.online = False
+            out.extend(self.removal(dev.address))
+        for address in self.found_own - set(self.keyed):  # left by an earlier run, not heard yet
+            out.extend(self.removal(address))
+        out.extend(self.banks.keys_changed({}))  # every bank it declared: no bank left either
+        removed = {m.topic for m in out}
+        for object_id in sorted(self.found_own_ids):  # banks too, from an earlier run
+            topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
+            if topic not in removed:
+                out.append(Outgoing(topic, b"", retain=True, qos=1))
+        if self.cfg.discovery:
+            object_id = topics.bridge_object_id(self.prefix, self.cfg.instance)
+            topic = topics.discovery_topic(self.cfg.discovery_prefix, object_id)
+            out.append(Outgoing(topic, b"", retain=True, qos=1))
+        out.append(self._bridge(""))
+        return out
+
     def will(self) -> Outgoing:
         return self._bridge(topics.OFFLINE)
 
     def _bridge(self, payload: str) -> Outgoing:
         return Outgoing(
-            topics.bridge_availability_topic(self.prefix), payload.encode(), retain=True, qos=1
+            topics.bridge_availability_topic(self.prefix, self.cfg.instance),
+            payload.encode(),
+            retain=True,
+            qos=1,
         )
 
     def _availability(self, dev: _Device) -> Outgoing:
@@ -251,6 +301,9 @@ class Publisher:
         else:
             obj = state_object(reading, name)
             trusted = record is not None
+            if trusted and self.bands:
+                dev.exact = dict(obj)
+                self._hold(dev, obj)
         # A partial record (protocol branch: fields not received) would offer too few cells.
         partial = bool(getattr(record, "partial", False))
         if trusted and self.cfg.discovery and not partial:
@@ -272,6 +325,20 @@ class Publisher:
             else:
                 dev.pending = True
         return out
+
+    def _hold(self, dev: _Device, obj: dict[str, Any]) -> None:
+        """Deadbands: keep each published value until the new one is at least its band away."""
+        for key, band in self.bands.items():
+            if key not in obj:
+                continue
+            new, old = obj[key], dev.held.get(key)
+            if isinstance(new, list):
+                if isinstance(old, list) and len(old) == len(new):
+                    new = [o if _near(o, n, band) else n for o, n in zip(old, new, strict=True)]
+                    obj[key] = new
+            elif _near(old, new, band):
+                obj[key] = new = old
+            dev.held[key] = new
 
     def _spend(self, now: float) -> bool:
         if self._budget.spend(now):
@@ -313,7 +380,7 @@ class Publisher:
             obj = json.loads(dev.good)
             name = dev.discovery_sig[0]
         topic, payload = discovery.device_config(
-            self.cfg, dev.address, name, obj, cell_count=dev.cells
+            self.cfg, dev.address, name, obj, cell_count=dev.cells, demo=self.demo
         )
         return [Outgoing(topic, _json(payload), retain=True, qos=1)]
 
@@ -322,7 +389,8 @@ class Publisher:
         now = self.clock()
         out: list[Outgoing] = []
         for dev in self.keyed.values():
-            if dev.online and now - dev.last_seen > self.cfg.stale_after_s:
+            gone = self.unheard is not None and dev.online and self.unheard(dev.address)
+            if dev.online and (gone or now - dev.last_seen > self.cfg.stale_after_s):
                 dev.online = False
                 dev.pending = False
                 out.append(self._availability(dev))
@@ -338,6 +406,17 @@ class Publisher:
         """Every change still held back by `min_interval_s`, now: the source has ended (a
         capture replayed), so there is no later tick to send them."""
         now = self.clock()
+        for dev in self.keyed.values():
+            # The source is done: its last values exactly, not within their deadbands.
+            if dev.exact is not None and dev.good == dev.state:
+                obj = dev.exact
+                if self.extra_state is not None:
+                    obj = {**obj, **self.extra_state(dev.address)}
+                payload, dev.signature = _encode(obj)
+                if payload != dev.state:
+                    dev.state = dev.good = payload
+                    dev.held = {k: obj[k] for k in self.bands if k in obj}
+                    dev.pending = True
         return [self._state(dev, now) for dev in self.keyed.values() if dev.pending and dev.state]
 
     # --- keys file ----------------------------------------------------------------------------
@@ -362,20 +441,27 @@ class Publisher:
             Outgoing(topics.state_topic(self.prefix, address), b"", True, 1),
         ]
 
-    def stale_configs(self, object_ids: Iterable[str]) -> list[Outgoing]:
-        """Retained discovery documents found on the broker that are ours but whose device is
-        not in the keys file any more (removed while `serve` was not running)."""
+    def stale_configs(self, found: Mapping[str, str | None]) -> list[Outgoing]:
+        """Retained discovery documents found on the broker (object id → the `via_device` in
+        it) that this instance published — its bridge is their `via_device` — but whose device
+        is not in the keys file any more (removed while `serve` was not running). Another
+        instance's configs, on the same prefix or not, are never touched."""
         ours = topics.prefix_id(self.prefix) + "_"
+        me = discovery.bridge_identifier(self.cfg)
         wanted = {topics.node_id(a) for a in self.keys}
         out: list[Outgoing] = []
-        for object_id in object_ids:
-            if not object_id.startswith(ours):
+        for object_id, via in found.items():
+            if via != me or not object_id.startswith(ours):
                 continue
+            self.found_own_ids.add(object_id)
             node = object_id[len(ours) :]
-            if node == "bridge" or node in wanted or not node.isalnum():
+            if len(node) != 12 or not node.isalnum():
                 continue
             address = ":".join(node[i : i + 2] for i in range(0, len(node), 2)).upper()
-            out.extend(self.removal(address) if len(node) == 12 else [])
+            if node in wanted:
+                self.found_own.add(address)  # a demo removes these too when it stops
+            else:
+                out.extend(self.removal(address))
         return out
 
     def __len__(self) -> int:

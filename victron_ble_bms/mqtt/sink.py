@@ -44,6 +44,11 @@ class MqttSink(Generic[T]):
     async def run(self) -> None:
         await self.link.run()
 
+    @property
+    def failed(self) -> str | None:
+        """Why this sink cannot work at all (serve then exits non-zero), or None."""
+        return self.link.fatal
+
     def stop(self) -> None:
         self.link.stop()
 

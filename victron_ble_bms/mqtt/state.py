@@ -6,6 +6,7 @@ few values computed here so Home Assistant templates stay trivial and cannot get
 - `cell_min_v`, `cell_max_v`, `cell_spread_mv` — for records with cells (a cell below or above
   the 7-bit range counts as its bound, docs/protocol.md §2.1);
 - `allowed_to_charge`, `allowed_to_discharge` — true / false / null (not available);
+- `power_w` — battery voltage × current (+ charging), for records with both;
 - `worst_code` — the id of the worst active code, "none" when there is none, null when the
   codes are unknown (frame incomplete: never an all-clear, CONTRACTS.md protocol branch);
 - `code_details` — every active code with its explanation and remedy (null when unknown).
@@ -54,6 +55,11 @@ def _derived(record: Record, obj: dict[str, Any]) -> None:
                 value = None
             # Never bool(None): unknown published as false turns HA's sensor off (issue 18).
             obj[name] = value if isinstance(value, bool) else None
+    if hasattr(record, "power_w"):  # where voltage and current are both known (Lynx)
+        try:
+            obj["power_w"] = record.power_w
+        except Exception:  # noqa: BLE001 - not computable: not available
+            obj["power_w"] = None
     codes = codes_of(record)
     if codes is None:
         obj["codes"] = None

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-from .accel import AES as ACCEL
 from .crypto import KeyCipher, KeyLike, hashable_key, normalize_key
 from .envelope import MAX_DATA_BYTES, PRODUCT_ADVERTISEMENT, Frame, parse_frame
 from .errors import DecodeError, KeyMismatch, UnsupportedRecord
@@ -108,15 +107,23 @@ class _CipherCache(dict[bytes | str, KeyCipher]):
 _CIPHERS = _CipherCache(1 << 17)
 _cipher_get = _CIPHERS.get
 _ZERO_TAIL = bytes(14)
-_accel_payload = None if ACCEL is None else ACCEL.payload
 
 
-def payload_source() -> tuple[dict[bytes | str, KeyCipher], Callable[[bytes, bytes], int] | None]:
-    """The cipher cache `decode` fills (key as passed → cipher), and the compiled function it
-    gets a frame's payload int from, `payload(cipher.round_keys, data)` (None where AES is not
-    compiled: then `cipher.encrypt_block` gives the keystream): for a caller that compares
-    payloads before decoding (the device table, sources/_accept.c)."""
-    return _CIPHERS, _accel_payload
+def cipher(key: KeyLike) -> KeyCipher:
+    """The cached cipher of `key` (any spelling `decode` takes), as `decode` uses it."""
+    if type(key) is not bytes and type(key) is not str:
+        key = hashable_key(key)
+    return _cipher_get(key) or _CIPHERS.add(key)
+
+
+def decoder(record_type: int, n: int) -> Callable[[int, Any], Record] | None:
+    """`decode`'s decoder for `n` received data bytes of `record_type` (None for a type no
+    layout is known for): payload int (bits past the `n` bytes are ignored), wire → record."""
+    decoders = _DECODERS.get(record_type)
+    if decoders is None:
+        return None
+    n = min(n, MAX_DATA_BYTES)
+    return decoders[n] or _decoder(record_type, n)
 
 
 def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
@@ -140,10 +147,8 @@ def decode(data: bytes | bytearray | memoryview, key: KeyLike | None) -> Record:
                 if n > MAX_DATA_BYTES:
                     n = MAX_DATA_BYTES
                 fn = decoders[n] or _decoder(data[4], n)
-                # Bits past the received bytes are keystream (zero from the helper), not data:
-                # every compiled decoder masks each field it reads and reads none past its length.
-                if _accel_payload is not None:  # the data's int, in one compiled call
-                    return fn(_accel_payload(cipher.round_keys, data), data)
+                # Bits past the received bytes are keystream, not data: every compiled decoder
+                # masks each field it reads and reads none past its length.
                 stream = cipher.encrypt_block(data[5:7] + _ZERO_TAIL)
                 payload = (int.from_bytes(data, "little") >> 64) ^ int.from_bytes(stream, "little")
                 return fn(payload, data)

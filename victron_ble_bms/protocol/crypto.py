@@ -2,11 +2,9 @@
 
 Counter block 0 is the nonce little-endian in bytes 0-1 and 14 zero bytes. Records are at most
 16 bytes, so one block operation per frame is all the cipher ever does: we keep one ECB
-encryptor per key and encrypt the counter block ourselves.
-
-Where the optional compiled helper was built and the CPU has AES instructions (accel.py), the
-decoding hot path uses it (`ACCEL`, one call per frame); everything else, and every machine
-without it, goes through `cryptography`.
+encryptor per key (`cryptography`) and encrypt the counter block ourselves. A fresh CTR object
+per frame costs ~25 times as much as the AES itself; where many frames of one key are read at
+once (a capture), `keystreams` encrypts 256 counter blocks in one call.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import string
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .accel import AES as ACCEL
 from .errors import InvalidKey
 
 KEY_BYTES = 16
@@ -103,18 +100,21 @@ def _length_hint(digits: int) -> str:
 class KeyCipher:
     """The block cipher for one key; `keystream(nonce)` is the one AES operation per frame."""
 
-    __slots__ = ("key_check", "encrypt_block", "round_keys")
+    __slots__ = ("key_check", "encrypt_block")
 
     def __init__(self, key: bytes) -> None:
         self.key_check = key[0]
         # ECB of one block == CTR block 0: CTR is just AES(counter) XOR data.
         self.encrypt_block = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update  # noqa: S305
-        # The compiled helper's form of the key (None without it); as secret as the key.
-        self.round_keys = None if ACCEL is None else ACCEL.expand_key(key)
 
     def keystream(self, nonce: int) -> bytes:
         """AES_K(counter block 0) for this nonce: 16 bytes of keystream."""
         return self.encrypt_block(nonce.to_bytes(2, "little") + _ZERO_TAIL)
+
+    def keystreams(self, high: int) -> bytes:
+        """The keystreams of the 256 nonces `high << 8` … `high << 8 | 255`, 16 bytes each
+        (nonce n's at `(n & 0xFF) * 16`): one ECB call over 256 counter blocks."""
+        return self.encrypt_block(_counter_blocks(high))
 
     def apply(self, nonce: int, data: bytes) -> bytes:
         """Encrypt or decrypt (the same operation) up to 16 bytes."""
@@ -123,6 +123,18 @@ class KeyCipher:
         return (int.from_bytes(data, "little") ^ int.from_bytes(stream[:n], "little")).to_bytes(
             n, "little"
         )
+
+
+_LOW_BYTES = bytes(range(256))
+
+
+@functools.lru_cache(maxsize=256)
+def _counter_blocks(high: int) -> bytes:
+    """Counter blocks 0 of the nonces `high << 8` … `high << 8 | 255`, one after another."""
+    blocks = bytearray(256 * 16)
+    blocks[0::16] = _LOW_BYTES
+    blocks[1::16] = bytes((high,)) * 256
+    return bytes(blocks)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import NotInstantReadout, TruncatedFrame
-from .frozen import acyclic, frozen_builder
 
 COMPANY_ID = 0x02E1  # Victron Energy BV
 _COMPANY_ID_LE = COMPANY_ID.to_bytes(2, "little")
@@ -17,7 +16,6 @@ HEADER_BYTES = 8
 MAX_DATA_BYTES = 16  # one AES block; the counter scheme past block 0 is unknown (§1.2)
 
 
-@acyclic
 @dataclass(frozen=True, slots=True)
 class Frame:
     """The clear header of an Instant Readout frame and its (still encrypted) data.
@@ -57,11 +55,7 @@ class Frame:
         )
 
 
-_FIELDS = ("byte1", "model_id", "record_type", "nonce", "key_check", "data")
-# `Frame(...)` at a fraction of the cost, for the hot paths (protocol/frozen.py).
-make_frame: Callable[[int, int, int, int, int | None, bytes], Frame] = frozen_builder(
-    Frame, _FIELDS
-)
+make_frame: Callable[[int, int, int, int, int | None, bytes], Frame] = Frame
 
 
 # Bytes 1-7 of an encrypted frame: byte 1, model id, record type, nonce, key check (§1.1).

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .enums import CellBound
-from .frozen import fill_statements
 
 
 class Kind(enum.Enum):
@@ -259,10 +258,7 @@ def compile_decoder(
     (default: every bit of the layout). Bits of the payload past those are never read (the
     hot path leaves keystream there), so every read masks its field.
 
-    The record is the object the frozen dataclass ``__init__`` would build (records have no
-    ``__post_init__``), filled the cheapest way this interpreter allows (protocol/frozen.py):
-    by the compiled helper, else as a mutable twin given its class afterwards, else through
-    the slot descriptors.
+    The record is built by the record class itself (its dataclass ``__init__``).
     """
     available = layout.used_bits if available_bits is None else available_bits
     namespace: dict[str, Any] = {"_missing": layout.missing(available)}
@@ -289,9 +285,9 @@ def compile_decoder(
             else:
                 lines.append(f"    r{index} = {raw}")
                 values[f.name] = _inline(f, namespace, index)
-    values["wire"] = "wire"
-    values["missing_fields"] = "_missing"
-    lines.extend(fill_statements(cls, values, namespace))
+    namespace["_cls"] = cls
+    arguments = "".join(f"{name}={value}, " for name, value in values.items())
+    lines.append(f"    return _cls({arguments}wire=wire, missing_fields=_missing)")
     source = "\n".join(lines)
     # Our own table, never input data, goes into this source text.
     name = f"<decoder {layout.name} {available} bits>"

@@ -31,14 +31,12 @@ from .enums import (
 from .envelope import Frame, parse_frame
 from .errors import DecodeError
 from .fields import Layout
-from .frozen import acyclic
 from .layouts import LAYOUTS
 from .products import product_name
 
 CellVoltage = float | CellBound | None
 
 
-@acyclic
 @dataclass(frozen=True, slots=True)
 class Record:
     """Base of every record.

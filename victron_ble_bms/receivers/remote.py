@@ -2,8 +2,8 @@
 
 `serve` publishes each device's reading as JSON on `<prefix>/<addr>/state` (the objects of
 `decode --format jsonl` plus `key_status`, mqtt/state.py) and `online`/`offline` on
-`<prefix>/<addr>/availability` and `<prefix>/bridge/availability`. Here each state message
-becomes a `Reading` with a typed record again (`protocol.jsonform.record_from_dict`), so the
+`<prefix>/<addr>/availability` and `<prefix>/bridge/<instance>/availability`. Here each state
+message becomes a `Reading` with a typed record again (`protocol.jsonform.record_from_dict`), so the
 dashboard draws the same cards, detail pages and codes as for a local radio.
 
 Time: a reading counts from the moment the remote received it (`ts` in the state), not from
@@ -154,15 +154,17 @@ async def remote_readings(
         nonlocal bad
         await client.subscribe(state_filter)
         await client.subscribe(availability_filter)
+        await client.subscribe(f"{prefix}/bridge/+/availability")
         async for message in client.messages:
             topic = message.topic
             payload = message.payload
             data = payload.encode() if isinstance(payload, str) else payload
             if not isinstance(data, bytes | bytearray):
                 continue
-            if topic.matches(f"{prefix}/bridge/availability"):
+            if topic.matches(f"{prefix}/bridge/+/availability"):
                 state = bytes(data[:20]).decode(errors="replace")
-                note(f"remote serve {plain(state)} ({cfg.broker})")
+                instance = plain(topic.value.split("/")[-2], 48)
+                note(f"remote serve {plain(state)} ({instance}, {cfg.broker})")
                 continue
             if not topic.matches(state_filter):
                 continue  # device availability: staleness follows the readings' own time

@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from victron_ble_bms.protocol import (
     COMPANY_ID,
@@ -51,17 +49,13 @@ from victron_ble_bms.protocol import (
     decode,
     parse_frame,
 )
-from victron_ble_bms.protocol.accel import HELPER, load_optional
-from victron_ble_bms.protocol.codec import payload_source
-from victron_ble_bms.protocol.crypto import KeyCipher, KeyLike
+from victron_ble_bms.protocol.crypto import KeyLike
 from victron_ble_bms.protocol.envelope import (
     PRODUCT_ADVERTISEMENT,
     UNENCRYPTED,
     encrypted_frame,
 )
-from victron_ble_bms.protocol.frozen import builder_parts, frozen_builder, slot_spec
 from victron_ble_bms.protocol.products import product_name
-from victron_ble_bms.protocol.records import RECORD_CLASSES
 
 from .advertisement import Advertisement
 from .readings import (
@@ -180,11 +174,6 @@ class DeviceState:
     _cand_ts: float = 0.0
     _cand_count: int = 0  # frames that continued it
     _data: bytes = b""
-    # The payload int of `_payload_of`, when that is still `last_decoded` (the compiled step,
-    # sources/_accept.c, then reuses its record for a frame with the same payload). Not state
-    # of the device: left out of equality.
-    _payload: int | None = dataclasses.field(default=None, compare=False, repr=False)
-    _payload_of: Reading | None = dataclasses.field(default=None, compare=False, repr=False)
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -319,27 +308,12 @@ class Update:
 
 _IGNORED = Update(Outcome.IGNORED, None)
 _NEW = Outcome.NEW
-# `Update(...)` at a fraction of the frozen dataclass __init__ (protocol/frozen.py).
-_make_update: Callable[[Outcome, DeviceState, Reading | None, bool, str | None], Update] = (
-    frozen_builder(Update, ("outcome", "device", "reading", "status_changed", "suspicion"))
-)
-_make_new: Callable[[DeviceState, Reading], Update] = frozen_builder(
-    Update, ("device", "reading"), {"outcome": _NEW, "status_changed": False}
-)
+_make_update = Update
 _HEADER = 8
-# A new device as `DeviceState(address, first_seen)` gives it, for the compiled first frame.
-_new_device: Callable[[str, float], DeviceState] = frozen_builder(
-    DeviceState, ("address", "first_seen")
-)
 
 
-class _Step(Protocol):
-    """The compiled hot paths (sources/_accept.c): `update` itself."""
-
-    evicted: int
-    max_devices: int
-
-    def __call__(self, adv: Advertisement, /) -> Update: ...
+def _make_new(dev: DeviceState, reading: Reading) -> Update:
+    return Update(_NEW, dev, reading)
 
 
 class DevicesState:
@@ -352,10 +326,7 @@ class DevicesState:
         max_devices: int = DEFAULT_MAX_DEVICES,
         replay_window: int = REPLAY_WINDOW,
         clock: Callable[[], float] = time.time,
-        compiled: bool = True,
     ) -> None:
-        """`compiled=False` refuses the compiled hot path (tests, benchmarks): the Python one
-        does the same, slower."""
         if max_devices < 1:
             raise ValueError("max_devices must be at least 1")
         self._keys = keys
@@ -366,10 +337,9 @@ class DevicesState:
         self._get = self._devices.get
         self._move_to_end = self._devices.move_to_end
         self._evicted = 0  # devices `_add` dropped to stay within max_devices
-        # `update(adv)` for every advertisement: the compiled hot path where it is built (it
-        # hands every other frame to `_update_py`), else `_update_py` itself.
-        self._step = _compiled_step(self) if compiled else None
-        self.update: Callable[[Advertisement], Update] = self._step or self._update_py
+        # `update(adv)` for every advertisement: the hot path, which hands every other frame
+        # to the general one (`_update`).
+        self.update: Callable[[Advertisement], Update] = self._update_py
 
     @property
     def max_devices(self) -> int:
@@ -382,13 +352,11 @@ class DevicesState:
         if bound < 1:
             raise ValueError("max_devices must be at least 1")
         self._max_devices = bound
-        if self._step is not None:
-            self._step.max_devices = bound
 
     @property
     def evicted(self) -> int:
         """Devices dropped to stay within `max_devices`."""
-        return self._evicted + (0 if self._step is None else self._step.evicted)
+        return self._evicted
 
     @property
     def keys(self) -> Mapping[str, KeyLike]:
@@ -629,76 +597,3 @@ class DevicesState:
 
     def slow_devices(self, threshold_s: float = DEFAULT_SLOW_INTERVAL_S) -> list[DeviceState]:
         return [d for d in self._devices.values() if d.slow(threshold_s)]
-
-
-# The compiled hot path (sources/_accept.c), where it and the helper whose slot specs it uses
-# were built; None otherwise, and `update` is `_update_py`.
-_ACCEPT = load_optional("victron_ble_bms.sources._accept") if HELPER is not None else None
-
-
-def _record_specs() -> dict[type, object]:
-    """Record class → its slot spec with `wire` first: what the compiled step copies a record
-    with (a class without one is never copied, only decoded)."""
-    specs: dict[type, object] = {}
-    for cls in RECORD_CLASSES.values():
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "wire"]
-        spec = slot_spec(cls, ["wire", *names])
-        if spec is not None:
-            specs[cls] = spec
-    return specs
-
-
-def _compiled_step(table: DevicesState) -> _Step | None:
-    """`table`'s compiled hot path, falling back to `table._update_py`; None where it is not
-    built or cannot be (a builder not compiled)."""
-    if _ACCEPT is None or HELPER is None:
-        return None
-    made = (ok_reading_lazy, no_key_reading_lazy, _make_new, _make_update, _new_device)
-    builders = [builder_parts(b) for b in made]
-    if None in builders:
-        return None
-    ciphers, payload = payload_source()
-    config = {
-        "fallback": table._update_py,
-        "devices": table._devices,
-        "keys": table._keys,
-        "move_to_end": table._move_to_end,
-        "decode": decode,
-        "implausible": _implausible,
-        "ciphers": ciphers,
-        "payload": payload,
-        "company_id": COMPANY_ID,
-        "ok": _OK,
-        "no_key": _NO_KEY,
-        "no_key_prefix": NO_KEY_PREFIX,
-        "new": _NEW,
-        "evict": functools.partial(table._devices.popitem, last=False),
-        "max_devices": table._max_devices,
-        "unencrypted": UNENCRYPTED,
-        "cipher": _slots(HELPER, KeyCipher, ("key_check", "round_keys", "encrypt_block")),
-        "device": _slots(HELPER, DeviceState, _ACCEPT.DEVICE_SLOTS),
-        "advertisement": _slots(HELPER, Advertisement, _ACCEPT.ADVERTISEMENT_SLOTS),
-        "reading_record": _slots(HELPER, Reading, ("record",)),
-        "records": _RECORD_SPECS,
-        "reading_ok": builders[0],
-        "reading_no_key": builders[1],
-        "update_new": builders[2],
-        "update": builders[3],
-        "new_device": builders[4],
-        "forward_slack": FORWARD_SLACK,
-        "seen_bits": SEEN_BITS,
-        "header_bytes": _HEADER,
-        "product_advertisement": PRODUCT_ADVERTISEMENT,
-        "keep": _KEEP,
-        "ewma": _EWMA,
-    }
-    step: _Step = _ACCEPT.step(config)
-    return step
-
-
-def _slots(helper: ModuleType, cls: type, names: Sequence[str]) -> object:
-    """The helper's spec of these slots of `cls` (checked there to be writable object slots)."""
-    return helper.make_spec(cls, tuple(cls.__dict__[name] for name in names))
-
-
-_RECORD_SPECS = _record_specs() if _ACCEPT is not None else {}

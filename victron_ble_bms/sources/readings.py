@@ -20,7 +20,6 @@ from victron_ble_bms.protocol import (
 )
 from victron_ble_bms.protocol.crypto import KeyLike
 from victron_ble_bms.protocol.envelope import encrypted_frame
-from victron_ble_bms.protocol.frozen import acyclic, frozen_builder
 
 from .advertisement import Advertisement
 
@@ -35,7 +34,6 @@ class KeyStatus(enum.Enum):
     NOT_VICTRON = "not instant readout"  # no Victron data, or not record type 0x10
 
 
-@acyclic
 @dataclass(frozen=True, slots=True)
 class Reading:
     advertisement: Advertisement
@@ -63,21 +61,25 @@ def _get_frame(reading: Reading) -> Frame | None:
     return frame  # type: ignore[no-any-return]
 
 
-# `Reading(adv, OK, frame, record)`, every other field at its default, at a fraction of the
-# frozen dataclass __init__ (protocol/frozen.py): the hot paths. `ok_reading_lazy` passes the
-# frame's `data` (manufacturer data already checked to be an encrypted Instant Readout frame:
-# byte 0 0x10, more than 8 bytes, byte 4 not 0xFF) for `frame` to be read from when asked.
-_build_ok: Callable[..., Reading] = frozen_builder(
-    Reading, ("advertisement", "frame", "record"), {"status": KeyStatus.OK}
-)
-_ok_reading: Callable[[Advertisement, Frame, Record], Reading] = _build_ok
-ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _build_ok
-# `Reading(adv, NO_KEY, frame, error=error)` the same way, with the frame's `data` as above.
-no_key_reading_lazy: Callable[[Advertisement, bytes, str], Reading] = frozen_builder(
-    Reading, ("advertisement", "frame", "error"), {"status": KeyStatus.NO_KEY}
-)
-# After the builders: they fill the slot itself (the compiled helper takes only slot descriptors).
 setattr(Reading, "frame", property(_get_frame, _FRAME_SLOT.__set__))  # noqa: B010
+_OK = KeyStatus.OK
+_NO_KEY = KeyStatus.NO_KEY
+
+
+def _ok_reading(adv: Advertisement, frame: Frame | bytes, record: Record) -> Reading:
+    """`Reading(adv, OK, frame, record)`."""
+    return Reading(adv, _OK, frame, record)  # type: ignore[arg-type]
+
+
+# The hot paths pass the frame's `data` (manufacturer data already checked to be an encrypted
+# Instant Readout frame: byte 0 0x10, more than 8 bytes, byte 4 not 0xFF) for `frame` to be
+# read from when asked.
+ok_reading_lazy: Callable[[Advertisement, bytes, Record], Reading] = _ok_reading
+
+
+def no_key_reading_lazy(adv: Advertisement, data: bytes, error: str) -> Reading:
+    """`Reading(adv, NO_KEY, frame, error=error)`, with the frame's `data` as above."""
+    return Reading(adv, _NO_KEY, data, error=error)  # type: ignore[arg-type]
 
 
 def decode_advertisement(adv: Advertisement, keys: Mapping[str, KeyLike]) -> Reading:

@@ -13,12 +13,19 @@ from .btsnoop import MAGIC as BTSNOOP_MAGIC
 from .btsnoop import read_btsnoop
 from .errors import CaptureError, CorruptCapture, UnknownFormat
 from .jsonl import is_jsonl_capture, read_jsonl_file
+from .lane import Lane
 from .pcap import PCAP_MAGICS, PCAPNG_SHB, read_pcap, read_pcapng
 
 Reader = Callable[..., Iterator[Advertisement]]
 READERS: dict[str, Reader] = {
     "btsnoop": read_btsnoop,
     "pcap": read_pcap,
+    "pcapng": read_pcapng,
+    "jsonl": read_jsonl_file,
+}
+# The readers that take a `lane` (lane.py).
+LANE_FORMATS: dict[str, Reader] = {
+    "btsnoop": read_btsnoop,
     "pcapng": read_pcapng,
     "jsonl": read_jsonl_file,
 }
@@ -113,6 +120,9 @@ class Capture:
             raise UnknownFormat(_unknown_hint(head), path=self.path, offset=0)
         self.format = fmt
         self._iter: Iterator[Advertisement] | None = None
+        # Set before iterating, for a consumer that writes text (lane.py); the formats that
+        # can use one take it (LANE_FORMATS), the others ignore it.
+        self.lane: Lane | None = None
 
     @property
     def complete(self) -> bool:
@@ -137,7 +147,12 @@ class Capture:
         # The file closes when the iteration ends, fails or is dropped (generator close).
         sink = None if self._strict else self.errors
         try:
-            yield from READERS[self.format](self._file, path=self.path, errors=sink)
+            if self.lane is not None and self.format in LANE_FORMATS:
+                yield from LANE_FORMATS[self.format](
+                    self._file, path=self.path, errors=sink, lane=self.lane
+                )
+            else:
+                yield from READERS[self.format](self._file, path=self.path, errors=sink)
         except OSError as exc:  # EIO, a file on a vanished USB stick …
             err = CorruptCapture(f"cannot read: {exc.strerror or exc}", path=self.path)
             if sink is None:

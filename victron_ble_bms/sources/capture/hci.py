@@ -22,8 +22,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from victron_ble_bms.protocol.frozen import frozen_builder
-
 from ..advertisement import Advertisement
 
 # H4 packet type of an HCI event (Core spec Vol 4 Part A §2).
@@ -63,11 +61,8 @@ _RSSI_UNAVAILABLE = 127  # Core spec: 127 = RSSI not available
 
 _ADDRESSES: dict[bytes, str] = {}  # raw → text; a capture has few devices (bounded below)
 
-_FIELDS = ("ts", "address", "manufacturer_data", "rssi", "name", "address_type", "origin")
-advertisement: Callable[..., Advertisement] = frozen_builder(Advertisement, _FIELDS)
-"""`Advertisement(ts, address, manufacturer_data, rssi, name, address_type, origin)` for the
-readers' hot loops: the same frozen object at a fraction of the dataclass __init__'s cost
-(protocol/frozen.py)."""
+advertisement: Callable[..., Advertisement] = Advertisement
+"""`Advertisement(ts, address, manufacturer_data, rssi, name, address_type, origin)`."""
 
 
 def format_address(raw: bytes) -> str:

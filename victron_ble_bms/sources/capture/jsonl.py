@@ -25,6 +25,7 @@ from ...safetext import plain
 from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
 from .hci import advertisement
+from .lane import JSON_RSSI, Lane
 from .sink import RecordSink
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "read_jsonl_file",
 ]
 
+_CHUNK = 1 << 16  # bytes read at a time
 FORMAT = "victron-ble-bms-capture"
 VERSION = 1
 
@@ -293,23 +295,88 @@ class _Lines:
 
 
 def read_jsonl_file(
-    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+    f: BinaryIO,
+    *,
+    path: str = "",
+    errors: list[CaptureError] | None = None,
+    lane: Lane | None = None,
 ) -> Iterator[Advertisement]:
-    """`read_jsonl` on a file opened in binary mode (used by `open_capture`)."""
+    """`read_jsonl` on a file opened in binary mode (used by `open_capture`).
+
+    With a `lane` (lane.py), a line as our writer writes it (`{"ts":T,"address":…,"rssi":R,
+    "name":…`, T the shortest text of a finite float, R an int or null as json.dumps writes
+    them) is looked up by its text without T and R before it is parsed."""
     lines = _Lines(path, errors)
+    parse = lines.parse
     offset = 0
-    for number, raw in enumerate(f, 1):
-        line_offset, offset = offset, offset + len(raw)
-        if not raw.endswith(b"\n"):
-            # The last line, cut short by a crash or power loss: nothing to report, unless it
-            # is complete JSON that merely lacks its newline.
-            try:
-                _loads(raw)
-            except ValueError:
-                return
-        adv = lines.parse(raw, line_offset, number)
+    number = 0
+    if lane is not None:
+        packets, out, miss, flush_at = lane.packets, lane.out, lane.miss, lane.flush_at
+    read = f.read
+    tail = b""  # the start of a line the next chunk ends
+    while True:
+        chunk = read(_CHUNK)
+        if chunk:
+            batch = (tail + chunk if tail else chunk).split(b"\n")
+            tail = batch.pop()
+        else:
+            batch = []
+        for raw in batch:  # each line without its newline
+            number += 1
+            line_offset = offset
+            offset += len(raw) + 1
+            if lane is not None:
+                lane.pending = None
+                if raw[:6] == b'{"ts":' and lines.header_seen:
+                    a = raw.find(b',"address":', 6)
+                    r = raw.find(b',"rssi":', a)
+                    n = raw.find(b',"name":', r)
+                    rssi_text = JSON_RSSI.get(raw[r + 8 : n])
+                    if a > 0 and r > 0 and n > 0 and rssi_text is not None:
+                        key = raw[a:r] + raw[n:]
+                        ts_text = raw[6:a].decode("ascii", "replace")
+                        try:
+                            ts = float(ts_text)
+                        except ValueError:
+                            ts = math.nan
+                        if ts - ts == 0.0 and f"{ts!r}" == ts_text:
+                            entry = packets.get(key)
+                            if entry is not None:
+                                entry[3] += 1
+                                if entry[0] is not None:
+                                    out.append(
+                                        f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}{entry[5]}"
+                                    )
+                                continue
+                            if _plain_key(key):  # every key in `packets` is
+                                if miss(key, ts_text, rssi_text):
+                                    continue
+                                lane.pending = key
+            adv = parse(raw, line_offset, number)
+            if adv is not None:
+                yield adv
+        if lane is not None and len(out) >= flush_at:
+            lane.flush()
+        if not chunk:
+            break
+    if tail:
+        # The last line, cut short by a crash or power loss: nothing to report, unless it
+        # is complete JSON that merely lacks its newline.
+        try:
+            _loads(tail)
+        except ValueError:
+            return
+        if lane is not None:
+            lane.pending = None
+        adv = parse(tail, offset, number + 1)
         if adv is not None:
             yield adv
+
+
+def _plain_key(key: bytes) -> bool:
+    """The rest of a line names ts and rssi nowhere else, and has no escapes (a key spelled
+    with escapes could be either): then the values cut out are the ones the line has."""
+    return b'"ts"' not in key and b'"rssi"' not in key and b"\\" not in key
 
 
 def follow_jsonl(

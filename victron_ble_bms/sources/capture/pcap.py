@@ -10,12 +10,13 @@ Simple Packet 3, obsolete Packet 2; other blocks skipped).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..advertisement import Advertisement
 from .btsnoop import body_error, decode_body, handle
+from .chunks import Chunks
 from .errors import (
     CaptureError,
     CorruptCapture,
@@ -25,6 +26,7 @@ from .errors import (
     UnsupportedLinkType,
 )
 from .hci import H4_EVENT, parse_hci_event
+from .lane import RSSI_TEXT, Lane, hci_report_shape, us_text
 from .links import PCAP_LINKS, LinkDecoder, h4_with_phdr
 
 PCAP_MAGICS = {
@@ -36,7 +38,6 @@ PCAP_MAGICS = {
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_PACKET = 1 << 18  # libpcap's own maximum snapshot length
 MAX_BLOCK = 1 << 24
-CHUNK = 1 << 16  # pcapng is read in chunks of this size (see _Chunks)
 # An Enhanced Packet Block's head: type, total length, interface, timestamp high and low,
 # captured and original length; and a block's trailing length. Per byte order.
 _EPB = {e: struct.Struct(e + "IIIIIII") for e in "<>"}
@@ -135,50 +136,17 @@ def _interface(body: bytes, endian: str, path: str, offset: int) -> _Interface:
     return iface
 
 
-class _Chunks:
-    """The file read in large chunks: `read(n)` behaves like the file's (fewer bytes only at
-    the end of the file), and `buf`/`pos` let read_pcapng's fast loop walk whole blocks in
-    place with `unpack_from`, one slice per packet instead of two reads and two slices.
-    `len(buf)` never exceeds MAX_BLOCK (refills read at most max(n, CHUNK) bytes in all, and
-    n ≤ MAX_BLOCK is checked before), so a block found whole in `buf` has a possible length."""
-
-    __slots__ = ("_raw", "buf", "pos", "base")
-
-    def __init__(self, raw: Callable[[int], bytes]) -> None:
-        self._raw = raw
-        self.buf = b""
-        self.pos = 0  # next unread byte in buf
-        self.base = 0  # file offset of buf[0]
-
-    def read(self, n: int) -> bytes:
-        if self.pos + n > len(self.buf):
-            self._refill(n)
-        data = self.buf[self.pos : self.pos + n]
-        self.pos += len(data)
-        return data
-
-    def _refill(self, need: int) -> None:
-        parts = [self.buf[self.pos :]]
-        got = len(parts[0])
-        want = max(need, CHUNK)
-        while got < need:
-            more = self._raw(want - got)
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
-        self.base += self.pos
-        self.pos = 0
-        self.buf = b"".join(parts)
-
-
 def read_pcapng(
-    f: BinaryIO, *, path: str = "", errors: list[CaptureError] | None = None
+    f: BinaryIO,
+    *,
+    path: str = "",
+    errors: list[CaptureError] | None = None,
+    lane: Lane | None = None,
 ) -> Iterator[Advertisement]:
     """Stream the advertisements in a pcapng file (all sections, all Bluetooth interfaces)."""
     endian = "<"
     interfaces: list[_Interface] = []
-    chunks = _Chunks(f.read)
+    chunks = Chunks(f.read)
     read = chunks.read
     first = True
     seen_bluetooth = False
@@ -192,6 +160,10 @@ def read_pcapng(
     decoder: LinkDecoder = h4_with_phdr
     resolution = 1e-6
     ts_offset = 0
+    # The lane (lane.py): H4 events of one report are looked up before they are parsed.
+    packets = lane.packets if lane is not None else None
+    if lane is not None:
+        out, miss, flush_at = lane.out, lane.miss, lane.flush_at
     while True:
         if cur >= 0:
             # The hot path: Enhanced Packets of the cached interface lying whole in the chunk.
@@ -204,6 +176,7 @@ def read_pcapng(
             size = len(buf)
             stop = size - 28
             phdr = decoder is h4_with_phdr
+            in_us = resolution == 1e-6 and ts_offset == 0
             while pos <= stop:
                 btype, total, if_id, ts_hi, ts_lo, caplen, _orig = epb_head(buf, pos)
                 end = pos + total
@@ -217,6 +190,30 @@ def read_pcapng(
                 ):
                     break
                 ts = ((ts_hi << 32) | ts_lo) * resolution + ts_offset
+                if packets is not None and phdr and caplen > 6 and buf[pos + 32] == H4_EVENT:
+                    last = pos + 27 + caplen  # the packet's last byte: an RSSI if the key says
+                    key = buf[pos + 33 : last]
+                    entry = packets.get(key)
+                    # The time's JSON text: from whole µs where that is the float read.
+                    units = (ts_hi << 32) | ts_lo
+                    text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
+                    if entry is not None:
+                        entry[3] += 1
+                        if entry[0] is not None:
+                            out.append(
+                                f"{entry[0]}{text}{entry[1]}{RSSI_TEXT[buf[last]]}{entry[2]}{entry[5]}"
+                            )
+                            if len(out) >= flush_at:
+                                lane.flush()  # type: ignore[union-attr]
+                        pos = end
+                        continue
+                    if miss(key, text, RSSI_TEXT[buf[last]]):
+                        pos = end
+                        if len(out) >= flush_at:
+                            lane.flush()  # type: ignore[union-attr]
+                        continue
+                else:
+                    key = b""
                 try:
                     if phdr and caplen > 4 and buf[pos + 32] == H4_EVENT:
                         advs = parse_hci_event(buf[pos + 28 : pos + 28 + caplen], ts, 5)
@@ -231,6 +228,10 @@ def read_pcapng(
                         ),
                     )
                 pos = end
+                if packets is not None:
+                    lane.pending = (  # type: ignore[union-attr]
+                        key if len(advs) == 1 and hci_report_shape(key) else None
+                    )
                 yield from advs
             chunks.pos = pos
         # The slow path: one block of any type, each check with its own message.
@@ -312,6 +313,8 @@ def read_pcapng(
             )
             return
         body = rest[:-4]
+        if lane is not None:
+            lane.pending = None  # the slow path: not learnt
         try:
             advs = _block(btype, body, endian, interfaces, path, offset)
         except CorruptRecord as err:

@@ -1,6 +1,6 @@
-"""The device table's compiled hot paths (sources/_accept.c) against the Python ones and the
-general path alone: every frame of a hostile mixed stream must leave the same update and the
-same table whichever way it went (issue 12; the compiled step is a copy of the Python steps).
+"""The device table's hot paths (`_update_py`, `_first`) against the general path alone: every
+frame of a hostile mixed stream must leave the same update and the same table whichever way it
+went (the hot paths are the general path's verdicts for the common frames, done in one piece).
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from types import MappingProxyType
 
 import pytest
 
-from victron_ble_bms.protocol import COMPANY_ID, accel, codec, encode
+from victron_ble_bms.protocol import COMPANY_ID, encode
 from victron_ble_bms.protocol.crypto import KeyCipher
 from victron_ble_bms.protocol.records import RECORD_CLASSES
-from victron_ble_bms.sources import devices
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.devices import DevicesState, Outcome, Update
 
@@ -25,7 +24,6 @@ T0 = 1_700_000_000.0
 ADDRESSES = [f"C0:33:00:00:00:{i:02X}" for i in range(12)]
 DEVICE_KEYS = {a: bytes([i + 1]) * 16 for i, a in enumerate(ADDRESSES)}
 VALUES = [battery(i) for i in range(3)]
-compiled_only = pytest.mark.skipif(devices._ACCEPT is None, reason="compiled step not built")
 
 
 def _stream(seed: int) -> tuple[list[Advertisement], list[tuple[int, str, bytes | None]]]:
@@ -85,7 +83,7 @@ def _run(mode: str, seed: int) -> tuple[list[Update], DevicesState]:
     stream, key_changes = _stream(seed)
     keys = {a: DEVICE_KEYS[a] for a in ADDRESSES[:8]}
     keys[ADDRESSES[6]] = bytes(16)  # a stored key the device does not use
-    table = DevicesState(keys, max_devices=5, compiled=mode == "compiled")
+    table = DevicesState(keys, max_devices=5)
     changes = {index: (address, key) for index, address, key in key_changes}
     updates = []
     for index, adv in enumerate(stream):
@@ -116,24 +114,11 @@ def _summary(update: Update) -> tuple[object, ...]:
     )
 
 
-@pytest.fixture(params=["aes instructions", "cryptography"])
-def keystream(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways a payload is found: the helper's AES instructions, or, as on a CPU without
-    them (a Raspberry Pi 4), the cipher's `encrypt_block` (decode then uses it too)."""
-    if request.param == "cryptography":
-        monkeypatch.setattr(codec, "_accel_payload", None)
-    elif codec._accel_payload is None:
-        pytest.skip("no AES instructions here")
-    return str(request.param)
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_compiled_python_and_general_paths_leave_the_same_updates_and_table(
-    seed: int, keystream: str
-) -> None:
-    runs = {mode: _run(mode, seed) for mode in ("compiled", "python", "general")}
+def test_hot_and_general_paths_leave_the_same_updates_and_table(seed: int) -> None:
+    runs = {mode: _run(mode, seed) for mode in ("python", "general")}
     want_updates, want_table = runs["general"]
-    for mode in ("compiled", "python"):
+    for mode in ("python",):
         got_updates, got_table = runs[mode]
         for i, (got, want) in enumerate(zip(got_updates, want_updates, strict=True)):
             assert _summary(got) == _summary(want), (mode, i)
@@ -152,7 +137,7 @@ def _frame(record_type: int, plaintext: bytes, key: bytes, nonce: int) -> bytes:
 
 @pytest.mark.parametrize("record_type", [t for t in RECORD_CLASSES if t <= 0xFF])
 def test_every_record_type_repeated_cut_and_changed_the_same_way_on_every_path(
-    record_type: int, keystream: str
+    record_type: int,
 ) -> None:
     """Values held over several frames, then a frame cut short by one byte whose received
     bytes decrypt to the same payload (its last plaintext byte is zero, as the missing one
@@ -171,9 +156,9 @@ def test_every_record_type_repeated_cut_and_changed_the_same_way_on_every_path(
         _frame(record_type, zero, key, 17)[: 8 + n // 2],
     ]
     advs = [Advertisement(T0 + i, address, {COMPANY_ID: f}) for i, f in enumerate(frames)]
-    for mode in ("compiled", "python"):
-        table = DevicesState({address: key}, compiled=mode == "compiled")
-        general = DevicesState({address: key}, compiled=False)
+    for mode in ("python",):
+        table = DevicesState({address: key})
+        general = DevicesState({address: key})
         for adv in advs:
             got = table.update(adv)
             want = general._update(adv, adv.manufacturer_data[COMPANY_ID])
@@ -183,34 +168,8 @@ def test_every_record_type_repeated_cut_and_changed_the_same_way_on_every_path(
     assert partial is not None and partial.record is not None and partial.record.partial
 
 
-@compiled_only
-def test_compiled_step_is_what_update_is_and_reuses_repeated_payloads(keystream: str) -> None:
-    """Where the helper is built the table uses the compiled step, and a frame whose payload
-    repeats the device's last good one gets that record's values (the same objects, not a new
-    decode) with its own `wire`."""
-    if accel.HELPER is None:
-        pytest.skip("no compiled helper")
-    stream, _ = _stream(4)
-    table = DevicesState(DEVICE_KEYS)
-    assert type(table.update).__name__ == "Step"
-    reused = 0
-    previous: dict[str, object] = {}
-    for adv in stream:
-        update = table.update(adv)
-        reading = update.reading
-        if update.outcome is not Outcome.NEW or reading is None or reading.record is None:
-            continue
-        record = reading.record
-        assert record.wire == adv.manufacturer_data[COMPANY_ID]
-        before = previous.get(adv.address)
-        if before is not None and record.cell_voltages_v is before:  # type: ignore[attr-defined]
-            reused += 1
-        previous[adv.address] = record.cell_voltages_v  # type: ignore[attr-defined]
-    assert reused > 300
-
-
-def test_a_table_and_its_compiled_step_are_collected() -> None:
-    """The step holds the table's own methods (a cycle): the collector must free both."""
+def test_a_table_is_collected() -> None:
+    """`update` is the table's own bound method (a cycle): the collector must free it."""
     table = DevicesState(DEVICE_KEYS)
     for adv in _stream(5)[0][:200]:
         table.update(adv)
@@ -220,20 +179,8 @@ def test_a_table_and_its_compiled_step_are_collected() -> None:
     assert ref() is None
 
 
-@compiled_only
-def test_readings_and_records_are_left_out_of_cycle_collection() -> None:
-    table = DevicesState(DEVICE_KEYS)
-    updates = [table.update(adv) for adv in _stream(6)[0][:300]]
-    readings = [u.reading for u in updates if u.reading is not None and u.reading.record]
-    good = [u.reading for u in updates if u.outcome is Outcome.NEW and u.reading is not None]
-    assert len(readings) > 100 and len(good) > 100
-    assert not any(gc.is_tracked(r.record) for r in readings)
-    assert not any(gc.is_tracked(r) for r in good)  # suspect ones are copies made in Python
-
-
-@pytest.mark.parametrize("compiled", [True, False])
-def test_a_new_bound_holds_for_the_devices_added_after_it(compiled: bool) -> None:
-    table = DevicesState({}, max_devices=3, compiled=compiled)
+def test_a_new_bound_holds_for_the_devices_added_after_it() -> None:
+    table = DevicesState({}, max_devices=3)
 
     def add(i: int) -> None:
         address = f"C0:44:00:00:00:{i:02X}"
@@ -251,10 +198,3 @@ def test_a_new_bound_holds_for_the_devices_added_after_it(compiled: bool) -> Non
         table.max_devices = 0
     with pytest.raises(AttributeError):
         table.evicted = 0  # type: ignore[misc]
-
-
-def test_compiled_step_is_built_wherever_the_helper_is() -> None:
-    """Both come from the same setup.py: a helper without the step would silently leave the
-    table on its Python path (and the tests above skipped)."""
-    if accel.HELPER is not None:
-        assert devices._ACCEPT is not None
