@@ -1,6 +1,10 @@
-"""Dashboard under load, headless, in real time (issue 12 targets, printed beside each figure).
+"""Dashboard under load, headless, in real time (issues 12 and 26: targets beside each figure).
 
-    python benchmarks/dashboard.py [--seconds 10] [--runs 3]
+    python benchmarks/dashboard.py [--seconds 10] [--runs 3] [--key-seconds 8]
+
+Headless runs skip what a terminal costs (escape sequences, writing them):
+benchmarks/dashboard_terminal.py runs the dashboard in tmux with a 500-device replay and
+reads its CPU from /proc — the figures issue 26's targets are about.
 
 Scenarios, each run `--runs` times (min / median / max):
   A  50 devices × 10 Hz: CPU share of one core (process time / wall time while the source runs).
@@ -23,6 +27,11 @@ screen (what any UI must at least spend), measured in the same process. Clocks s
 source starts (after the warm-up that mounts every card); CPU is counted until the last
 readings are on screen. The run waits with plain sleeps (Pilot.pause would post a message to
 every widget and force screen updates: a cost per card that a real run does not have).
+
+Textual internals the dashboard relies on for speed (issue 26), each where the public API
+has no equivalent: the compositor's map of the widgets painted last (`visible_widgets`, to
+leave off-screen cards unpainted), and redeclaring Screen's `focused` reactive without
+repaint (a focus move repainted the whole screen). Tests count `Screen._refresh_layout`.
 """
 
 from __future__ import annotations
