@@ -11,6 +11,9 @@ from victron_ble_bms.sources.capture.pace import Pacer, dated
 
 Sleep = Callable[[float], Awaitable[None]]
 
+# Waits shorter than this are added up rather than slept one by one.
+MIN_SLEEP_S = 0.005
+
 
 class ReplayClock:
     """The capture's own time while it plays: the last timestamp sent plus the time since,
@@ -49,9 +52,19 @@ async def replay(
     iterated lazily, so a capture of any size plays in constant memory.
     """
     pacer = Pacer(speed, on_gap=on_gap)
+    owed = 0.0  # waits too short to be worth a wake-up, summed until they are
     for adv in dated(advertisements, on_gap):
-        # A zero wait still lets the screen breathe between back-to-back frames.
-        await sleep(pacer.delay(adv.ts))
+        delay = pacer.delay(adv.ts)
+        if not delay:
+            await sleep(0)  # a zero wait still lets the screen breathe between frames
+        elif owed + delay < MIN_SLEEP_S:
+            # 500 devices at 1 Hz are 2 ms apart: a wake-up per frame cost the dashboard as
+            # much as decoding it (issue 26). Sent up to MIN_SLEEP_S early instead; the total
+            # pacing is kept (the next wait pays what is owed).
+            owed += delay
+        else:
+            await sleep(owed + delay)
+            owed = 0.0
         if clock is not None and pacer.latest is not None:
             clock.mark(pacer.latest)
         yield adv

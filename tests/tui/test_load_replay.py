@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from victron_ble_bms.tui.feeds import ReplayClock, replay
 from victron_ble_bms.tui.widgets.device_card import DeviceCard, card_id
 
@@ -179,3 +180,24 @@ def test_replay_continues_past_a_corrupt_record_like_decode(tmp_path: Path):
     asyncio.run(main())
     assert plan.skipped is not None and len(plan.skipped) == 2
     assert all("line" in str(e) for e in plan.skipped)  # each says where
+
+
+def test_replay_sums_waits_too_short_for_a_wake_up(tmp_path: Path):
+    """500 devices at 1 Hz are 2 ms apart: waits under MIN_SLEEP_S are added up and paid at
+    once (issue 26), the recorded spacing kept in total."""
+    capture = tmp_path / "c.jsonl"
+    _write_capture(capture, [100.0 + i * 0.002 for i in range(6)] + [101.0])
+    delays: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    async def main():
+        return [a.ts async for a in replay(open_capture(capture), sleep=fake_sleep)]
+
+    got = asyncio.run(main())
+    assert len(got) == 7  # every frame, in order
+    # The first is sent at once; 2 ms + 2 ms are owed, the third 2 ms pays 6 ms; 2 + 2 owed,
+    # paid with the last gap.
+    assert delays == pytest.approx([0, 0.006, 0.004 + 0.99])
+    assert sum(delays) == pytest.approx(1.0)

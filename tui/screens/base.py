@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, cast
 
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
+from ..widgets.footer import QuietFooter
 from ..widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -20,6 +22,13 @@ class FleetScreen(Screen[None]):
     """A screen that shows fleet state. The app calls `devices_changed` once per frame with the
     devices that changed since the last frame, and `refresh_all` once a second (ages) and when
     the screen comes back into view."""
+
+    # Textual's Screen declares `focused` as a repainting reactive: every focus move repainted
+    # the whole screen (every card in view, ~10 ms at 160×50, issue 26). The two widgets
+    # involved repaint themselves (Widget._on_focus/_on_blur refresh them, and their :focus
+    # styles refresh them again), so moving focus needs no screen repaint. Same default and
+    # the same watcher (Screen._watch_focused refreshes the bindings); only repaint differs.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -37,7 +46,7 @@ class FleetScreen(Screen[None]):
         return Header(), self.status_bar
 
     def footer(self) -> Footer:
-        return Footer()
+        return QuietFooter()
 
     def devices_changed(self, addresses: Collection[str]) -> None:
         """These devices have new data."""

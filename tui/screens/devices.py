@@ -56,6 +56,11 @@ class _Everything:
 
 
 class DeviceListScreen(FleetScreen):
+    # Focus at start is _focus_first's (the first card in the order). Textual's own would take
+    # the first card mounted, which the first frame can mount before the banks' cards: a
+    # focused card _focus_first did not choose reads as the user's choice.
+    AUTO_FOCUS = ""  # "" is none; None would be the app's ("*")
+
     def __init__(self) -> None:
         super().__init__()
         self.cards: dict[str, DeviceCard] = {}
@@ -89,7 +94,11 @@ class DeviceListScreen(FleetScreen):
             self._keys[card.address] = (0, banks.index(name), 0, "", "")
             insort(self._order, (self._keys[card.address], card.address))
             cards.append(card)
-        self.query_one(CardGrid).mount_all(cards)
+        grid = self.query_one(CardGrid)
+        # First in the grid as in the order: the first frame may have mounted device cards
+        # already (a reading is shown as soon as it arrives, issue 26).
+        first = grid.children[0] if grid.children else None
+        grid.mount_all(cards, before=first)
         self.call_after_refresh(self._focus_first)
 
     def card_key(self, dev: DeviceState) -> CardKey:
@@ -201,7 +210,9 @@ class DeviceListScreen(FleetScreen):
             return
         first = self._card(self._order[0][1])
         if self.focused is not first:
-            first.focus()
+            # At once, not Widget.focus()'s later: the next call must see where focus is (a
+            # bank's card can be mounted after the first frame's cards, issue 26).
+            self.set_focus(first, scroll_visible=False)
         self._auto_focus = first
 
     def _remove(self, address: str) -> None:
@@ -250,7 +261,12 @@ class DeviceListScreen(FleetScreen):
         if target is not None:
             self._user_moved = True
             self._moving_to = self._order[target][1]
-            self._card(self._moving_to).focus()  # scrolls it into view
+            card = self._card(self._moving_to)
+            # Textual's own scroll on focus is animated: a dozen frames, each repainting every
+            # card in view. One jump instead, and only when the card is not wholly in view.
+            card.focus(scroll_visible=False)
+            if not self.can_view_entire(card):
+                self.scroll_to_center(card, animate=False, origin_visible=True)
 
     def _target(self, index: int, dx: int, dy: int, cols: int) -> int | None:
         """The card an arrow key moves to from the card at `index` in the order."""
