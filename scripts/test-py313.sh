@@ -10,11 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 root=${VICTRON_PY313_ROOT:-/var/tmp/victron-bms-trixie}
-apt_mirror() {
-  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+apt_mirror() {  # (sources.list may not exist: cat's status must not end the script)
+  { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } \
     | sed -n -e 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
       -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p' \
-    | grep -v -e security -e updates | head -n 1
+    | { grep -v -e security -e updates || true; } | head -n 1
 }
 mirror=${VICTRON_DEBIAN_MIRROR:-$(apt_mirror)}
 [ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt: set VICTRON_DEBIAN_MIRROR" >&2; exit 2; }
