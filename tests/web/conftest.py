@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -78,11 +79,21 @@ class Serve:
         while True:
             try:
                 urllib.request.urlopen(self.url + "manifest.webmanifest", timeout=2).read()  # noqa: S310
-                return
+                break
             except (urllib.error.URLError, OSError):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        # "Heard something": the first readings on the board (a token-guarded server answers
+        # 401 here and is taken as up).
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(self.url + "api/state", timeout=2).read()  # noqa: S310
+            except urllib.error.HTTPError:
+                return
+            if json.loads(body)["devices"]:
+                return
+            time.sleep(0.1)
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
