@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from victron_ble_bms.banks import BankSpec, BankState, bank_state
+from victron_ble_bms.banks import BankSpec, BankState, bank_state, member_reading
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 # The prefix of a bank card's id in the device list: device ids are addresses ("AA:BB:…"),
@@ -46,12 +46,13 @@ class Banks:
         return bool(self.specs)
 
     def update(self, reading: Reading) -> None:
-        """Keep a member's reading (a suspect or keyless one too: the bank says so)."""
+        """Keep a member's reading (a keyless one too: the bank says so; a suspect one only
+        while the member has no trusted reading — banks.member_reading)."""
         address = reading.advertisement.address
         names = self._of.get(address)
         if names is None or reading.status is KeyStatus.NOT_VICTRON:
             return
-        self.latest[address] = reading
+        self.latest[address] = member_reading(self.latest.get(address), reading)
         for name in names:
             self.dirty[name] = None
 

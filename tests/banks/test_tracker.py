@@ -30,3 +30,29 @@ def test_objects_only_on_change_and_a_silent_member_is_news() -> None:
     (stale,) = t.tick(1062.0)
     assert stale["verdict"] == "degraded" and "B: stale (last heard 61 s ago)" in stale["reason"]
     assert t.tick(1063.0) == []  # A, heard at 1003, is not stale yet
+
+
+def test_a_suspect_frame_never_replaces_a_members_trusted_values() -> None:
+    """A forged frame, or a genuine change not yet confirmed (sources/confirm.py), keeps the
+    member's last trusted reading: a stranger cannot turn a bank degraded; a member with no
+    trusted reading yet is judged by the suspect one, and named."""
+    banks, _ = parse_banks({"house": {"members": ["A", "B"]}}, NAMES)
+    t = BankTracker(banks, stale_after_s=60.0)
+    t.update(reading(1, battery(), ts=1000.0))
+    (ok,) = t.update(reading(2, battery(), ts=1000.0))
+    assert ok["verdict"] == "ok"
+    forged = dataclasses.replace(
+        reading(2, battery((2.70, 3.30, 3.30, 3.30)), ts=1001.0), suspect="unconfirmed change"
+    )
+    assert t.update(forged) == []  # nothing changed: B is still its last trusted reading
+    low = t.state("house").cell_min
+    assert low is not None and low.voltage_v > 3.0
+    # only suspect frames from B for a minute (A keeps talking): B goes stale on its last
+    # trusted reading
+    t.update(reading(1, battery(), ts=1050.0))
+    (stale,) = t.tick(1061.0)
+    assert stale["verdict"] == "degraded" and "B: stale" in stale["reason"]
+    fresh = BankTracker(banks, stale_after_s=60.0)
+    fresh.update(reading(1, battery(), ts=1000.0))
+    (first,) = fresh.update(forged)
+    assert first["verdict"] == "degraded" and "B: suspect" in first["reason"]

@@ -38,7 +38,7 @@ from .state import (
     Verdict,
     bank_state,
 )
-from .tracker import DEFAULT_STALE_S, BankTracker
+from .tracker import DEFAULT_STALE_S, BankTracker, member_reading
 
 __all__ = [
     "DEFAULT_STALE_S",
@@ -58,6 +58,7 @@ __all__ = [
     "bank_object",
     "bank_state",
     "bank_table",
+    "member_reading",
     "declared_banks",
     "parse_bank",
     "parse_banks",

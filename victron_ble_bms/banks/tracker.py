@@ -38,6 +38,21 @@ def _unclocked(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _trusted(reading: Reading) -> bool:
+    record = reading.record
+    return record is not None and not reading.suspect and not getattr(record, "implausible", ())
+
+
+def member_reading(previous: Reading | None, reading: Reading) -> Reading:
+    """The reading a member is judged by after `reading` arrives: a suspect one (replayed,
+    forged, implausible, or a change not yet confirmed — sources/confirm.py) never replaces the
+    member's last trusted values, as on every other output; with none yet, it stands, and the
+    bank says so. A member heard only through suspect frames goes stale on its last good one."""
+    if previous is not None and _trusted(previous) and not _trusted(reading):
+        return previous
+    return reading
+
+
 class BankTracker:
     def __init__(self, banks: Mapping[str, BankSpec], stale_after_s: float = DEFAULT_STALE_S):
         self.stale_after_s = stale_after_s
@@ -65,7 +80,7 @@ class BankTracker:
         names = self._of.get(address)
         if names is None or reading.status is KeyStatus.NOT_VICTRON:
             return []
-        self._latest[address] = reading
+        self._latest[address] = member_reading(self._latest.get(address), reading)
         self.now = max(self.now, reading.advertisement.ts)
         return self._changed(names, self.now)
 

@@ -627,8 +627,8 @@ class DevicesState:
         if len(pend) > PENDING_MAX:
             del pend[0]
         return (
-            "unconfirmed change of values or codes: the device's state once a frame with a "
-            "fresh nonce confirms it (possible forged frame)",
+            "unconfirmed change of values or codes: taken as the device's state once a frame "
+            "with a fresh nonce agrees (a forged frame never does)",
             None,
         )
 
