@@ -24,6 +24,7 @@ from victron_ble_bms.protocol.codes import Severity
 from victron_ble_bms.protocol.products import product_name
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.devices import UNCONFIRMED_CHANGE
 from victron_ble_bms.sources.readings import KeyStatus, Reading
 
 from .bank_state import Banks
@@ -225,6 +226,9 @@ class Fleet:
         record = reading.record
         if record is None:
             return []
+        if dev.suspect_at is not None and (dev.suspect or "").startswith(UNCONFIRMED_CHANGE):
+            if record != dev.record:  # the change held back is confirmed: the device's own
+                dev.suspect_at = None
         dev.record = record
         ts = adv.ts
         for name, value in history_values(record).items():

@@ -172,7 +172,8 @@ def _keyed_line(temperature: int, nonce: int) -> str:
 
 def test_serve_publishes_every_keyed_reading_through_a_flood(tmp_path: Path) -> None:
     """One gateway connection sends 20,000 messages for new addresses, then the keyed device's
-    frame (a new temperature), and again: messages of one connection reach serve in that order.
+    frames (a new temperature, twice), and again: messages of one connection reach serve in
+    that order.
     On main the client's queue (10,000) was full each time the keyed frame arrived, and it was
     dropped with the flood; now it is read before the backlog."""
     pub = shutil.which("mosquitto_pub")
@@ -192,7 +193,10 @@ def test_serve_publishes_every_keyed_reading_through_a_flood(tmp_path: Path) -> 
     lines: list[str] = []
     for n, temperature in enumerate(temperatures):
         lines += _flood_lines(n * 20_000, 20_000)
-        lines.append(_keyed_line(temperature, nonce=n + 1))
+        # a change and the frame that confirms it (issue 18 item 2: a change is the device's
+        # state once a frame with a fresh nonce agrees), as a real device repeats its values
+        lines.append(_keyed_line(temperature, nonce=2 * n + 1))
+        lines.append(_keyed_line(temperature, nonce=2 * n + 2))
     log = tmp_path / "serve.log"
     with broker:
         args = [

@@ -22,19 +22,29 @@ def test_a_reading_after_a_quiet_spell_is_shown_at_once():
 
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:
+            key = keys[advs[0].address]
+            cells = frames.lithium((3.40, 3.41, 3.42, 3.43))
+            change = encode(cells, key=key, nonce=2, model_id=0xA0E5)
+            # A change is the device's state once a frame with a fresh nonce agrees (issue 18
+            # item 2): the change comes first, its confirming frame after the quiet spell.
             await settle(pilot, source)
+            source.push(Advertisement(frames.T0 + 1, advs[0].address, {0x02E1: change}, rssi=-60))
+            await settle(pilot, source)
+            await asyncio.sleep(2 * FRAME_S)
+            await pilot.pause()
+            assert "13.66 V" not in screen_text(app)
+            assert "suspect frame ignored: unconfirmed change" in screen_text(app)
             await asyncio.sleep(2 * FRAME_S)  # quiet: no frame is due
             shown = app.frames
-            key = keys[advs[0].address]
-            data = encode(
-                frames.lithium((3.40, 3.41, 3.42, 3.43)), key=key, nonce=2, model_id=0xA0E5
-            )
-            source.push(Advertisement(frames.T0, advs[0].address, {0x02E1: data}, rssi=-60))
+            data = encode(cells, key=key, nonce=3, model_id=0xA0E5)
+            source.push(Advertisement(frames.T0 + 2, advs[0].address, {0x02E1: data}, rssi=-60))
             # Only the messages already queued are handled (no timer is waited for): the
             # frame runs among them.
             for _ in range(3):
                 await pilot.pause()
             assert app.frames == shown + 1
             assert "13.66 V" in screen_text(app)  # 3.40 + 3.41 + 3.42 + 3.43
+            # confirmed: the change was the device's own, the card no longer calls it suspect
+            assert "suspect frame ignored" not in screen_text(app)
 
     asyncio.run(main())

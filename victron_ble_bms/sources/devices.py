@@ -123,6 +123,11 @@ class BoundedDict(OrderedDict[K, V], Generic[K, V]):
             self.popitem(last=False)
 
 
+# How a reading held back by the confirmation rule (sources/confirm.py) begins its `suspect`:
+# a viewer can drop the mark once the change is confirmed (it was the device's own).
+UNCONFIRMED_CHANGE = "unconfirmed change of values or codes"
+
+
 class Outcome(enum.Enum):
     NEW = "new"  # a new reading (decoded or not)
     REPEAT = "repeat"  # same nonce and bytes: bleak re-reported it
@@ -627,8 +632,8 @@ class DevicesState:
         if len(pend) > PENDING_MAX:
             del pend[0]
         return (
-            "unconfirmed change of values or codes: taken as the device's state once a frame "
-            "with a fresh nonce agrees (a forged frame never does)",
+            UNCONFIRMED_CHANGE + ": taken as the device's state once a frame with a fresh "
+            "nonce agrees (a forged frame never does)",
             None,
         )
 
