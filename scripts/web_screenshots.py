@@ -89,6 +89,14 @@ def main() -> None:
                 if theme == "night":
                     page.click("#mode")
                 time.sleep(1.5)
+                if not bank and viewport["width"] < 600:
+                    # Banks come first; the phone shot shows the first device with an active
+                    # code (the demo's W-SL12) at the top, as a person scrolls to it.
+                    page.eval_on_selector(
+                        ".card.device:has(li.code)",
+                        "card => { card.scrollIntoView(); window.scrollBy(0, -64); }",
+                    )
+                    time.sleep(0.3)
                 path = out / name
                 page.screenshot(path=str(path))
                 page.close()
