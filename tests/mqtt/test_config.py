@@ -102,3 +102,22 @@ def test_deadbands_from_the_config_file(tmp_path: Path) -> None:
         bad.write_text(f"[mqtt.deadband]\n{text}\n")
         with pytest.raises(ConfigError, match="deadband 'battery_voltage_v'"):
             load_config(bad)
+
+
+def test_a_config_file_holding_a_secret_must_be_private(tmp_path: Path) -> None:
+    """The MQTT password and the Signal K token warn alike when others can read the file (one
+    reader of serve's config file, mqtt.config.config_table, for both tables)."""
+    import os
+
+    from victron_ble_bms.signalk.config import load_signalk_config
+
+    path = tmp_path / "serve.toml"
+    path.write_text('[mqtt]\npassword = "Zq9-pass"\n[signalk]\ntoken = "Zq9-token"\n')
+    os.chmod(path, 0o640)
+    (mqtt_warning,) = load_config(path)[1]
+    (signalk_warning,) = load_signalk_config(path)[1]
+    assert "MQTT password" in mqtt_warning and "Signal K token" in signalk_warning
+    for warning in (mqtt_warning, signalk_warning):
+        assert "chmod 600" in warning and "Zq9" not in warning
+    os.chmod(path, 0o600)
+    assert load_config(path)[1] == [] and load_signalk_config(path)[1] == []

@@ -233,8 +233,13 @@ def validate(cfg: MqttConfig) -> MqttConfig:
     return cfg
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> tuple[MqttConfig, list[str]]:
-    """The `[mqtt]` table of the config file (default path: missing is fine) and warnings."""
+def config_table(
+    path: str | os.PathLike[str] | None, name: str, secret: str, what: str
+) -> tuple[Path, dict[str, Any] | None, list[str]]:
+    """One table of serve's config file (`[mqtt]`, `[signalk]`): the file's path, the table (an
+    empty one when the table is absent, None when the default file is missing — that is fine)
+    and warnings: a file holding `secret` (the MQTT password, the Signal K token) must not be
+    readable by others. Every problem is one `ConfigError` line naming the file."""
     explicit = path is not None
     p = Path(path) if path is not None else default_config_path()
     warnings: list[str] = []
@@ -243,7 +248,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[MqttConfig,
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{p}: no such config file") from None
-        return MqttConfig(), warnings
+        return p, None, warnings
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
     try:
@@ -252,17 +257,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[MqttConfig,
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:  # the message names a position, not values
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    table = doc.get("mqtt", {})
+    table = doc.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{p}: [mqtt] must be a table")
-    values = _from_table(table, f"{p}: [mqtt]")
-    if values.get("password") and os.name == "posix":
+        raise ConfigError(f"{p}: [{name}] must be a table")
+    if table.get(secret) and os.name == "posix":
         mode = p.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(
-                f"{p} holds the MQTT password but is readable by others "
+                f"{p} holds the {what} but is readable by others "
                 f"(mode {stat.S_IMODE(mode):04o}); fix with: chmod 600 {p}"
             )
+    return p, table, warnings
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> tuple[MqttConfig, list[str]]:
+    """The `[mqtt]` table of the config file (default path: missing is fine) and warnings."""
+    p, table, warnings = config_table(path, "mqtt", "password", "MQTT password")
+    if table is None:
+        return MqttConfig(), warnings
+    values = _from_table(table, f"{p}: [mqtt]")
     try:
         return validate(replace(MqttConfig(), **values)), warnings
     except ConfigError as exc:

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from victron_ble_bms.mqtt.config import ConfigError, default_config_path
+from victron_ble_bms.mqtt.config import ConfigError, config_table, default_config_path
 
 TOKEN_ENV = "VICTRON_BMS_SIGNALK_TOKEN"  # noqa: S105 - the variable's name, not a token
 STREAM_PATH = "/signalk/v1/stream"
@@ -135,33 +133,10 @@ def load_signalk_config(
 ) -> tuple[SignalKConfig, list[str]]:
     """The `[signalk]` table of serve's config file (default path: missing is fine)."""
     explicit = path is not None
-    p = Path(path) if path is not None else default_config_path()
-    warnings: list[str] = []
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        if explicit:
-            raise ConfigError(f"{p}: no such config file") from None
+    p, table, warnings = config_table(path, "signalk", "token", "Signal K token")
+    if table is None:
         return SignalKConfig(), warnings
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:  # the message names a position, not values
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    table = doc.get("signalk", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{p}: [signalk] must be a table")
     values = _from_table(table, f"{p}: [signalk]")
-    if values.get("token") and os.name == "posix":
-        mode = p.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warnings.append(
-                f"{p} holds the Signal K token but is readable by others "
-                f"(mode {stat.S_IMODE(mode):04o}); fix with: chmod 600 {p}"
-            )
     if explicit and "access_file" not in values:  # beside the config file it was given
         values["access_file"] = p.parent / "signalk-access.json"
     return replace(SignalKConfig(), **values), warnings
