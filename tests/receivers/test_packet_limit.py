@@ -123,13 +123,24 @@ class _Mqtt311Only:
         self.refused = 0
         self.passed = 0
         self.port = 0
+        self.writers: list[asyncio.StreamWriter] = []  # every connection, closed by `close`
 
     async def start(self) -> asyncio.Server:
         server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         return server
 
+    async def close(self) -> None:
+        """Close every connection it still pipes (the server's close() leaves them open, and a
+        transport left for the garbage collector warns in whichever test runs next)."""
+        for writer in self.writers:
+            writer.close()
+        for writer in self.writers:
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
         head = await reader.read(12)  # type, remaining length (< 128 here), "\0\4MQTT", level
         if len(head) >= 9 and head[8] == 5:
             self.refused += 1
@@ -139,6 +150,7 @@ class _Mqtt311Only:
             return
         self.passed += 1
         up_reader, up_writer = await asyncio.open_connection(self.broker.host, self.broker.port)
+        self.writers.append(up_writer)
         up_writer.write(head)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -177,6 +189,8 @@ def test_a_broker_without_mqtt_5_is_read_with_3_1_1(
             await stream.aclose()
             await sender
             server.close()
+            await proxy.close()
+            await server.wait_closed()
 
     assert asyncio.run(asyncio.wait_for(run(), 20)) == frames.BOW
     assert proxy.refused == 1 and proxy.passed == 1
