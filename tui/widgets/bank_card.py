@@ -11,16 +11,15 @@ from __future__ import annotations
 import zlib
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.events import Click
 from textual.geometry import Size
-from textual.widget import Widget
+from textual.message import Message
 
 from victron_ble_bms.banks import BankState, Verdict
 
 from ..bank_format import CARD_LINES, card_lines, title
 from ..bank_state import BANK_ID
 from ..messages import OpenBank
+from .card import Card
 
 
 def bank_card_id(name: str) -> str:
@@ -30,15 +29,7 @@ def bank_card_id(name: str) -> str:
     return f"bank-{safe}-{zlib.crc32(name.encode('utf-8', 'replace')):08x}"
 
 
-class BankCard(Widget, can_focus=True):
-    BINDINGS = [
-        Binding("enter", "open", "Open", show=False),
-        Binding("down,j", "move(0, 1)", "Down", show=False),
-        Binding("up,k", "move(0, -1)", "Up", show=False),
-        Binding("right,l", "move(1, 0)", "Right", show=False),
-        Binding("left,h", "move(-1, 0)", "Left", show=False),
-    ]
-
+class BankCard(Card):
     def __init__(self, name: str) -> None:
         super().__init__(id=bank_card_id(name), classes="card bank-card")
         self.bank = name
@@ -81,15 +72,5 @@ class BankCard(Widget, can_focus=True):
             return Text("\n".join(["…"] * CARD_LINES))
         return Text("\n").join(self._lines)
 
-    def action_open(self) -> None:
-        self.post_message(OpenBank(self.bank))
-
-    def action_move(self, dx: int, dy: int) -> None:
-        mover = getattr(self.screen, "move_focus", None)
-        if callable(mover):
-            mover(self.address, dx, dy)
-
-    def on_click(self, event: Click) -> None:
-        event.stop()
-        self.focus()
-        self.post_message(OpenBank(self.bank))
+    def open_message(self) -> Message:
+        return OpenBank(self.bank)

@@ -11,31 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.events import Click
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 from textual.visual import Visual, visualize
-from textual.widget import Widget
 
 from victron_ble_bms.protocol.codes import Severity
 
 from ..format import CODES_UNKNOWN, SEVERITY_STYLE, STATUS_TEXT, main_values, outside
 from ..messages import OpenDevice
 from ..state import DeviceState, format_age
+from .card import Card
 
 
-class DeviceCard(Widget, can_focus=True):
-    BINDINGS = [
-        Binding("enter", "open", "Open", show=False),
-        # On the card itself, so that the scrolling container's own arrow bindings never win.
-        Binding("down,j", "move(0, 1)", "Down", show=False),
-        Binding("up,k", "move(0, -1)", "Up", show=False),
-        Binding("right,l", "move(1, 0)", "Right", show=False),
-        Binding("left,h", "move(-1, 0)", "Left", show=False),
-    ]
-
+class DeviceCard(Card):
     def __init__(self, dev: DeviceState, clock: Callable[[], float]) -> None:
         super().__init__(id=card_id(dev.address), classes="card")
         self.dev = dev
@@ -159,20 +149,8 @@ class DeviceCard(Widget, can_focus=True):
         blank = Strip.blank(width, style.rich_style)
         return strips + [blank] * (height - len(strips))
 
-    def action_open(self) -> None:
-        self.post_message(OpenDevice(self.address))
-
-    def action_move(self, dx: int, dy: int) -> None:
-        # Handled at once, not posted: keys typed quickly (↓↓↓) each start from the card the
-        # previous one focused (a posted message would let all three start from this card).
-        mover = getattr(self.screen, "move_focus", None)
-        if callable(mover):
-            mover(self.address, dx, dy)
-
-    def on_click(self, event: Click) -> None:
-        event.stop()
-        self.focus()
-        self.post_message(OpenDevice(self.address))
+    def open_message(self) -> Message:
+        return OpenDevice(self.address)
 
 
 def card_lines(dev: DeviceState, now: float) -> list[Text]:
