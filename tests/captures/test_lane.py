@@ -183,3 +183,162 @@ def test_microsecond_times_are_written_as_json_writes_them() -> None:
         us = rng.randrange(0, 10 ** rng.choice((7, 10, 13, 16)) + top)
         values.append(us - us % rng.choice((1, 1, 1000, 1_000_000)))
     assert [us_text(us) for us in values] == [repr(us / 1e6) for us in values]
+
+
+def _time_oracle(t: bytes) -> str | None:
+    """What the slow way writes for a JSON time text, when that is the text itself."""
+    try:
+        text = t.decode("ascii")
+        value = float(text)
+    except ValueError:
+        return None
+    return text if value - value == 0.0 and repr(value) == text else None
+
+
+def test_time_texts_pass_through_only_when_json_would_write_them() -> None:
+    """`time_text(t)` is `t` exactly when `repr(float(t))` is `t` (the slow way's text):
+    on odd, hostile and random texts, and on the shortest texts of random floats."""
+    from victron_ble_bms.sources.capture.lane import time_text
+
+    odd = [
+        b"1e9",
+        b"1.0",
+        b"1.10",
+        b"1.",
+        b".5",
+        b"-1.5",
+        b"-0.0",
+        b"0.0",
+        b"0.5",
+        b"01.5",
+        b"1_0.5",
+        b" 1.5",
+        b"1.5 ",
+        b"nan",
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b"1.5e3",
+        b"1E5",
+        b"10",
+        b"0",
+        b"",
+        b".",
+        b"..",
+        b"1..5",
+        b"1.5.5",
+        b"+1.5",
+        b"\xc3\xa9",
+        "١.٥".encode(),
+        b"\xff1.5",
+        b"1" * 400 + b".5",
+        b"9" * 16 + b".0",
+        b"1" * 15 + b".0",
+        b"1" * 16 + b".0",
+        b"1e16",
+        b"1e-05",
+        b"0.0001",
+        b"1700000000.003",
+        b"1700000000.0030",
+        b"1700000000.123456",
+        b"1700000000.1234567",
+        b"1700000000.12345678",
+        b"8589934591.999999",
+        b"8589934592.000001",
+        b"8589934592.5",
+        b"9999999999.123456",
+        b"99999999999.12345",
+        b"123456789.1234567",
+        b"1234567890123456.0",
+        b"12345678901234567.0",
+        b"0.30000000000000004",
+        b"0.1",
+        b"2.5000000000000004",
+        b"4.35",
+        b"1.7976931348623157e+308",
+        b"5e-324",
+    ]
+    rng = random.Random(11)
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 20)))
+        at = rng.randrange(0, len(digits) + 1)
+        odd.append(f"{digits[:at]}.{digits[at:]}".encode())
+        x = (
+            rng.uniform(0, 1e10)
+            if rng.random() < 0.5
+            else rng.random() * 10 ** rng.randrange(-6, 20)
+        )
+        odd.append(repr(x).encode())
+        odd.append(repr(round(x, rng.randrange(0, 8))).encode())
+    assert [time_text(t) for t in odd] == [_time_oracle(t) for t in odd]
+
+
+_ODD_TS = [
+    b"1e9",
+    b"1.0",
+    b"1.10",
+    b"-5.5",
+    b"0.5",
+    b"01.5",
+    b"1700000000",
+    b"1700000000.00",
+    b"1700000000.1234567",
+    b"1.7e9",
+    b"99999999999999999999.5",
+    b"1" * 400,
+    b"NaN",
+    b"-Infinity",
+    b'"1.5"',
+    b"null",
+    b"true",
+    b"1.5 ",
+    b"8589934592.000001",
+]
+_ODD_RSSI = [b"-0", b"-60.0", b"null", b"-128", b"127", b"300", b'"x"', b"-6e1", b" -60", b"1.5"]
+
+
+def _odd(rng: random.Random, line: bytes) -> bytes:
+    """`line` (our writer's) spelled as another writer might, or broken."""
+    roll = rng.random()
+    if roll < 0.3:
+        at = line.index(b',"address":')
+        return line[:6] + rng.choice(_ODD_TS) + line[at:]
+    if roll < 0.45:
+        r = line.index(b',"rssi":') + 8
+        return line[:r] + rng.choice(_ODD_RSSI) + line[line.index(b',"name":') :]
+    if roll < 0.5:  # the Victron data in capitals
+        m = line.find(b'{"737":"')
+        return line if m < 0 else line[: m + 8] + line[m + 8 : m + 40].upper() + line[m + 40 :]
+    if roll < 0.55:  # a name: escaped, accented, or naming another field
+        name = rng.choice([b'"B\\u00e4nk"', '"Bänk"'.encode(), b'"\\"ts\\":1"', b'"\\ud800"'])
+        return line.replace(b'"name":null', b'"name":' + name)
+    if roll < 0.6:  # a field twice: the last one counts
+        return line[:-1] + rng.choice([b',"rssi":-1}', b',"ts":5.5}', b',"name":"x"}'])
+    if roll < 0.65:  # a field missing or reordered
+        return rng.choice(
+            [
+                line.replace(b',"name":null', b""),
+                b'{"address"' + line[1:].split(b',"address"', 1)[1],
+            ]
+        )
+    if roll < 0.67:
+        return line[: rng.randrange(len(line))]  # cut short
+    return line
+
+
+def test_lane_prints_what_the_slow_way_prints_on_odd_json_texts(
+    tmp_path: Path, keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON lines as another writer might spell them — times like 1e9, 1.10 or -5.5, RSSI
+    like -0 or -60.0, data in capitals, names escaped or naming other fields, fields twice,
+    missing or reordered, lines cut short — give the slow way's bytes and messages."""
+    path = tmp_path / "mix.jsonl"
+    _jsonl(path, _mix(5, 1200))
+    head, *lines = path.read_bytes().splitlines()
+    rng = random.Random(5)
+    odd = [_odd(rng, line) for line in lines]
+    assert sum(a != b for a, b in zip(odd, lines, strict=True)) > 300
+    path.write_bytes(b"\n".join([head, *odd]) + b"\n")
+    fast = _decode(path, keys, True, monkeypatch)
+    assert fast == _decode(path, keys, False, monkeypatch)
+    assert "bad line skipped" in fast[2]

@@ -42,7 +42,7 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class _Device:
-    __slots__ = ("head", "name", "plaintext", "cipher", "parts", "end", "high", "block")
+    __slots__ = ("head", "name", "plaintext", "cipher", "parts", "end", "high", "block", "hex")
 
     def __init__(
         self, head: bytes, name: str | None, plaintext: int, cipher: KeyCipher, parts: list[str]
@@ -53,18 +53,34 @@ class _Device:
         self.cipher = cipher
         self.parts = parts  # 4 literal pieces around ts, rssi, nonce
         self.end = parts[3] + "\n"  # a lane entry's last piece (shared by all of them)
-        self.high = -1  # `block` holds the keystreams of the nonces high << 8 … | 255
+        self.high = -1  # `block` holds the ciphertexts of the nonces high << 8 … | 255
         self.block = b""
+        self.hex = b""  # `block` as hex text (ASCII), made when first asked for
 
-    def keystream(self, nonce: int, n: int) -> int:
-        """The first `n` keystream bytes for `nonce`, as an int (little-endian): from one ECB
-        call per 256 nonces (crypto.KeyCipher.keystreams), as a device counts up."""
+    def ciphertext(self, nonce: int) -> bytes:
+        """The frame's data (from byte 8) that carries this device's template values under
+        `nonce`: from one ECB call and one XOR per 256 nonces (crypto.KeyCipher.keystreams),
+        as a device counts up. A frame whose data equals it repeats the template's values."""
         high = nonce >> 8
         if high != self.high:
-            self.block = self.cipher.keystreams(high)
+            n = self.head[6] - 8
+            plain = (self.plaintext.to_bytes(n, "little") + bytes(16 - n)) * 256
+            stream = self.cipher.keystreams(high)
+            self.block = (
+                int.from_bytes(stream, "little") ^ int.from_bytes(plain, "little")
+            ).to_bytes(4096, "little")
+            self.hex = b""
             self.high = high
         at = (nonce & 0xFF) << 4
-        return int.from_bytes(self.block[at : at + n], "little")
+        return self.block[at : at + self.head[6] - 8]
+
+    def ciphertext_hex(self, nonce: int) -> bytes:
+        """`ciphertext(nonce)` as our JSON-lines writer writes it (lowercase hex)."""
+        self.ciphertext(nonce)
+        if not self.hex:
+            self.hex = self.block.hex().encode("ascii")
+        at = (nonce & 0xFF) << 5
+        return self.hex[at : at + 2 * (self.head[6] - 8)]
 
 
 def _head(data: bytes) -> bytes:
@@ -175,6 +191,7 @@ class JsonLines:
 
 _LINE = object()  # an entry's effect: one line written the cached way
 _MD_JSON = b'"manufacturer_data":{"737":"'  # our writer's Victron data (company 737 = 0x02E1)
+_HEX = {f"{b:02x}".encode(): b for b in range(256)}  # a byte as our writer writes it
 
 
 class CaptureLane:
@@ -316,10 +333,8 @@ class CaptureLane:
             if len(key) != size or key[at + 2] != check or key[12:at] != rest:
                 return False
             nonce = key[at] | (key[at + 1] << 8)
-            if device is not None:
-                payload = int.from_bytes(key[at + 3 :], "little") ^ device.keystream(nonce, n)
-                if payload != device.plaintext:
-                    return False
+            if device is not None and key[at + 3 :] != device.ciphertext(nonce):
+                return False
         else:
             m = key.find(_MD_JSON)
             if m < 0:
@@ -333,17 +348,21 @@ class CaptureLane:
                 return False
             if key[h + 16 + 2 * n :] != tail:
                 return False
-            try:
-                nonce_bytes = bytes.fromhex(key[h + 10 : h + 14].decode("ascii"))
-                body = bytes.fromhex(key[h + 16 : h + 16 + 2 * n].decode("ascii"))
-            except ValueError:
+            # The nonce in lowercase hex as our writer writes it (anything else: the slow way).
+            low = _HEX.get(key[h + 10 : h + 12])
+            high = _HEX.get(key[h + 12 : h + 14])
+            if low is None or high is None:
                 return False
-            if len(nonce_bytes) != 2 or len(body) != n:
-                return False
-            nonce = nonce_bytes[0] | (nonce_bytes[1] << 8)
+            nonce = low | (high << 8)
             if device is not None:
-                payload = int.from_bytes(body, "little") ^ device.keystream(nonce, n)
-                if payload != device.plaintext:
+                if key[h + 16 : h + 16 + 2 * n] != device.ciphertext_hex(nonce):
+                    return False
+            else:  # no key: any data of the layout's length is tallied alike
+                try:
+                    body = bytes.fromhex(key[h + 16 : h + 16 + 2 * n].decode("ascii"))
+                except ValueError:
+                    return False
+                if len(body) != n:
                     return False
         packets = self.lane.packets
         if len(packets) >= self.LIMIT:

@@ -25,7 +25,7 @@ from ...safetext import plain
 from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
 from .hci import advertisement
-from .lane import JSON_RSSI, Lane
+from .lane import JSON_RSSI, Lane, time_text
 from .sink import RecordSink
 
 __all__ = [
@@ -310,6 +310,8 @@ def read_jsonl_file(
     parse = lines.parse
     offset = 0
     number = 0
+    # With a lane, once the header is read: the fast shape is tried first.
+    fast = False
     if lane is not None:
         packets, out, miss, flush_at = lane.packets, lane.out, lane.miss, lane.flush_at
     read = f.read
@@ -325,34 +327,33 @@ def read_jsonl_file(
             number += 1
             line_offset = offset
             offset += len(raw) + 1
-            if lane is not None:
-                lane.pending = None
-                if raw[:6] == b'{"ts":' and lines.header_seen:
-                    a = raw.find(b',"address":', 6)
-                    r = raw.find(b',"rssi":', a)
-                    n = raw.find(b',"name":', r)
-                    rssi_text = JSON_RSSI.get(raw[r + 8 : n])
-                    if a > 0 and r > 0 and n > 0 and rssi_text is not None:
+            pending = None
+            if fast and raw[:6] == b'{"ts":':
+                a = raw.find(b',"address":', 6)
+                r = raw.find(b',"rssi":', a)
+                n = raw.find(b',"name":', r)
+                rssi_text = JSON_RSSI.get(raw[r + 8 : n])
+                if a > 0 and r > 0 and n > 0 and rssi_text is not None:
+                    ts_text = time_text(raw[6:a])
+                    if ts_text is not None:
                         key = raw[a:r] + raw[n:]
-                        ts_text = raw[6:a].decode("ascii", "replace")
-                        try:
-                            ts = float(ts_text)
-                        except ValueError:
-                            ts = math.nan
-                        if ts - ts == 0.0 and f"{ts!r}" == ts_text:
-                            entry = packets.get(key)
-                            if entry is not None:
-                                entry[3] += 1
-                                if entry[0] is not None:
-                                    out.append(
-                                        f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}{entry[5]}"
-                                    )
-                                continue
-                            if _plain_key(key):  # every key in `packets` is
-                                if miss(key, ts_text, rssi_text):
-                                    continue
-                                lane.pending = key
+                        entry = packets.get(key)
+                        if entry is not None:
+                            entry[3] += 1
+                            if entry[0] is not None:
+                                out.append(
+                                    f"{entry[0]}{ts_text}{entry[1]}{rssi_text}{entry[2]}{entry[5]}"
+                                )
+                            continue
+                        if miss(key, ts_text, rssi_text):
+                            continue
+                        if _plain_key(key):  # learnt: then `packets` holds only such keys
+                            pending = key
+            if lane is not None:
+                lane.pending = pending
             adv = parse(raw, line_offset, number)
+            if lane is not None:
+                fast = lines.header_seen
             if adv is not None:
                 yield adv
         if lane is not None and len(out) >= flush_at:

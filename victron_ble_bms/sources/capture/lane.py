@@ -57,6 +57,38 @@ def us_text(us: int) -> str:
     return head + (_T3_STRIPPED[high] or "0")
 
 
+_US_SECONDS = b"8589934592"  # 2**33: below it, ≤ 6 decimals are a float's shortest text
+_DIGITS = b"0123456789"
+
+
+def time_text(t: bytes) -> str | None:
+    """`t` (a JSON number's text) when it is `repr(float(t))` — what our output writes for
+    the time — else None: then splicing `t` through would change a byte. The usual texts are
+    recognised by their digits alone (positive, no leading or trailing zero, fixed notation):
+    up to 15 significant digits every decimal is its float's shortest repr (a double holds
+    15 digits, so no shorter text reads back as the same float), as is one of up to 6
+    decimals below 2**33 s (`us_text`). Any other text takes the round trip through float.
+    """
+    if (
+        len(t) > 2
+        and 48 < t[0]  # 1-9 (or "."; then not one "." among digits)
+        and (t[-1] > 48 or t[-2] == 46)  # ends 1-9, or "X.0"
+        and t.translate(None, _DIGITS) == b"."  # ASCII digits and one "."
+    ):
+        n = len(t)
+        if n <= 16:
+            return t.decode()
+        dot = t.find(b".")
+        if n - dot <= 7 and (dot < 10 or dot == 10 and t[:10] < _US_SECONDS):
+            return t.decode()
+    try:
+        text = t.decode("ascii")
+        value = float(text)
+    except ValueError:
+        return None
+    return text if value - value == 0.0 and repr(value) == text else None
+
+
 class Lane:
     """The packets seen before → the consumer's text (module docstring)."""
 

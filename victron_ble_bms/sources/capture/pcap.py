@@ -189,17 +189,17 @@ def read_pcapng(
                     or trailer(buf, end - 4)[0] != total
                 ):
                     break
-                ts = ((ts_hi << 32) | ts_lo) * resolution + ts_offset
+                units = (ts_hi << 32) | ts_lo
+                ts = units * resolution + ts_offset
                 if packets is not None and phdr and caplen > 6 and buf[pos + 32] == H4_EVENT:
                     last = pos + 27 + caplen  # the packet's last byte: an RSSI if the key says
                     key = buf[pos + 33 : last]
                     entry = packets.get(key)
-                    # The time's JSON text: from whole µs where that is the float read.
-                    units = (ts_hi << 32) | ts_lo
-                    text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                     if entry is not None:
                         entry[3] += 1
                         if entry[0] is not None:
+                            # The time's JSON text: from whole µs where that is the float read.
+                            text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                             out.append(
                                 f"{entry[0]}{text}{entry[1]}{RSSI_TEXT[buf[last]]}{entry[2]}{entry[5]}"
                             )
@@ -207,6 +207,7 @@ def read_pcapng(
                                 lane.flush()  # type: ignore[union-attr]
                         pos = end
                         continue
+                    text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                     if miss(key, text, RSSI_TEXT[buf[last]]):
                         pos = end
                         if len(out) >= flush_at:
