@@ -222,6 +222,7 @@ class CaptureLane:
         # key[:12] of an HCI report (event head + address) / a JSON line's text up to the
         # Victron nonce → (its layout, device template or None without a key, effect).
         self._layouts: dict[bytes, tuple[Any, ...]] = {}
+        self._learnt: dict[bytes, Entry] = {}  # the entries `learn` made (bounded in `_put`)
 
     def flush(self) -> None:
         out = self.lane.out
@@ -251,12 +252,19 @@ class CaptureLane:
         for effect, times in counts.values():
             self.tally(effect, times)
 
-    def _put(self, key: bytes, entry: Entry) -> None:
+    def _put(self, key: bytes, entry: Entry, *, learnt: bool = False) -> None:
         packets = self.lane.packets
         if len(packets) >= self.LIMIT:
             self.fold()
             packets.clear()
+            # The entries learnt the slow way stay (a phone's few payloads, a device's first
+            # frames): `_miss` makes the others again at a fraction of their cost.
+            if len(self._learnt) > self.LIMIT // 4:
+                self._learnt.clear()
+            packets.update(self._learnt)
         packets[key] = entry
+        if learnt:
+            self._learnt[key] = entry
 
     def learn(self, adv: Advertisement, key: bytes, reading: object, wrote: bool) -> None:
         """The packet `key` gave `adv`, which the slow way tallied as `reading` and for which
@@ -266,10 +274,10 @@ class CaptureLane:
             if pieces is None:
                 return
             p0, p1, tail, device = pieces
-            self._put(key, [p0, p1, tail, 0, _LINE, device.end])
+            self._put(key, [p0, p1, tail, 0, _LINE, device.end], learnt=True)
             self._layout(adv, key, device, _LINE)
         else:
-            self._put(key, [None, None, None, 0, reading, None])
+            self._put(key, [None, None, None, 0, reading, None], learnt=True)
             status = getattr(reading, "status", None)
             if status is not None and status.value == "no key":
                 self._layout(adv, key, None, reading)

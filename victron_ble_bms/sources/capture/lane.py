@@ -98,7 +98,7 @@ class Lane:
         self,
         miss: Callable[[bytes, str, str], bool],
         flush: Callable[[], None],
-        flush_at: int = 4096,
+        flush_at: int = 256,
     ) -> None:
         self.packets: dict[bytes, Entry] = {}
         # Called with (key, ts text, rssi text) for a packet not in `packets`; True when the
