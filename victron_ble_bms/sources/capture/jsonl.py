@@ -308,26 +308,23 @@ def read_jsonl_file(
     them) is looked up by its text without T and R before it is parsed."""
     lines = _Lines(path, errors)
     parse = lines.parse
-    offset = 0
-    number = 0
+    offset = 0  # of the batch's first line
+    number = 0  # lines before the batch
     # With a lane, once the header is read: the fast shape is tried first.
     fast = False
+    pending = None  # the lane's key of the line going the slow way
     if lane is not None:
         packets, out, miss, flush_at = lane.packets, lane.out, lane.miss, lane.flush_at
     read = f.read
     tail = b""  # the start of a line the next chunk ends
     while True:
         chunk = read(_CHUNK)
-        if chunk:
-            batch = (tail + chunk if tail else chunk).split(b"\n")
-            tail = batch.pop()
-        else:
-            batch = []
-        for raw in batch:  # each line without its newline
-            number += 1
-            line_offset = offset
-            offset += len(raw) + 1
-            pending = None
+        data = tail + chunk if tail else chunk
+        batch = data.split(b"\n") if chunk else []
+        tail = batch.pop() if chunk else tail
+        # A line's offset, for the slow way's messages: counted up to the line that needs it.
+        seen, seen_offset = 0, offset
+        for i, raw in enumerate(batch):  # each line without its newline
             if fast and raw[:6] == b'{"ts":':
                 a = raw.find(b',"address":', 6)
                 r = raw.find(b',"rssi":', a)
@@ -351,11 +348,16 @@ def read_jsonl_file(
                             pending = key
             if lane is not None:
                 lane.pending = pending
-            adv = parse(raw, line_offset, number)
+                pending = None
+            seen_offset += sum(map(len, batch[seen:i])) + i - seen
+            seen = i
+            adv = parse(raw, seen_offset, number + i + 1)
             if lane is not None:
                 fast = lines.header_seen
             if adv is not None:
                 yield adv
+        number += len(batch)
+        offset += len(data) - len(tail)
         if lane is not None and len(out) >= flush_at:
             lane.flush()
         if not chunk:
