@@ -351,10 +351,9 @@ class CaptureLane:
             layout = self._layouts.get(key[: h + 10])
             if layout is None:
                 return False
-            check, h0, tail, size, n, device, effect = layout
-            if h != h0 or len(key) != size or key[h + 14 : h + 16] != check:
-                return False
-            if key[h + 16 + 2 * n :] != tail:
+            # (The same text up to the nonce: the same h.)
+            check, _, tail, size, n, device, effect = layout
+            if len(key) != size or key[h + 14 : h + 16] != check or key[h + 16 + 2 * n :] != tail:
                 return False
             # The nonce in lowercase hex as our writer writes it (anything else: the slow way).
             low = _HEX.get(key[h + 10 : h + 12])
@@ -363,7 +362,10 @@ class CaptureLane:
                 return False
             nonce = low | (high << 8)
             if device is not None:
-                if key[h + 16 : h + 16 + 2 * n] != device.ciphertext_hex(nonce):
+                if device.high != high or not device.hex:
+                    device.ciphertext_hex(nonce)
+                at = low << 5
+                if key[h + 16 : h + 16 + 2 * n] != device.hex[at : at + 2 * n]:
                     return False
             else:  # no key: any data of the layout's length is tallied alike
                 try:
