@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from ...safetext import plain
 from ..advertisement import AddressError, Advertisement, normalize_address
 from .errors import CaptureError, CorruptRecord, UnknownFormat
 from .hci import advertisement
-from .lane import JSON_RSSI, Lane, time_text
+from .lane import JSON_RSSI, SHORT_TIME, Lane, time_text
 from .sink import RecordSink
 
 __all__ = [
@@ -315,6 +316,7 @@ def read_jsonl_file(
     pending = None  # the lane's key of the line going the slow way
     if lane is not None:
         packets, out, miss, flush_at = lane.packets, lane.out, lane.miss, lane.flush_at
+    fast_line = _FAST_LINE.match
     read = f.read
     tail = b""  # the start of a line the next chunk ends
     while True:
@@ -325,15 +327,14 @@ def read_jsonl_file(
         # A line's offset, for the slow way's messages: counted up to the line that needs it.
         seen, seen_offset = 0, offset
         for i, raw in enumerate(batch):  # each line without its newline
-            if fast and raw[:6] == b'{"ts":':
-                a = raw.find(b',"address":', 6)
-                r = raw.find(b',"rssi":', a)
-                n = raw.find(b',"name":', r)
-                rssi_text = JSON_RSSI.get(raw[r + 8 : n])
-                if a > 0 and r > 0 and n > 0 and rssi_text is not None:
-                    ts_text = time_text(raw[6:a])
-                    if ts_text is not None:
-                        key = raw[a:r] + raw[n:]
+            if fast:
+                m = fast_line(raw)
+                if m is not None:
+                    short_ts, other_ts, address, rssi, rest = m.groups()
+                    rssi_text = JSON_RSSI.get(rssi)
+                    ts_text = short_ts.decode() if short_ts is not None else time_text(other_ts)
+                    if rssi_text is not None and ts_text is not None:
+                        key = address + rest
                         entry = packets.get(key)
                         if entry is not None:
                             entry[3] += 1
@@ -374,6 +375,16 @@ def read_jsonl_file(
         adv = parse(tail, offset, number + 1)
         if adv is not None:
             yield adv
+
+
+# A line as our writer writes it, in pieces: the time (its text when SHORT_TIME says it is
+# json.dumps's, else any text without a comma), the address's text, the RSSI's (checked against
+# JSON_RSSI) and the rest. The lane's key is the line without time and RSSI: address + rest.
+_FAST_LINE = re.compile(
+    rb'\{"ts":(?:(' + SHORT_TIME + rb')|([^,]*))(,"address":"[^"]*"),"rssi":(-?[0-9]{1,3}|null)'
+    rb'(,"name":.*)',
+    re.S,
+)
 
 
 def _plain_key(key: bytes) -> bool:

@@ -21,6 +21,7 @@ interprets a packet. Bounded: past `limit` entries the consumer folds and clears
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -57,30 +58,21 @@ def us_text(us: int) -> str:
     return head + (_T3_STRIPPED[high] or "0")
 
 
-_US_SECONDS = b"8589934592"  # 2**33: below it, ≤ 6 decimals are a float's shortest text
-_DIGITS = b"0123456789"
+# A JSON time text that is its float's shortest repr by its digits alone (`time_text`): up
+# to 15 significant digits, positive, fixed notation, one "." neither first nor last, no
+# leading 0, no trailing 0 but "X.0". A double holds 15 digits, so no shorter text reads back
+# as the same float and the text is the repr. One pattern, for readers to build theirs from.
+SHORT_TIME = rb"(?=[0-9.]{3,16}(?![0-9.]))[1-9][0-9]*\.(?:[0-9]*[1-9]|0)"
+_short_time = re.compile(SHORT_TIME).fullmatch
 
 
 def time_text(t: bytes) -> str | None:
     """`t` (a JSON number's text) when it is `repr(float(t))` — what our output writes for
-    the time — else None: then splicing `t` through would change a byte. The usual texts are
-    recognised by their digits alone (positive, no leading or trailing zero, fixed notation):
-    up to 15 significant digits every decimal is its float's shortest repr (a double holds
-    15 digits, so no shorter text reads back as the same float), as is one of up to 6
-    decimals below 2**33 s (`us_text`). Any other text takes the round trip through float.
+    the time — else None: then splicing `t` through would change a byte. `SHORT_TIME`
+    recognises the usual texts by their digits; any other takes the round trip through float.
     """
-    if (
-        len(t) > 2
-        and 48 < t[0]  # 1-9 (or "."; then not one "." among digits)
-        and (t[-1] > 48 or t[-2] == 46)  # ends 1-9, or "X.0"
-        and t.translate(None, _DIGITS) == b"."  # ASCII digits and one "."
-    ):
-        n = len(t)
-        if n <= 16:
-            return t.decode()
-        dot = t.find(b".")
-        if n - dot <= 7 and (dot < 10 or dot == 10 and t[:10] < _US_SECONDS):
-            return t.decode()
+    if _short_time(t) is not None:
+        return t.decode()
     try:
         text = t.decode("ascii")
         value = float(text)
