@@ -176,6 +176,7 @@ def read_pcapng(
             size = len(buf)
             stop = size - 28
             phdr = decoder is h4_with_phdr
+            looked_up = packets is not None and phdr  # H4 events go to the lane first
             in_us = resolution == 1e-6 and ts_offset == 0
             while pos <= stop:
                 btype, total, if_id, ts_hi, ts_lo, caplen, _orig = epb_head(buf, pos)
@@ -190,31 +191,29 @@ def read_pcapng(
                 ):
                     break
                 units = (ts_hi << 32) | ts_lo
-                ts = units * resolution + ts_offset
-                if packets is not None and phdr and caplen > 6 and buf[pos + 32] == H4_EVENT:
+                if looked_up and caplen > 6 and buf[pos + 32] == H4_EVENT:
                     last = pos + 27 + caplen  # the packet's last byte: an RSSI if the key says
                     key = buf[pos + 33 : last]
-                    entry = packets.get(key)
+                    entry = packets.get(key)  # type: ignore[union-attr]
                     if entry is not None:
                         entry[3] += 1
                         if entry[0] is not None:
                             # The time's JSON text: from whole µs where that is the float read.
+                            ts = units * resolution + ts_offset
                             text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                             out.append(
                                 f"{entry[0]}{text}{entry[1]}{RSSI_TEXT[buf[last]]}{entry[2]}{entry[5]}"
                             )
-                            if len(out) >= flush_at:
-                                lane.flush()  # type: ignore[union-attr]
                         pos = end
                         continue
+                    ts = units * resolution + ts_offset
                     text = us_text(units) if in_us and units / 1e6 == ts else f"{ts!r}"
                     if miss(key, text, RSSI_TEXT[buf[last]]):
                         pos = end
-                        if len(out) >= flush_at:
-                            lane.flush()  # type: ignore[union-attr]
                         continue
                 else:
                     key = b""
+                ts = units * resolution + ts_offset
                 try:
                     if phdr and caplen > 4 and buf[pos + 32] == H4_EVENT:
                         advs = parse_hci_event(buf[pos + 28 : pos + 28 + caplen], ts, 5)
@@ -235,6 +234,8 @@ def read_pcapng(
                     )
                 yield from advs
             chunks.pos = pos
+            if packets is not None and len(out) >= flush_at:  # a chunk's lines at most
+                lane.flush()  # type: ignore[union-attr]
         # The slow path: one block of any type, each check with its own message.
         offset = chunks.base + chunks.pos
         hdr = read(8)
