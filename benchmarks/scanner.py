@@ -2,6 +2,7 @@
 device table scales with the number of devices (issue 12).
 
     python benchmarks/scanner.py [--runs 3] [--frames 200000] [--sizes 10,1000,10000,100000]
+                                 [--compare-commit REV]   # REV's figures beside these
 
 For each number of devices N, every device has its own key and sends frames whose nonce goes
 up by one (interleaved, as a busy marina's are). Measured in the same run, on the same input:
@@ -40,12 +41,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from victron_ble_bms import decode
 from victron_ble_bms.protocol import COMPANY_ID, encode
@@ -132,30 +135,27 @@ def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
     return " / ".join(fmt(v) for v in (min(values), statistics.median(values), max(values)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=200_000)
-    parser.add_argument("--sizes", default="10,1000,10000,100000")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    print(
+def measure(sizes: list[int], frames: int, runs: int, *, quiet: bool = False) -> dict[str, Any]:
+    """The table (printed unless `quiet`) and its figures, each run's."""
+    say = (lambda *_: None) if quiet else print
+    say(
         f"scanner path vs minimal loop (dict + vbb.decode); default bound {DEFAULT_MAX_DEVICES}; "
-        f"min / median / max of {args.runs} runs"
+        f"min / median / max of {runs} runs"
     )
     header = (
         f"{'devices':>8}  {'frames':>7}  {'minimal µs/frame':>20}  {'scanner µs/frame':>20}  "
         f"{'ratio (target ≥ 0.80)':>22}  {'table only µs/frame':>20}  {'bytes/device':>12}  "
         "first frames µs (minimal / scanner, medians)"
     )
-    print(header)
+    say(header)
     ratios_all: list[float] = []
     medians: list[float] = []
+    figures: dict[str, Any] = {}
     for n in sizes:
-        advs, keys = workload(n, args.frames)
+        advs, keys = workload(n, frames)
         mins, scans, ratios, tables, fills = [], [], [], [], []
         used = len(advs) - n  # frames after each device's first
-        for _ in range(args.runs):
+        for _ in range(runs):
             gc.collect()
             bound = max(n, DEFAULT_MAX_DEVICES)  # holds every device, as the minimal loop's dict
             m_fill, m = minimal(advs, keys, n)
@@ -169,7 +169,12 @@ def main() -> None:
         ratios_all.extend(ratios)
         medians.append(statistics.median(ratios))
         per_device = bytes_per_device(advs, keys, n)
-        print(
+        figures[f"{n} devices: minimal µs/frame"] = mins
+        figures[f"{n} devices: scanner µs/frame"] = scans
+        figures[f"{n} devices: table only µs/frame"] = tables
+        figures[f"{n} devices: scanner µs/first frame"] = [f[1] for f in fills]
+        figures[f"{n} devices: bytes/device"] = [per_device]
+        say(
             f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
             f"{spread(scans, '{:.2f}'.format):>20}  {spread(ratios, '{:.2f}'.format):>22}  "
             f"{spread(tables, '{:.2f}'.format):>20}  {per_device:>12.0f}  "
@@ -178,13 +183,13 @@ def main() -> None:
         )
         if n > DEFAULT_MAX_DEVICES:
             bounded = []
-            for _ in range(args.runs):
+            for _ in range(runs):
                 gc.collect()
                 m = sum(minimal(advs, keys, n))
                 bounded.append((m, sum(scanner(advs, keys, DEFAULT_MAX_DEVICES, n))))
             per_frame = spread([b / len(advs) * 1e6 for _, b in bounded], "{:.2f}".format)
             ratio = spread([m / b for m, b in bounded], "{:.2f}".format)
-            print(
+            say(
                 f"{'':>8}  through the default bound ({DEFAULT_MAX_DEVICES:,}), every frame a "
                 f"first frame: scanner {per_frame} µs/frame, ratio {ratio} "
                 "(not the target's comparison)"
@@ -192,10 +197,39 @@ def main() -> None:
     # Judged on each size's median, as benchmarks/captures.py does: one run of a few hundred
     # milliseconds on a shared machine can catch a neighbour's burst; the worst is printed too.
     verdict = "MET (median)" if min(medians) >= 0.8 else "NOT MET (median)"
-    print(
+    say(
         f"scanner/minimal ratio target ≥ 0.80: {verdict}, lowest median {min(medians):.2f}, "
         f"worst single run {min(ratios_all):.2f}"
     )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--sizes", default="10,1000,10000,100000")
+    parser.add_argument(
+        "--compare-commit",
+        metavar="REV",
+        help="also run this benchmark on commit REV, built its own way (benchmarks/compare.py), "
+        "and print its figures beside these; e7132ff^ is the last commit with the C helpers",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    earlier = None
+    if args.compare_commit:
+        from compare import beside, earlier_tree, run_there
+
+        with earlier_tree(args.compare_commit) as (tree, what):
+            same = ["--runs", str(args.runs), "--frames", str(args.frames), "--sizes", args.sizes]
+            earlier = run_there(tree, Path(__file__).name, [*same, "--json"])
+    figures = measure(sizes, args.frames, args.runs, quiet=args.json)
+    if args.json:
+        print(json.dumps(figures))
+    elif earlier is not None:
+        beside(figures, earlier, what)  # the earlier commit's were taken just before
 
 
 if __name__ == "__main__":

@@ -7,13 +7,16 @@
 - end-to-end latency from an advertisement entering the pipeline to the state message seen by an
   independent subscriber (mosquitto_sub, timestamped as each line arrives).
 
-    python benchmarks/serve.py [RUNS]        # needs mosquitto (scripts/test.sh installs it)
+    python benchmarks/serve.py [RUNS]    # needs mosquitto (scripts/test.sh installs it)
+    python benchmarks/serve.py --compare-commit e7132ff^   # beside the last C-helper commit
 
-Prints min / median / max over RUNS (default 3).
+Prints min / median / max over RUNS (default 3); with --compare-commit REV, REV's figures too
+(benchmarks/compare.py), taken just before, beside these.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
@@ -210,8 +213,7 @@ def fmt(values: list[float], unit: str, digits: int = 0) -> str:
     )
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+def measure(runs: int) -> dict[str, list[float]]:
     base, base_keys = frames(100, 40)  # 4,000 readings of 100 devices
     mem_advs, mem_keys = readdress(frames(100, 1)[0], frames(100, 1)[1], 100)  # 10,000 devices
     results: dict[str, list[float]] = {}
@@ -226,10 +228,36 @@ def main() -> None:
             results.setdefault("latency_p99_ms", []).append(
                 statistics.quantiles(lat, n=100)[98] if len(lat) > 10 else max(lat)
             )
-    r = results
+    results["readings"] = [len(base)]
+    results["devices"] = [len(base_keys)]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="?", type=int, default=3)
+    parser.add_argument(
+        "--compare-commit",
+        metavar="REV",
+        help="also run this benchmark on commit REV, built its own way (benchmarks/compare.py), "
+        "and print its figures beside these; e7132ff^ is the last commit with the C helpers",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    args = parser.parse_args()
+    runs = args.runs
+    earlier = None
+    if args.compare_commit:
+        from compare import beside, earlier_tree, run_there
+
+        with earlier_tree(args.compare_commit) as (tree, what):
+            earlier = run_there(tree, Path(__file__).name, [str(runs), "--json"])
+    r = measure(runs)
+    if args.json:
+        print(json.dumps(r))
+        return
     print(
-        f"serve → mosquitto, {runs} runs, {len(base)} readings of {len(base_keys)} devices per "
-        f"run, {statistics.median(r['published']):.0f} state messages (publish on change)"
+        f"serve → mosquitto, {runs} runs, {r['readings'][0]} readings of {r['devices'][0]} devices "
+        f"per run, {statistics.median(r['published']):.0f} state messages (publish on change)"
     )
     print(f"  serve pipeline     : {fmt(r['readings_per_s'], 'readings/s')}")
     print(f"  CPU per reading    : {fmt(r['cpu_us_per_reading'], 'µs')} (decode+publish+send)")
@@ -239,6 +267,8 @@ def main() -> None:
     print(f"  memory, 10,000 devices: {fmt(r['bytes_per_device'], 'bytes per device')}")
     print(f"  latency adv → independent subscriber: median {fmt(r['latency_median_ms'], 'ms', 2)}")
     print(f"                                         p99    {fmt(r['latency_p99_ms'], 'ms', 2)}")
+    if earlier is not None:
+        beside(r, earlier, what)  # the earlier commit's were taken just before
 
 
 if __name__ == "__main__":
