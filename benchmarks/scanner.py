@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import statistics
 import sys
@@ -48,7 +49,6 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from victron_ble_bms import decode
 from victron_ble_bms.protocol import COMPANY_ID, encode
@@ -135,73 +135,8 @@ def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
     return " / ".join(fmt(v) for v in (min(values), statistics.median(values), max(values)))
 
 
-def measure(sizes: list[int], frames: int, runs: int, *, quiet: bool = False) -> dict[str, Any]:
-    """The table (printed unless `quiet`) and its figures, each run's."""
-    say = (lambda *_: None) if quiet else print
-    say(
-        f"scanner path vs minimal loop (dict + vbb.decode); default bound {DEFAULT_MAX_DEVICES}; "
-        f"min / median / max of {runs} runs"
-    )
-    header = (
-        f"{'devices':>8}  {'frames':>7}  {'minimal µs/frame':>20}  {'scanner µs/frame':>20}  "
-        f"{'ratio (target ≥ 0.80)':>22}  {'table only µs/frame':>20}  {'bytes/device':>12}  "
-        "first frames µs (minimal / scanner, medians)"
-    )
-    say(header)
-    ratios_all: list[float] = []
-    medians: list[float] = []
-    figures: dict[str, Any] = {}
-    for n in sizes:
-        advs, keys = workload(n, frames)
-        mins, scans, ratios, tables, fills = [], [], [], [], []
-        used = len(advs) - n  # frames after each device's first
-        for _ in range(runs):
-            gc.collect()
-            bound = max(n, DEFAULT_MAX_DEVICES)  # holds every device, as the minimal loop's dict
-            m_fill, m = minimal(advs, keys, n)
-            s_fill, s = scanner(advs, keys, bound, n)
-            t = scanner(advs, {}, bound, n)[1]
-            mins.append(m / used * 1e6)
-            scans.append(s / used * 1e6)
-            tables.append(t / used * 1e6)
-            ratios.append(m / s)
-            fills.append((m_fill / n * 1e6, s_fill / n * 1e6))
-        ratios_all.extend(ratios)
-        medians.append(statistics.median(ratios))
-        per_device = bytes_per_device(advs, keys, n)
-        figures[f"{n} devices: minimal µs/frame"] = mins
-        figures[f"{n} devices: scanner µs/frame"] = scans
-        figures[f"{n} devices: table only µs/frame"] = tables
-        figures[f"{n} devices: scanner µs/first frame"] = [f[1] for f in fills]
-        figures[f"{n} devices: bytes/device"] = [per_device]
-        say(
-            f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
-            f"{spread(scans, '{:.2f}'.format):>20}  {spread(ratios, '{:.2f}'.format):>22}  "
-            f"{spread(tables, '{:.2f}'.format):>20}  {per_device:>12.0f}  "
-            f"{statistics.median(f[0] for f in fills):.2f} / "
-            f"{statistics.median(f[1] for f in fills):.2f}"
-        )
-        if n > DEFAULT_MAX_DEVICES:
-            bounded = []
-            for _ in range(runs):
-                gc.collect()
-                m = sum(minimal(advs, keys, n))
-                bounded.append((m, sum(scanner(advs, keys, DEFAULT_MAX_DEVICES, n))))
-            per_frame = spread([b / len(advs) * 1e6 for _, b in bounded], "{:.2f}".format)
-            ratio = spread([m / b for m, b in bounded], "{:.2f}".format)
-            say(
-                f"{'':>8}  through the default bound ({DEFAULT_MAX_DEVICES:,}), every frame a "
-                f"first frame: scanner {per_frame} µs/frame, ratio {ratio} "
-                "(not the target's comparison)"
-            )
-    # Judged on each size's median, as benchmarks/captures.py does: one run of a few hundred
-    # milliseconds on a shared machine can catch a neighbour's burst; the worst is printed too.
-    verdict = "MET (median)" if min(medians) >= 0.8 else "NOT MET (median)"
-    say(
-        f"scanner/minimal ratio target ≥ 0.80: {verdict}, lowest median {min(medians):.2f}, "
-        f"worst single run {min(ratios_all):.2f}"
-    )
-    return figures
+# Each figure of the runs, for --compare-commit (benchmarks/compare.py).
+FIGURES: dict[str, list[float]] = {}
 
 
 def main() -> None:
@@ -219,17 +154,81 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     earlier = None
-    if args.compare_commit:
+    if args.compare_commit:  # first: its worktree is gone before these runs start
         from compare import beside, earlier_tree, run_there
 
         with earlier_tree(args.compare_commit) as (tree, what):
             same = ["--runs", str(args.runs), "--frames", str(args.frames), "--sizes", args.sizes]
             earlier = run_there(tree, Path(__file__).name, [*same, "--json"])
-    figures = measure(sizes, args.frames, args.runs, quiet=args.json)
     if args.json:
-        print(json.dumps(figures))
+        sys.stdout = io.StringIO()  # the table is not printed, the figures are (at the end)
+    print(
+        f"scanner path vs minimal loop (dict + vbb.decode); default bound {DEFAULT_MAX_DEVICES}; "
+        f"min / median / max of {args.runs} runs"
+    )
+    header = (
+        f"{'devices':>8}  {'frames':>7}  {'minimal µs/frame':>20}  {'scanner µs/frame':>20}  "
+        f"{'ratio (target ≥ 0.80)':>22}  {'table only µs/frame':>20}  {'bytes/device':>12}  "
+        "first frames µs (minimal / scanner, medians)"
+    )
+    print(header)
+    ratios_all: list[float] = []
+    medians: list[float] = []
+    for n in sizes:
+        advs, keys = workload(n, args.frames)
+        mins, scans, ratios, tables, fills = [], [], [], [], []
+        used = len(advs) - n  # frames after each device's first
+        for _ in range(args.runs):
+            gc.collect()
+            bound = max(n, DEFAULT_MAX_DEVICES)  # holds every device, as the minimal loop's dict
+            m_fill, m = minimal(advs, keys, n)
+            s_fill, s = scanner(advs, keys, bound, n)
+            t = scanner(advs, {}, bound, n)[1]
+            mins.append(m / used * 1e6)
+            scans.append(s / used * 1e6)
+            tables.append(t / used * 1e6)
+            ratios.append(m / s)
+            fills.append((m_fill / n * 1e6, s_fill / n * 1e6))
+        ratios_all.extend(ratios)
+        medians.append(statistics.median(ratios))
+        per_device = bytes_per_device(advs, keys, n)
+        FIGURES[f"{n} devices: minimal µs/frame"] = mins
+        FIGURES[f"{n} devices: scanner µs/frame"] = scans
+        FIGURES[f"{n} devices: table only µs/frame"] = tables
+        FIGURES[f"{n} devices: scanner µs/first frame"] = [f[1] for f in fills]
+        FIGURES[f"{n} devices: bytes/device"] = [per_device]
+        print(
+            f"{n:>8}  {len(advs):>7}  {spread(mins, '{:.2f}'.format):>20}  "
+            f"{spread(scans, '{:.2f}'.format):>20}  {spread(ratios, '{:.2f}'.format):>22}  "
+            f"{spread(tables, '{:.2f}'.format):>20}  {per_device:>12.0f}  "
+            f"{statistics.median(f[0] for f in fills):.2f} / "
+            f"{statistics.median(f[1] for f in fills):.2f}"
+        )
+        if n > DEFAULT_MAX_DEVICES:
+            bounded = []
+            for _ in range(args.runs):
+                gc.collect()
+                m = sum(minimal(advs, keys, n))
+                bounded.append((m, sum(scanner(advs, keys, DEFAULT_MAX_DEVICES, n))))
+            per_frame = spread([b / len(advs) * 1e6 for _, b in bounded], "{:.2f}".format)
+            ratio = spread([m / b for m, b in bounded], "{:.2f}".format)
+            print(
+                f"{'':>8}  through the default bound ({DEFAULT_MAX_DEVICES:,}), every frame a "
+                f"first frame: scanner {per_frame} µs/frame, ratio {ratio} "
+                "(not the target's comparison)"
+            )
+    # Judged on each size's median, as benchmarks/captures.py does: one run of a few hundred
+    # milliseconds on a shared machine can catch a neighbour's burst; the worst is printed too.
+    verdict = "MET (median)" if min(medians) >= 0.8 else "NOT MET (median)"
+    print(
+        f"scanner/minimal ratio target ≥ 0.80: {verdict}, lowest median {min(medians):.2f}, "
+        f"worst single run {min(ratios_all):.2f}"
+    )
+    if args.json:
+        sys.stdout = sys.__stdout__
+        print(json.dumps(FIGURES))
     elif earlier is not None:
-        beside(figures, earlier, what)  # the earlier commit's were taken just before
+        beside(FIGURES, earlier, what)  # the earlier commit's were taken just before
 
 
 if __name__ == "__main__":
