@@ -45,6 +45,22 @@ class Reading:
     # partial frame (set by the live device table, `sources/devices.py`, `sources/confirm.py`);
     # a suspect reading never replaces a device's last good values.
     suspect: str | None = None
+    # `suspect` is a change not confirmed *yet* (sources/confirm.py): still never the device's
+    # values, but not shown as suspect while last good values stand in for it — a genuine
+    # change is confirmed by the device's next frame, and only a change left unconfirmed past
+    # `devices.PENDING_SUSPECT_S` is shown (`shown_suspect`).
+    pending: bool = False
+
+
+def shown_suspect(reading: Reading, last_good: bool) -> str | None:
+    """The `suspect` text a viewer shows beside a device's values after `reading` (MQTT's
+    `suspect`, the web page, Signal K's `bms.suspect`, the dashboards), `last_good`: whether the
+    viewer has the device's last good values to show instead of this reading's. The one rule
+    for every sink: a pending change (`Reading.pending`) is quiet while last good values
+    stand; anything else suspect is shown."""
+    if reading.pending and last_good:
+        return None
+    return reading.suspect
 
 
 # `frame` is read on demand where a hot path left the frame's bytes in its slot: the header is
