@@ -27,7 +27,7 @@ from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
-from victron_ble_bms.sources.readings import KeyStatus, Reading
+from victron_ble_bms.sources.readings import KeyStatus, Reading, shown_suspect
 
 from ..frame_json import frame_object
 from ..safetext import plain
@@ -145,7 +145,9 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                if reading.suspect:  # its values are not the device's: never shown as such
+                if reading.pending:  # a change, taken once the device's next frame agrees
+                    shown = "pending: a change, taken once a frame with a fresh nonce agrees"
+                elif reading.suspect:  # its values are not the device's: never shown as such
                     shown = f"SUSPECT, values ignored: {plain(reading.suspect)}"
                 else:
                     codes = codes_text(reading.record)
@@ -190,8 +192,9 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         record = dev.last_decoded.record if dev.last_decoded is not None else None
         values = text_cell(main_values(record, cells=False) if record is not None else "")
         last = dev.last_reading
-        if last is not None and last.suspect:
-            values.append(f"\nlast frame ignored: {plain(last.suspect)}", style="bold red")
+        shown = None if last is None else shown_suspect(last, record is not None)
+        if shown:  # a change pending confirmation is quiet (sources/devices.py)
+            values.append(f"\nlast frame ignored: {plain(shown)}", style="bold red")
         codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz

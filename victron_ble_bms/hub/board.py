@@ -6,7 +6,8 @@ device has none (no key, key mismatch, a suspect frame). That picture is the `Bo
 
 Rules (the same as the MQTT state topics, `mqtt/publisher.py`):
 - a suspect reading (replayed or forged frame, implausible values) never replaces the last good
-  values: the device shows its last good state with `"suspect": "<reason>"`;
+  values: the device shows its last good state with `"suspect": "<reason>"`; a change pending
+  confirmation does not replace them either, but is not shown as suspect (`shown_suspicion`);
 - the keys file's name wins over any name from the air (a neighbour can't rename a device);
   a device without one is shown by the first name heard, as plain text;
 - keyed devices are kept while the keys file names them; others in a bounded LRU table, so a
@@ -26,7 +27,7 @@ from typing import Any
 
 from victron_ble_bms.banks import BankSpec, BankState, BankTracker, bank_object, declared_banks
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.readings import Reading
+from victron_ble_bms.sources.readings import Reading, shown_suspect
 
 MAX_NAME = 64  # characters of an advertised name kept (HA's device names use the same bound)
 MAX_UNKEYED = 256  # devices without a key kept for display
@@ -47,12 +48,14 @@ class DeviceEntry:
         return self.good if self.good is not None else self.latest
 
 
-def suspicion(reading: Reading) -> str | None:
-    """Why a reading with a record must not replace the last good values, or None."""
+def suspicion(reading: Reading, last_good: bool = False) -> str | None:
+    """Why a reading with a record must not replace the last good values, or None; with
+    `last_good` (the viewer shows the device's last good values instead): what to *show* as
+    suspect — a pending change is quiet then (`readings.shown_suspect`, devices.py)."""
     record = reading.record
     if record is None:
         return None
-    suspect = getattr(reading, "suspect", None)
+    suspect = shown_suspect(reading, last_good)
     if suspect:
         return str(suspect)
     implausible = tuple(getattr(record, "implausible", ()) or ())
@@ -137,6 +140,12 @@ class Board:
             entry.good = None
             self.unkeyed[address] = entry
         self.version += 1
+
+    def shown_suspicion(self, entry: DeviceEntry) -> str | None:
+        """What every viewer of the board shows as the device's `suspect` (the web page, Signal
+        K's `bms.suspect`): why its latest frame was not taken, unless that frame is a change
+        still pending confirmation while the last good values stand (sources/devices.py)."""
+        return suspicion(entry.latest, entry.good is not None)
 
     def name(self, entry: DeviceEntry) -> str | None:
         """The keys file's name, else the first name heard (plain text either way)."""

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from victron_ble_bms.hub.board import Board, DeviceEntry, suspicion
+from victron_ble_bms.hub.board import Board, DeviceEntry
 from victron_ble_bms.mqtt.state import codes_of
 from victron_ble_bms.protocol import Code
 from victron_ble_bms.sources.readings import KeyStatus, Reading
@@ -141,7 +141,7 @@ class Publisher:
             items += m.values(record)
         items += [
             ("bms.keyStatus", status.value),
-            ("bms.suspect", suspicion(latest)),
+            ("bms.suspect", self.board.shown_suspicion(entry)),
             ("bms.activeCodes", m.codes_text(codes)),
         ]
         out: list[Outgoing] = []
