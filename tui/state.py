@@ -232,6 +232,9 @@ class Fleet:
             if record != dev.record:  # the change held back is confirmed: the device's own
                 dev.suspect_at = None
         dev.record = record
+        if reading.note:  # a good frame saying a change of codes was never confirmed
+            dev.suspect, dev.suspect_at = plain(reading.note), now
+            dev.suspect_count += 1
         ts = adv.ts
         for name, value in history_values(record).items():
             dev._push(ts, name, value)

@@ -57,10 +57,13 @@ def test_forged_frames_of_every_length_never_become_a_reading(length: int, path:
             assert u.reading.suspect, u  # shown at most as suspect: sinks keep the last values
         pending += u.outcome is Outcome.PENDING
         g = update(Advertisement(t, ADDRESS, {COMPANY_ID: _genuine(nonce)}))
-        if g.outcome is Outcome.SUSPECT and NEVER_CONFIRMED in (g.suspicion or ""):
-            noted += 1  # a forged change never confirmed, said after the bound with this frame
-        elif g.outcome is not Outcome.NEW:
+        if g.outcome is not Outcome.NEW:
             dropped += 1
+        elif g.reading is not None and g.reading.note:
+            # a forged change never confirmed, said after the bound with this good frame
+            assert NEVER_CONFIRMED in g.reading.note and g.suspicion == g.reading.note
+            assert not g.reading.suspect  # its values are the device's all the same
+            noted += 1
         if not dropped:
             assert g.reading is not None and g.reading.record == battery(nonce)
         assert dev.last_decoded is not None and dev.last_decoded.record == battery(nonce)
@@ -125,7 +128,9 @@ def test_a_change_never_confirmed_is_quiet_for_values_and_said_for_codes() -> No
         outcomes = [table.update(adv) for adv in _frames([quiet] * 3 + [odd] + [quiet] * after)]
         assert outcomes[3].outcome is Outcome.PENDING and outcomes[3].reading is not None
         assert outcomes[3].reading.pending and outcomes[3].reading.suspect
-        notes = [u for u in outcomes if u.outcome is Outcome.SUSPECT]
+        # every later frame is the genuine device's: its state, at most with a note
+        assert all(u.outcome is Outcome.NEW and u.reading is not None for u in outcomes[4:])
+        notes = [u for u in outcomes[4:] if u.reading is not None and u.reading.note]
         if not said:
             assert notes == []
             continue

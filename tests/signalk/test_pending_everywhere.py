@@ -90,7 +90,7 @@ def _judged(path: Path, keys: dict[str, bytes]) -> tuple[int, list[tuple[float, 
         for adv in capture:
             u = table.update(adv)
             pending += u.outcome is Outcome.PENDING
-            if u.outcome is Outcome.SUSPECT:
+            if u.outcome is Outcome.SUSPECT or (u.reading is not None and u.reading.note):
                 notes.append((adv.ts, u.suspicion or ""))
     return pending, notes
 

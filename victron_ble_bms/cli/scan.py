@@ -165,6 +165,8 @@ class _Printer:
                     codes = codes_text(reading.record)
                     shown = main_values(reading.record, cells=False)
                     shown += f"  [{codes}]" if codes else ""
+                    if reading.note:  # an earlier change never confirmed (devices.py)
+                        shown += f"  — {plain(reading.note)}"
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
                     f"{plain(address):17}  {fit(plain(name or ''), NAME_W)}  "

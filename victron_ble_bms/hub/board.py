@@ -48,14 +48,12 @@ class DeviceEntry:
         return self.good if self.good is not None else self.latest
 
 
-def suspicion(reading: Reading, last_good: bool = False) -> str | None:
-    """Why a reading with a record must not replace the last good values, or None; with
-    `last_good` (the viewer shows the device's last good values instead): what to *show* as
-    suspect — a pending change is quiet then (`readings.shown_suspect`, devices.py)."""
+def suspicion(reading: Reading) -> str | None:
+    """Why a reading with a record must not replace the last good values, or None."""
     record = reading.record
     if record is None:
         return None
-    suspect = shown_suspect(reading, last_good)
+    suspect = getattr(reading, "suspect", None)
     if suspect:
         return str(suspect)
     implausible = tuple(getattr(record, "implausible", ()) or ())
@@ -144,8 +142,13 @@ class Board:
     def shown_suspicion(self, entry: DeviceEntry) -> str | None:
         """What every viewer of the board shows as the device's `suspect` (the web page, Signal
         K's `bms.suspect`): why its latest frame was not taken, unless that frame is a change
-        still pending confirmation while the last good values stand (sources/devices.py)."""
-        return suspicion(entry.latest, entry.good is not None)
+        still pending confirmation while the last good values stand (sources/devices.py); a
+        good frame's note (a change never confirmed) too."""
+        latest = entry.latest
+        shown = shown_suspect(latest, entry.good is not None)
+        if shown is not None or latest.pending or latest.record is None:
+            return shown
+        return suspicion(latest)  # implausible values from a feed that did not judge them
 
     def name(self, entry: DeviceEntry) -> str | None:
         """The keys file's name, else the first name heard (plain text either way)."""

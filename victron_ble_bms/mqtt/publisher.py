@@ -297,6 +297,8 @@ class Publisher:
                 "implausible — wrong key or corrupt frame? " + "; ".join(implausible)
             )
             base = json.loads(dev.good) if dev.good is not None else state_object(reading, name)
+            if dev.good is not None:
+                base.pop("suspect", None)  # a note the good state carried is its frame's own
             shown = shown_suspect(reading, dev.good is not None) if suspect else reason
             obj = {**base, "suspect": plain(shown)} if shown else base
             trusted = False

@@ -33,10 +33,14 @@ on every change. A pending frame is a suspect reading (`Reading.suspect` says wh
 never replace the last good ones) with `Reading.pending` set, which viewers do not show while
 they have the last good values (`readings.shown_suspect`). A change still unconfirmed
 `PENDING_SUSPECT_S` after it arrived (on the frames' own clock), or pushed out by more than
-`PENDING_MAX` newer unconfirmed changes, is shown: the device's next frame is **suspect**,
-saying which change was never confirmed. Confirming one change settles the older ones (a
-value moved twice; the later one stands). Partial, implausible, replayed and out-of-sequence
-frames are shown as suspect at once, as before: a genuine device does not send them.
+`PENDING_MAX` newer unconfirmed changes, is shown: the device's next frame says which change
+was never confirmed — as its `Reading.note` when it is a good frame (its values are the
+device's; viewers show the note as `suspect`), else in its `suspect`. Confirming one change
+settles the older ones (a value moved twice; the later one stands). A pending change of
+measured values only, never repeated, is the device's own noise (a time-to-go swinging at
+near-zero current): dropped quietly (`confirm.same_codes`). Partial, implausible, replayed and
+out-of-sequence frames are shown as suspect at once, as before: a genuine device does not send
+them.
 
 The first frame of a device (or its first since it was evicted) is taken when it is complete and
 plausible: a forger does not know the plaintext, so a random frame gives a plausible complete
@@ -657,13 +661,11 @@ class DevicesState:
                 "newer ones (forged frames?)"
             )
             if suspicion is None and reading.record is not None:
-                # A good frame: the device's state, as any other; shown with the note.
-                self._record(dev, reading, None)
+                # A good frame: the device's state, as any other, carrying the note.
+                done = self._record(dev, dataclasses.replace(reading, note=why), None)
                 dev.suspicious += 1
                 dev.suspicion = why
-                flagged = dataclasses.replace(reading, suspect=why)
-                dev.last_reading = flagged
-                return _make_update(Outcome.SUSPECT, dev, flagged, False, why)
+                return _make_update(done.outcome, dev, done.reading, done.status_changed, why)
             return self._record(dev, reading, why if suspicion is None else f"{suspicion}; {why}")
         if suspicion is not None and suspicion.startswith(UNCONFIRMED_CHANGE):
             return self._record(dev, reading, suspicion, pending=True)

@@ -25,11 +25,13 @@ def device_object(board: Board, entry: DeviceEntry, now: float) -> dict[str, Any
     name = board.name(entry)
     if suspicion(entry.latest) is not None:  # not taken: the last good values stand
         obj = state_object(entry.good or entry.latest, name)
-        shown = board.shown_suspicion(entry)  # a pending change is quiet
-        if shown is not None:
-            obj["suspect"] = plain(shown)
     else:
         obj = state_object(entry.latest, name)
+    shown = board.shown_suspicion(entry)  # a pending change is quiet
+    if shown is not None:
+        obj["suspect"] = plain(shown)
+    else:
+        obj.pop("suspect", None)
     obj["keyed"] = entry.keyed
     obj["age_s"] = round(board.age_s(entry, now), 1)
     obj["stale"] = board.stale(entry, now)
