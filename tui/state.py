@@ -25,7 +25,7 @@ from victron_ble_bms.protocol.products import product_name
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.devices import UNCONFIRMED_CHANGE
-from victron_ble_bms.sources.readings import KeyStatus, Reading
+from victron_ble_bms.sources.readings import KeyStatus, Reading, shown_suspect
 
 from .bank_state import Banks
 
@@ -212,9 +212,11 @@ class Fleet:
             dev.advertised_name = adv.name
         reason = suspect_reason(reading)
         if reason is not None:
-            # Shown on the card, but the last good values stay (issue 9 item 5).
-            dev.suspect, dev.suspect_at = reason, now
-            dev.suspect_count += 1
+            # Shown on the card, but the last good values stay (issue 9 item 5); a change
+            # pending confirmation is not shown while they do (sources/devices.py).
+            if shown_suspect(reading, dev.record is not None) is not None:
+                dev.suspect, dev.suspect_at = reason, now
+                dev.suspect_count += 1
             return []
         dev.status = reading.status
         dev.error = reading.error
@@ -230,6 +232,9 @@ class Fleet:
             if record != dev.record:  # the change held back is confirmed: the device's own
                 dev.suspect_at = None
         dev.record = record
+        if reading.note:  # a good frame saying a change of codes was never confirmed
+            dev.suspect, dev.suspect_at = plain(reading.note), now
+            dev.suspect_count += 1
         ts = adv.ts
         for name, value in history_values(record).items():
             dev._push(ts, name, value)

@@ -108,25 +108,26 @@ def good_then_later() -> tuple[Publisher, Clock, Reading, Reading]:
 
 def test_a_suspect_reading_does_not_replace_the_last_good_values() -> None:
     pub, clock, good, later = good_then_later()
-    # The live branch flags such readings in Reading.suspect (CONTRACTS.md); simulate its field.
-    suspect = SuspectReading(later, "nonce went back: possible replayed frame")
+    # The device table flags such readings in Reading.suspect (sources/devices.py).
+    suspect = replace(later, suspect="nonce went back: possible replayed frame")
     clock.now += 1
-    out = states(pub.reading(suspect))  # type: ignore[arg-type]
+    out = states(pub.reading(suspect))
     obj = json.loads(out[0].payload)
     assert obj["suspect"].startswith("nonce went back")
     assert obj["nonce"] == good.record.to_dict()["nonce"]  # type: ignore[union-attr]
 
 
-class SuspectReading:
-    """A Reading with the live branch's `suspect` field (Reading is slotted and frozen)."""
-
-    def __init__(self, reading: Reading, reason: str) -> None:
-        self.advertisement = reading.advertisement
-        self.status = reading.status
-        self.frame = reading.frame
-        self.record = reading.record
-        self.error = reading.error
-        self.suspect = reason
+def test_a_pending_change_leaves_the_last_good_state_unflagged() -> None:
+    """A change pending confirmation (sources/devices.py) is neither the device's values nor a
+    suspect flag: the retained state stays the last good one, nothing new is published."""
+    pub, clock, good, later = good_then_later()
+    pending = replace(later, suspect="unconfirmed change of values or codes", pending=True)
+    clock.now += 1
+    assert states(pub.reading(pending)) == []
+    clock.now += 1  # a change that stayed unconfirmed past the bound is said
+    flagged = replace(later, suspect="a change of values or codes was never confirmed")
+    obj = json.loads(states(pub.reading(flagged))[0].payload)
+    assert obj["suspect"].startswith("a change") and obj["nonce"] == good.record.to_dict()["nonce"]  # type: ignore[union-attr]
 
 
 def test_config_repr_never_shows_the_password() -> None:

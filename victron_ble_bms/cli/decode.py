@@ -9,7 +9,10 @@ file that `scan` and `dashboard` use (`keys.default_keys_path()`). Exit status f
 0 every file read completely; 1 read, but nothing decoded (the summary says why); 2 nothing
 could be read (bad arguments, unreadable or unknown file); 3 partial — some records were
 corrupt or a file was cut short, or a frame decoded only in part (codes unknown) or to
-implausible values; everything readable was still decoded and printed.
+implausible values; everything readable was still decoded and printed. A capture with forged
+frames in it exits 3 for that reason (DEVELOPERS.md: hostile input is said, with a non-zero
+status, and decoding goes on); every frame is printed as decoded, but the `{"type": "bank"}`
+lines judge the members' frames through the device table first (`capture_banks.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from victron_ble_bms.banks.tracker import BankTracker
 from victron_ble_bms.protocol import DecodeError, NotInstantReadout, Record, decode, normalize_key
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
@@ -34,6 +36,7 @@ from victron_ble_bms.sources.capture import Capture, CaptureError, follow_jsonl,
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore, address_or_error
 from victron_ble_bms.sources.readings import KeyStatus, Reading, decode_advertisement
 
+from .capture_banks import CaptureBanks
 from .capture_keys import keys_from_headers
 from .jsonlines import _LINE, CaptureLane, JsonLines
 from .keys import default_keys_path
@@ -296,8 +299,9 @@ class _Output:
         self.names = names
         self.out = out
         self.lines = JsonLines(keys) if fmt == "jsonl" else None
-        # issue 20: a {"type": "bank"} line whenever a declared bank changes
-        self.banks = BankTracker(names.banks) if fmt == "jsonl" and names.banks else None
+        # issue 20: a {"type": "bank"} line whenever a declared bank changes, judged through
+        # the device table (issue 18: no verdict from a forged frame; capture_banks.py)
+        self.banks = CaptureBanks(names.banks, keys) if fmt == "jsonl" and names.banks else None
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._header_done = False
 
@@ -548,6 +552,9 @@ def _decode_file(
                     summary.victron += 1
                     summary.repeats += 1
                     write(line + "\n")
+                    if banks is not None:  # it may confirm a member's change
+                        for bank_line in banks.lines(adv):
+                            write(bank_line)
                     if pending is not None:
                         lane.learn(adv, pending, None, True)  # type: ignore[union-attr]
                     if summary.frames % 4096 == 0:
@@ -565,7 +572,7 @@ def _decode_file(
             if pending is not None:
                 lane.learn(adv, pending, reading, reading.record is not None)  # type: ignore[union-attr]
             if banks is not None:  # after the frame: the bank change it caused
-                for bank_line in banks.lines(reading):
+                for bank_line in banks.lines(adv):
                     write(bank_line)
             if summary.frames % 4096 == 0:
                 progress.update(opened[0].position, summary.frames)

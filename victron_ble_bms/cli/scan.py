@@ -1,7 +1,7 @@
 """`victron-bms scan`: live readings from the radio, as a table or JSON lines.
 
     victron-bms scan [--duration S] [--json] [--passive] [--adapter NAME] [--keys FILE]
-                     [--record FILE]
+                     [--record FILE] [--stale-after S]
 
 `--json` prints one object per new reading — the objects of `decode --format jsonl` plus
 `"key_status": "ok"` — and, for every device that cannot be decoded, one status object when it
@@ -9,6 +9,10 @@ is first heard and whenever its status changes: `{"address", "key_status": "no k
 mismatch" | "undecodable", "product", "record_type", "message", …}`. Scanner events (adapter
 lost, resumed, slow updates) go to stderr. Without Bluetooth at all the command says why in one
 line and exits 1; once scanning, it never gives up (see `sources/watchdog.py`).
+
+With banks declared in the keys file, `--json` also writes a bank object whenever a bank
+changes, including when its members fall silent: checked every second; a member silent longer
+than `--stale-after` (60 s, as `serve`) is stale.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from victron_ble_bms.banks.tracker import BankTracker
+from victron_ble_bms.banks.tracker import DEFAULT_STALE_S, BankTracker
 from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
 from victron_ble_bms.sources.keys import KeyFileError, KeyStore
-from victron_ble_bms.sources.readings import KeyStatus, Reading
+from victron_ble_bms.sources.readings import KeyStatus, Reading, shown_suspect
 
 from ..frame_json import frame_object
 from ..safetext import plain
@@ -40,6 +44,7 @@ EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
 
 REFRESH_S = 0.5  # table repaint interval
+BANK_TICK_S = 1.0  # how often bank lines look for members that fell silent
 
 _HINT = {
     KeyStatus.NO_KEY: "no key for this device: add it with "
@@ -74,6 +79,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="record",
         metavar="FILE",
         help="also write a JSON-lines capture",
+    )
+    p.add_argument(
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_S,
+        metavar="S",
+        help="with --json and banks: a member silent S seconds is stale (default %(default)s)",
     )
     p.add_argument(
         "--rediscover",
@@ -145,12 +157,16 @@ class _Printer:
             if self.json:
                 self.out.write(json.dumps(reading_object(reading, name), ensure_ascii=False))
             else:
-                if reading.suspect:  # its values are not the device's: never shown as such
+                if reading.pending:  # a change, taken once the device's next frame agrees
+                    shown = "pending: a change, taken once a frame with a fresh nonce agrees"
+                elif reading.suspect:  # its values are not the device's: never shown as such
                     shown = f"SUSPECT, values ignored: {plain(reading.suspect)}"
                 else:
                     codes = codes_text(reading.record)
                     shown = main_values(reading.record, cells=False)
                     shown += f"  [{codes}]" if codes else ""
+                    if reading.note:  # an earlier change never confirmed (devices.py)
+                        shown += f"  — {plain(reading.note)}"
                 self.out.write(
                     f"{time.strftime('%H:%M:%S', time.localtime(reading.advertisement.ts))}  "
                     f"{plain(address):17}  {fit(plain(name or ''), NAME_W)}  "
@@ -171,6 +187,16 @@ class _Printer:
             self.out.writelines(self.banks.lines(reading))
         self.out.flush()
 
+    def tick(self, now: float) -> None:
+        """Bank lines for banks changed by the clock alone: members that fell silent. Without
+        this a bank whose every member went quiet would keep its last line as if current."""
+        if self.banks is None:
+            return
+        lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in self.banks.tick(now)]
+        if lines:
+            self.out.writelines(lines)
+            self.out.flush()
+
 
 def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> Any:
     from rich.table import Table
@@ -190,8 +216,9 @@ def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> 
         record = dev.last_decoded.record if dev.last_decoded is not None else None
         values = text_cell(main_values(record, cells=False) if record is not None else "")
         last = dev.last_reading
-        if last is not None and last.suspect:
-            values.append(f"\nlast frame ignored: {plain(last.suspect)}", style="bold red")
+        shown = None if last is None else shown_suspect(last, record is not None)
+        if shown:  # a change pending confirmation is quiet (sources/devices.py)
+            values.append(f"\nlast frame ignored: {plain(shown)}", style="bold red")
         codes = codes_text(record) if record is not None else ""
         age = dev.age(now)
         rate = dev.rate_hz
@@ -232,6 +259,9 @@ def _load_keys(args: argparse.Namespace) -> KeyStore | None:
 def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         error("--duration must be a positive number of seconds")
+        return EXIT_USAGE
+    if not args.stale_after > 0:  # also refuses nan
+        error("--stale-after must be a positive number of seconds")
         return EXIT_USAGE
     store = _load_keys(args)
     if store is None:
@@ -286,7 +316,9 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
-    printer = _Printer(sys.stdout, args.json, names, BankTracker(store.banks))
+    printer = _Printer(
+        sys.stdout, args.json, names, BankTracker(store.banks, stale_after_s=args.stale_after)
+    )
     failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:
@@ -313,6 +345,14 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 except Exception as exc:  # one bad frame must not end the session (issue 9)
                     _frame_failed(item, exc)
 
+    async def bank_ticks() -> None:
+        while True:
+            await asyncio.sleep(BANK_TICK_S)
+            try:
+                printer.tick(time.time())
+            except Exception as exc:  # as for a frame: say so once a tick, keep scanning
+                error(f"could not write the bank lines: {type(exc).__name__}; continuing")
+
     async def repaint() -> None:
         assert live is not None  # noqa: S101 — only started with a live display
         while True:
@@ -324,6 +364,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
     async with scan:
         tasks = [asyncio.create_task(consume())]
+        if printer.banks is not None:
+            tasks.append(asyncio.create_task(bank_ticks()))
         if live is not None:
             live.start()
             tasks.append(asyncio.create_task(repaint()))

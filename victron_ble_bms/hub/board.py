@@ -6,7 +6,8 @@ device has none (no key, key mismatch, a suspect frame). That picture is the `Bo
 
 Rules (the same as the MQTT state topics, `mqtt/publisher.py`):
 - a suspect reading (replayed or forged frame, implausible values) never replaces the last good
-  values: the device shows its last good state with `"suspect": "<reason>"`;
+  values: the device shows its last good state with `"suspect": "<reason>"`; a change pending
+  confirmation does not replace them either, but is not shown as suspect (`shown_suspicion`);
 - the keys file's name wins over any name from the air (a neighbour can't rename a device);
   a device without one is shown by the first name heard, as plain text;
 - keyed devices are kept while the keys file names them; others in a bounded LRU table, so a
@@ -26,7 +27,7 @@ from typing import Any
 
 from victron_ble_bms.banks import BankSpec, BankState, BankTracker, bank_object, declared_banks
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.readings import Reading
+from victron_ble_bms.sources.readings import Reading, shown_suspect
 
 MAX_NAME = 64  # characters of an advertised name kept (HA's device names use the same bound)
 MAX_UNKEYED = 256  # devices without a key kept for display
@@ -137,6 +138,17 @@ class Board:
             entry.good = None
             self.unkeyed[address] = entry
         self.version += 1
+
+    def shown_suspicion(self, entry: DeviceEntry) -> str | None:
+        """What every viewer of the board shows as the device's `suspect` (the web page, Signal
+        K's `bms.suspect`): why its latest frame was not taken, unless that frame is a change
+        still pending confirmation while the last good values stand (sources/devices.py); a
+        good frame's note (a change never confirmed) too."""
+        latest = entry.latest
+        shown = shown_suspect(latest, entry.good is not None)
+        if shown is not None or latest.pending or latest.record is None:
+            return shown
+        return suspicion(latest)  # implausible values from a feed that did not judge them
 
     def name(self, entry: DeviceEntry) -> str | None:
         """The keys file's name, else the first name heard (plain text either way)."""

@@ -19,7 +19,8 @@ devices that went silent. Rules (issue 11, configurable in `MqttConfig`):
   changes or at the heartbeat, from a bounded LRU table and a global rate budget, so they can
   neither fill the broker with retained topics nor push a real device out of memory;
 - a suspect reading (replayed/forged frame, implausible values) never replaces the last good
-  values: the last good state is re-sent with `"suspect": "<reason>"`;
+  values: the last good state is re-sent with `"suspect": "<reason>"`; a change pending
+  confirmation (sources/devices.py) leaves the last good state as it was, without `suspect`;
 - per-key deadbands (`MqttConfig.deadband`): a keyed device's value is replaced in its state
   only when it moved at least that far from the value published, so noise is not news;
 - a device heard only through remote receivers that have all gone (their last will said
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.readings import KeyStatus, Reading
+from victron_ble_bms.sources.readings import KeyStatus, Reading, shown_suspect
 
 from . import discovery, topics
 from .config import MqttConfig
@@ -296,7 +297,10 @@ class Publisher:
                 "implausible — wrong key or corrupt frame? " + "; ".join(implausible)
             )
             base = json.loads(dev.good) if dev.good is not None else state_object(reading, name)
-            obj = {**base, "suspect": plain(reason)}
+            if dev.good is not None:
+                base.pop("suspect", None)  # a note the good state carried is its frame's own
+            shown = shown_suspect(reading, dev.good is not None) if suspect else reason
+            obj = {**base, "suspect": plain(shown)} if shown else base
             trusted = False
         else:
             obj = state_object(reading, name)

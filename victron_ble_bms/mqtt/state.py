@@ -22,7 +22,7 @@ from victron_ble_bms.frame_json import frame_object
 from victron_ble_bms.protocol import Code, Record
 from victron_ble_bms.protocol.products import product_name
 from victron_ble_bms.safetext import plain
-from victron_ble_bms.sources.readings import KeyStatus, Reading
+from victron_ble_bms.sources.readings import KeyStatus, Reading, shown_suspect
 
 _TRISTATE = {"yes": True, "no": False}
 
@@ -99,7 +99,7 @@ def state_object(reading: Reading, name: str | None, message: str | None = None)
             obj["record_type_id"] = frame.record_type
             obj["nonce"] = frame.nonce
         obj["message"] = plain(message or reading.error or reading.status.value)
-    suspect = getattr(reading, "suspect", None)  # live branch: replay/forgery/implausible
+    suspect = shown_suspect(reading, False)  # replay/forgery/implausible, a never-confirmed note
     if suspect:
         obj["suspect"] = plain(suspect)
     return obj

@@ -65,8 +65,9 @@ OWN_PATHS: dict[str, tuple[str | None, str]] = {
     "bms.keyStatus": (None, "ok, key mismatch, undecodable, no key"),
     "bms.suspect": (
         None,
-        "why the latest frame was not trusted (replayed, forged, implausible); null when fine. "
-        "The values shown stay the last trusted ones",
+        "why the latest frame was not trusted (replayed, forged, implausible), or that a change "
+        "of codes was never confirmed by the device; null when fine, and while a change waits "
+        "for its confirming frame (about 1 s). The values shown stay the last trusted ones",
     ),
     "bms.provisional": (None, "true when the record layout is the project's guess (0x0E)"),
     "bms.systemVoltage": ("V", "system port voltage (Smart BMS, provisional)"),

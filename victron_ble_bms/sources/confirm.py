@@ -110,6 +110,22 @@ def agree(record: Record, a: int, b: int) -> bool:
     return True
 
 
+def same_codes(record: Record, a: int, b: int) -> bool:
+    """Payload keys `a` and `b` (of `record`'s type) carry the same codes and states: every
+    `Kind.ENUM`/`Kind.FLAGS` field bit-equal, same type and length; measured values aside. A
+    genuine device's one-frame change that its next frames do not repeat is a measured value
+    (ADC noise, a time-to-go swinging at near-zero current); random ciphertext almost never
+    keeps the flag words (devices.py: when an unconfirmed change is shown as suspect)."""
+    if a >> 128 != b >> 128:
+        return False
+    for start, width, _signed, tol in _spec(record.LAYOUT):
+        if not tol:
+            mask = (1 << width) - 1
+            if (a >> start) & mask != (b >> start) & mask:
+                return False
+    return True
+
+
 # record class → a function copying a record with another `wire` (the frame it arrived in): the
 # slots set through their descriptors, as the frozen dataclass's own __init__ does, without
 # re-reading the fields from the payload (`Record.frame`, the nonce `scan --json` shows, comes

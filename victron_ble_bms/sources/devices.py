@@ -22,10 +22,25 @@ frame is judged against the device's **established sequence**, never against the
 * a record whose values cannot be physically true (`Record.implausible`) → **suspect**
   ("wrong key or corrupt frame?"), and it does not move the sequence;
 * a decoded frame whose values do not agree with the device's confirmed ones (`confirm.py`: a
-  new code, a jump of a value) → **suspect**, "unconfirmed change", until a frame with a fresh
+  new code, a jump of a value) → **pending**, "unconfirmed change", until a frame with a fresh
   nonce agrees with it; it does not move the sequence either, so a forged frame never claims
   the nonce of the genuine frame that follows (issue 18 item 2). A frame shorter than its
   layout (a partial record) is never the device's state.
+
+**Pending, then suspect.** Every genuine change arrives first in one unconfirmed frame, so
+flagging that frame as suspect made every viewer say "unconfirmed change" for about a second
+on every change. A pending frame is a suspect reading (`Reading.suspect` says why: its values
+never replace the last good ones) with `Reading.pending` set, which viewers do not show while
+they have the last good values (`readings.shown_suspect`). A change still unconfirmed
+`PENDING_SUSPECT_S` after it arrived (on the frames' own clock), or pushed out by more than
+`PENDING_MAX` newer unconfirmed changes, is shown: the device's next frame says which change
+was never confirmed — as its `Reading.note` when it is a good frame (its values are the
+device's; viewers show the note as `suspect`), else in its `suspect`. Confirming one change
+settles the older ones (a value moved twice; the later one stands). A pending change of
+measured values only, never repeated, is the device's own noise (a time-to-go swinging at
+near-zero current): dropped quietly (`confirm.same_codes`). Partial, implausible, replayed and
+out-of-sequence frames are shown as suspect at once, as before: a genuine device does not send
+them.
 
 The first frame of a device (or its first since it was evicted) is taken when it is complete and
 plausible: a forger does not know the plaintext, so a random frame gives a plausible complete
@@ -68,7 +83,7 @@ from victron_ble_bms.protocol.envelope import (
 from victron_ble_bms.protocol.products import product_name
 
 from .advertisement import Advertisement
-from .confirm import PENDING_MAX, agree, payload_key, with_wire
+from .confirm import PENDING_MAX, agree, payload_key, same_codes, with_wire
 from .readings import (
     NO_KEY_PREFIX,
     KeyStatus,
@@ -126,12 +141,19 @@ class BoundedDict(OrderedDict[K, V], Generic[K, V]):
 # How a reading held back by the confirmation rule (sources/confirm.py) begins its `suspect`:
 # a viewer can drop the mark once the change is confirmed (it was the device's own).
 UNCONFIRMED_CHANGE = "unconfirmed change of values or codes"
+# How long a change may stay pending before it is shown as suspect. The delay from a genuine
+# change's first frame to its confirming frame, over all 23 bundled captures (issue 18): min
+# 0.95 s, median 1.00 s, max 2.95 s — one advertising interval, up to two frames lost. 5 s is
+# that maximum plus two more lost frames; a forged change is shown at most ~6 s after it came.
+PENDING_SUSPECT_S = 5.0
+NEVER_CONFIRMED = "a change of values or codes was never confirmed by the device"
 
 
 class Outcome(enum.Enum):
     NEW = "new"  # a new reading (decoded or not)
     REPEAT = "repeat"  # same nonce and bytes: bleak re-reported it
     SUSPECT = "suspect"  # new, but looks replayed, forged or implausible (module docstring)
+    PENDING = "pending"  # new, a change not confirmed yet (module docstring): values held back
     IGNORED = "ignored"  # not a Victron Instant Readout advertisement
 
 
@@ -194,6 +216,7 @@ class DeviceState:
     _head_data: bytes = b""  # the frame of the sequence's newest nonce
     _payload: int | None = None  # `confirm.payload_key` of `last_decoded`
     _pend: list[tuple[int, int, float]] | None = None  # unconfirmed changes: key, nonce, time
+    _pend_lost: int = 0  # unconfirmed changes pushed out of `_pend` by newer ones
     interval_s: float | None = None  # EWMA of the time between new readings
     nonce_step: float | None = None  # EWMA of the nonce increase between new readings
 
@@ -437,7 +460,12 @@ class DevicesState:
             # many nonces): the same values, so the confirmed record, without decoding; a
             # change, a wrong key, a cut frame → the general path (confirm.py).
             good = dev.last_decoded
-            if good is None or dev._payload is None or payload_key(data, key) != dev._payload:
+            if (
+                good is None
+                or dev._payload is None
+                or dev._pend is not None  # a change pending: settled by the general path
+                or payload_key(data, key) != dev._payload
+            ):
                 return self._update(adv, data)
             reading = dev.last_decoded = ok_reading_lazy(adv, data, with_wire(good.record, data))  # type: ignore[arg-type]
         self._move_to_end(address)
@@ -591,6 +619,56 @@ class DevicesState:
                         dev._seen |= 1 << back
         elif verdict is _Verdict.CANDIDATE:
             dev._advance(verdict, nonce, adv.ts)
+        if dev._pend is not None:
+            return self._settle(dev, dev._pend, reading, suspicion, adv.ts)
+        return self._record(dev, reading, suspicion)
+
+    def _settle(
+        self,
+        dev: DeviceState,
+        pend: list[tuple[int, int, float]],
+        reading: Reading,
+        suspicion: str | None,
+        ts: float,
+    ) -> Update:
+        """`_record` for a device with unconfirmed changes: pending (quiet) while they are
+        young; the frame after one outlived `PENDING_SUSPECT_S` (or was pushed out) is suspect,
+        saying so (module docstring)."""
+        expired = [p for p in pend if ts - p[2] > PENDING_SUSPECT_S]
+        if expired:
+            pend[:] = [p for p in pend if ts - p[2] <= PENDING_SUSPECT_S]
+        # A change of measured values only, never repeated, is the device's own noise; a
+        # change of codes or states that the device never repeated is shown (module docstring).
+        good, known = dev.last_decoded, dev._payload
+        old = [
+            p
+            for p in expired
+            if good is None
+            or good.record is None
+            or known is None
+            or not same_codes(good.record, p[0], known)
+        ]
+        lost = dev._pend_lost
+        if not pend:
+            dev._pend = None
+        if old or lost:
+            dev._pend_lost = 0
+            why = (
+                f"{NEVER_CONFIRMED} (nonce {old[0][1]}, {ts - old[0][2]:.1f} s ago): forged or "
+                "corrupt frame?"
+                if old
+                else f"{NEVER_CONFIRMED}: {lost} unconfirmed change(s) in a row, pushed out by "
+                "newer ones (forged frames?)"
+            )
+            if suspicion is None and reading.record is not None:
+                # A good frame: the device's state, as any other, carrying the note.
+                done = self._record(dev, dataclasses.replace(reading, note=why), None)
+                dev.suspicious += 1
+                dev.suspicion = why
+                return _make_update(done.outcome, dev, done.reading, done.status_changed, why)
+            return self._record(dev, reading, why if suspicion is None else f"{suspicion}; {why}")
+        if suspicion is not None and suspicion.startswith(UNCONFIRMED_CHANGE):
+            return self._record(dev, reading, suspicion, pending=True)
         return self._record(dev, reading, suspicion)
 
     @staticmethod
@@ -615,9 +693,14 @@ class DevicesState:
         if pkey is None or verdict is _Verdict.FIRST:  # unencrypted; a first frame (docstring)
             return None, None
         known = dev._payload
-        if known is not None and (pkey == known or agree(record, pkey, known)):
-            return None, None
         pend = dev._pend
+        if known is not None and (pkey == known or agree(record, pkey, known)):
+            if pend is not None:  # a pending change this frame agrees with too: confirmed
+                # (a value a count or two past the tolerance, then back within both)
+                pend[:] = [p for p in pend if not (p[0] == pkey or agree(record, pkey, p[0]))]
+                if not pend:
+                    dev._pend = None
+            return None, None
         if pend is not None:
             for other, at, since in pend:
                 step = (nonce - at) & _NONCE_MASK
@@ -631,20 +714,25 @@ class DevicesState:
         pend.append((pkey, nonce, ts))
         if len(pend) > PENDING_MAX:
             del pend[0]
+            dev._pend_lost += 1
         return (
             UNCONFIRMED_CHANGE + ": taken as the device's state once a frame with a fresh "
             "nonce agrees (a forged frame never does)",
             None,
         )
 
-    def _record(self, dev: DeviceState, reading: Reading, suspicion: str | None) -> Update:
+    def _record(
+        self, dev: DeviceState, reading: Reading, suspicion: str | None, *, pending: bool = False
+    ) -> Update:
         changed = dev.readings == 0 or reading.status is not dev.key_status
         dev.key_status = reading.status
         dev.error = reading.error
         dev.readings += 1
         if suspicion is not None:
-            reading = dataclasses.replace(reading, suspect=suspicion)
+            reading = dataclasses.replace(reading, suspect=suspicion, pending=pending)
             dev.last_reading = reading
+            if pending:  # not (yet) a suspicion: counted and said only if it stays unconfirmed
+                return _make_update(Outcome.PENDING, dev, reading, changed, None)
             dev.suspicious += 1
             dev.suspicion = suspicion
             return _make_update(Outcome.SUSPECT, dev, reading, changed, suspicion)

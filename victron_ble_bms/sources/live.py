@@ -38,7 +38,7 @@ from victron_ble_bms.protocol.crypto import KeyLike
 
 from .advertisement import Advertisement
 from .ble import BleSource, ScanError, ScanOptions
-from .devices import DEFAULT_MAX_DEVICES, DevicesState, Outcome
+from .devices import DEFAULT_MAX_DEVICES, DevicesState
 from .readings import Reading
 from .watchdog import EventKind, StatusEvent, Watchdog, WatchdogConfig
 
@@ -172,7 +172,7 @@ class LiveScan:
                 message = text if "recording stopped" in text else f"recording stopped: {text}"
                 self._on_event(StatusEvent(adv.ts, EventKind.SCAN_FAILED, message))
         self._put(update.reading)
-        if update.outcome is Outcome.SUSPECT and update.suspicion is not None:
+        if update.suspicion is not None:  # suspect, or a good frame's note (devices.py)
             self._on_event(
                 StatusEvent(adv.ts, EventKind.SUSPECT, update.suspicion, address=adv.address)
             )

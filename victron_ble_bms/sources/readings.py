@@ -45,6 +45,28 @@ class Reading:
     # partial frame (set by the live device table, `sources/devices.py`, `sources/confirm.py`);
     # a suspect reading never replaces a device's last good values.
     suspect: str | None = None
+    # `suspect` is a change not confirmed *yet* (sources/confirm.py): still never the device's
+    # values, but not shown as suspect while last good values stand in for it — a genuine
+    # change is confirmed by the device's next frame, and only a change left unconfirmed past
+    # `devices.PENDING_SUSPECT_S` is shown (`shown_suspect`).
+    pending: bool = False
+    # A good frame (its values are the device's) with something to say about the device: a
+    # change of codes it sent earlier was never confirmed (devices.py) — a forged frame, most
+    # likely. Shown as the device's `suspect` for this frame (`shown_suspect`); never `suspect`
+    # itself, so no output holds the good values back for it.
+    note: str | None = None
+
+
+def shown_suspect(reading: Reading, last_good: bool) -> str | None:
+    """The `suspect` text a viewer shows beside a device's values after `reading` (MQTT's
+    `suspect`, the web page, Signal K's `bms.suspect`, the dashboards), `last_good`: whether the
+    viewer has the device's last good values to show instead of this reading's. The one rule
+    for every sink: a pending change (`Reading.pending`) is quiet while last good values
+    stand; anything else suspect is shown, and a good frame's `note`."""
+    suspect = reading.suspect
+    if suspect and not (reading.pending and last_good):
+        return suspect
+    return reading.note
 
 
 # `frame` is read on demand where a hot path left the frame's bytes in its slot: the header is

@@ -3,7 +3,8 @@ state object (`mqtt/state.py`, so the two never drift apart) plus how old it is 
 is stale.
 
 A suspect latest reading (replayed or forged frame, implausible values) never replaces the
-last good values: the device shows those with `"suspect": "<reason>"`, as on MQTT.
+last good values: the device shows those with `"suspect": "<reason>"`, as on MQTT; a change
+pending confirmation shows those without it (`Board.shown_suspicion`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ API_VERSION = 1
 
 def device_object(board: Board, entry: DeviceEntry, now: float) -> dict[str, Any]:
     name = board.name(entry)
-    reason = suspicion(entry.latest)
-    if reason is not None:
-        obj = {**state_object(entry.good or entry.latest, name), "suspect": plain(reason)}
+    if suspicion(entry.latest) is not None:  # not taken: the last good values stand
+        obj = state_object(entry.good or entry.latest, name)
     else:
         obj = state_object(entry.latest, name)
+    shown = board.shown_suspicion(entry)  # a pending change is quiet
+    if shown is not None:
+        obj["suspect"] = plain(shown)
+    else:
+        obj.pop("suspect", None)
     obj["keyed"] = entry.keyed
     obj["age_s"] = round(board.age_s(entry, now), 1)
     obj["stale"] = board.stale(entry, now)
