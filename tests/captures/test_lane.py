@@ -342,3 +342,19 @@ def test_lane_prints_what_the_slow_way_prints_on_odd_json_texts(
     fast = _decode(path, keys, True, monkeypatch)
     assert fast == _decode(path, keys, False, monkeypatch)
     assert "bad line skipped" in fast[2]
+
+
+def test_template_ciphertexts_are_the_values_encrypted_under_each_nonce() -> None:
+    """`_Device.ciphertext(nonce)` (and its hex) is the template's plaintext encrypted under
+    that nonce by the cipher's own per-frame `apply`, across 256-nonce blocks and back."""
+    from victron_ble_bms.cli.jsonlines import _Device
+
+    cipher = cipher_for(bytes(range(16)))
+    for n in (1, 7, 16):
+        plain = bytes(range(100, 100 + n))
+        head = bytes((0x10, 0, 0xE5, 0xA0, 5, cipher.key_check, 8 + n))
+        device = _Device(head, None, int.from_bytes(plain, "little"), cipher, ["", "", "", ""])
+        for nonce in (0, 1, 255, 256, 0x1234, 0xFFFF, 3, 0x1235):
+            expected = cipher.apply(nonce, plain)
+            assert device.ciphertext(nonce) == expected
+            assert device.ciphertext_hex(nonce) == expected.hex().encode()

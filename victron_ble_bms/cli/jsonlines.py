@@ -201,8 +201,9 @@ class CaptureLane:
     pieces, or, for a packet that gives no line, the `Reading` whose tally a repeat adds.
     A packet missing from the lane is taken here in one piece (`_miss`) when it is a device's
     next frame in a layout seen before (same bytes but nonce and data) and either its data
-    decrypts to the device template's values (with the keystreams batched per 256 nonces) or
-    the device has no key. Everything else goes the slow way, and is learnt from.
+    is the device template's values encrypted under its nonce (`_Device.ciphertext`, 256
+    nonces per ECB call) or the device has no key. Everything else goes the slow way, and is
+    learnt from.
     """
 
     # Entries (each ~0.3 KB: its key, the text up to the nonce); then counts are folded and
