@@ -41,11 +41,11 @@ class DeviceCard(Card):
         self._strips: dict[int, tuple[Text, tuple[int, VisualStyle], Strip]] = {}
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
-        """Take the device's new state: title and height now, classes and body when painted.
+        """Take the device's new state: the title now; height, classes and body when painted.
 
         Cheap on purpose (called for every card once a second, and per changed device per
-        frame): the height is set from the line count (the grid never measures the text of 500
-        cards), and only cards on screen get their classes and are repainted (`paint`): a
+        frame): the height is the line count (the grid never measures the text of 500
+        cards), and only cards on screen get their height and classes and are repainted: a
         class change makes Textual re-apply the stylesheet to the card (~1 ms), which 500
         devices going stale together would pay at once.
         """
@@ -56,18 +56,18 @@ class DeviceCard(Card):
         if names != self._names:  # the title is rebuilt (plain()) only when a name changes
             self._names = names
             self.border_title = outside(dev.title)  # Text: never parsed as markup
-        lines = line_count(dev, now)
-        if lines != self._lines:
-            self._lines = lines
-            self.refresh(layout=True)  # the only change that needs a layout
         if not self.is_mounted:
+            self._lines = line_count(dev, now)
             self._shown = []  # built when first rendered (500 cards arrive at once: issue 12)
             self._show_classes()
         elif paint:
             self.paint(now)
         else:
             # Off screen: refreshing it would make Textual lay out the whole grid to find it.
-            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
+            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible), and
+            # keeps its height until then: a line that comes and goes (a suspect mark shown
+            # until the change is confirmed, a second later) would lay out all 500 cards
+            # twice (issue 26: ~14 layouts a second at 500 devices, a third of a core).
             self.needs_paint = True
 
     def _show_classes(self) -> None:
@@ -95,7 +95,12 @@ class DeviceCard(Card):
         changes one or two lines (99.8 % of frames repeat their values, issue 12), and Textual
         renders a line through borders, padding and styles at ~0.1 ms each."""
         self._show_classes()
-        lines = card_lines(self.dev, self._clock() if now is None else now)
+        now = self._clock() if now is None else now
+        count = line_count(self.dev, now)
+        if count != self._lines:
+            self._lines = count
+            self.refresh(layout=True)  # the only change that needs a layout
+        lines = card_lines(self.dev, now)
         old, self._shown = self._shown, lines
         self.needs_paint = False
         if len(old) != len(lines):
