@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 from textual.events import DescendantFocus  # noqa: E402
 from victron_ble_bms.tui.app import DashboardApp  # noqa: E402
+from victron_ble_bms.tui.gc_pace import fewer_collections  # noqa: E402
 from victron_ble_bms.tui.screens.devices import DeviceListScreen  # noqa: E402
 from victron_ble_bms.tui.state import Fleet  # noqa: E402
 
@@ -62,17 +63,20 @@ from victron_ble_bms.sources.readings import decode_advertisement  # noqa: E402
 
 def fleet_of(devices: int, count: int = 10) -> tuple[KeyStore, list[tuple[str, list[bytes]]]]:
     """Keys and `count` frames per device with rising nonces, as a device sends them (cell 1
-    steps by 10 mV, cycling through ten values). Cycling the nonces too would make the device
-    table flag every tenth frame as a replay."""
+    steps by 10 mV, up through ten values and down again). Cycling the nonces too would make
+    the device table flag every tenth frame as a replay; a 90 mV jump back to the first value
+    would be an unconfirmed change (sources/confirm.py) every 10 s on every device, each
+    showing a suspect mark for a second — a fleet of forgery targets, not a marina."""
     keys = KeyStore()
     out = []
-    recs = [frames.lithium((3.30 + v / 100, 3.31, 3.32, 3.33)) for v in range(10)]
+    steps = [*range(10), *range(8, 0, -1)]  # 3.30 … 3.39 … 3.31 V
+    recs = [frames.lithium((3.30 + v / 100, 3.31, 3.32, 3.33)) for v in steps]
     for i in range(devices):
         key = f"{i % 256:02x}" * 15 + f"{i // 256:02x}"
         address = f"D0:00:00:00:{i // 256:02X}:{i % 256:02X}"
         keys.add(address, key, name=f"Battery {i:04d}")
         out.append(
-            (address, [encode(recs[n % 10], key=key, nonce=n + 1, model_id=0xA0E5)
+            (address, [encode(recs[n % len(recs)], key=key, nonce=n + 1, model_id=0xA0E5)
                        for n in range(count)])
         )  # fmt: skip
     return keys, out
@@ -348,6 +352,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--key-seconds", type=float, default=8.0)
     a = ap.parse_args()
+    with fewer_collections():  # as `victron-bms dashboard` runs the app
+        run_all(a)
+
+
+def run_all(a: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.events import Click
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widget import Widget
 
 
@@ -22,6 +23,10 @@ class Card(Widget, can_focus=True):
     ]
 
     address: str
+    # A card holds no links (its text comes from the air: never markup). Textual otherwise
+    # restyles every segment of every line it renders, looking for links (issue 26: ~1/4 of a
+    # card's conversion, paid for each card a scroll brings into view).
+    auto_links = Reactive(False)
 
     def open_message(self) -> Message:
         raise NotImplementedError

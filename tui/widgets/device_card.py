@@ -37,6 +37,7 @@ class DeviceCard(Card):
         self._classes_now: tuple[bool, Severity | None, bool] | None = None
         self._names: tuple[str | None, ...] | None = None
         self.needs_paint = False
+        self._behind = False  # `_shown` predates the device's state (updated off screen)
         self._shown: list[Text] = []  # the lines last handed to the screen
         self._strips: dict[int, tuple[Text, tuple[int, VisualStyle], Strip]] = {}
 
@@ -68,7 +69,7 @@ class DeviceCard(Card):
             # keeps its height until then: a line that comes and goes (a suspect mark shown
             # until the change is confirmed, a second later) would lay out all 500 cards
             # twice (issue 26: ~14 layouts a second at 500 devices, a third of a core).
-            self.needs_paint = True
+            self.needs_paint = self._behind = True
 
     def _show_classes(self) -> None:
         state = self._state
@@ -102,7 +103,7 @@ class DeviceCard(Card):
             self.refresh(layout=True)  # the only change that needs a layout
         lines = card_lines(self.dev, now)
         old, self._shown = self._shown, lines
-        self.needs_paint = False
+        self.needs_paint = self._behind = False
         if len(old) != len(lines):
             self.refresh()
             return
@@ -117,8 +118,8 @@ class DeviceCard(Card):
     def render_line(self, y: int) -> Strip:
         """One content line (Textual's Line API), converted once per distinct text, width and
         style: a repaint of the lines that did not change costs a dict look-up."""
-        if not self._shown:
-            self._shown = card_lines(self.dev, self._clock())
+        if not self._shown or self._behind:
+            self._catch_up()
         shown, width, style = self._shown, self.size.width, self.visual_style
         if y >= len(shown):
             return Strip.blank(width, style.rich_style)
@@ -140,6 +141,17 @@ class DeviceCard(Card):
         strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
         self._strips[y] = (shown[y], look, strip)
         return strip
+
+    def _catch_up(self) -> None:
+        """Take the device's state now when Textual renders the card before `paint` (a card
+        that scrolls into view is rendered by the screen update that scrolls, and painted by
+        DeviceListScreen.paint_visible after it): rendering the lines it held off screen
+        first converted each exposed card twice (issue 26: held ↓ cost ~17 ms a key). Not
+        when the height changes: that waits for `paint`, which lays out."""
+        self._behind = False
+        now = self._clock()
+        if not self._shown or line_count(self.dev, now) == self._lines:
+            self._shown = card_lines(self.dev, now)
 
     def _has(self, y: int, line: Text, look: tuple[int, VisualStyle]) -> bool:
         cached = self._strips.get(y)
