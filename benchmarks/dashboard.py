@@ -16,12 +16,13 @@ Scenarios, each run `--runs` times (min / median / max):
      cost per reading does not depend on the number of cards.
   C  500 devices arriving at once: time until all 500 cards are mounted and painted.
   D  quit with 1,000 cards mounted.
-  K  arrow keys at 500 devices × 1 Hz (B's load): a key every 0.25 s for `--key-seconds`,
-     CPU per key = (process CPU during the keys − the mean of the equal quiet stretches
-     before and after, same readings, no keys) / keys; p95 key→screen (the key posted to the
-     app → the screen refresh after the card got focus). Two paths: moves among the cards in
-     view (→ ↓ ← ↑, a square: the two cards repaint), and ↓ through the list (the grid
-     scrolls: every card in view repaints, inherent to a scroll).
+  K  keys at 500 devices × 1 Hz (B's load) for `--key-seconds`: CPU per key = (process
+     CPU during the keys − the mean of the equal quiet stretches before and after, same
+     readings, no keys) / keys; p95 key→screen (the key posted to the app → the screen
+     refresh after the card got focus). Four paths: moves among the cards in view (→ ↓ ← ↑
+     every 0.25 s, a square: the two cards repaint); ↓ down the list every 0.25 s and ↓ held
+     (20 a second, most of the list's 167 rows): the grid scrolls, each card coming into view
+     is rendered; PageDown ×4, End, PageUp, Home every 0.25 s (a screen of cards at a time).
 The floor beside A and B: the same readings decoded and applied to the fleet state with no
 screen (what any UI must at least spend), measured in the same process. Clocks start when the
 source starts (after the warm-up that mounts every card); CPU is counted until the last
@@ -228,8 +229,13 @@ class KeyTimedApp(DashboardApp):
         return self.device_list
 
 
-KEY_PATTERNS = {"in view": ["right", "down", "left", "up"], "down the list": ["down"]}
-KEY_EVERY_S = 0.25
+# name: (keys sent in turn, seconds between keys); as benchmarks/dashboard_terminal.py
+KEY_PATTERNS = {
+    "in view": (["right", "down", "left", "up"], 0.25),
+    "down the list": (["down"], 0.25),
+    "held ↓": (["down"], 0.05),
+    "PgDn/End/Home": (["pagedown"] * 4 + ["end", "pageup", "home"], 0.25),
+}
 
 
 async def run_keys(devices: int, seconds: float, pattern: str) -> dict[str, float]:
@@ -238,7 +244,7 @@ async def run_keys(devices: int, seconds: float, pattern: str) -> dict[str, floa
     keys, payloads = fleet_of(devices, int(3 * stretch) + 6)
     source = Paced(payloads, 1.0, 3 * stretch + 2)
     app = KeyTimedApp(source, keys=keys, toasts=False)
-    cycle = KEY_PATTERNS[pattern]
+    cycle, every = KEY_PATTERNS[pattern]
     async with app.run_test(size=(160, 50)) as pilot:
         await mounted(app, devices)
         await pilot.pause(0.5)
@@ -256,7 +262,7 @@ async def run_keys(devices: int, seconds: float, pattern: str) -> dict[str, floa
             app.key_sent = time.perf_counter()
             app.post_message(events.Key(cycle[sent % len(cycle)], None))
             sent += 1
-            await asyncio.sleep(KEY_EVERY_S)
+            await asyncio.sleep(every)
         burst = time.process_time() - cpu0
         after = await quiet()
     lat = sorted(app.key_latencies) or [float("nan")]

@@ -258,15 +258,33 @@ class DeviceListScreen(FleetScreen):
             return
         index = bisect_left(self._order, (key, address))
         target = self._target(index, dx, dy, self.columns())
-        if target is not None:
-            self._user_moved = True
-            self._moving_to = self._order[target][1]
-            card = self._card(self._moving_to)
-            # Textual's own scroll on focus is animated: a dozen frames, each repainting every
-            # card in view. One jump instead, and only when the card is not wholly in view.
-            card.focus(scroll_visible=False)
-            if not self.can_view_entire(card):
-                self.scroll_to_center(card, animate=False, origin_visible=True)
+        if target is None and abs(dy) > 1:  # a page past either end: the first or last card
+            target = 0 if dy < 0 else len(self._order) - 1
+        if target is not None and target != index:
+            self._go(target)
+
+    def move_page(self, address: str, pages: int) -> None:
+        """PageDown / PageUp on a card: as many rows as the view shows, in one jump (the grid's
+        own page keys scrolled with an animation and left focus on a card out of view)."""
+        card = self._card(self._moving_to if self._moving_to in self._keys else address)
+        height = card.outer_size.height
+        rows = self.query_one(CardGrid).scrollable_content_region.height // max(1, height)
+        self.move_focus(address, 0, pages * max(1, rows))
+
+    def move_to_end(self, address: str, last: bool) -> None:
+        """Home / End on a card: the first or the last card."""
+        if self._order:
+            self._go(len(self._order) - 1 if last else 0)
+
+    def _go(self, target: int) -> None:
+        self._user_moved = True
+        self._moving_to = self._order[target][1]
+        card = self._card(self._moving_to)
+        # Textual's own scroll on focus is animated: a dozen frames, each repainting every
+        # card in view. One jump instead, and only when the card is not wholly in view.
+        card.focus(scroll_visible=False)
+        if not self.can_view_entire(card):
+            self.scroll_to_center(card, animate=False, origin_visible=True)
 
     def _target(self, index: int, dx: int, dy: int, cols: int) -> int | None:
         """The card an arrow key moves to from the card at `index` in the order."""

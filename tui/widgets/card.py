@@ -20,6 +20,10 @@ class Card(Widget, can_focus=True):
         Binding("up,k", "move(0, -1)", "Up", show=False),
         Binding("right,l", "move(1, 0)", "Right", show=False),
         Binding("left,h", "move(-1, 0)", "Left", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home", "end(False)", "First", show=False),
+        Binding("end", "end(True)", "Last", show=False),
     ]
 
     address: str
@@ -40,6 +44,16 @@ class Card(Widget, can_focus=True):
         mover = getattr(self.screen, "move_focus", None)
         if callable(mover):
             mover(self.address, dx, dy)
+
+    def action_page(self, pages: int) -> None:
+        mover = getattr(self.screen, "move_page", None)
+        if callable(mover):
+            mover(self.address, pages)
+
+    def action_end(self, last: bool) -> None:
+        mover = getattr(self.screen, "move_to_end", None)
+        if callable(mover):
+            mover(self.address, last)
 
     def on_click(self, event: Click) -> None:
         event.stop()
