@@ -39,7 +39,9 @@ class DeviceCard(Card):
         self.needs_paint = False
         self._behind = False  # `_shown` predates the device's state (updated off screen)
         self._shown: list[Text] = []  # the lines last handed to the screen
-        self._strips: dict[int, tuple[Text, tuple[int, VisualStyle], Strip]] = {}
+        # Converted lines per look (width, style), the last two looks: focus comes and goes,
+        # and a card losing focus shows again the lines it had before it got it.
+        self._looks: dict[tuple[int, VisualStyle], dict[int, tuple[Text, Strip]]] = {}
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
         """Take the device's new state: the title now; height, classes and body when painted.
@@ -126,36 +128,41 @@ class DeviceCard(Card):
         if self.text_selection is not None:
             # A selection's offsets count the lines of the whole card: render it as one text.
             return self._render_whole(width, style)[y]
-        look = (width, style)
-        if self._has(y, shown[y], look):
-            return self._strips[y][2]
-        missing = [i for i, line in enumerate(shown) if not self._has(i, line, look)]
+        cache = self._cache((width, style))
+        cached = cache.get(y)
+        if cached is not None and cached[0] == shown[y]:
+            return cached[1]
+        missing = [i for i, line in enumerate(shown) if cache.get(i, (None,))[0] != line]
         if len(missing) > 3:  # first paint, or a new look (focus, stale): one conversion
             whole = self._render_whole(width, style)
             for i in missing:
-                self._strips[i] = (shown[i], look, whole[i])
+                cache[i] = (shown[i], whole[i])
             return whole[y]
         strips = Visual.to_strips(self, visualize(self, shown[y]), width, 1, style)
         # Textual marks each cell with its (x, y) in the content (mouse selection reads it):
         # the line was rendered alone, as line 0.
         strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
-        self._strips[y] = (shown[y], look, strip)
+        cache[y] = (shown[y], strip)
         return strip
 
     def _catch_up(self) -> None:
         """Take the device's state now when Textual renders the card before `paint` (a card
         that scrolls into view is rendered by the screen update that scrolls, and painted by
-        DeviceListScreen.paint_visible after it): rendering the lines it held off screen
-        first converted each exposed card twice (issue 26: held ↓ cost ~17 ms a key). Not
-        when the height changes: that waits for `paint`, which lays out."""
+        DeviceListScreen.paint_visible after it): its first frame in view shows the values of
+        now, not for one frame those it held off screen. Not when the height changes: that
+        waits for `paint`, which lays out."""
         self._behind = False
         now = self._clock()
         if not self._shown or line_count(self.dev, now) == self._lines:
             self._shown = card_lines(self.dev, now)
 
-    def _has(self, y: int, line: Text, look: tuple[int, VisualStyle]) -> bool:
-        cached = self._strips.get(y)
-        return cached is not None and cached[0] == line and cached[1] == look
+    def _cache(self, look: tuple[int, VisualStyle]) -> dict[int, tuple[Text, Strip]]:
+        cache = self._looks.get(look)
+        if cache is None:
+            if len(self._looks) >= 2:
+                del self._looks[next(iter(self._looks))]  # the older look
+            cache = self._looks[look] = {}
+        return cache
 
     def _render_whole(self, width: int, style: VisualStyle) -> list[Strip]:
         """All lines in one conversion, as Textual renders a widget's text (one strip a line:
