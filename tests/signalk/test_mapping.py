@@ -16,6 +16,7 @@ from victron_ble_bms.protocol import decode, decode_plaintext, encode
 from victron_ble_bms.protocol.codes import SMART_BMS_CODES, SMART_LITHIUM_CODES
 from victron_ble_bms.signalk import mapping as m
 from victron_ble_bms.signalk.config import ConfigError, SignalKConfig, parse_server_url, resolve
+from victron_ble_bms.signalk.leftover import raised_by_us
 from victron_ble_bms.signalk.publisher import Publisher
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import KeyStatus, Reading
@@ -262,3 +263,27 @@ def test_the_access_file_is_a_secret(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
     store.path.write_text("{not json")  # broken: ask again, never a crash
     assert store.token("http://h:1") is None
+
+
+def test_only_our_raised_codes_on_our_batteries_are_taken_from_the_server() -> None:
+    """The subtree the link reads on connecting comes from the network: another source's
+    notification, a `normal` one, a name that is no code of ours, a battery that is not ours
+    and malformed nodes are all left alone."""
+    warn = {"state": "warn", "method": ["visual"], "message": "House: W-SL12"}
+    tree = {
+        "House": {
+            "W-SL12": {"value": warn, "$source": "victron-ble-bms", "timestamp": "x"},
+            "A-SL11": {"value": {"state": "normal"}, "$source": "victron-ble-bms"},
+            "W-SL9": {"value": warn, "$source": "someone-else"},
+            "E-B32": {"value": warn, "$source": "victron-ble-bms-impostor"},
+            "rm -rf": {"value": warn, "$source": "victron-ble-bms"},
+            "noData": {"value": {"state": "warn"}, "$source": "victron-ble-bms"},
+            "A-SL9": "not a node",
+        },
+        "Neighbour": {"W-SL12": {"value": warn, "$source": "victron-ble-bms"}},
+        "Broken": ["x"],
+    }
+    found = raised_by_us(tree, {"House", "Broken"})
+    assert found == {"House": {"W-SL12": warn, "noData": {"state": "warn"}}}
+    assert raised_by_us(["not", "a", "tree"], {"House"}) == {}
+    assert raised_by_us(None, {"House"}) == {}

@@ -146,6 +146,47 @@ def test_emulator_fleet_and_a_warning_that_clears(
     assert "connected to Signal K server" in fleet.stderr
 
 
+def test_a_code_an_earlier_run_left_raised_is_cleared_once_the_device_says_so(
+    signalk_server: SignalKServer, tmp_path: Path, serves: list[Serve]
+) -> None:
+    """serve stops while W-SL12 is up (a reboot, an update): the server keeps it. A later run
+    that never hears the battery leaves it (unknown is not an all-clear); one that hears the
+    battery without the code sets it to normal."""
+    url = signalk_server.stream_url
+    device = "lithium-12.8v-50ah:AA:BB:CC:00:00:0E"
+
+    def w_sl12() -> str | None:
+        value = notification(signalk_server, "AABBCC00000E", "W-SL12")
+        return None if value is None else str(value["state"])
+
+    flat = Serve(
+        tmp_path,
+        "--source", "emulator", "--device", device, "--scenario", "deep-discharge",
+        "--speed", "240", "--signalk", url, "--duration", "60",
+    )  # fmt: skip
+    serves.append(flat)
+    wait_for(lambda: w_sl12() == "warn", 40, "W-SL12 raised")
+    flat.proc.terminate()
+    assert flat.wait() == 0
+    elsewhere = Serve(
+        tmp_path, "--source", "emulator", "--device", "lithium-12.8v-50ah:AA:BB:CC:00:00:0F",
+        "--signalk", url, "--duration", "3",
+    )  # fmt: skip
+    serves.append(elsewhere)
+    assert elsewhere.wait() == 0
+    assert w_sl12() == "warn"  # its battery was not heard: nothing is known
+    healthy = Serve(
+        tmp_path, "--source", "emulator", "--device", device, "--signalk", url,
+        "--duration", "30",
+    )  # fmt: skip
+    serves.append(healthy)
+    wait_for(lambda: w_sl12() == "normal", 30, "the earlier run's W-SL12 cleared")
+    healthy.proc.terminate()
+    assert healthy.wait() == 0
+    for run in (flat, elsewhere, healthy):
+        clean(run.stderr)
+
+
 def _lbs(flags: int, cells: tuple[float, ...], volts: float) -> SmartLithiumRecord:
     return SmartLithiumRecord(
         bms_flags=BmsFlags(flags),

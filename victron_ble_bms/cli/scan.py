@@ -1,7 +1,7 @@
 """`victron-bms scan`: live readings from the radio, as a table or JSON lines.
 
     victron-bms scan [--duration S] [--json] [--passive] [--adapter NAME] [--keys FILE]
-                     [--record FILE]
+                     [--record FILE] [--stale-after S]
 
 `--json` prints one object per new reading — the objects of `decode --format jsonl` plus
 `"key_status": "ok"` — and, for every device that cannot be decoded, one status object when it
@@ -9,6 +9,10 @@ is first heard and whenever its status changes: `{"address", "key_status": "no k
 mismatch" | "undecodable", "product", "record_type", "message", …}`. Scanner events (adapter
 lost, resumed, slow updates) go to stderr. Without Bluetooth at all the command says why in one
 line and exits 1; once scanning, it never gives up (see `sources/watchdog.py`).
+
+With banks declared in the keys file, `--json` also writes a bank object whenever a bank
+changes, including when its members fall silent: checked every second; a member silent longer
+than `--stale-after` (60 s, as `serve`) is stale.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from victron_ble_bms.banks.tracker import BankTracker
+from victron_ble_bms.banks.tracker import DEFAULT_STALE_S, BankTracker
 from victron_ble_bms.sources.ble import close_bleak_bus, quiet_lost_bus
 from victron_ble_bms.sources.capture.jsonl import JsonlWriter
 from victron_ble_bms.sources.devices import DEFAULT_MAX_DEVICES, BoundedDict, DeviceState
@@ -40,6 +44,7 @@ EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
 
 REFRESH_S = 0.5  # table repaint interval
+BANK_TICK_S = 1.0  # how often bank lines look for members that fell silent
 
 _HINT = {
     KeyStatus.NO_KEY: "no key for this device: add it with "
@@ -74,6 +79,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="record",
         metavar="FILE",
         help="also write a JSON-lines capture",
+    )
+    p.add_argument(
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_S,
+        metavar="S",
+        help="with --json and banks: a member silent S seconds is stale (default %(default)s)",
     )
     p.add_argument(
         "--rediscover",
@@ -171,6 +183,16 @@ class _Printer:
             self.out.writelines(self.banks.lines(reading))
         self.out.flush()
 
+    def tick(self, now: float) -> None:
+        """Bank lines for banks changed by the clock alone: members that fell silent. Without
+        this a bank whose every member went quiet would keep its last line as if current."""
+        if self.banks is None:
+            return
+        lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in self.banks.tick(now)]
+        if lines:
+            self.out.writelines(lines)
+            self.out.flush()
+
 
 def _table(devices: list[DeviceState], names: Mapping[str, str], now: float) -> Any:
     from rich.table import Table
@@ -233,6 +255,9 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         error("--duration must be a positive number of seconds")
         return EXIT_USAGE
+    if not args.stale_after > 0:  # also refuses nan
+        error("--stale-after must be a positive number of seconds")
+        return EXIT_USAGE
     store = _load_keys(args)
     if store is None:
         return EXIT_USAGE
@@ -286,7 +311,9 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
             console = Console()
             live = Live(console=console, refresh_per_second=1 / REFRESH_S, transient=False)
-    printer = _Printer(sys.stdout, args.json, names, BankTracker(store.banks))
+    printer = _Printer(
+        sys.stdout, args.json, names, BankTracker(store.banks, stale_after_s=args.stale_after)
+    )
     failure: list[str] = []  # why the scan must end early (one line), if it must
 
     async def consume() -> None:
@@ -313,6 +340,14 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
                 except Exception as exc:  # one bad frame must not end the session (issue 9)
                     _frame_failed(item, exc)
 
+    async def bank_ticks() -> None:
+        while True:
+            await asyncio.sleep(BANK_TICK_S)
+            try:
+                printer.tick(time.time())
+            except Exception as exc:  # as for a frame: say so once a tick, keep scanning
+                error(f"could not write the bank lines: {type(exc).__name__}; continuing")
+
     async def repaint() -> None:
         assert live is not None  # noqa: S101 — only started with a live display
         while True:
@@ -324,6 +359,8 @@ async def _scan(args: argparse.Namespace, store: KeyStore, recorder: JsonlWriter
 
     async with scan:
         tasks = [asyncio.create_task(consume())]
+        if printer.banks is not None:
+            tasks.append(asyncio.create_task(bank_ticks()))
         if live is not None:
             live.start()
             tasks.append(asyncio.create_task(repaint()))

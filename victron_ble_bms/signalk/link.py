@@ -7,10 +7,12 @@
   endpoint signalk-server's own admin UI uses): with security on and no token that can write,
   it makes a device access request (`access.py`) and waits for the admin's approval. Without
   this a server with security on silently drops every delta from a reader-only connection.
-- On every (re)connect sends the whole picture (`Publisher.connected`), then what queued up
-  meanwhile. While disconnected, messages wait in an outbox keyed like the MQTT link's: a
-  newer message for the same battery, path or notification replaces the older one, so memory
-  is bounded by the number of paths and the latest state survives an outage of any length.
+- On every (re)connect first reads which of our notifications the server holds raised (an
+  earlier run's: `leftover.py`), then sends the whole picture (`Publisher.connected`), then
+  what queued up meanwhile. While disconnected, messages wait in an outbox keyed like the MQTT
+  link's: a newer message for the same battery, path or notification replaces the older one,
+  so memory is bounded by the number of paths and the latest state survives an outage of any
+  length.
 - Failures are one line each (`say`), never a traceback and never the token; the next attempt
   waits 1, 2, 4 … 60 s.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from .access import AccessStore
 from .config import SignalKConfig
+from .mapping import NOTIFICATIONS
 from .publisher import Delta, Outgoing, Publisher
 
 BACKOFF_MIN_S = 1.0
@@ -136,6 +139,7 @@ class Link:
                         self.connects += 1
                         delay = BACKOFF_MIN_S
                         self.say(f"connected to Signal K server {self.server}")
+                        await self._left_raised(http, token)
                         await self._session(ws)
                         if self._stop.is_set():
                             return
@@ -172,6 +176,18 @@ class Link:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))  # noqa: S311
                 delay = min(BACKOFF_MAX_S, delay * 2)
+
+    async def _left_raised(self, http: Any, token: str | None) -> None:
+        """Tell the publisher which of our notifications the server holds raised (an earlier
+        run's, `leftover.py`), before the picture is sent. Best effort: a server that does not
+        answer keeps them as before, and the session goes on."""
+        path = "/signalk/v1/api/vessels/self/" + NOTIFICATIONS.replace(".", "/")
+        try:
+            status, tree = await asyncio.wait_for(self._get_json(http, path, token), HTTP_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - best effort: any failure leaves things as they were
+            return
+        if status == 200:
+            self.publisher.found_raised(tree)
 
     async def _session(self, ws: Any) -> None:
         import aiohttp

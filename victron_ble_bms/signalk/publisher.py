@@ -32,6 +32,7 @@ from victron_ble_bms.sources.readings import KeyStatus, Reading
 from . import mapping as m
 from .banks import BankPublisher
 from .deltas import SOURCE, Delta, Outgoing, message, notification_message
+from .leftover import NO_DATA, raised_by_us
 
 __all__ = ["Delta", "Outgoing", "Publisher"]
 _KEEP_WHEN_SILENT = {"name", "manufacturer.name", "manufacturer.model", "bms.keyStatus"}
@@ -92,6 +93,23 @@ class Publisher:
                 self.silent.add(address)
                 out += self._silent(entry, now)
         return out + self.banks.changed()
+
+    def battery_ids(self) -> set[str]:
+        return {self._id(address) for address in self.board.keys}
+
+    def found_raised(self, tree: Any) -> None:
+        """The server's `notifications.electrical.batteries` subtree, read on connecting: what
+        our `$source` left raised there (an earlier run, or this one before an outage) counts
+        as raised by us, so that a complete frame without the code sets it to `normal` and a
+        device heard again clears a `noData` warning (`leftover.py`)."""
+        by_id = {self._id(address): address for address in self.board.keys}
+        for battery_id, notes in raised_by_us(tree, set(by_id)).items():
+            address = by_id[battery_id]
+            for name, value in notes.items():
+                if name == NO_DATA:
+                    self.silent.add(address)
+                else:
+                    self.active.setdefault(address, {}).setdefault(name, value)
 
     def connected(self) -> list[Outgoing]:
         """Everything, for a fresh connection: meta again, values, notifications up."""
