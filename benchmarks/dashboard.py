@@ -33,6 +33,10 @@ Textual internals the dashboard relies on for speed (issue 26), each where the p
 has no equivalent: the compositor's map of the widgets painted last (`visible_widgets`, to
 leave off-screen cards unpainted), and redeclaring Screen's `focused` reactive without
 repaint (a focus move repainted the whole screen). Tests count `Screen._refresh_layout`.
+Public but "best left alone" (Textual's words): `Widget.arrange`, the grid's cached arrangement,
+read to scroll a card into view without asking Textual for the region of a card out of view
+(which places all 500 cards again). The run is wrapped in tui.gc_pace.fewer_collections, as
+the CLI runs the dashboard.
 """
 
 from __future__ import annotations
