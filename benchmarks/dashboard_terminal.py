@@ -8,8 +8,10 @@ detached tmux session (160×50, its own tmux server), fed a capture of `--device
 each on its own phase. Its CPU time is read from /proc/PID/stat (user + system), so the
 figures are the dashboard's alone, whatever else the machine runs:
   quiet     CPU share of one core with only the readings flowing;
-  per key   (CPU during a key every 0.25 s − the mean of the equal quiet stretches before and
-            after) / keys, for moves among the cards in view (→ ↓ ← ↑) and ↓ down the list;
+  per key   (CPU during the keys − the mean of the equal quiet stretches before and after) /
+            keys, for moves among the cards in view (→ ↓ ← ↑ every 0.25 s), ↓ down the list
+            (every 0.25 s), ↓ held (20 a second: the list scrolls through most of its rows) and
+            PageDown ×4, End, PageUp, Home (every 0.25 s);
   key→screen  `tmux send-keys` → the focused card's frame (the only double-line border) seen
             at its new place by `tmux capture-pane` (polled: tmux's own work is included, so
             this is an upper bound).
@@ -37,8 +39,15 @@ from victron_ble_bms.sources.capture.jsonl import JsonlWriter  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 SIZE = (160, 50)
-PATTERNS = {"in view": ["Right", "Down", "Left", "Up"], "down the list": ["Down"]}
-KEY_EVERY_S = 0.25
+# name: (keys sent in turn, seconds from one key to the next). "held ↓" is a key held down (a
+# terminal's auto-repeat, ~20 a second; a key waits for the previous move to show): the list
+# scrolls through most of its 167 rows of three cards in one stretch.
+PATTERNS = {
+    "in view": (["Right", "Down", "Left", "Up"], 0.25),
+    "down the list": (["Down"], 0.25),
+    "held ↓": (["Down"], 0.05),
+    "PgDn/End/Home": (["PageDown"] * 4 + ["End", "PageUp", "Home"], 0.25),
+}
 
 
 def write_replay(folder: Path, devices: int, seconds: int) -> tuple[Path, Path]:
@@ -95,12 +104,13 @@ def _children(pid: int) -> list[int]:
     return out + [g for c in out for g in _children(c)]
 
 
-def focus_corner(lines: list[str]) -> tuple[int, int] | None:
-    """Where the focused card's frame starts (its double-line corner), or None."""
+def focus_corner(lines: list[str]) -> tuple[int, int, str] | None:
+    """Where the focused card's frame starts (its double-line corner) and its title line (a
+    page key can leave the next focused card where the last one was), or None."""
     for y, line in enumerate(lines):
         x = line.find("╔")
         if x >= 0:
-            return (x, y)
+            return (x, y, line)
     return None
 
 
@@ -134,7 +144,7 @@ def run(devices: int, stretch: float) -> dict[str, float]:
                 return cpu_s(pid) - cpu0
 
             quiets = []
-            for name, cycle in PATTERNS.items():
+            for name, (cycle, every) in PATTERNS.items():
                 before = quiet()
                 lat: list[float] = []
                 sent, cpu0 = 0, cpu_s(pid)
@@ -149,7 +159,7 @@ def run(devices: int, stretch: float) -> dict[str, float]:
                         if now is not None and now != corner:
                             lat.append(time.perf_counter() - t0)
                             break
-                    time.sleep(max(0.0, t0 + KEY_EVERY_S - time.perf_counter()))
+                    time.sleep(max(0.0, t0 + every - time.perf_counter()))
                 burst = cpu_s(pid) - cpu0
                 after = quiet()
                 quiets += [before, after]

@@ -132,7 +132,8 @@ def test_each_line_is_what_textual_renders_for_the_whole_card():
             app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}
             await pilot.pause()
             compare([house])
-            assert house.render_line(1) != house._strips[1][2]  # the selection shows
+            unselected = house._looks[(house.size.width, house.visual_style)][1][1]
+            assert house.render_line(1) != unselected  # the selection shows
 
     asyncio.run(main())
 
@@ -160,5 +161,50 @@ def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view
             shown = screen_text(app)
             assert "Battery 20" in shown and "stale · last heard 30 s ago" in shown
             assert "-60 dBm · 0 s ago" not in shown
+
+    asyncio.run(main())
+
+
+def test_an_off_screen_card_gaining_a_line_lays_out_nothing_until_it_scrolls_into_view():
+    """A suspect mark adds a line to a card (until the change is confirmed): off screen, the
+    card keeps its height, as a new height would lay out every card of the grid (issue 26);
+    scrolled into view it shows the mark and its last line (the age) below it."""
+    keys, advs = _many(24)
+    source = PushSource(advs)
+    app = make_app(source, keys=keys)
+    address, key = advs[20].address, keys[advs[20].address]
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            assert "Battery 20" not in screen_text(app)
+            screen = app.screen
+            layouts = 0
+            layout = screen._refresh_layout  # Textual's internal: one call lays out the grid
+
+            def refresh_layout(*args, **kw):
+                nonlocal layouts
+                layouts += 1
+                layout(*args, **kw)
+
+            screen._refresh_layout = refresh_layout
+            before = card(app, address).size.height
+            cells = frames.lithium((3.40, 3.31, 3.32, 3.33))  # a jump: unconfirmed, suspect
+            jump = encode(cells, key=key, nonce=2, model_id=0xA0E5)
+            source.push(Advertisement(frames.T0, address, {0x02E1: jump}, rssi=-57))
+            await settle(pilot, source)
+            assert app.fleet.devices[address].suspect_recent(frames.T0)
+            assert card(app, address).needs_paint
+            assert layouts == 0
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause()
+            await pilot.pause()
+            assert app.focused is card(app, address)
+            assert card(app, address).size.height == before + 1
+            rows = screen_text(app).splitlines()
+            at = next(i for i, r in enumerate(rows) if "suspect frame ignored" in r)
+            assert "-57 dBm · 0 s ago" in rows[at + 1]  # the last line still shows
+            assert screen.can_view_entire(card(app, address))
 
     asyncio.run(main())

@@ -153,3 +153,37 @@ def test_focus_moving_off_and_onto_a_bank_card_lays_out_nothing():
             assert spy.layouts == 0
 
     asyncio.run(main())
+
+
+def test_focus_going_back_and_forth_converts_no_line_again():
+    """A card keeps its lines converted in its last two looks (issue 26): focus leaving a card
+    shows again the lines it had before it got focus, without converting them."""
+    keys, advs = _many(8)
+    source = PushSource(advs)
+    app = make_app(source, keys=keys)
+
+    async def main():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            converted: Counter[str] = Counter()
+            for card in app.screen.query(DeviceCard):
+                original = card._render_whole
+
+                def whole(*args: Any, card: DeviceCard = card, original: Any = original) -> Any:
+                    converted[card.address] += 1
+                    return original(*args)
+
+                card._render_whole = whole  # type: ignore[method-assign]
+            await pilot.press("right")  # card 1 is converted in its focused look
+            await pilot.pause()
+            assert app.focused.address == advs[1].address
+            assert converted[advs[1].address] == 1
+            converted.clear()
+            for key, now in (("left", 0), ("right", 1), ("left", 0)):
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.focused.address == advs[now].address
+            assert not converted, converted
+
+    asyncio.run(main())

@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterator
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.events import DescendantFocus
+from textual.geometry import Region
+from textual.layout import DockArrangeResult
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -30,6 +32,35 @@ CardKey = tuple[int, int, int, str, str]
 
 class CardGrid(VerticalScroll, can_focus=False):
     """The scrolling grid of cards. Not focusable itself: focus is always on a card."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._placed: tuple[DockArrangeResult | None, dict[Widget, Region]] = (None, {})
+
+    def show_card(self, card: Widget) -> bool:
+        """Scroll `card` wholly into view in one jump, centred, if it is not; False when its
+        place is not known yet (the caller falls back to Textual's own scrolling).
+
+        The card's place comes from the grid's arrangement (`Widget.arrange`, public and
+        cached by Textual: the same result the screen's layout used), never from the card's
+        `region`: asking Textual where a card out of view is makes it place all 500 cards
+        again (its compositor's full map, ~5 ms), which a held ↓ paid on every row (issue 26).
+        """
+        size = self.scrollable_content_region.size
+        arrangement = self.arrange(size)
+        placed = self._placed[1]
+        if self._placed[0] is not arrangement:
+            placed = {p.widget: p.region for p in arrangement.placements}
+            self._placed = (arrangement, placed)
+        region = placed.get(card)
+        if region is None:
+            return False
+        view, top, height = size.height, region.y, region.height
+        if top >= self.scroll_y and top + height <= self.scroll_y + view:
+            return True
+        # Centred; a card taller than the view shows its top.
+        self.scroll_to(y=top if height >= view else top - (view - height) // 2, animate=False)
+        return True
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -258,13 +289,33 @@ class DeviceListScreen(FleetScreen):
             return
         index = bisect_left(self._order, (key, address))
         target = self._target(index, dx, dy, self.columns())
-        if target is not None:
-            self._user_moved = True
-            self._moving_to = self._order[target][1]
-            card = self._card(self._moving_to)
-            # Textual's own scroll on focus is animated: a dozen frames, each repainting every
-            # card in view. One jump instead, and only when the card is not wholly in view.
-            card.focus(scroll_visible=False)
+        if target is None and abs(dy) > 1:  # a page past either end: the first or last card
+            target = 0 if dy < 0 else len(self._order) - 1
+        if target is not None and target != index:
+            self._go(target)
+
+    def move_page(self, address: str, pages: int) -> None:
+        """PageDown / PageUp on a card: as many rows as the view shows, in one jump (the grid's
+        own page keys scrolled with an animation and left focus on a card out of view)."""
+        card = self._card(self._moving_to if self._moving_to in self._keys else address)
+        height = card.outer_size.height
+        rows = self.query_one(CardGrid).scrollable_content_region.height // max(1, height)
+        self.move_focus(address, 0, pages * max(1, rows))
+
+    def move_to_end(self, address: str, last: bool) -> None:
+        """Home / End on a card: the first or the last card."""
+        if self._order:
+            self._go(len(self._order) - 1 if last else 0)
+
+    def _go(self, target: int) -> None:
+        self._user_moved = True
+        self._moving_to = self._order[target][1]
+        card = self._card(self._moving_to)
+        # Textual's own scroll on focus is animated: a dozen frames, each repainting every
+        # card in view. One jump instead, and only when the card is not wholly in view.
+        card.focus(scroll_visible=False)
+        grid = self.query_one(CardGrid)
+        if not grid.show_card(card):
             if not self.can_view_entire(card):
                 self.scroll_to_center(card, animate=False, origin_visible=True)
 

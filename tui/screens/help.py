@@ -18,6 +18,8 @@ from ..state import STALE_AFTER_S
 # (hard line breaks at 78 columns wrapped into ragged half-lines at 60, issue 25 item 8).
 KEYS = (
     ("← ↑ ↓ →  Tab", "move between cards"),
+    ("PgUp PgDn", "a screen of cards up or down"),
+    ("Home End", "the first or the last card"),
     ("⏎  click", "open a device"),
     ("a", "alerts (every active code)"),
     ("r", "record (on/off)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.events import Click
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widget import Widget
 
 
@@ -19,9 +20,17 @@ class Card(Widget, can_focus=True):
         Binding("up,k", "move(0, -1)", "Up", show=False),
         Binding("right,l", "move(1, 0)", "Right", show=False),
         Binding("left,h", "move(-1, 0)", "Left", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home", "end(False)", "First", show=False),
+        Binding("end", "end(True)", "Last", show=False),
     ]
 
     address: str
+    # A card holds no links (its text comes from the air: never markup). Textual otherwise
+    # restyles every segment of every line it renders, looking for links (issue 26: ~1/4 of a
+    # card's conversion, paid for each card a scroll brings into view).
+    auto_links = Reactive(False)
 
     def open_message(self) -> Message:
         raise NotImplementedError
@@ -35,6 +44,16 @@ class Card(Widget, can_focus=True):
         mover = getattr(self.screen, "move_focus", None)
         if callable(mover):
             mover(self.address, dx, dy)
+
+    def action_page(self, pages: int) -> None:
+        mover = getattr(self.screen, "move_page", None)
+        if callable(mover):
+            mover(self.address, pages)
+
+    def action_end(self, last: bool) -> None:
+        mover = getattr(self.screen, "move_to_end", None)
+        if callable(mover):
+            mover(self.address, last)
 
     def on_click(self, event: Click) -> None:
         event.stop()

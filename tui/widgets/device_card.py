@@ -37,15 +37,18 @@ class DeviceCard(Card):
         self._classes_now: tuple[bool, Severity | None, bool] | None = None
         self._names: tuple[str | None, ...] | None = None
         self.needs_paint = False
+        self._behind = False  # `_shown` predates the device's state (updated off screen)
         self._shown: list[Text] = []  # the lines last handed to the screen
-        self._strips: dict[int, tuple[Text, tuple[int, VisualStyle], Strip]] = {}
+        # Converted lines per look (width, style), the last two looks: focus comes and goes,
+        # and a card losing focus shows again the lines it had before it got it.
+        self._looks: dict[tuple[int, VisualStyle], dict[int, tuple[Text, Strip]]] = {}
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
-        """Take the device's new state: title and height now, classes and body when painted.
+        """Take the device's new state: the title now; height, classes and body when painted.
 
         Cheap on purpose (called for every card once a second, and per changed device per
-        frame): the height is set from the line count (the grid never measures the text of 500
-        cards), and only cards on screen get their classes and are repainted (`paint`): a
+        frame): the height is the line count (the grid never measures the text of 500
+        cards), and only cards on screen get their height and classes and are repainted: a
         class change makes Textual re-apply the stylesheet to the card (~1 ms), which 500
         devices going stale together would pay at once.
         """
@@ -56,19 +59,19 @@ class DeviceCard(Card):
         if names != self._names:  # the title is rebuilt (plain()) only when a name changes
             self._names = names
             self.border_title = outside(dev.title)  # Text: never parsed as markup
-        lines = line_count(dev, now)
-        if lines != self._lines:
-            self._lines = lines
-            self.refresh(layout=True)  # the only change that needs a layout
         if not self.is_mounted:
+            self._lines = line_count(dev, now)
             self._shown = []  # built when first rendered (500 cards arrive at once: issue 12)
             self._show_classes()
         elif paint:
             self.paint(now)
         else:
             # Off screen: refreshing it would make Textual lay out the whole grid to find it.
-            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible).
-            self.needs_paint = True
+            # It is repainted when it scrolls into view (DeviceListScreen.paint_visible), and
+            # keeps its height until then: a line that comes and goes (a suspect mark shown
+            # until the change is confirmed, a second later) would lay out all 500 cards
+            # twice (issue 26: ~14 layouts a second at 500 devices, a third of a core).
+            self.needs_paint = self._behind = True
 
     def _show_classes(self) -> None:
         state = self._state
@@ -95,9 +98,14 @@ class DeviceCard(Card):
         changes one or two lines (99.8 % of frames repeat their values, issue 12), and Textual
         renders a line through borders, padding and styles at ~0.1 ms each."""
         self._show_classes()
-        lines = card_lines(self.dev, self._clock() if now is None else now)
+        now = self._clock() if now is None else now
+        count = line_count(self.dev, now)
+        if count != self._lines:
+            self._lines = count
+            self.refresh(layout=True)  # the only change that needs a layout
+        lines = card_lines(self.dev, now)
         old, self._shown = self._shown, lines
-        self.needs_paint = False
+        self.needs_paint = self._behind = False
         if len(old) != len(lines):
             self.refresh()
             return
@@ -112,33 +120,49 @@ class DeviceCard(Card):
     def render_line(self, y: int) -> Strip:
         """One content line (Textual's Line API), converted once per distinct text, width and
         style: a repaint of the lines that did not change costs a dict look-up."""
-        if not self._shown:
-            self._shown = card_lines(self.dev, self._clock())
+        if not self._shown or self._behind:
+            self._catch_up()
         shown, width, style = self._shown, self.size.width, self.visual_style
         if y >= len(shown):
             return Strip.blank(width, style.rich_style)
         if self.text_selection is not None:
             # A selection's offsets count the lines of the whole card: render it as one text.
             return self._render_whole(width, style)[y]
-        look = (width, style)
-        if self._has(y, shown[y], look):
-            return self._strips[y][2]
-        missing = [i for i, line in enumerate(shown) if not self._has(i, line, look)]
+        cache = self._cache((width, style))
+        cached = cache.get(y)
+        if cached is not None and cached[0] == shown[y]:
+            return cached[1]
+        missing = [i for i, line in enumerate(shown) if cache.get(i, (None,))[0] != line]
         if len(missing) > 3:  # first paint, or a new look (focus, stale): one conversion
             whole = self._render_whole(width, style)
             for i in missing:
-                self._strips[i] = (shown[i], look, whole[i])
+                cache[i] = (shown[i], whole[i])
             return whole[y]
         strips = Visual.to_strips(self, visualize(self, shown[y]), width, 1, style)
         # Textual marks each cell with its (x, y) in the content (mouse selection reads it):
         # the line was rendered alone, as line 0.
         strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
-        self._strips[y] = (shown[y], look, strip)
+        cache[y] = (shown[y], strip)
         return strip
 
-    def _has(self, y: int, line: Text, look: tuple[int, VisualStyle]) -> bool:
-        cached = self._strips.get(y)
-        return cached is not None and cached[0] == line and cached[1] == look
+    def _catch_up(self) -> None:
+        """Take the device's state now when Textual renders the card before `paint` (a card
+        that scrolls into view is rendered by the screen update that scrolls, and painted by
+        DeviceListScreen.paint_visible after it): its first frame in view shows the values of
+        now, not for one frame those it held off screen. Not when the height changes: that
+        waits for `paint`, which lays out."""
+        self._behind = False
+        now = self._clock()
+        if not self._shown or line_count(self.dev, now) == self._lines:
+            self._shown = card_lines(self.dev, now)
+
+    def _cache(self, look: tuple[int, VisualStyle]) -> dict[int, tuple[Text, Strip]]:
+        cache = self._looks.get(look)
+        if cache is None:
+            if len(self._looks) >= 2:
+                del self._looks[next(iter(self._looks))]  # the older look
+            cache = self._looks[look] = {}
+        return cache
 
     def _render_whole(self, width: int, style: VisualStyle) -> list[Strip]:
         """All lines in one conversion, as Textual renders a widget's text (one strip a line:

@@ -348,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
     if chosen.note:
         sys.stderr.write(f"victron-bms: {chosen.note}\n")
     from victron_ble_bms.tui.app import DashboardApp
+    from victron_ble_bms.tui.gc_pace import fewer_collections
 
     kwargs: dict[str, Any] = {}
     if chosen.clock is not None:
@@ -362,7 +363,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if chosen.on_app is not None:
         chosen.on_app(app)
-    app.run()
+    with fewer_collections():
+        app.run()
     if app.return_code:  # an internal error: one line, never a traceback with locals
         sys.stderr.write((app.crash or "victron-bms dashboard: internal error") + "\n")
         return EXIT_INTERNAL
