@@ -54,10 +54,10 @@ python3 -m ruff check victron_ble_bms tui tests benchmarks
 python3 -m ruff format --check victron_ble_bms tui tests benchmarks
 step "mypy --strict"
 python3 -m mypy
-step "pytest (about 5 min on 2 cores)"
+step "pytest (about 6-9 min on 2 cores)"
 python3 -m pytest "$@"
 # The same tests under CPython 3.13 (issue 19), in a Debian trixie tree: scripts/test-py313.sh.
 if [ "${VICTRON_SKIP_PY313:-0}" != 1 ]; then
-  step "pytest under CPython 3.13 (Debian trixie tree; about 8 min on 2 cores the first time)"
+  step "pytest under CPython 3.13 (Debian trixie tree; about 6 min on 2 cores, a few more the first time)"
   bash scripts/test-py313.sh "$@"
 fi
