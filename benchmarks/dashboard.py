@@ -31,8 +31,11 @@ every widget and force screen updates: a cost per card that a real run does not 
 
 Textual internals the dashboard relies on for speed (issue 26), each where the public API
 has no equivalent: the compositor's map of the widgets painted last (`visible_widgets`, to
-leave off-screen cards unpainted), and redeclaring Screen's `focused` reactive without
-repaint (a focus move repainted the whole screen). Tests count `Screen._refresh_layout`.
+leave off-screen cards unpainted), redeclaring Screen's `focused` reactive without
+repaint (a focus move repainted the whole screen), and clearing a card's own line cache
+(`Widget._styles_cache`) before Textual renders the lines no card has finished yet (cards
+share finished lines, DeviceCard.render_lines: its cache may hold lines from before the card
+left the view). Tests count `Screen._refresh_layout`.
 Public but "best left alone" (Textual's words): `Widget.arrange`, the grid's cached arrangement,
 read to scroll a card into view without asking Textual for the region of a card out of view
 (which places all 500 cards again). The run is wrapped in tui.gc_pace.fewer_collections, as

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from textual.geometry import Offset
+from textual.geometry import Offset, Region
 from textual.selection import Selection
 from textual.visual import Visual
+from textual.widget import Widget
 from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
@@ -208,5 +209,66 @@ def test_an_off_screen_card_gaining_a_line_lays_out_nothing_until_it_scrolls_int
             at = next(i for i, r in enumerate(rows) if "suspect frame ignored" in r)
             assert "-57 dBm · 0 s ago" in rows[at + 1]  # the last line still shows
             assert screen.can_view_entire(card(app, address))
+
+    asyncio.run(main())
+
+
+def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_lines():
+    """Finished lines (border, padding, text) are shared by the cards that show the same line
+    in the same look (issue 26). Each card must still show exactly what Textual renders for it
+    from scratch, with its own name and values, in every look (focused, warning, stale, a
+    selection), and a hostile name stays plain text."""
+    bad = dataclasses.replace(frames.lithium((3.30, 3.30, 3.30, 3.30)), battery_voltage_v=25.0)
+    hostile = "[bold red]Bow[/] \x1b[2J"
+    clock = Clock()
+    source = PushSource(frames.fleet())
+    app = make_app(source, clock=clock)
+
+    def textual_own(each: DeviceCard) -> list:
+        each._styles_cache.clear()
+        return Widget.render_lines(each, Region(0, 0, *each.outer_size))
+
+    def compare(cards) -> None:
+        for each in cards:
+            full = Region(0, 0, *each.outer_size)
+            assert each.render_lines(full) == textual_own(each), each.address
+            part = Region(2, 1, each.outer_size.width - 4, 3)  # a card partly in view
+            assert each.render_lines(part) == [
+                s.crop(2, full.width - 2) for s in textual_own(each)[1:4]
+            ], each.address
+
+    async def main():
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            cards = list(app.screen.query(DeviceCard))
+            bow = card(app, frames.BOW)
+            bow.dev = dataclasses.replace(bow.dev, label=hostile)
+            bow.show(bow.dev, clock())
+            source.push(frames.advert(frames.HOUSE, bad, nonce=2))
+            await settle(pilot, source)
+            compare(cards)
+            top = bow.render_lines(Region(0, 0, bow.outer_size.width, 1))[0].text
+            assert "[bold red]Bow[/]" in top  # as it came, never markup
+            looks = [c.render_lines(Region(0, 0, *c.outer_size)) for c in cards]
+            was = app.focused
+            target = cards[0] if was is not cards[0] else cards[1]
+            target.focus()
+            await pilot.pause()
+            compare(cards)
+            # The two cards focus left and took change look, the others are as they were.
+            for c, before in zip(cards, looks, strict=True):
+                now = c.render_lines(Region(0, 0, *c.outer_size))
+                assert (now != before) == (c in (was, target)), c.address
+            source.push(frames.advert(frames.HOUSE, frames.house(1), nonce=3))
+            await settle(pilot, source)
+            compare(cards)  # a value changed: its line is the card's own
+            clock.now += 30  # every card stale
+            app.screen.refresh_all()
+            await pilot.pause()
+            compare(cards)
+            house = card(app, frames.HOUSE)
+            app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}
+            await pilot.pause()
+            compare([house])
 
     asyncio.run(main())

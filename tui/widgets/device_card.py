@@ -36,6 +36,7 @@ class DeviceCard(Card):
         self._state: tuple[bool, Severity | None, bool] | None = None
         self._classes_now: tuple[bool, Severity | None, bool] | None = None
         self._names: tuple[str | None, ...] | None = None
+        self._title_key: tuple[str, str] = ("", "")  # the border title, as `_FINISHED` keys it
         self.needs_paint = False
         self._behind = False  # `_shown` predates the device's state (updated off screen)
         self._shown: list[Text] = []  # the lines last handed to the screen
@@ -58,7 +59,9 @@ class DeviceCard(Card):
         names = (dev.advertised_name, dev.label, dev.product)
         if names != self._names:  # the title is rebuilt (plain()) only when a name changes
             self._names = names
-            self.border_title = outside(dev.title)  # Text: never parsed as markup
+            title = outside(dev.title)  # Text: never parsed as markup
+            self.border_title = title
+            self._title_key = (title.plain, str(title.style))
         if not self.is_mounted:
             self._lines = line_count(dev, now)
             self._shown = []  # built when first rendered (500 cards arrive at once: issue 12)
@@ -113,6 +116,84 @@ class DeviceCard(Card):
         for y, (was, line) in enumerate(zip(old, lines, strict=True)):
             if was != line:
                 self.refresh(Region(0, y, width, 1))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The card's lines with its border and padding (issue 26: a card that scrolls into
+        view was ~1.1 ms of Textual adding border and padding to freshly converted text,
+        ~3 cards per ↓). A finished line depends only on the card's look and the line's text,
+        so it is shared by every card that shows the same line in the same look (the bottom
+        border, a product's name, a status, a value many devices share): a card coming into
+        view renders only the lines no card has shown yet. Keys hold everything Textual
+        renders a line from (`_look`); anything else (a mouse selection, a layout pending)
+        takes Textual's own path."""
+        if not self._shown or self._behind:
+            self._catch_up()
+        shown = self._shown
+        width, height = self.outer_size
+        gutter = self.styles.gutter  # one line of border above and below the text
+        if self.text_selection is not None or height != len(shown) + 2 or gutter.top != 1:
+            return super().render_lines(crop)
+        if gutter.bottom != 1 or self.BLANK:
+            return super().render_lines(crop)
+        look = self._look()
+        strips: list[Strip] = []
+        missing: list[tuple[int, object]] = []  # (index in `strips`, key)
+        for y in crop.line_range:
+            if y == 0:
+                key: object = (look, 0, self._title_key)
+            elif y == height - 1:
+                key = (look, -1, self.border_subtitle)
+            else:
+                line = shown[y - 1]
+                key = (look, y, line.plain, tuple(line.spans), line.style)
+            strip = _FINISHED.get(key)
+            if strip is None:
+                missing.append((len(strips), key))
+                strip = _BLANK
+            strips.append(strip)
+        if missing:
+            # Only the lines no card has shown, by Textual's own rendering, from scratch (its
+            # per-widget cache may hold lines this card showed before it left the view).
+            self._styles_cache.clear()
+            if len(_FINISHED) > _FINISHED_MAX:
+                _FINISHED.clear()
+            run: list[tuple[int, object]] = []
+            for item in [*missing, (-1, None)]:  # adjacent lines in one call
+                if run and item[0] != run[-1][0] + 1:
+                    lines = Region(0, crop.y + run[0][0], width, len(run))
+                    for (index, key), strip in zip(run, super().render_lines(lines), strict=True):
+                        strips[index] = _FINISHED[key] = strip
+                    run = []
+                run.append(item)
+        if crop.column_span != (0, width):
+            x1, x2 = crop.column_span
+            return [strip.crop(x1, x2) for strip in strips]
+        return strips
+
+    def _look(self) -> tuple[object, ...]:
+        """What Textual draws a card's line from, besides its text: sizes, colours, border,
+        padding, the title's style, the app's filters and theme."""
+        styles = self.styles
+        app = self.app
+        return (
+            self.outer_size,
+            self.visual_style,
+            self.background_colors,
+            styles.border,
+            styles.outline,
+            styles.padding,
+            styles.hatch,
+            styles.border_title_style,
+            styles.border_title_color,
+            styles.border_title_background,
+            styles.border_title_align,
+            styles.text_opacity,
+            styles.tint,
+            self.opacity,
+            tuple(map(id, self.get_line_filters())),
+            id(app.ansi_theme),
+            app.native_ansi_color,
+        )
 
     def render(self) -> Text:
         return Text("\n").join(card_lines(self.dev, self._clock()))
@@ -175,6 +256,12 @@ class DeviceCard(Card):
 
     def open_message(self) -> Message:
         return OpenDevice(self.address)
+
+
+# Finished lines (border, padding and text) shared by all cards: (look, y, text) → Strip.
+_FINISHED: dict[object, Strip] = {}
+_FINISHED_MAX = 4096
+_BLANK = Strip([])
 
 
 def card_lines(dev: DeviceState, now: float) -> list[Text]:
