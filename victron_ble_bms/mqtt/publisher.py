@@ -122,10 +122,12 @@ def _json(obj: Any) -> bytes:
 def _encode(obj: Mapping[str, Any]) -> tuple[bytes, int]:
     """The payload, and a hash of everything but ts/nonce/rssi — one JSON encoding, not two:
     the volatile keys go first, the rest is encoded once and hashed."""
-    head = {k: obj[k] for k in _VOLATILE if k in obj}
-    rest = _json({k: v for k, v in obj.items() if k not in head})
-    payload = _json(head)[:-1] + b"," + rest[1:] if head and len(rest) > 2 else _json(obj)
-    return payload, hash(rest)
+    rest = dict(obj)
+    head = {k: rest.pop(k) for k in _VOLATILE if k in rest}
+    text = _ENCODER.encode(rest)
+    if head and len(text) > 2:
+        return (_ENCODER.encode(head)[:-1] + "," + text[1:]).encode(), hash(text)
+    return _json(obj), hash(text)
 
 
 class Publisher:
