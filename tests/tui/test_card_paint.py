@@ -166,7 +166,7 @@ def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view
 
 
 def test_an_off_screen_card_gaining_a_line_lays_out_nothing_until_it_scrolls_into_view():
-    """A suspect mark adds a line to a card (until the change is confirmed): off screen, the
+    """A suspect mark adds a line to a card (a cut frame's, for a while): off screen, the
     card keeps its height, as a new height would lay out every card of the grid (issue 26);
     scrolled into view it shows the mark and its last line (the age) below it."""
     keys, advs = _many(24)
@@ -190,9 +190,11 @@ def test_an_off_screen_card_gaining_a_line_lays_out_nothing_until_it_scrolls_int
 
             screen._refresh_layout = refresh_layout
             before = card(app, address).size.height
-            cells = frames.lithium((3.40, 3.31, 3.32, 3.33))  # a jump: unconfirmed, suspect
-            jump = encode(cells, key=key, nonce=2, model_id=0xA0E5)
-            source.push(Advertisement(frames.T0, address, {0x02E1: jump}, rssi=-57))
+            # A cut frame (partial: always suspect, sources/confirm.py) adds the mark's line; a
+            # plain change of values is only pending until confirmed, and adds none.
+            cells = frames.lithium((3.40, 3.31, 3.32, 3.33))
+            cut = encode(cells, key=key, nonce=2, model_id=0xA0E5)[:-4]
+            source.push(Advertisement(frames.T0, address, {0x02E1: cut}, rssi=-57))
             await settle(pilot, source)
             assert app.fleet.devices[address].suspect_recent(frames.T0)
             assert card(app, address).needs_paint
