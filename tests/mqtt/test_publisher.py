@@ -242,6 +242,48 @@ def test_deadbands_keep_noise_out_of_the_recorder() -> None:
     assert changes * 4 <= changes_exact and sent < sent_exact
 
 
+def _last_states(cfg: MqttConfig, extra: bool) -> tuple[dict[str, bytes], int]:
+    """Each device's last state after a run ends (`pending`), and how many `pending` sent."""
+    emu = Emulator(
+        [DeviceSpec("lithium-25.6v-200ah"), DeviceSpec("lynx-smart-bms-500")],
+        load_scenario("normal-day"),
+        seed=7,
+        speed=None,
+    )
+    clock = Clock()
+    receivers = {"receiver": "r1", "receivers": {"r1": {"last_seen": 1.5, "rssi": -70}}}
+    pub = Publisher(
+        cfg, emu.keys, clock=clock, extra_state=(lambda _a: receivers) if extra else None
+    )
+    last: dict[str, bytes] = {}
+    for adv in emu.run(60):
+        clock.now = adv.ts
+        for m in states(pub.reading(decode_advertisement(adv, emu.keys))):
+            last[m.topic] = m.payload
+    final = states(pub.pending())
+    last.update((m.topic, m.payload) for m in final)
+    return last, len(final)
+
+
+def test_a_finished_run_ends_on_its_exact_values() -> None:
+    """`pending` replaces what the deadbands held with the last reading's own values: the
+    last states are those of a publisher without deadbands, field by field in the same order."""
+    for extra in (False, True):
+        exact, _ = _last_states(replace(MqttConfig(), deadband=(), min_interval_s=0.0), extra)
+        banded, sent = _last_states(replace(MqttConfig(), min_interval_s=0.0), extra)
+        assert sent > 0  # the deadbands held some value at the end, so this tests something
+        # Without deadbands an unchanged reading is not sent: its ts and RSSI are not news.
+        assert _values(banded) == _values(exact)
+
+
+def _values(states: dict[str, bytes]) -> dict[str, list[tuple[str, object]]]:
+    """Each state's fields in order, but the volatile ts and RSSI."""
+    return {
+        topic: [(k, v) for k, v in json.loads(payload).items() if k not in ("ts", "rssi")]
+        for topic, payload in states.items()
+    }
+
+
 def test_a_step_beyond_the_band_is_published_at_once() -> None:
     emu, advs = fleet(3)
     clock = Clock()

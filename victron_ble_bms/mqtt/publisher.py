@@ -77,7 +77,9 @@ class _Device:
     discovery_sig: tuple[Any, ...] | None = None
     cells: int = 0  # the highest cell count seen: discovery never drops a cell that blinks
     held: dict[str, Any] = field(default_factory=dict)  # values as published (deadbands)
-    exact: dict[str, Any] | None = None  # the last trusted state before deadbands
+    # The last trusted state's values before deadbands, where they replaced any (only those:
+    # the rest is `good`; the whole state with extra_state, which `good` has merged in).
+    exact: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -101,23 +103,31 @@ class Budget:
 
 def _near(old: Any, new: Any, band: float) -> bool:
     """Both numbers, less than `band` apart."""
+    if type(old) is float and type(new) is float:  # nearly every case (cells, volts): fast
+        return abs(new - old) < band - 1e-9
     numbers = (int, float)
     if isinstance(old, bool) or isinstance(new, bool):
         return False
     return isinstance(old, numbers) and isinstance(new, numbers) and abs(new - old) < band - 1e-9
 
 
+# One encoder for every payload: json.dumps with options builds a new one on each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def _encode(obj: Mapping[str, Any]) -> tuple[bytes, int]:
     """The payload, and a hash of everything but ts/nonce/rssi — one JSON encoding, not two:
     the volatile keys go first, the rest is encoded once and hashed."""
-    head = {k: obj[k] for k in _VOLATILE if k in obj}
-    rest = _json({k: v for k, v in obj.items() if k not in head})
-    payload = _json(head)[:-1] + b"," + rest[1:] if head and len(rest) > 2 else _json(obj)
-    return payload, hash(rest)
+    rest = dict(obj)
+    head = {k: rest.pop(k) for k in _VOLATILE if k in rest}
+    text = _ENCODER.encode(rest)
+    if head and len(text) > 2:
+        return (_ENCODER.encode(head)[:-1] + "," + text[1:]).encode(), hash(text)
+    return _json(obj), hash(text)
 
 
 class Publisher:
@@ -290,24 +300,29 @@ class Publisher:
             return out
         record = reading.record
         suspect = getattr(reading, "suspect", None)
-        implausible = tuple(getattr(record, "implausible", ()) or ()) if record else ()
         name = self._name(dev, reading)
+        obj = state_object(reading, name)
+        # The record's own list (`Record.implausible`, in its JSON when not empty): read from
+        # the state, not asked again — the checks cost as much as the rest of the state.
+        implausible = obj.get("implausible", ()) if record is not None else ()
         if record is not None and (suspect or implausible):
             reason = suspect or (
                 "implausible — wrong key or corrupt frame? " + "; ".join(implausible)
             )
-            base = json.loads(dev.good) if dev.good is not None else state_object(reading, name)
+            base = json.loads(dev.good) if dev.good is not None else obj
             if dev.good is not None:
                 base.pop("suspect", None)  # a note the good state carried is its frame's own
             shown = shown_suspect(reading, dev.good is not None) if suspect else reason
             obj = {**base, "suspect": plain(shown)} if shown else base
             trusted = False
         else:
-            obj = state_object(reading, name)
             trusted = record is not None
             if trusted and self.bands:
-                dev.exact = dict(obj)
-                self._hold(dev, obj)
+                exact = dict(obj) if self.extra_state is not None else None
+                moved = self._hold(dev, obj)
+                # What the deadbands replaced (few values, usually), for `pending`; serve
+                # --source mqtt keeps the whole state: its extra fields are not in it.
+                dev.exact = exact if exact is not None else moved
         # A partial record (protocol branch: fields not received) would offer too few cells.
         partial = bool(getattr(record, "partial", False))
         if trusted and self.cfg.discovery and not partial:
@@ -330,19 +345,28 @@ class Publisher:
                 dev.pending = True
         return out
 
-    def _hold(self, dev: _Device, obj: dict[str, Any]) -> None:
-        """Deadbands: keep each published value until the new one is at least its band away."""
+    def _hold(self, dev: _Device, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Deadbands: keep each published value until the new one is at least its band away.
+        Returns the exact values it replaced (by key), None when it replaced none."""
+        moved: dict[str, Any] | None = None
         for key, band in self.bands.items():
             if key not in obj:
                 continue
-            new, old = obj[key], dev.held.get(key)
+            exact = new = obj[key]
+            old = dev.held.get(key)
             if isinstance(new, list):
                 if isinstance(old, list) and len(old) == len(new):
                     new = [o if _near(o, n, band) else n for o, n in zip(old, new, strict=True)]
                     obj[key] = new
+                    if any(h is not n for h, n in zip(new, exact, strict=True)):
+                        moved = moved or {}
+                        moved[key] = exact
             elif _near(old, new, band):
                 obj[key] = new = old
+                moved = moved or {}
+                moved[key] = exact
             dev.held[key] = new
+        return moved
 
     def _spend(self, now: float) -> bool:
         if self._budget.spend(now):
@@ -412,10 +436,11 @@ class Publisher:
         now = self.clock()
         for dev in self.keyed.values():
             # The source is done: its last values exactly, not within their deadbands.
-            if dev.exact is not None and dev.good == dev.state:
-                obj = dev.exact
-                if self.extra_state is not None:
-                    obj = {**obj, **self.extra_state(dev.address)}
+            if dev.exact is not None and dev.good == dev.state and dev.state is not None:
+                if self.extra_state is not None:  # the whole exact state was kept
+                    obj = {**dev.exact, **self.extra_state(dev.address)}
+                else:  # the state as published, with the values the deadbands replaced
+                    obj = {**json.loads(dev.state), **dev.exact}
                 payload, dev.signature = _encode(obj)
                 if payload != dev.state:
                     dev.state = dev.good = payload
