@@ -11,6 +11,7 @@ sides take the same measurement, each importing its own package. The worktree is
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -22,6 +23,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """`--compare-commit REV` and `--json`, for scanner.py and serve.py."""
+    parser.add_argument(
+        "--compare-commit",
+        metavar="REV",
+        help="also run this benchmark on commit REV, built its own way (benchmarks/compare.py), "
+        "and print its figures beside these; e7132ff^ is the last commit with the C helpers",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

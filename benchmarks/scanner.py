@@ -140,17 +140,13 @@ FIGURES: dict[str, list[float]] = {}
 
 
 def main() -> None:
+    from compare import add_options  # beside this script (as run: python benchmarks/…)
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--sizes", default="10,1000,10000,100000")
-    parser.add_argument(
-        "--compare-commit",
-        metavar="REV",
-        help="also run this benchmark on commit REV, built its own way (benchmarks/compare.py), "
-        "and print its figures beside these; e7132ff^ is the last commit with the C helpers",
-    )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    add_options(parser)  # --compare-commit REV, --json
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     earlier = None
