@@ -46,7 +46,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -133,6 +133,7 @@ class Broker:
             "log_type warning",
             "log_type notice",
             "log_type information",
+            "log_type subscribe",  # wait_subscribed: "<client> <qos> <filter>" per subscription
             "connection_messages true",
             # As root mosquitto would switch to user 'mosquitto', who cannot read pytest's tmp dir.
             "user root" if os.geteuid() == 0 else "",
@@ -216,6 +217,20 @@ class Broker:
             return self.logfile.read_text(errors="replace")
         except OSError:
             return ""
+
+    def wait_subscribed(self, filters: Iterable[str], timeout: float = 60.0) -> None:
+        """Until some client has subscribed to every one of `filters` (the broker's log says
+        so), instead of sleeping a guessed time for a process to start: under load serve took
+        longer than 2 s, and messages published before its subscriptions were lost."""
+        wanted = list(filters)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_text()
+            if all(f" {f}" in text for f in wanted):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no subscription to {wanted} in {timeout:.0f} s")
+            time.sleep(0.05)
 
     def client_args(self) -> list[str]:
         """Arguments for mosquitto_sub/mosquitto_pub to reach this broker as its valid user."""

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiomqtt
@@ -25,7 +24,7 @@ from tests.tui import frames
 from victron_ble_bms.receivers import Receivers, raw_topic
 from victron_ble_bms.receivers.formats import MAX_PAYLOAD_BYTES
 from victron_ble_bms.receivers.intake import KNOWN_MAX, NEW_MAX, PER_ADDRESS, Intake
-from victron_ble_bms.receivers.stream import handle
+from victron_ble_bms.receivers.stream import default_topics, handle
 from victron_ble_bms.sources.keys import KeyStore
 
 RAW = raw_topic("victron-ble-bms", "pi")
@@ -188,6 +187,13 @@ def test_serve_publishes_every_keyed_reading_through_a_flood(tmp_path: Path) -> 
     keys.add(frames.BOW, frames.KEYS[frames.BOW], name="bow")
     keys.save()
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    # Every state published, not one a second (min_interval_s, 1 s by default): the three
+    # changes come ahead of the backlog, often within one second, and the publisher would
+    # rightly send only the newest — the test then waited for one that was coalesced away.
+    config = tmp_path / "xdg" / "victron-ble-bms" / "serve.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[mqtt]\nmin_interval_s = 0\n")
+    config.chmod(0o600)
     node = frames.BOW.replace(":", "").lower()
     temperatures = (11, 22, 33)
     lines: list[str] = []
@@ -209,7 +215,7 @@ def test_serve_publishes_every_keyed_reading_through_a_flood(tmp_path: Path) -> 
             subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env) as serve,
         ):
             try:
-                time.sleep(2)  # serve connects and subscribes
+                broker.wait_subscribed(default_topics())  # serve connects and subscribes
                 subprocess.run(  # noqa: S603
                     [pub, *broker.client_args(), "-t", "home/gw/BTtoMQTT/x", "-l"],
                     input=("\n".join(lines) + "\n").encode(),

@@ -27,6 +27,7 @@ from tests.mqtt.broker import Broker, publish, subscribe
 from tests.tui import frames
 from victron_ble_bms.receivers import Receivers, advertisements, encode_raw, raw_topic
 from victron_ble_bms.receivers.remote import remote_readings
+from victron_ble_bms.receivers.stream import default_topics
 from victron_ble_bms.sources.keys import KeyStore
 
 RAW = raw_topic("victron-ble-bms", "pi")
@@ -72,7 +73,7 @@ def test_serve_is_never_sent_a_10_mb_message(mqtt_broker: Broker, tmp_path: Path
         subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env) as serve,
     ):
         try:
-            time.sleep(2)  # serve connects and subscribes
+            mqtt_broker.wait_subscribed(default_topics())  # serve connects and subscribes
             before = _rss_kib(serve.pid)
             for _ in range(10):
                 _publish_file(mqtt_broker, RAW, big)
