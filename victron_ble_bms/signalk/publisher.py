@@ -94,9 +94,6 @@ class Publisher:
                 out += self._silent(entry, now)
         return out + self.banks.changed()
 
-    def battery_ids(self) -> set[str]:
-        return {self._id(address) for address in self.board.keys}
-
     def found_raised(self, tree: Any) -> None:
         """The server's `notifications.electrical.batteries` subtree, read on connecting: what
         our `$source` left raised there (an earlier run, or this one before an outage) counts
