@@ -26,6 +26,10 @@ from .state import BankState, bank_state
 DEFAULT_STALE_S = 60.0  # as `serve`'s stale_after_s: a device silent this long is offline
 
 
+def _json_lines(objs: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(obj, ensure_ascii=False) + "\n" for obj in objs]
+
+
 def _unclocked(obj: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in obj.items() if k not in ("ts", "member_states")}
     # "stale (last heard 75 s ago)" changes every second: the texts are left out, the
@@ -87,12 +91,16 @@ class BankTracker:
     def lines(self, reading: Reading) -> list[str]:
         """`update`, as JSON lines (with their newline) for `decode --format jsonl` and `scan
         --json`: the frame objects' serialization (ensure_ascii off)."""
-        return [json.dumps(obj, ensure_ascii=False) + "\n" for obj in self.update(reading)]
+        return _json_lines(self.update(reading))
 
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Every bank again at `now`: members that fell silent become stale."""
         self.now = max(self.now, now)
         return self._changed(list(self.banks), self.now)
+
+    def tick_lines(self, now: float) -> list[str]:
+        """`tick`, as JSON lines like `lines` (`scan --json`'s clock)."""
+        return _json_lines(self.tick(now))
 
     def state(self, name: str, now: float | None = None) -> BankState:
         return bank_state(

@@ -192,7 +192,7 @@ class _Printer:
         this a bank whose every member went quiet would keep its last line as if current."""
         if self.banks is None:
             return
-        lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in self.banks.tick(now)]
+        lines = self.banks.tick_lines(now)
         if lines:
             self.out.writelines(lines)
             self.out.flush()
