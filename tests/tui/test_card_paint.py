@@ -247,6 +247,7 @@ def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_li
             source.push(frames.advert(frames.HOUSE, bad, nonce=2))
             await settle(pilot, source)
             compare(cards)
+            width = cards[0].outer_size.width
             top = bow.render_lines(Region(0, 0, bow.outer_size.width, 1))[0].text
             assert "[bold red]Bow[/]" in top  # as it came, never markup
             looks = [c.render_lines(Region(0, 0, *c.outer_size)) for c in cards]
@@ -265,6 +266,15 @@ def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_li
             clock.now += 30  # every card stale
             app.screen.refresh_all()
             await pilot.pause()
+            compare(cards)
+            # Cards keep their look between repaints (issue 26): a new theme or size must
+            # still give what Textual renders from scratch.
+            app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+            await pilot.pause()
+            compare(cards)
+            await pilot.resize_terminal(100, 60)
+            await pilot.pause()
+            assert cards[0].outer_size.width < width
             compare(cards)
             house = card(app, frames.HOUSE)
             app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}

@@ -8,6 +8,7 @@ changed; Textual asks for them one at a time (`render_line`), each converted onc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Self
 
@@ -49,8 +50,11 @@ class DeviceCard(Card):
         # Textual would repaint the whole card (`refresh`, `notify_style_update`).
         self._look_valid: tuple[object, ...] | None = None
         self._look_number = -1
-        self._line_keys: list[tuple[object, ...]] = []  # per line of `_shown`: its text's key
-        self._keys_of: list[Text] | None = None  # the `_shown` that `_line_keys` describe
+        # The finished lines this card took (by line; None: not looked up yet), for the `_shown`,
+        # look and border labels in `_strips_of`: a card whose lines did not change answers
+        # the screen's next update from this list (every update renders each card in its crop).
+        self._strips: list[Strip | None] = []
+        self._strips_of: tuple[list[Text] | None, int, object] = (None, -1, None)
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
         """Take the device's new state: the title now; height, classes and body when painted.
@@ -141,24 +145,31 @@ class DeviceCard(Card):
         look = self._look_id()
         if look < 0 or height != len(shown) + 2 or self.text_selection is not None:
             return super().render_lines(crop)
-        if self._keys_of is not shown:
-            self._keys_of = shown
-            self._line_keys = [(line.plain, tuple(line.spans), line.style) for line in shown]
-        line_keys = self._line_keys
+        labels = (self._title_key, self.border_subtitle)
+        was_shown, was_look, was_labels = self._strips_of
+        if was_shown is not shown or was_look != look or was_labels != labels:
+            self._strips_of = (shown, look, labels)
+            self._strips = [None] * height
+        mine = self._strips
         finished = _FINISHED
         strips: list[Strip] = []
         missing: list[tuple[int, object]] = []  # (index in `strips`, key)
         for y in crop.line_range:
-            if y == 0:
-                key: object = (look, 0, self._title_key)
-            elif y == height - 1:
-                key = (look, -1, self.border_subtitle)
-            else:
-                key = (look, y, line_keys[y - 1])
-            strip = finished.get(key)
+            strip = mine[y]
             if strip is None:
-                missing.append((len(strips), key))
-                strip = _BLANK
+                if y == 0:
+                    key: object = (look, 0, labels[0])
+                elif y == height - 1:
+                    key = (look, -1, labels[1])
+                else:
+                    line = shown[y - 1]
+                    key = (look, y, line.plain, tuple(line.spans), line.style)
+                strip = finished.get(key)
+                if strip is None:
+                    missing.append((len(strips), key))
+                    strip = _BLANK
+                else:
+                    mine[y] = strip
             strips.append(strip)
         if missing:
             # Only the lines no card has shown, by Textual's own rendering, from scratch (its
@@ -171,7 +182,7 @@ class DeviceCard(Card):
                 if run and item[0] != run[-1][0] + 1:
                     lines = Region(0, crop.y + run[0][0], width, len(run))
                     for (index, key), strip in zip(run, super().render_lines(lines), strict=True):
-                        strips[index] = finished[key] = strip
+                        strips[index] = mine[crop.y + index] = finished[key] = strip
                     run = []
                 run.append(item)
         if crop.column_span != (0, width):
@@ -193,9 +204,13 @@ class DeviceCard(Card):
                 self._look_number = -1
             else:
                 if len(_LOOK_IDS) > _LOOK_IDS_MAX:
-                    _new_look_generation()
+                    forget_finished()
                     valid = (valid[0], valid[1], _LOOK_IDS_GENERATION)
-                self._look_number = _LOOK_IDS.setdefault(self._look(), len(_LOOK_IDS))
+                look = self._look()
+                number = _LOOK_IDS.get(look)
+                if number is None:
+                    number = _LOOK_IDS[look] = next(_LOOK_NUMBERS)
+                self._look_number = number
             self._look_valid = valid
         return self._look_number
 
@@ -303,14 +318,18 @@ _FINISHED: dict[object, Strip] = {}
 _FINISHED_MAX = 4096
 _BLANK = Strip([])
 # Looks (DeviceCard._look) by number: a line's key hashes a number, not ~17 styles and colours.
-# Numbers are never reused while a card may hold one: when the table is full, it starts again
-# with the finished lines, and every card takes its look's number again (a new generation).
+# A number is never reused (cards keep theirs with the lines they took): when the table is
+# full, it starts again with the finished lines, and every card looks its look up again (a new
+# generation).
 _LOOK_IDS: dict[tuple[object, ...], int] = {}
+_LOOK_NUMBERS = itertools.count()
 _LOOK_IDS_MAX = 256
 _LOOK_IDS_GENERATION = 0
 
 
-def _new_look_generation() -> None:
+def forget_finished() -> None:
+    """Start the shared tables again: every card looks its look up again, and takes or renders
+    its lines as if no card had finished any."""
     global _LOOK_IDS_GENERATION
     _LOOK_IDS.clear()
     _FINISHED.clear()
