@@ -10,6 +10,7 @@ from textual.geometry import Offset, Region
 from textual.selection import Selection
 from textual.visual import Visual
 from textual.widget import Widget
+from victron_ble_bms.tui.widgets import device_card
 from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
@@ -162,6 +163,49 @@ def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view
             shown = screen_text(app)
             assert "Battery 20" in shown and "stale · last heard 30 s ago" in shown
             assert "-60 dBm · 0 s ago" not in shown
+
+    asyncio.run(main())
+
+
+def test_a_card_scrolling_into_view_builds_its_lines_once(monkeypatch):
+    """A card that changed off screen takes the device's state when it is first rendered in
+    view; when its look (classes) is as the device is, that is its paint: its lines are built
+    once, not again by the repaint of changed cards after the scroll (issue 26). Its first
+    frame shows the newest reading."""
+    keys, advs = _many(24)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    built: list[str] = []
+    card_lines = device_card.card_lines
+
+    def counted(dev, now):
+        built.append(dev.address)
+        return card_lines(dev, now)
+
+    monkeypatch.setattr(device_card, "card_lines", counted)
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            address, key = advs[20].address, keys[advs[20].address]
+            record = frames.lithium((3.30, 3.31, 3.32, 3.33))  # as before: only the RSSI
+            data = encode(record, key=key, nonce=2, model_id=0xA0E5)
+            source.push(Advertisement(frames.T0, address, {0x02E1: data}, rssi=-70))
+            await settle(pilot, source)
+            clock.now += 1
+            app.screen.refresh_all()  # the tick: every card off screen is behind its age
+            await pilot.pause()
+            assert card(app, address).needs_paint
+            built.clear()
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause(0.3)  # the scroll animates
+            await pilot.pause()
+            shown = screen_text(app)
+            assert "Battery 20" in shown and "-70 dBm · 1 s ago" in shown
+            assert built.count(address) == 1, built
+            assert not card(app, address).needs_paint
 
     asyncio.run(main())
 

@@ -286,11 +286,15 @@ class DeviceCard(Card):
         that scrolls into view is rendered by the screen update that scrolls, and painted by
         DeviceListScreen.paint_visible after it): its first frame in view shows the values of
         now, not for one frame those it held off screen. Not when the height changes: that
-        waits for `paint`, which lays out."""
+        waits for `paint`, which lays out. When its classes, too, are as the device is, the
+        card is painted: `paint` would build the same lines again (issue 26: each card a ↓
+        scrolls into view built its lines twice)."""
         self._behind = False
         now = self._clock()
         if not self._shown or line_count(self.dev, now) == self._lines:
             self._shown = card_lines(self.dev, now)
+            if self._state == self._classes_now:
+                self.needs_paint = False
 
     def _cache(self, look: tuple[int, VisualStyle]) -> dict[int, tuple[Text, Strip]]:
         cache = self._looks.get(look)
