@@ -326,3 +326,60 @@ def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_li
             compare([house])
 
     asyncio.run(main())
+
+
+def test_a_card_titled_from_another_cards_border_shows_what_textual_renders(monkeypatch):
+    """A card's top border is taken from one Textual finished for another title of the same
+    length and style in the same look, with the title's text replaced (issue 26). Each card
+    must show exactly what Textual renders for it from scratch, in every look, whatever its
+    name (markup, wide characters, escape sequences, spaces); and most borders here are
+    taken, not rendered."""
+    names = [
+        "Battery 00", "[red]Bat01", "Bättery 02", "電池 Batt 03", "Batt\x1b[2J", "Battery 05",
+        " Battery 6", "Batt  ry 7", "Battery 08", "B" * 120, "Battery 10", "Battery 11",
+    ]  # fmt: skip
+    keys, advs = _many(len(names))
+    for entry, name in zip(keys.entries(), names, strict=True):
+        keys.add(entry.address, entry.key, name=name)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    rendered: list[str] = []  # cards whose top border Textual rendered
+    widget_render_lines = Widget.render_lines
+
+    def counted(self, crop):
+        if isinstance(self, DeviceCard) and crop.y == 0:
+            rendered.append(self.address)
+        return widget_render_lines(self, crop)
+
+    def textual_own(each: DeviceCard) -> list:
+        each._styles_cache.clear()
+        return widget_render_lines(each, Region(0, 0, *each.outer_size))
+
+    def compare(cards) -> None:
+        for each in cards:
+            full = Region(0, 0, *each.outer_size)
+            assert each.render_lines(full) == textual_own(each), each.border_title
+
+    async def main():
+        async with app.run_test(size=(120, 80)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            cards = list(app.screen.query(DeviceCard))
+            assert len(cards) == len(names)
+            monkeypatch.setattr(Widget, "render_lines", counted)
+            device_card.forget_finished()
+            for each in cards:
+                each.refresh()
+            await pilot.pause()
+            assert len(rendered) <= len(cards) // 2, rendered  # the others were retitled
+            compare(cards)
+            cards[5].focus()
+            await pilot.pause()
+            compare(cards)
+            clock.now += 30  # every card stale
+            app.screen.refresh_all()
+            await pilot.pause()
+            compare(cards)
+
+    asyncio.run(main())
