@@ -215,13 +215,28 @@ class DeviceCard(Card):
                 if len(_LOOK_IDS) > _LOOK_IDS_MAX:
                     forget_finished()
                     valid = (valid[0], valid[1], _LOOK_IDS_GENERATION)
-                look = self._look()
-                number = _LOOK_IDS.get(look)
-                if number is None:
-                    number = _LOOK_IDS[look] = next(_LOOK_NUMBERS)
-                self._look_number = number
+                self._look_number = self._sibling_look(valid)
+                if self._look_number < 0:
+                    look = self._look()
+                    number = _LOOK_IDS.get(look)
+                    if number is None:
+                        number = _LOOK_IDS[look] = next(_LOOK_NUMBERS)
+                    self._look_number = number
+                    siblings = _SIBLINGS.setdefault((id(self.parent), valid), [])
+                    siblings.append(self)
+                    del siblings[:-_SIBLINGS_KEPT]
             self._look_valid = valid
         return self._look_number
+
+    def _sibling_look(self, valid: tuple[object, ...]) -> int:
+        """The look of a card in the same grid, of the same size, whose styles equal this
+        card's (Textual's own comparison of their rules): the same look, without walking the
+        styles and ancestors again (each card a ↓ scrolls into view, ~3 a key). -1 if none."""
+        parent, styles = self.parent, self.styles
+        for other in _SIBLINGS.get((id(parent), valid), ()):
+            if other._look_valid == valid and other.parent is parent and other.styles == styles:
+                return other._look_number
+        return -1
 
     def _look(self) -> tuple[object, ...]:
         """What Textual draws a card's line from, besides its text: sizes, colours, border,
@@ -336,6 +351,10 @@ _BLANK = Strip([])
 # generation).
 _LOOK_IDS: dict[tuple[object, ...], int] = {}
 _LOOK_NUMBERS = itertools.count()
+# Per grid and (size, filters, generation): the last cards that computed a look there, one a
+# look as a rule (DeviceCard._sibling_look).
+_SIBLINGS: dict[tuple[int, tuple[object, ...]], list[DeviceCard]] = {}
+_SIBLINGS_KEPT = 16
 _LOOK_IDS_MAX = 256
 _LOOK_IDS_GENERATION = 0
 
@@ -347,6 +366,7 @@ def forget_finished() -> None:
     _LOOK_IDS.clear()
     _FINISHED.clear()
     _TITLED.clear()
+    _SIBLINGS.clear()
     _LOOK_IDS_GENERATION += 1
 
 
