@@ -45,12 +45,14 @@ OURS = re.compile(r"mqtt|discovery|template|victron|bms|bank|bridge|homeassistan
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.failed: list[str] = []
         self.passed = 0
+        self.quiet = quiet
 
     def check(self, ok: bool, text: str) -> bool:
-        print(("PASS  " if ok else "FAIL  ") + text, flush=True)
+        if not self.quiet:
+            print(("PASS  " if ok else "FAIL  ") + text, flush=True)
         if ok:
             self.passed += 1
         else:
@@ -58,7 +60,8 @@ class Report:
         return ok
 
     def info(self, text: str) -> None:
-        print("INFO  " + text, flush=True)
+        if not self.quiet:
+            print("INFO  " + text, flush=True)
 
 
 def free_port() -> int:
@@ -110,10 +113,13 @@ class HomeAssistant:
             return json.loads(text)
 
     async def wait_up(self, timeout_s: float) -> None:
+        """Until HA answers: before onboarding its onboarding view, after it the API (the
+        onboarding views are gone once onboarding is done)."""
+        path = "/api/" if self.token else "/api/onboarding"
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                async with self.session.get(self.base + "/api/onboarding") as r:
+                async with self.session.get(self.base + path, headers=self._headers()) as r:
                     if r.status == 200:
                         return
             except aiohttp.ClientError:
@@ -298,9 +304,9 @@ class Run:
             time.sleep(0.2)
         raise RuntimeError("mosquitto did not start")
 
-    def start_ha(self) -> Path:
+    def start_ha(self, fresh: bool = True) -> Path:
         config = self.dir / "ha"
-        config.mkdir()
+        config.mkdir(exist_ok=not fresh)
         (config / "configuration.yaml").write_text(
             "homeassistant:\n  name: ha-check\n  time_zone: UTC\n  unit_system: metric\n"
             "  latitude: 0\n  longitude: 0\n  elevation: 0\n  country: NL\n"
@@ -395,7 +401,7 @@ class Run:
                 out[topic] = json.loads(payload)
         return out
 
-    def check_log(self, log: Path, since: int) -> None:
+    def check_log(self, log: Path, since: int, when: str) -> None:
         text = log.read_text(errors="replace") if log.exists() else ""
         lines = text.splitlines()[since:]
         bad, other = [], []
@@ -409,7 +415,7 @@ class Run:
             (bad if OURS.search("\n".join(block)) else other).append(line)
         self.report.check(
             not bad,
-            f"Home Assistant's log: {len(bad)} warning/error line(s) about MQTT, discovery, "
+            f"Home Assistant's log {when}: {len(bad)} warning/error line(s) about MQTT, discovery, "
             "templates or our topics/entities",
         )
         for line in bad[:40]:
@@ -601,6 +607,28 @@ class Run:
             self.check_banks(configs, entities, states, raw)
             await self.check_values(configs, ha)
 
+            # Home Assistant restarted while serve runs: every device and entity back, none
+            # unavailable (retained discovery and states, README "Topic contract").
+            r.check(self.stop("hass") == 0, "Home Assistant stopped for a restart")
+            self.check_log(log, log_start, "until its restart")
+            log.rename(log.with_suffix(".log.1"))
+            self.start_ha(fresh=False)
+            await ha.wait_up(self.args.start_timeout)
+            await asyncio.sleep(20)
+            devices, entities, states = await ha.snapshot()
+            raw = retained(self.mqtt_port, [f"{KEYED_PREFIX}/#", f"{DEMO_PREFIX}/#"], wait_s=3)
+            self.report, outer = Report(quiet=True), r
+            try:
+                self.check_discovery(configs, devices, entities, states, raw)
+            finally:
+                self.report, inner = outer, self.report
+            r.check(
+                not inner.failed,
+                f"after an HA restart: all {inner.passed + len(inner.failed)} checks of the "
+                "devices and entities above pass again"
+                + ("; failed: " + "; ".join(inner.failed[:10]) if inner.failed else ""),
+            )
+
             # Clean stop of the keyed serve: its devices stay, every entity unavailable, its
             # bridge's status off (README: available while the bridge and the device are).
             r.check(self.stop("serve-keyed") == 0, "keyed serve stopped cleanly (status 0)")
@@ -632,7 +660,7 @@ class Run:
                 not retained(self.mqtt_port, [f"{DEMO_PREFIX}/#"], wait_s=2),
                 "demo stopped: no retained topics under its prefix",
             )
-            self.check_log(log, log_start)
+            self.check_log(log, 0, "since its restart")
 
     def check_after_stop(
         self,
@@ -681,10 +709,16 @@ def main() -> int:
     parser.add_argument("--start-timeout", type=float, default=600)
     args = parser.parse_args()
     run = Run(args)
+
+    def stop(signum: int, _frame: Any) -> None:  # never leave HA, mosquitto or serve behind
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     print(f"work directory {run.dir} (mosquitto :{run.mqtt_port}, HA :{run.ha_port})")
     try:
         asyncio.run(run.run())
-    except Exception as exc:  # noqa: BLE001 - any failure of the harness is a failed check
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - a failed check, too
         run.report.check(False, f"the check could not finish: {type(exc).__name__}: {exc}")
     finally:
         run.close()
