@@ -10,58 +10,21 @@
 # (the emulator demo and a keyed capture replay with banks), one line per check, PASS/FAIL.
 # VICTRON_HA_ROOT keeps the tree (default /var/tmp/victron-ha-trixie); VICTRON_HA_VERSION picks
 # Home Assistant (default below; "latest" = the newest pip installs under Python 3.13);
-# VICTRON_DEBIAN_MIRROR as in test-py313.sh.
+# VICTRON_DEBIAN_MIRROR as in scripts/trixie.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 root=${VICTRON_HA_ROOT:-/var/tmp/victron-ha-trixie}
 version=${VICTRON_HA_VERSION:-2026.2.3}
-apt_mirror() {  # (sources.list may not exist: cat's status must not end the script)
-  { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } \
-    | sed -n -e 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
-      -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]*\).*/\2/p' \
-    | { grep -v -e security -e updates || true; } | head -n 1
-}
+. scripts/trixie.sh
 # gcc and the headers: HA pins lru-dict 1.3.0, which has no wheel for 3.13 on PyPI.
-packages=python3.13,python3.13-venv,python3.13-dev,gcc,libc6-dev,ca-certificates
-packages+=,mosquitto,mosquitto-clients
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-
-if [ ! -x "$root/usr/bin/python3.13" ] || [ ! -x "$root/usr/bin/gcc" ] \
-  || [ ! -x "$root/usr/bin/mosquitto_sub" ]; then
-  mirror=${VICTRON_DEBIAN_MIRROR:-$(apt_mirror)}
-  [ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt: set VICTRON_DEBIAN_MIRROR" >&2; exit 2; }
-  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || {
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq debootstrap >/dev/null
-  }
-  echo "making a Debian trixie tree with python3.13 in $root (a few minutes)"
-  $sudo rm -rf --one-file-system "$root"
-  $sudo /usr/sbin/debootstrap --variant=minbase --include="$packages" trixie "$root" "$mirror" \
-    >/dev/null
-fi
-
-mounted=()
-cleanup() {
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do $sudo umount -l "${mounted[i]}" || true; done
-}
-trap cleanup EXIT
-mount_in() { # TYPE-OR-BIND SOURCE TARGET
-  $sudo mkdir -p "$3"
-  if [ "$1" = bind ]; then $sudo mount --bind "$2" "$3"; else $sudo mount -t "$1" "$2" "$3"; fi
-  mounted+=("$3")
-}
+ensure_tree "$root" \
+  python3.13,python3.13-venv,python3.13-dev,gcc,libc6-dev,ca-certificates,mosquitto,mosquitto-clients \
+  /usr/bin/python3.13 /usr/bin/gcc /usr/bin/mosquitto_sub
 mount_in proc proc "$root/proc"
 mount_in bind /dev "$root/dev"
 mount_in tmpfs tmpfs "$root/dev/shm"
-
-$sudo rm -rf --one-file-system "$root/src"
-$sudo mkdir -p "$root/src"
-tar --exclude=./.git --exclude='*.egg-info' --exclude=./build --exclude='*.so' \
-  --exclude='__pycache__' -cf - . | $sudo tar -xf - -C "$root/src"
-$sudo cp /etc/resolv.conf "$root/etc/resolv.conf"
-$sudo cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+copy_checkout "$root"
 
 $sudo tee "$root/ha-check.sh" >/dev/null <<'INSIDE'
 set -euo pipefail
