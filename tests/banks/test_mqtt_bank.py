@@ -17,13 +17,12 @@ from tests.banks.readings import address, battery, reading
 from tests.cli.user import victron_bms
 from tests.mqtt.broker import Broker, retained, subscribe
 from tests.mqtt.test_discovery import render, validate
-from tests.mqtt.test_serve import Serve, clean, serves
+from tests.serve_process import Serve, clean
 from victron_ble_bms.mqtt import MqttConfig
 from victron_ble_bms.mqtt.bank import bank_config
 from victron_ble_bms.mqtt.publisher import Publisher
 from victron_ble_bms.sources.keys import KeyStore
 
-__all__ = ["serves"]  # the fixture
 PREFIX = "victron-ble-bms"
 KEY = bytes(range(16))
 

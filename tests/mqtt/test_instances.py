@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from tests.mqtt.broker import Broker, retained, subscribe
-from tests.mqtt.test_serve import PREFIX, Serve, clean
+from tests.mqtt.test_serve import PREFIX
+from tests.serve_process import Serve, clean
 from victron_ble_bms.emulator.engine import Emulator, demo_fleet
 from victron_ble_bms.sources.keys import KeyStore
 

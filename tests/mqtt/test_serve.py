@@ -11,12 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.mqtt.broker import Broker, publish, retained, subscribe
+from tests.serve_process import Serve, clean
 from victron_ble_bms.emulator import DeviceSpec, load_scenario
 from victron_ble_bms.emulator.engine import Emulator
 from victron_ble_bms.mqtt.topics import bridge_object_id, instance_id_from_hostname
@@ -27,59 +25,6 @@ PREFIX = "victron-ble-bms"
 INSTANCE = instance_id_from_hostname(socket.gethostname())  # serve's default instance id
 BRIDGE = f"{PREFIX}/bridge/{INSTANCE}/availability"
 DEMO = f"{PREFIX}-demo/{INSTANCE}"  # where --source emulator publishes by default
-
-
-class Serve:
-    """`python -m victron_ble_bms serve …` with a private config dir; stderr collected."""
-
-    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-        environ = {k: v for k, v in os.environ.items() if k != "VICTRON_BMS_MQTT_PASSWORD"}
-        environ.update({"XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})})
-        self._err = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "victron_ble_bms", "serve", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self._err,
-            env=environ,
-        )
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def wait_stderr(self, text: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.stderr:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} not in stderr: {self.stderr}")
-            time.sleep(0.1)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        rc = self.proc.wait(timeout)
-        self._err.close()
-        return rc
-
-
-@pytest.fixture
-def serves() -> Iterator[list[Serve]]:
-    started: list[Serve] = []
-    yield started
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait(10)
-        s._err.close()
-
-
-def clean(stderr: str, *secrets: str) -> None:
-    assert "Traceback" not in stderr, stderr
-    for secret in secrets:
-        assert secret not in stderr
-    for line in stderr.splitlines():
-        assert line.startswith("victron-bms"), line  # one line per problem, our prefix
 
 
 def is_state_with_cells(m: object) -> bool:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from tests.mqtt.broker import Broker, subscribe
-from tests.mqtt.test_serve import Serve, clean, serves  # noqa: F401 - fixture
 from tests.mqtt.virtual_radio import virtual_radio
+from tests.serve_process import Serve, clean
 from victron_ble_bms.sources.keys import KeyStore
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.mqtt.broker import Broker, retained, subscribe
-from tests.mqtt.test_serve import PREFIX, Serve, clean
+from tests.mqtt.test_serve import PREFIX
+from tests.serve_process import Serve, clean
 from victron_ble_bms.sources.keys import KeyStore
 
 BATTERY = "C0:FF:EE:00:00:01"  # 25.6 V: 8 cells

@@ -118,13 +118,15 @@ def test_broker_down_is_retried_with_one_line_each(
         async def later() -> None:
             await asyncio.sleep(1.5)
             await asyncio.to_thread(mqtt_broker.start)
-            await asyncio.sleep(1.5)  # the client's back-off, then its subscription
-            await asyncio.to_thread(publish, mqtt_broker, *THEENGS)
+            while True:  # until the client is back (its back-off, then its subscription)
+                await asyncio.to_thread(publish, mqtt_broker, *THEENGS)
+                await asyncio.sleep(0.5)
 
         task = asyncio.create_task(later())
-        got = await take(advertisements(mqtt_broker.url), 1, timeout=15)
-        await task
-        return got
+        try:
+            return await take(advertisements(mqtt_broker.url), 1, timeout=15)
+        finally:
+            task.cancel()
 
     with caplog.at_level(logging.WARNING, logger="victron_ble_bms.receivers"):
         assert len(asyncio.run(main())) == 1

@@ -3,14 +3,19 @@ and forged frames, through a real dbus-daemon, the virtual BlueZ and unmodified 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from victron_ble_bms.emulator.dbus_daemon import PrivateBus
+from victron_ble_bms.protocol import COMPANY_ID, encode
+from victron_ble_bms.protocol.enums import SmartLithiumErrorFlags
+from victron_ble_bms.sources.advertisement import Advertisement
+from victron_ble_bms.sources.devices import NEVER_CONFIRMED, PENDING_SUSPECT_S, UNCONFIRMED_CHANGE
 from victron_ble_bms.sources.keys import KeyStore
 
 from .conftest import run
-from .fleet import KEY_KEYED, KEYED, battery
-from .scripted import cut, forged, genuine, scripted_scan
+from .fleet import KEY_KEYED, KEYED, SMART_LITHIUM_12V, battery
+from .scripted import GAP_S, cut, forged, genuine, scripted_scan
 
 
 def _keys(tmp_path: Path) -> str:
@@ -88,3 +93,60 @@ def test_scan_goes_on_after_a_short_frame(private_bus: PrivateBus, tmp_path: Pat
             tail = session.lines[-3:]
             for n, line in zip((g + 2, g + 3, g + 4), tail, strict=True):
                 assert KEYED in line and f"{battery(n).battery_voltage_v:.2f} V" in line, tail
+
+
+def _alarm(nonce: int) -> Advertisement:
+    """The device's frame at `nonce` with a new error flag: a change of codes, as a genuine
+    alarm's first frame (or a forger's lucky frame) looks."""
+    record = replace(battery(nonce), error_flags=SmartLithiumErrorFlags(1))
+    data = encode(record, key=KEY_KEYED, nonce=nonce & 0xFFFF, model_id=SMART_LITHIUM_12V)
+    return Advertisement(0.0, KEYED, {COMPANY_ID: data})
+
+
+def test_scan_json_tells_a_pending_change_from_a_forged_one(
+    private_bus: PrivateBus, tmp_path: Path
+) -> None:
+    """A change's first frame is marked `"pending": true` beside its reason (a reader can tell
+    it from a replay or a forgery); a change of codes never confirmed is said, past
+    PENDING_SUSPECT_S, on the device's next good frame — in JSON lines too, as on every other
+    output; a change confirmed by the next frame leaves no mark on any genuine frame."""
+    after = int(PENDING_SUSPECT_S / GAP_S) + 15  # genuine frames for well past the bound
+
+    def script(g: int) -> list[Advertisement]:
+        return [
+            genuine(g + 1),
+            _alarm(g + 2),  # a change of codes, never repeated
+            *[genuine(g + n) for n in range(3, 3 + after)],
+        ]
+
+    session = run(
+        scripted_scan(private_bus, ["scan", "--json", "--keys", _keys(tmp_path)], script),
+        timeout=90,
+    )
+    assert session.returncode == 0, session.stderr
+    g = session.start
+    (lone,) = session.by_nonce(g + 2)
+    assert lone["pending"] is True and UNCONFIRMED_CHANGE in lone["suspect"], lone
+    genuine_lines = [o for n in range(3, 3 + after) for o in session.by_nonce(g + n)]
+    assert len(genuine_lines) == after
+    assert not any("pending" in o for o in genuine_lines)
+    noted = [o for o in genuine_lines if "suspect" in o]
+    assert len(noted) == 1 and NEVER_CONFIRMED in noted[0]["suspect"], noted
+    assert noted[0]["codes"] == []  # the good frame's own values, not the alarm's
+    assert noted[0]["ts"] - lone["ts"] >= PENDING_SUSPECT_S
+
+    # The same alarm sent twice, under fresh nonces, is the device's: confirmed, never flagged.
+    def confirmed(g: int) -> list[Advertisement]:
+        return [genuine(g + 1), _alarm(g + 2), _alarm(g + 3), _alarm(g + 4)]
+
+    session = run(
+        scripted_scan(private_bus, ["scan", "--json", "--keys", _keys(tmp_path)], confirmed),
+        timeout=60,
+    )
+    g = session.start
+    (first,) = session.by_nonce(g + 2)
+    assert first["pending"] is True
+    for n in (3, 4):
+        (line,) = session.by_nonce(g + n)
+        assert "suspect" not in line and "pending" not in line, line
+        assert [c["id"] for c in line["codes"]], line  # the alarm, now the device's state

@@ -13,12 +13,10 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.serve_process import Serve, clean
 from tests.signalk.server import SignalKServer, values, wait_for
 from victron_ble_bms.emulator.engine import DEMO_IDENTITIES
 from victron_ble_bms.protocol import SmartLithiumRecord, encode
@@ -31,50 +29,6 @@ from victron_ble_bms.sources.keys import KeyStore
 # The battery id pattern of the Signal K specification (schemas/groups/electrical.json).
 BATTERY_ID = re.compile(r"^[A-Za-z0-9]+$")
 ENV_TOKEN = "VICTRON_BMS_SIGNALK_TOKEN"  # noqa: S105 - a variable's name
-
-
-class Serve:
-    """`python -m victron_ble_bms serve …` with a private config dir; stderr collected."""
-
-    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-        environ = {k: v for k, v in os.environ.items() if k != ENV_TOKEN}
-        environ.update({"XDG_CONFIG_HOME": str(tmp / "xdg"), **(env or {})})
-        self._err = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "victron_ble_bms", "serve", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self._err,
-            env=environ,
-        )
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def wait(self, timeout: float = 60.0) -> int:
-        rc = self.proc.wait(timeout)
-        self._err.close()
-        return rc
-
-
-@pytest.fixture
-def serves() -> Iterator[list[Serve]]:
-    started: list[Serve] = []
-    yield started
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait(10)
-        s._err.close()
-
-
-def clean(stderr: str, *secrets: str) -> None:
-    assert "Traceback" not in stderr, stderr
-    for secret in secrets:
-        assert secret not in stderr
-    for line in stderr.splitlines():
-        assert line.startswith("victron-bms"), line
 
 
 def battery(server: SignalKServer, battery_id: str) -> Any:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import serve_process
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,7 +41,7 @@ def demo_keys() -> dict[str, bytes]:
     return dict(Emulator(demo_fleet(), seed=1, speed=None, start_ts=0).keys)
 
 
-class Serve:
+class Serve(serve_process.Serve):
     """`python -m victron_ble_bms serve … --http HOST:PORT` with a private config dir."""
 
     def __init__(
@@ -50,24 +50,7 @@ class Serve:
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/"
-        self.config_home = tmp / "xdg"
-        self.stderr_path = tmp / f"serve-{time.monotonic_ns()}.err"
-        self._err = self.stderr_path.open("wb")
-        env = {**os.environ, "XDG_CONFIG_HOME": str(self.config_home)}
-        env.pop("VICTRON_BMS_MQTT_PASSWORD", None)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "victron_ble_bms", "serve", *args,
-                "--http", f"{host}:{self.port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self._err,
-            env=env,
-        )  # fmt: skip
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        super().__init__(tmp, *args, "--http", f"{host}:{self.port}")
 
     def wait_up(self, timeout: float = 20.0) -> None:
         """Until the server answers at all (a 401 counts) and has heard something."""
@@ -94,27 +77,6 @@ class Serve:
             if json.loads(body)["devices"]:
                 return
             time.sleep(0.1)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        rc = self.proc.wait(timeout)
-        self._err.close()
-        return rc
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._err.close()
-
-
-@pytest.fixture
-def serves() -> Iterator[list[Serve]]:
-    started: list[Serve] = []
-    yield started
-    for s in started:
-        s.kill()
 
 
 # Per module: the sync Playwright API keeps an event loop running in this thread while it is

@@ -101,9 +101,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def reading_object(reading: Reading, name: str | None) -> dict[str, Any]:
-    """The JSON object of one reading: `decode --format jsonl` plus key status."""
+    """The JSON object of one reading: `decode --format jsonl` plus key status. A frame line
+    says what the frame is: `suspect` when its values are not the device's (a pending change
+    included, with `"pending": true`, so a reader can tell a change waiting for its confirming
+    frame from a forged or replayed one), or, on a good frame, a change the device sent earlier
+    and never confirmed (`Reading.note`) — the one rule of every output, `shown_suspect`."""
     adv = reading.advertisement
-    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record, reading.suspect)
+    suspect = shown_suspect(reading, last_good=False)
+    obj = frame_object(adv.ts, adv.address, adv.rssi, name, reading.record, suspect)
+    if reading.pending:
+        obj["pending"] = True
     obj["key_status"] = reading.status.value
     return obj
 

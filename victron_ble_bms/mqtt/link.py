@@ -30,6 +30,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from victron_ble_bms.reconnect import Backoff
+
 from .config import MqttConfig
 from .publisher import Outgoing
 
@@ -37,8 +39,6 @@ from .publisher import Outgoing
 # Their log is shown with `victron-bms -vv` (debug) only.
 _CLIENT_LOG = logging.getLogger("victron_ble_bms.mqtt.client")
 
-BACKOFF_MIN_S = 1.0
-BACKOFF_MAX_S = 60.0
 CLEANUP_WINDOW_S = 2.0  # how long to collect retained discovery documents after connecting
 BATCH = 256  # messages published concurrently
 OUTBOX_LIMIT = 100_000  # topics; beyond it the oldest non-retained message is dropped
@@ -185,22 +185,19 @@ class Link:
         """Connect, publish, reconnect — until `stop()`. Never raises for broker trouble."""
         import aiomqtt
 
-        delay = BACKOFF_MIN_S
-        failures = 0
+        backoff = Backoff()
         while not self._stop.is_set():
             try:
                 client = self._client()
                 async with client:
                     self.connected = True
                     self.connects += 1
-                    failures = 0
-                    delay = BACKOFF_MIN_S
+                    backoff.reset()
                     self.say(f"connected to {self.broker}")
                     await self._session(client)
                     return  # stopped cleanly
             except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
                 was_connected, self.connected = self.connected, False
-                failures += 1
                 what = "lost the connection to" if was_connected else "cannot connect to"
                 text = describe(exc, self.cfg.password)
                 if self.connects == 0 and text == REFUSED:
@@ -210,17 +207,15 @@ class Link:
                     self.fatal = f"{what} {self.broker}: {text}"
                     self.say(self.fatal + "; check the user in the URL and the password")
                     return
-                self.say(f"{what} {self.broker}: {text}; retrying in {delay:.0f} s")
+                self.say(f"{what} {self.broker}: {text}; retrying in {backoff.text()}")
             except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
                 self.say(
                     f"MQTT connection failed unexpectedly ({type(exc).__name__}: "
-                    f"{describe(exc, self.cfg.password)}); retrying in {delay:.0f} s"
+                    f"{describe(exc, self.cfg.password)}); retrying in {backoff.text()}"
                 )
             finally:
                 self.connected = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))  # noqa: S311
-            delay = min(BACKOFF_MAX_S, delay * 2)
+            await backoff.wait(self._stop)
 
     async def _session(self, client: Any) -> None:
         # Configs, availability, states of everything known, ahead of what queued meanwhile.

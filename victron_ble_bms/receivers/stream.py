@@ -25,6 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from victron_ble_bms.mqtt.config import ConfigError, MqttConfig, resolve
 from victron_ble_bms.mqtt.link import describe
+from victron_ble_bms.reconnect import Backoff
 from victron_ble_bms.safetext import plain
 from victron_ble_bms.sources.advertisement import Advertisement
 
@@ -65,7 +66,6 @@ MAX_PACKET_BYTES = 64 * 1024
 # refusal (return code 1) as the same reason code.
 _UNSUPPORTED_PROTOCOL = 0x84
 SILENCE_CHECK_S = 5.0
-_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class _OncePer(logging.Filter):
@@ -221,6 +221,7 @@ async def reconnecting(
     MQTT 5 first, with the packet size limit (`MAX_PACKET_BYTES`); MQTT 3.1.1 from the moment a
     broker refuses version 5."""
     tell = say if say is not None else log.warning
+    backoff = Backoff()
     failures = 0
     v5 = True
     while True:
@@ -230,6 +231,7 @@ async def reconnecting(
                 if failures:
                     tell(f"connected to {cfg.broker} again")
                 failures = 0
+                backoff.reset()
                 async for item in read(client):
                     yield item
         except aiomqtt.MqttError as exc:
@@ -241,10 +243,10 @@ async def reconnecting(
                     "once received"
                 )
                 continue
-            delay = _BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)]
             failures += 1
-            tell(f"broker {cfg.broker}: {describe(exc, cfg.password)}; retrying in {delay:g} s")
-            await asyncio.sleep(delay)
+            text = describe(exc, cfg.password)
+            tell(f"broker {cfg.broker}: {text}; retrying in {backoff.text()}")
+            await backoff.wait()
 
 
 def _refused_version(exc: aiomqtt.MqttError) -> bool:

@@ -22,18 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from victron_ble_bms.reconnect import Backoff
 
 from .access import AccessStore
 from .config import SignalKConfig
 from .mapping import NOTIFICATIONS
 from .publisher import Delta, Outgoing, Publisher
 
-BACKOFF_MIN_S = 1.0
-BACKOFF_MAX_S = 60.0
 POLL_S = 2.0  # how often a pending access request is asked about
 HTTP_TIMEOUT_S = 10.0
 OUTBOX_LIMIT = 100_000  # messages; beyond it the oldest is dropped
@@ -122,7 +121,7 @@ class Link:
         """Authorize, connect, send, reconnect — until `stop()`. Never raises for server trouble."""
         import aiohttp
 
-        delay = BACKOFF_MIN_S
+        backoff = Backoff()
         timeout = aiohttp.ClientTimeout(total=None, connect=HTTP_TIMEOUT_S, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while not self._stop.is_set():
@@ -137,7 +136,7 @@ class Link:
                     ) as ws:
                         self.connected = was_connected = True
                         self.connects += 1
-                        delay = BACKOFF_MIN_S
+                        backoff.reset()
                         self.say(f"connected to Signal K server {self.server}")
                         await self._left_raised(http, token)
                         await self._session(ws)
@@ -147,7 +146,7 @@ class Link:
                 except _Stopped:
                     return
                 except AccessProblem as exc:
-                    self.say(f"Signal K server {self.server}: {exc}; retrying in {delay:.0f} s")
+                    self.say(f"Signal K server {self.server}: {exc}; retrying in {backoff.text()}")
                 except aiohttp.WSServerHandshakeError as exc:
                     if exc.status == 401 and token and not self.cfg.token:
                         self.store.update(self.server.http_base, token=None)
@@ -158,24 +157,22 @@ class Link:
                         continue
                     self.say(
                         f"cannot connect to Signal K server {self.server}: "
-                        f"{describe(exc, token)}; retrying in {delay:.0f} s"
+                        f"{describe(exc, token)}; retrying in {backoff.text()}"
                     )
                 except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
                     what = "lost the connection to" if was_connected else "cannot connect to"
                     self.say(
                         f"{what} Signal K server {self.server}: {describe(exc, self._token)}; "
-                        f"retrying in {delay:.0f} s"
+                        f"retrying in {backoff.text()}"
                     )
                 except Exception as exc:  # noqa: BLE001 - weeks unattended: report, retry, go on
                     self.say(
                         f"Signal K connection failed unexpectedly ({type(exc).__name__}: "
-                        f"{describe(exc, self._token)}); retrying in {delay:.0f} s"
+                        f"{describe(exc, self._token)}); retrying in {backoff.text()}"
                     )
                 finally:
                     self.connected = False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.8, 1.2))  # noqa: S311
-                delay = min(BACKOFF_MAX_S, delay * 2)
+                await backoff.wait(self._stop)
 
     async def _left_raised(self, http: Any, token: str | None) -> None:
         """Tell the publisher which of our notifications the server holds raised (an earlier

@@ -1,0 +1,3 @@
+"""Fixtures every test folder may use."""
+
+pytest_plugins = ("tests.serve_process",)  # `serves`: serve subprocesses killed after a test
