@@ -8,6 +8,11 @@ reads its CPU from /proc — the figures issue 26's targets are about.
 
 Scenarios, each run `--runs` times (min / median / max):
   A  50 devices × 10 Hz: CPU share of one core (process time / wall time while the source runs).
+     Since the source sends 100 groups of devices a second (each device on its own phase,
+     GROUPS_PER_S) instead of 10 bursts, A measures about twice what it did (issue 26's ~7 %):
+     the same code gives 6.4–6.6 % with 10 groups and 12–14.5 % with 100 (main, same session),
+     the difference being more wake-ups of the source, timers and screen updates with a few
+     cards each instead of one with many.
   B  500 devices × 1 Hz: p95 latency from a reading's arrival to the screen refresh that shows
      it (cards on screen; the others are painted when they scroll into view), and CPU per
      reading beside A's (same reading rate, 10× the cards). B's devices each change 10× less
@@ -36,6 +41,14 @@ repaint (a focus move repainted the whole screen), and clearing a card's own lin
 (`Widget._styles_cache`) before Textual renders the lines no card has finished yet (cards
 share finished lines, DeviceCard.render_lines: its cache may hold lines from before the card
 left the view). Tests count `Screen._refresh_layout`.
+Relied on since (issue 26, public API used for what Textual does not promise): a card keeps
+its look (DeviceCard._look_id) until `refresh()` without regions or `notify_style_update()`
+(both overridden), i.e. it trusts that every style change refreshes the whole widget, as
+Textual's own per-widget line cache does; two cards' looks are the same when their styles
+compare equal (`RenderStyles.__eq__`, their rules) in the same grid at the same size; and a
+card's top border for a new title is the one Textual finished for another title of the same
+length and style with the text replaced, which assumes the title is drawn as it reads in one
+segment (checked for each border: otherwise Textual renders it).
 Public but "best left alone" (Textual's words): `Widget.arrange`, the grid's cached arrangement,
 read to scroll a card into view without asking Textual for the region of a card out of view
 (which places all 500 cards again). The run is wrapped in tui.gc_pace.fewer_collections, as

@@ -10,6 +10,7 @@ from textual.geometry import Offset, Region
 from textual.selection import Selection
 from textual.visual import Visual
 from textual.widget import Widget
+from victron_ble_bms.tui.widgets import device_card
 from victron_ble_bms.tui.widgets.device_card import DeviceCard
 
 from victron_ble_bms.protocol import encode
@@ -166,6 +167,49 @@ def test_a_card_that_went_stale_off_screen_shows_stale_when_it_scrolls_into_view
     asyncio.run(main())
 
 
+def test_a_card_scrolling_into_view_builds_its_lines_once(monkeypatch):
+    """A card that changed off screen takes the device's state when it is first rendered in
+    view; when its look (classes) is as the device is, that is its paint: its lines are built
+    once, not again by the repaint of changed cards after the scroll (issue 26). Its first
+    frame shows the newest reading."""
+    keys, advs = _many(24)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    built: list[str] = []
+    card_lines = device_card.card_lines
+
+    def counted(dev, now):
+        built.append(dev.address)
+        return card_lines(dev, now)
+
+    monkeypatch.setattr(device_card, "card_lines", counted)
+
+    async def main():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            address, key = advs[20].address, keys[advs[20].address]
+            record = frames.lithium((3.30, 3.31, 3.32, 3.33))  # as before: only the RSSI
+            data = encode(record, key=key, nonce=2, model_id=0xA0E5)
+            source.push(Advertisement(frames.T0, address, {0x02E1: data}, rssi=-70))
+            await settle(pilot, source)
+            clock.now += 1
+            app.screen.refresh_all()  # the tick: every card off screen is behind its age
+            await pilot.pause()
+            assert card(app, address).needs_paint
+            built.clear()
+            await pilot.press(*["down"] * 10)  # two columns: card 20
+            await pilot.pause(0.3)  # the scroll animates
+            await pilot.pause()
+            shown = screen_text(app)
+            assert "Battery 20" in shown and "-70 dBm · 1 s ago" in shown
+            assert built.count(address) == 1, built
+            assert not card(app, address).needs_paint
+
+    asyncio.run(main())
+
+
 def test_an_off_screen_card_gaining_a_line_lays_out_nothing_until_it_scrolls_into_view():
     """A suspect mark adds a line to a card (a cut frame's, for a while): off screen, the
     card keeps its height, as a new height would lay out every card of the grid (issue 26);
@@ -247,6 +291,7 @@ def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_li
             source.push(frames.advert(frames.HOUSE, bad, nonce=2))
             await settle(pilot, source)
             compare(cards)
+            width = cards[0].outer_size.width
             top = bow.render_lines(Region(0, 0, bow.outer_size.width, 1))[0].text
             assert "[bold red]Bow[/]" in top  # as it came, never markup
             looks = [c.render_lines(Region(0, 0, *c.outer_size)) for c in cards]
@@ -266,9 +311,75 @@ def test_a_card_shows_what_textual_renders_for_it_though_cards_share_finished_li
             app.screen.refresh_all()
             await pilot.pause()
             compare(cards)
+            # Cards keep their look between repaints (issue 26): a new theme or size must
+            # still give what Textual renders from scratch.
+            app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+            await pilot.pause()
+            compare(cards)
+            await pilot.resize_terminal(100, 60)
+            await pilot.pause()
+            assert cards[0].outer_size.width < width
+            compare(cards)
             house = card(app, frames.HOUSE)
             app.screen.selections = {house: Selection(Offset(2, 1), Offset(6, 2))}
             await pilot.pause()
             compare([house])
+
+    asyncio.run(main())
+
+
+def test_a_card_titled_from_another_cards_border_shows_what_textual_renders(monkeypatch):
+    """A card's top border is taken from one Textual finished for another title of the same
+    length and style in the same look, with the title's text replaced (issue 26). Each card
+    must show exactly what Textual renders for it from scratch, in every look, whatever its
+    name (markup, wide characters, escape sequences, spaces); and most borders here are
+    taken, not rendered."""
+    names = [
+        "Battery 00", "[red]Bat01", "Bättery 02", "電池 Batt 03", "Batt\x1b[2J", "Battery 05",
+        " Battery 6", "Batt  ry 7", "Battery 08", "B" * 120, "Battery 10", "Battery 11",
+    ]  # fmt: skip
+    keys, advs = _many(len(names))
+    for entry, name in zip(keys.entries(), names, strict=True):
+        keys.add(entry.address, entry.key, name=name)
+    clock = Clock()
+    source = PushSource(advs)
+    app = make_app(source, keys=keys, clock=clock)
+    rendered: list[str] = []  # cards whose top border Textual rendered
+    widget_render_lines = Widget.render_lines
+
+    def counted(self, crop):
+        if isinstance(self, DeviceCard) and crop.y == 0:
+            rendered.append(self.address)
+        return widget_render_lines(self, crop)
+
+    def textual_own(each: DeviceCard) -> list:
+        each._styles_cache.clear()
+        return widget_render_lines(each, Region(0, 0, *each.outer_size))
+
+    def compare(cards) -> None:
+        for each in cards:
+            full = Region(0, 0, *each.outer_size)
+            assert each.render_lines(full) == textual_own(each), each.border_title
+
+    async def main():
+        async with app.run_test(size=(120, 80)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            cards = list(app.screen.query(DeviceCard))
+            assert len(cards) == len(names)
+            monkeypatch.setattr(Widget, "render_lines", counted)
+            device_card.forget_finished()
+            for each in cards:
+                each.refresh()
+            await pilot.pause()
+            assert len(rendered) <= len(cards) // 2, rendered  # the others were retitled
+            compare(cards)
+            cards[5].focus()
+            await pilot.pause()
+            compare(cards)
+            clock.now += 30  # every card stale
+            app.screen.refresh_all()
+            await pilot.pause()
+            compare(cards)
 
     asyncio.run(main())

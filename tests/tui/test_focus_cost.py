@@ -193,7 +193,7 @@ def test_focus_going_back_and_forth_converts_no_line_again():
 
                 card._render_whole = whole  # type: ignore[method-assign]
             # No card has finished lines in any look yet (cards share them, issue 26).
-            device_card._FINISHED.clear()
+            device_card.forget_finished()
             await pilot.press("right")  # card 1 is converted in its focused look
             await pilot.pause()
             assert app.focused.address == advs[1].address

@@ -8,8 +8,12 @@ changed; Textual asks for them one at a time (`render_line`), each converted onc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from typing import Self
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -43,6 +47,16 @@ class DeviceCard(Card):
         # Converted lines per look (width, style), the last two looks: focus comes and goes,
         # and a card losing focus shows again the lines it had before it got it.
         self._looks: dict[tuple[int, VisualStyle], dict[int, tuple[Text, Strip]]] = {}
+        # The card's look as a small number (`_look_id`), valid while `_look_valid` holds: what
+        # it was computed for (size, line filters, the shared tables' generation); None once
+        # Textual would repaint the whole card (`refresh`, `notify_style_update`).
+        self._look_valid: tuple[object, ...] | None = None
+        self._look_number = -1
+        # The finished lines this card took (by line; None: not looked up yet), for the `_shown`,
+        # look and border labels in `_strips_of`: a card whose lines did not change answers
+        # the screen's next update from this list (every update renders each card in its crop).
+        self._strips: list[Strip | None] = []
+        self._strips_of: tuple[list[Text] | None, int, object] = (None, -1, None)
 
     def show(self, dev: DeviceState, now: float, *, paint: bool = True) -> None:
         """Take the device's new state: the title now; height, classes and body when painted.
@@ -130,45 +144,99 @@ class DeviceCard(Card):
             self._catch_up()
         shown = self._shown
         width, height = self.outer_size
-        gutter = self.styles.gutter  # one line of border above and below the text
-        if self.text_selection is not None or height != len(shown) + 2 or gutter.top != 1:
+        look = self._look_id()
+        if look < 0 or height != len(shown) + 2 or self.text_selection is not None:
             return super().render_lines(crop)
-        if gutter.bottom != 1 or self.BLANK:
-            return super().render_lines(crop)
-        look = self._look()
+        labels = (self._title_key, self.border_subtitle)
+        was_shown, was_look, was_labels = self._strips_of
+        if was_shown is not shown or was_look != look or was_labels != labels:
+            self._strips_of = (shown, look, labels)
+            self._strips = [None] * height
+        mine = self._strips
+        finished = _FINISHED
         strips: list[Strip] = []
         missing: list[tuple[int, object]] = []  # (index in `strips`, key)
         for y in crop.line_range:
-            if y == 0:
-                key: object = (look, 0, self._title_key)
-            elif y == height - 1:
-                key = (look, -1, self.border_subtitle)
-            else:
-                line = shown[y - 1]
-                key = (look, y, line.plain, tuple(line.spans), line.style)
-            strip = _FINISHED.get(key)
+            strip = mine[y]
             if strip is None:
-                missing.append((len(strips), key))
-                strip = _BLANK
+                if y == 0:
+                    key: object = (look, 0, labels[0])
+                elif y == height - 1:
+                    key = (look, -1, labels[1])
+                else:
+                    line = shown[y - 1]
+                    key = (look, y, line.plain, tuple(line.spans), line.style)
+                strip = finished.get(key)
+                if strip is None and y == 0:
+                    strip = _retitled(look, labels[0])
+                    if strip is not None:
+                        finished[key] = strip
+                if strip is None:
+                    missing.append((len(strips), key))
+                    strip = _BLANK
+                else:
+                    mine[y] = strip
             strips.append(strip)
         if missing:
             # Only the lines no card has shown, by Textual's own rendering, from scratch (its
             # per-widget cache may hold lines this card showed before it left the view).
             self._styles_cache.clear()
-            if len(_FINISHED) > _FINISHED_MAX:
-                _FINISHED.clear()
+            if len(finished) > _FINISHED_MAX:
+                finished.clear()
+                _TITLED.clear()
             run: list[tuple[int, object]] = []
             for item in [*missing, (-1, None)]:  # adjacent lines in one call
                 if run and item[0] != run[-1][0] + 1:
                     lines = Region(0, crop.y + run[0][0], width, len(run))
                     for (index, key), strip in zip(run, super().render_lines(lines), strict=True):
-                        strips[index] = _FINISHED[key] = strip
+                        strips[index] = mine[crop.y + index] = finished[key] = strip
+                        if crop.y + index == 0:
+                            _TITLED.setdefault(_title_slot(look, labels[0]), (labels[0][0], strip))
                     run = []
                 run.append(item)
         if crop.column_span != (0, width):
             x1, x2 = crop.column_span
             return [strip.crop(x1, x2) for strip in strips]
         return strips
+
+    def _look_id(self) -> int:
+        """The card's look (`_look`) as a number shared by every card with the same look, or
+        -1 when its lines are not shared (a border or padding other than one line above and
+        below the text). Computing the look walks the card's styles and ancestors (~0.1 ms,
+        asked ~30 times per ↓, issue 26), so it is kept until Textual itself would render the
+        whole card again: a full `refresh` (which every style change makes) or a style
+        update, or a new size or line filters."""
+        valid = (self.outer_size, tuple(map(id, self.get_line_filters())), _LOOK_IDS_GENERATION)
+        if valid != self._look_valid:
+            gutter = self.styles.gutter  # one line of border above and below the text
+            if gutter.top != 1 or gutter.bottom != 1 or self.BLANK:
+                self._look_number = -1
+            else:
+                if len(_LOOK_IDS) > _LOOK_IDS_MAX:
+                    forget_finished()
+                    valid = (valid[0], valid[1], _LOOK_IDS_GENERATION)
+                self._look_number = self._sibling_look(valid)
+                if self._look_number < 0:
+                    look = self._look()
+                    number = _LOOK_IDS.get(look)
+                    if number is None:
+                        number = _LOOK_IDS[look] = next(_LOOK_NUMBERS)
+                    self._look_number = number
+                    siblings = _SIBLINGS.setdefault((id(self.parent), valid), [])
+                    siblings.append(self)
+                    del siblings[:-_SIBLINGS_KEPT]
+            self._look_valid = valid
+        return self._look_number
+
+    def _sibling_look(self, valid: tuple[object, ...]) -> int:
+        """The look of a card in the same grid, of the same size, whose styles equal this
+        card's (Textual's own comparison of their rules): the same look, without walking the
+        styles and ancestors again (each card a ↓ scrolls into view, ~3 a key). -1 if none."""
+        parent, styles = self.parent, self.styles
+        for other in _SIBLINGS.get((id(parent), valid), ()):
+            if other._look_valid == valid and other.parent is parent and other.styles == styles:
+                return other._look_number
+        return -1
 
     def _look(self) -> tuple[object, ...]:
         """What Textual draws a card's line from, besides its text: sizes, colours, border,
@@ -194,6 +262,17 @@ class DeviceCard(Card):
             id(app.ansi_theme),
             app.native_ansi_color,
         )
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if not regions:  # Textual renders the whole card again: so does the look
+            self._look_valid = None
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def notify_style_update(self) -> None:
+        self._look_valid = None
+        super().notify_style_update()
 
     def render(self) -> Text:
         return Text("\n").join(card_lines(self.dev, self._clock()))
@@ -231,11 +310,15 @@ class DeviceCard(Card):
         that scrolls into view is rendered by the screen update that scrolls, and painted by
         DeviceListScreen.paint_visible after it): its first frame in view shows the values of
         now, not for one frame those it held off screen. Not when the height changes: that
-        waits for `paint`, which lays out."""
+        waits for `paint`, which lays out. When its classes, too, are as the device is, the
+        card is painted: `paint` would build the same lines again (issue 26: each card a ↓
+        scrolls into view built its lines twice)."""
         self._behind = False
         now = self._clock()
         if not self._shown or line_count(self.dev, now) == self._lines:
             self._shown = card_lines(self.dev, now)
+            if self._state == self._classes_now:
+                self.needs_paint = False
 
     def _cache(self, look: tuple[int, VisualStyle]) -> dict[int, tuple[Text, Strip]]:
         cache = self._looks.get(look)
@@ -258,10 +341,64 @@ class DeviceCard(Card):
         return OpenDevice(self.address)
 
 
-# Finished lines (border, padding and text) shared by all cards: (look, y, text) → Strip.
+# Finished lines (border, padding and text) shared by all cards: (look id, y, text) → Strip.
 _FINISHED: dict[object, Strip] = {}
 _FINISHED_MAX = 4096
 _BLANK = Strip([])
+# Looks (DeviceCard._look) by number: a line's key hashes a number, not ~17 styles and colours.
+# A number is never reused (cards keep theirs with the lines they took): when the table is
+# full, it starts again with the finished lines, and every card looks its look up again (a new
+# generation).
+_LOOK_IDS: dict[tuple[object, ...], int] = {}
+_LOOK_NUMBERS = itertools.count()
+# Per grid and (size, filters, generation): the last cards that computed a look there, one a
+# look as a rule (DeviceCard._sibling_look).
+_SIBLINGS: dict[tuple[int, tuple[object, ...]], list[DeviceCard]] = {}
+_SIBLINGS_KEPT = 16
+_LOOK_IDS_MAX = 256
+_LOOK_IDS_GENERATION = 0
+
+
+def forget_finished() -> None:
+    """Start the shared tables again: every card looks its look up again, and takes or renders
+    its lines as if no card had finished any."""
+    global _LOOK_IDS_GENERATION
+    _LOOK_IDS.clear()
+    _FINISHED.clear()
+    _TITLED.clear()
+    _SIBLINGS.clear()
+    _LOOK_IDS_GENERATION += 1
+
+
+# A top border Textual finished for a title, per (look, title style, title length): another
+# title of the same length and style in the same look differs from it only in the title's own
+# text (issue 26: every card has a title of its own, ~0.15 ms of Textual's rendering each, ~3
+# cards per ↓). Only for titles whose every character is one cell wide and printable, and
+# only where the title's text is found once, in one segment, in the finished border: anything
+# else (a title cut with an ellipsis, wide characters) is rendered by Textual.
+_TITLED: dict[tuple[int, str, int], tuple[str, Strip]] = {}
+
+
+def _title_slot(look: int, title: tuple[str, str]) -> tuple[int, str, int]:
+    text, style = title
+    if not text.isprintable() or text != text.strip() or cell_len(text) != len(text):
+        return (-1, "", 0)  # never looked up
+    return (look, style, len(text))
+
+
+def _retitled(look: int, title: tuple[str, str]) -> Strip | None:
+    slot = _title_slot(look, title)
+    found = _TITLED.get(slot) if slot[0] >= 0 else None
+    if found is None:
+        return None
+    was, border = found
+    segments = list(border)
+    where = [i for i, segment in enumerate(segments) if was in segment.text]
+    if len(where) != 1 or segments[where[0]].text.count(was) != 1:
+        return None
+    text, style, control = segments[where[0]]
+    segments[where[0]] = Segment(text.replace(was, title[0]), style, control)
+    return Strip(segments, border.cell_length)
 
 
 def card_lines(dev: DeviceState, now: float) -> list[Text]:
