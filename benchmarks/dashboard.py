@@ -256,6 +256,7 @@ KEY_PATTERNS = {
     "held ↓": (["down"], 0.05),
     "PgDn/End/Home": (["pagedown"] * 4 + ["end", "pageup", "home"], 0.25),
 }
+PAGE_PATTERNS = {"PgDn/End/Home"}  # page keys, not arrow keys (key_targets)
 
 
 async def run_keys(devices: int, seconds: float, pattern: str) -> dict[str, float]:
@@ -446,12 +447,21 @@ def run_all(a: argparse.Namespace) -> None:
     print(f"C 500 cards mounted and painted   {mount} s wall, {mount_cpu} s CPU   target < 1 s")
     print(f"D quit with 1,000 cards           {quit_} s   (issue 9: 57 s)")
     for p in KEY_PATTERNS:
+        keys, cpu_target, p95_target = key_targets(p)
         print(
-            f"K 500 dev × 1 Hz, arrow keys {p + ':':<15} CPU per key "
-            f"{spread(r[f'K {p} ms/key'])} ms   target ≤ 10 ms   "
-            f"p95 key→screen {spread(r[f'K {p} p95 ms'])} ms   target < 50 ms   "
+            f"K 500 dev × 1 Hz, {keys} {p + ':':<15} CPU per key "
+            f"{spread(r[f'K {p} ms/key'])} ms{cpu_target}"
+            f"p95 key→screen {spread(r[f'K {p} p95 ms'])} ms{p95_target}"
             f"(median {spread(r[f'K {p} median ms'])} ms)"
         )
+
+
+def key_targets(pattern: str) -> tuple[str, str, str]:
+    """What a key pattern's line says beside its figures: issue 26's targets are per arrow key;
+    a page key brings a screen of cards (~12) at once and has none (its figures are shown)."""
+    if pattern in PAGE_PATTERNS:
+        return "page keys ", "   (a screen of cards a key: no target)   ", "   "
+    return "arrow keys", "   target ≤ 10 ms   ", "   target < 50 ms   "
 
 
 if __name__ == "__main__":
