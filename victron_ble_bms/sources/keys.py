@@ -107,6 +107,13 @@ def redact_keys(text: str) -> str:
     return _HEX_RUN.sub(mask, text)
 
 
+def _canonical(address: str) -> bool:
+    """Written as `normalize_address` writes an address: 17 characters, colons between the
+    pairs, no lower case. Such a text is either returned unchanged by it or rejected (what
+    sits between the colons is twelve upper-case hex digits or not an address at all)."""
+    return len(address) == 17 and address[2::3] == ":::::" and address == address.upper()
+
+
 def address_or_error(text: str) -> str:
     """`normalize_address`, but the `KeyFileError` message quotes only `redact(text)`."""
     try:
@@ -293,10 +300,27 @@ class KeyStore(Mapping[str, bytes]):
 
     # --- Mapping[address, key] -----------------------------------------------------------
     def __getitem__(self, address: str) -> bytes:
+        entry = self._find(address)
+        if entry is None:
+            raise KeyError(address)
+        return entry.key
+
+    def get(self, address: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        entry = self._find(address)
+        return default if entry is None else entry.key
+
+    def _find(self, address: str) -> KeyEntry | None:
+        """The entry for `address` in any spelling. Looked up per frame by the scanner and the
+        dashboard (issue 26: normalising every frame's address was a fifth of their intake):
+        an address already written as entries are (AA:BB:…, as every advertisement's is) is
+        looked up as it is; `normalize_address` returns such a text unchanged or rejects it."""
+        entry = self._entries.get(address)
+        if entry is not None or _canonical(address):
+            return entry
         try:
-            return self._entries[self._norm(address)].key
+            return self._entries.get(self._norm(address))
         except KeyFileError:
-            raise KeyError(address) from None
+            return None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -307,10 +331,7 @@ class KeyStore(Mapping[str, bytes]):
     def __contains__(self, address: object) -> bool:
         if not isinstance(address, str):
             return False
-        try:
-            return self._norm(address) in self._entries
-        except KeyFileError:
-            return False
+        return self._find(address) is not None
 
     def __repr__(self) -> str:
         return f"KeyStore({str(self.path)!r}, {len(self)} devices)"
