@@ -421,12 +421,7 @@ class DashboardApp(App[None]):
         if self.recorder is not None:
             parts.append((1, Text("● REC", style="bold red")))
             parts.append((4, outside(self.recorder.path.name)))  # the name only when it fits
-        counts: dict[Severity, int] = {}
-        unknown = 0
-        for dev in self.fleet.devices.values():
-            unknown += dev.codes_unknown
-            for active in dev.codes.values():
-                counts[active.code.severity] = counts.get(active.code.severity, 0) + 1
+        counts, unknown = self.fleet.code_totals()
         if counts or unknown:
             text = Text(
                 ", ".join(f"{n} {s.name.lower()}" for s, n in sorted(counts.items(), reverse=True)),

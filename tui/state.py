@@ -186,6 +186,9 @@ class Fleet:
         self.forgotten: list[str] = []  # addresses dropped to stay bounded (the screen drains it)
         # The keys file's banks (issue 20); their members stale as a device card does.
         self.banks = Banks(stale_after_s=STALE_AFTER_S)
+        # The status line's code counts, kept until a device's codes change (issue 26: counted
+        # over every device on every frame, ~20 times a second, they cost 500 devices' loop).
+        self._totals: tuple[dict[Severity, int], int] | None = None
 
     def update(self, reading: Reading) -> list[ActiveCode]:
         """Apply one reading; return the codes that became active with it."""
@@ -240,9 +243,11 @@ class Fleet:
             dev._push(ts, name, value)
         codes: tuple[Code, ...] | None = record.codes
         if codes is None:  # fields the codes come from were not received: unknown, not clear
-            dev.codes_unknown = True
+            if not dev.codes_unknown:
+                dev.codes_unknown, self._totals = True, None
             return []
-        dev.codes_unknown = False
+        if dev.codes_unknown:
+            dev.codes_unknown, self._totals = False, None
         return self._update_codes(dev, codes, now)
 
     def _forget(self) -> None:
@@ -251,6 +256,7 @@ class Fleet:
         for dev in oldest[: max(1, self.max_devices // 8)]:
             del self.devices[dev.address]
             self.forgotten.append(dev.address)
+        self._totals = None
 
     def _update_codes(
         self, dev: DeviceState, codes: tuple[Code, ...], now: float
@@ -260,13 +266,28 @@ class Fleet:
             return []
         for gone in [cid for cid in dev.codes if cid not in current]:
             del dev.codes[gone]
+            self._totals = None
         started: list[ActiveCode] = []
         for cid, code in current.items():
             if cid not in dev.codes:
                 active = ActiveCode(dev.address, dev.name, code, now)
                 dev.codes[cid] = active
                 started.append(active)
+                self._totals = None
         return started
+
+    def code_totals(self) -> tuple[dict[Severity, int], int]:
+        """Active codes across all devices by severity, and how many devices' codes are
+        unknown (their last good record lacked the fields codes come from)."""
+        if self._totals is None:
+            counts: dict[Severity, int] = {}
+            unknown = 0
+            for dev in self.devices.values():
+                unknown += dev.codes_unknown
+                for active in dev.codes.values():
+                    counts[active.code.severity] = counts.get(active.code.severity, 0) + 1
+            self._totals = (counts, unknown)
+        return self._totals
 
     def alerts(self) -> list[ActiveCode]:
         """Every active code across all devices, newest first (worst first on a tie)."""
