@@ -131,6 +131,7 @@ class DashboardApp(App[None]):
         self._toasts = toasts
         self._dirty: dict[str, None] = {}  # devices changed since the last frame (ordered set)
         self._frame_pending = False
+        self._frame_handle: asyncio.Handle | None = None
         self._last_frame = 0.0  # monotonic time of the last frame
         self._started: list[ActiveCode] = []  # codes that became active since the last frame
         self.device_list: DeviceListScreen | None = None  # made once the app runs (a screen
@@ -154,6 +155,8 @@ class DashboardApp(App[None]):
             self.set_interval(self._tick_s, self._tick)
 
     def on_unmount(self) -> None:
+        if self._frame_handle is not None:
+            self._frame_handle.cancel()
         if self.recorder is not None:
             self.recorder.close()
 
@@ -200,12 +203,9 @@ class DashboardApp(App[None]):
         if started:
             self._started.extend(started)
         if not self._frame_pending:
-            self._frame_pending = True
-            wait = self._last_frame + FRAME_S - time.monotonic()
-            if wait > 0:
-                self.set_timer(wait, self._frame)
-            else:  # after the readings already queued (a burst is one frame)
-                self.call_later(self._frame)
+            # At once when the last frame is FRAME_S old: after the readings already handled
+            # in this turn of the loop (a burst is one frame).
+            self._schedule_frame(self._last_frame + FRAME_S - time.monotonic())
         self.max_queue = max(self.max_queue, self._message_queue.qsize())
 
     async def _consume(self) -> None:
@@ -247,8 +247,7 @@ class DashboardApp(App[None]):
                 changed[address] = None
         banks = self._take_banks(mono)
         if self._dirty or self.fleet.banks.dirty:
-            self._frame_pending = True
-            self.set_timer(FRAME_S, self._frame)
+            self._schedule_frame(FRAME_S)
         self.frames += 1
         self.handled += len(changed)
         if not self.is_running or not self.screen_stack:  # a frame timer after the app ended
@@ -268,6 +267,24 @@ class DashboardApp(App[None]):
             self._codes_started()
         self._show_skipped()
         self._refresh_status()
+
+    def _schedule_frame(self, wait: float) -> None:
+        """The next frame, from the event loop's own timer: ~14 frames a second, and a Textual
+        timer is a task, an event and a message each (issue 26). A frame's error ends the app
+        as any other bug does (one line, `_handle_exception`)."""
+        self._frame_pending = True
+        loop = asyncio.get_running_loop()
+        if wait > 0:
+            self._frame_handle = loop.call_later(wait, self._frame_guarded)
+        else:
+            self._frame_handle = loop.call_soon(self._frame_guarded)
+
+    def _frame_guarded(self) -> None:
+        self._frame_handle = None
+        try:
+            self._frame()
+        except Exception as error:  # noqa: BLE001 - handed to the app's one-line crash report
+            self._handle_exception(error)
 
     def _take_banks(self, mono: float) -> list[str]:
         """The banks with a new member reading, each at most once per REPAINT_S (a bank's

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from victron_ble_bms.sources.keys import KeyStore
 
 from . import frames
@@ -20,18 +22,25 @@ from . import frames
 INJECT = """
 import sys
 from victron_ble_bms.tui.app import DashboardApp
+from victron_ble_bms.tui.screens.devices import DeviceListScreen
 
 def broken(self, item):
-    key = self.keys[item.address]  # a key in a local of the frame that raises
-    raise TypeError("injected fault")
+    key = self.app.keys[next(iter(item))] if PLACE == "frame" else self.keys[item.address]
+    raise TypeError("injected fault")  # with a key in a local of the frame that raises
 
-DashboardApp.decode = broken  # a bug in the dashboard's decoding step, with a key in hand
+if PLACE == "frame":  # a bug in a screen update, run from the event loop's own timer
+    DeviceListScreen.devices_changed = broken
+else:  # a bug in the dashboard's decoding step, with a key in hand
+    DashboardApp.decode = broken
 from victron_ble_bms.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_a_fault_with_a_key_in_play_exits_non_zero_with_one_line_and_no_key(tmp_path: Path):
+@pytest.mark.parametrize("place", ["decode", "frame"])
+def test_a_fault_with_a_key_in_play_exits_non_zero_with_one_line_and_no_key(
+    tmp_path: Path, place: str
+):
     capture = tmp_path / "c.jsonl"
     adv = frames.advert(frames.HOUSE, frames.house())
     lines = [
@@ -53,7 +62,7 @@ def test_a_fault_with_a_key_in_play_exits_non_zero_with_one_line_and_no_key(tmp_
         [
             sys.executable,
             "-c",
-            INJECT,
+            f"PLACE = {place!r}\n{INJECT}",
             "dashboard",
             "--replay",
             str(capture),
