@@ -300,8 +300,8 @@ class SmartLithiumRecord(Record):
 
     @property
     def cell_spread_mv(self) -> int | None:
-        low, high = self.min_cell_v, self.max_cell_v
-        return None if low is None or high is None else round((high - low) * 1000)
+        numeric = [_as_volts(v) for v in self.cells]  # min_cell_v's and max_cell_v's, once
+        return round((max(numeric) - min(numeric)) * 1000) if numeric else None
 
     @property
     def allowed_to_charge(self) -> bool | None:

@@ -460,13 +460,11 @@ class DevicesState:
             # many nonces): the same values, so the confirmed record, without decoding; a
             # change, a wrong key, a cut frame → the general path (confirm.py).
             good = dev.last_decoded
-            if (
-                good is None
-                or dev._payload is None
-                or dev._pend is not None  # a change pending: settled by the general path
-                or payload_key(data, key) != dev._payload
-            ):
-                return self._update(adv, data)
+            if good is None or dev._payload is None or dev._pend is not None:
+                return self._update(adv, data)  # a change pending: settled by the general path
+            pkey = payload_key(data, key)
+            if pkey != dev._payload:
+                return self._update(adv, data, pkey)
             reading = dev.last_decoded = ok_reading_lazy(adv, data, with_wire(good.record, data))  # type: ignore[arg-type]
         self._move_to_end(address)
         ts = dev.last_seen = adv.ts
@@ -541,8 +539,12 @@ class DevicesState:
         dev._seq_ts = ts
         return _make_update(_NEW, dev, reading, True, None)
 
-    def _update(self, adv: Advertisement, data: bytes | None) -> Update:
-        """Every other advertisement: new devices, repeats, jumps, failures (module doc)."""
+    def _update(
+        self, adv: Advertisement, data: bytes | None, pkey_found: int | None = None
+    ) -> Update:
+        """Every other advertisement: new devices, repeats, jumps, failures (module doc).
+        `pkey_found`: the frame's `payload_key` with this device's key, when the caller has
+        it (a changed payload; not worked out twice)."""
         if data is None:
             return _IGNORED
         if (
@@ -591,7 +593,10 @@ class DevicesState:
         ahead = verdict is _Verdict.ACCEPT and head is not None
         step = (nonce - (head or 0)) & _NONCE_MASK if ahead else None
         key = self._keys.get(address)
-        pkey = None if key is None or not in_place else payload_key(data, key)
+        if key is None or not in_place:
+            pkey = None
+        else:
+            pkey = pkey_found if pkey_found is not None else payload_key(data, key)
         good = dev.last_decoded
         if pkey is not None and pkey == dev._payload and good is not None:
             reading = ok_reading(adv, frame, with_wire(good.record, data))  # type: ignore[arg-type]
