@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import random
 
+from victron_ble_bms.tui.state import Fleet
+
 from victron_ble_bms.protocol.codes import Severity
 from victron_ble_bms.sources.advertisement import Advertisement
 from victron_ble_bms.sources.readings import Reading, decode_advertisement
-from victron_ble_bms.tui.state import Fleet
 
 from . import frames
 
