@@ -183,10 +183,10 @@ def test_replay_continues_past_a_corrupt_record_like_decode(tmp_path: Path):
 
 
 def test_replay_sums_waits_too_short_for_a_wake_up(tmp_path: Path):
-    """500 devices at 1 Hz are 2 ms apart: waits under MIN_SLEEP_S are added up and paid at
-    once (issue 26), the recorded spacing kept in total."""
+    """500 devices at 1 Hz are 2 ms apart: waits under MIN_SLEEP_S (20 ms) are added up and
+    paid at once (issue 26), the recorded spacing kept in total."""
     capture = tmp_path / "c.jsonl"
-    _write_capture(capture, [100.0 + i * 0.002 for i in range(6)] + [101.0])
+    _write_capture(capture, [100.0 + i * 0.008 for i in range(6)] + [101.0])
     delays: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
@@ -197,7 +197,7 @@ def test_replay_sums_waits_too_short_for_a_wake_up(tmp_path: Path):
 
     got = asyncio.run(main())
     assert len(got) == 7  # every frame, in order
-    # The first is sent at once; 2 ms + 2 ms are owed, the third 2 ms pays 6 ms; 2 + 2 owed,
-    # paid with the last gap.
-    assert delays == pytest.approx([0, 0.006, 0.004 + 0.99])
+    # The first is sent at once; 8 ms + 8 ms are owed, the third 8 ms pays 24 ms; 8 + 8 owed,
+    # paid with the last gap (1 s after the first frame: 0.96 s).
+    assert delays == pytest.approx([0, 0.024, 0.016 + 0.96])
     assert sum(delays) == pytest.approx(1.0)
