@@ -1,6 +1,6 @@
 """The dashboard in a real terminal (tmux) with a 500-device replay: the process's own CPU.
 
-    python benchmarks/dashboard_terminal.py [--seconds 8] [--runs 3] [--devices 500]
+    python benchmarks/dashboard_terminal.py [--seconds 12] [--runs 3] [--devices 500]
 
 Headless runs (benchmarks/dashboard.py) skip what a terminal costs: turning each screen update
 into escape sequences and writing them. Here `victron-bms dashboard --replay` runs in a
@@ -178,7 +178,12 @@ def run(devices: int, stretch: float) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=8.0, help="each quiet or key stretch")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=12.0,
+        help="each quiet or key stretch (12: ~10 min for 3 runs)",
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--devices", type=int, default=500)
     a = ap.parse_args()
