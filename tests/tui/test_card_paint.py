@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import weakref
 
 from textual.geometry import Offset, Region
 from textual.selection import Selection
@@ -381,5 +383,37 @@ def test_a_card_titled_from_another_cards_border_shows_what_textual_renders(monk
             app.screen.refresh_all()
             await pilot.pause()
             compare(cards)
+
+    asyncio.run(main())
+
+
+def test_a_forgotten_devices_card_is_freed():
+    """The fleet forgets the device heard least recently beyond its bound (issue 9 item 10) and
+    the screen removes its card; nothing the cards share (finished lines, looks, siblings) may
+    keep the card alive while the dashboard runs on."""
+    keys, advs = _many(12)
+    source = PushSource(advs[:8])
+    app = make_app(source, keys=keys)
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 60)) as pilot:
+            await settle(pilot, source)
+            await pilot.pause()
+            # From the screen's own table: a query by id would leave the card in Textual's
+            # query cache (a test's reference, not the dashboard's).
+            cards = {a.address: weakref.ref(app.screen.cards[a.address]) for a in advs[:8]}
+            assert all(ref() is not None for ref in cards.values())
+            await pilot.press("down", "up")  # the grid keeps the places of its cards
+            app.fleet.max_devices = 8  # each new device: the one heard least recently goes
+            for adv in advs[8:]:
+                source.push(adv)
+                await settle(pilot, source)
+            await pilot.pause()
+            forgotten = [a for a in cards if a not in app.fleet.devices]
+            assert len(forgotten) == 4
+            assert len(app.screen.query(DeviceCard)) == 8
+            gc.collect()
+            kept = [a for a in forgotten if cards[a]() is not None]
+            assert not kept, f"removed cards still alive: {kept}"
 
     asyncio.run(main())

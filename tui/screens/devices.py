@@ -62,6 +62,10 @@ class CardGrid(VerticalScroll, can_focus=False):
         self.scroll_to(y=top if height >= view else top - (view - height) // 2, animate=False)
         return True
 
+    def forget_placements(self) -> None:
+        """Drop the places kept from the last arrangement (a card was removed: they hold it)."""
+        self._placed = (None, {})
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self.call_after_refresh(self._paint_visible)
@@ -252,6 +256,9 @@ class DeviceListScreen(FleetScreen):
         if key is not None:
             self._order.remove((key, address))
         if card is not None:
+            if self._auto_focus is card:
+                self._auto_focus = None
+            self.query_one(CardGrid).forget_placements()
             card.remove()
 
     def refresh_all(self) -> None:

@@ -9,12 +9,14 @@ changed; Textual asks for them one at a time (`render_line`), each converted onc
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable
 from typing import Self
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
+from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -145,7 +147,7 @@ class DeviceCard(Card):
         shown = self._shown
         width, height = self.outer_size
         look = self._look_id()
-        if look < 0 or height != len(shown) + 2 or self.text_selection is not None:
+        if look < 0 or height != len(shown) + 2 or self._selection() is not None:
             return super().render_lines(crop)
         labels = (self._title_key, self.border_subtitle)
         was_shown, was_look, was_labels = self._strips_of
@@ -199,6 +201,16 @@ class DeviceCard(Card):
             return [strip.crop(x1, x2) for strip in strips]
         return strips
 
+    def _selection(self) -> object | None:
+        """The mouse selection in this card, if any. A card just removed (its device forgotten
+        to keep the fleet bounded) can still be asked for its lines by the screen update that
+        was under way: it has no screen to ask then, and Textual's `text_selection` raised
+        NoScreen, which ended the dashboard."""
+        try:
+            return self.text_selection
+        except NoScreen:
+            return None
+
     def _look_id(self) -> int:
         """The card's look (`_look`) as a number shared by every card with the same look, or
         -1 when its lines are not shared (a border or padding other than one line above and
@@ -223,7 +235,7 @@ class DeviceCard(Card):
                         number = _LOOK_IDS[look] = next(_LOOK_NUMBERS)
                     self._look_number = number
                     siblings = _SIBLINGS.setdefault((id(self.parent), valid), [])
-                    siblings.append(self)
+                    siblings.append(weakref.ref(self))
                     del siblings[:-_SIBLINGS_KEPT]
             self._look_valid = valid
         return self._look_number
@@ -233,8 +245,14 @@ class DeviceCard(Card):
         card's (Textual's own comparison of their rules): the same look, without walking the
         styles and ancestors again (each card a ↓ scrolls into view, ~3 a key). -1 if none."""
         parent, styles = self.parent, self.styles
-        for other in _SIBLINGS.get((id(parent), valid), ()):
-            if other._look_valid == valid and other.parent is parent and other.styles == styles:
+        for ref in _SIBLINGS.get((id(parent), valid), ()):
+            other = ref()
+            if (
+                other is not None
+                and other._look_valid == valid
+                and other.parent is parent
+                and other.styles == styles
+            ):
                 return other._look_number
         return -1
 
@@ -285,7 +303,7 @@ class DeviceCard(Card):
         shown, width, style = self._shown, self.size.width, self.visual_style
         if y >= len(shown):
             return Strip.blank(width, style.rich_style)
-        if self.text_selection is not None:
+        if self._selection() is not None:
             # A selection's offsets count the lines of the whole card: render it as one text.
             return self._render_whole(width, style)[y]
         cache = self._cache((width, style))
@@ -352,8 +370,9 @@ _BLANK = Strip([])
 _LOOK_IDS: dict[tuple[object, ...], int] = {}
 _LOOK_NUMBERS = itertools.count()
 # Per grid and (size, filters, generation): the last cards that computed a look there, one a
-# look as a rule (DeviceCard._sibling_look).
-_SIBLINGS: dict[tuple[int, tuple[object, ...]], list[DeviceCard]] = {}
+# look as a rule (DeviceCard._sibling_look); weakly, so a card removed (its device forgotten,
+# its screen closed) is not kept alive here.
+_SIBLINGS: dict[tuple[int, tuple[object, ...]], list[weakref.ref[DeviceCard]]] = {}
 _SIBLINGS_KEPT = 16
 _LOOK_IDS_MAX = 256
 _LOOK_IDS_GENERATION = 0
