@@ -53,13 +53,9 @@ from types import TracebackType
 
 import pytest
 
+from tests.ports import free_port
+
 HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _need(tool: str, package: str) -> str:
@@ -116,7 +112,7 @@ class Broker:
         self.dir = Path(tmp_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.host = HOST
-        self.port = _free_port()
+        self.port = free_port(HOST)
         self.username: str | None = None
         self.password: str | None = None
         self.tls = tls

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.ports import free_port
 
 HOST = "127.0.0.1"
 VERSION_PIN = "~2.23.0"  # later releases need Node 22 (see the module docstring)
@@ -56,12 +57,6 @@ def server_script() -> Path:
     if not major.isdigit() or int(major) < 20:
         pytest.skip(f"signalk-server 2.23 needs Node >= 20 (engines), this node is {version!r}")
     return script
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 class SignalKServer:

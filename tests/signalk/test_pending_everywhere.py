@@ -25,7 +25,8 @@ from typing import Any
 
 from tests.mqtt.broker import Broker, subscribe
 from tests.mqtt.broker import mqtt_broker as mqtt_broker  # the fixture
-from tests.signalk.server import SignalKServer, free_port, values
+from tests.ports import free_port
+from tests.signalk.server import SignalKServer, values
 from victron_ble_bms.protocol import decode
 from victron_ble_bms.sources.capture import open_capture
 from victron_ble_bms.sources.devices import (

@@ -395,7 +395,7 @@ def test_a_password_in_the_url_is_refused_without_echo(tmp_path: Path) -> None:
 
 
 def test_server_down_is_one_line_per_attempt(tmp_path: Path, serves: list[Serve]) -> None:
-    from tests.signalk.server import free_port
+    from tests.ports import free_port
 
     url = f"ws://127.0.0.1:{free_port()}/signalk/v1/stream"  # nothing listens there
     s = Serve(tmp_path, "--source", "emulator", "--signalk", url, "--duration", "2")
