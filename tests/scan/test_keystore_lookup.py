@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from victron_ble_bms.sources.advertisement import AddressError, normalize_address
 from victron_ble_bms.sources.keys import KeyStore
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -58,3 +59,26 @@ def test_anything_else_is_no_key(store: KeyStore, other: str) -> None:
     assert other not in store
     with pytest.raises(KeyError):
         store[other]
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("AA:BB:CC:0D:1E:2F", "AA:BB:CC:0D:1E:2F"),  # as BlueZ reports it: returned as it is
+        ("aa:bb:cc:0d:1e:2f", "AA:BB:CC:0D:1E:2F"),
+        ("AA:BB:CC:0D:1E:2F\n", "AA:BB:CC:0D:1E:2F"),
+        ("\tAA-BB-CC-0D-1E-2F ", "AA:BB:CC:0D:1E:2F"),
+        ("aabbcc0d1e2f", "AA:BB:CC:0D:1E:2F"),
+        (UUID, UUID.upper()),
+    ],
+)
+def test_an_address_in_any_spelling_is_normalised(text: str, address: str) -> None:
+    assert normalize_address(text) == address
+
+
+@pytest.mark.parametrize(
+    "text", ["GG:BB:CC:0D:1E:2F", "AA:BB:CC:0D:1E:2", "AA:BB:CC:0D:1E:2F:30", "AA:BB:CC:0D:1E", ""]
+)
+def test_anything_else_is_no_address(text: str) -> None:
+    with pytest.raises(AddressError):
+        normalize_address(text)

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from victron_ble_bms.protocol import COMPANY_ID
 
 _HEX12 = re.compile(r"^[0-9A-Fa-f]{12}$")
+# An address as this function writes it (and BlueZ reports it): returned as it is, without the
+# general path's strip, substitute and join (every advertisement's address passes here).
+_CANONICAL = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 
 
@@ -21,6 +24,8 @@ def normalize_address(text: str) -> str:
 
     macOS CoreBluetooth UUIDs (8-4-4-4-12) are device ids too and are returned upper-case.
     """
+    if _CANONICAL.fullmatch(text):
+        return text
     cleaned = text.strip()
     if _UUID.match(cleaned):
         return cleaned.upper()
