@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dashboard import fleet_of, spread  # noqa: E402
-from dashboard_terminal import SIZE, Tmux, cpu_s, dashboard_pid  # noqa: E402
+from dashboard_terminal import SIZE, Tmux, cpu_s, dashboard_pid, runs_of  # noqa: E402
 
 from victron_ble_bms.emulator.virtual_bluez import VirtualBluezAdvertiser  # noqa: E402
 from victron_ble_bms.sources.advertisement import Advertisement  # noqa: E402
@@ -192,13 +192,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     load = os.getloadavg()
-    results: dict[str, list[float]] = {}
-    for i in range(a.runs):
-        r = asyncio.run(run(a.devices, a.seconds))
-        print(f"run {i + 1}: {r}", file=sys.stderr)
-        for k, v in r.items():
-            results.setdefault(k, []).append(v)
-    r = results
+    r = runs_of(a.runs, lambda: asyncio.run(run(a.devices, a.seconds)))
     print(
         f"dashboard live (virtual BlueZ, unmodified bleak) in tmux {SIZE[0]}×{SIZE[1]}, "
         f"{a.devices} devices × 1 Hz, {a.runs} runs of {a.seconds:g} s (min/median/max); "

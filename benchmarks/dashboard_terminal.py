@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -176,6 +177,17 @@ def run(devices: int, stretch: float) -> dict[str, float]:
             tmux("kill-server")
 
 
+def runs_of(runs: int, one: Callable[[], dict[str, float]]) -> dict[str, list[float]]:
+    """`one()` `runs` times (each run's figures to stderr as it ends): every figure's values."""
+    results: dict[str, list[float]] = {}
+    for i in range(runs):
+        figures = one()
+        print(f"run {i + 1}: {figures}", file=sys.stderr)
+        for name, value in figures.items():
+            results.setdefault(name, []).append(value)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
@@ -188,13 +200,7 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=500)
     a = ap.parse_args()
     load = os.getloadavg()
-    results: dict[str, list[float]] = {}
-    for i in range(a.runs):
-        r = run(a.devices, a.seconds)
-        print(f"run {i + 1}: {r}", file=sys.stderr)
-        for k, v in r.items():
-            results.setdefault(k, []).append(v)
-    r = results
+    r = runs_of(a.runs, lambda: run(a.devices, a.seconds))
     print(
         f"dashboard in tmux {SIZE[0]}×{SIZE[1]}, {a.devices} devices × 1 Hz replay, {a.runs} runs "
         f"(min/median/max); load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f}"
