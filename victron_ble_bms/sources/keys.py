@@ -107,13 +107,6 @@ def redact_keys(text: str) -> str:
     return _HEX_RUN.sub(mask, text)
 
 
-def _canonical(address: str) -> bool:
-    """Written as `normalize_address` writes an address: 17 characters, colons between the
-    pairs, no lower case. Such a text is either returned unchanged by it or rejected (what
-    sits between the colons is twelve upper-case hex digits or not an address at all)."""
-    return len(address) == 17 and address[2::3] == ":::::" and address == address.upper()
-
-
 def address_or_error(text: str) -> str:
     """`normalize_address`, but the `KeyFileError` message quotes only `redact(text)`."""
     try:
@@ -312,10 +305,10 @@ class KeyStore(Mapping[str, bytes]):
     def _find(self, address: str) -> KeyEntry | None:
         """The entry for `address` in any spelling. Looked up per frame by the scanner and the
         dashboard (issue 26: normalising every frame's address was a fifth of their intake):
-        an address already written as entries are (AA:BB:…, as every advertisement's is) is
-        looked up as it is; `normalize_address` returns such a text unchanged or rejects it."""
+        an address written as entries are (AA:BB:…, as every advertisement's is) is found as
+        it is; any other goes through `normalize_address` (one match for a canonical one)."""
         entry = self._entries.get(address)
-        if entry is not None or _canonical(address):
+        if entry is not None:
             return entry
         try:
             return self._entries.get(self._norm(address))
